@@ -1,0 +1,127 @@
+# stepscope — Step-Adaptive Training of diffusion models, in a terminal.
+#
+#   make          build ./stepscope (installs missing Debian packages when run as root)
+#   make run      open stepscope on the shipped model
+#   make test     build and run the test suite (last line: "N passed, N failed")
+#   make bench    training and sampling benchmarks, PyTorch alongside when it is installed
+#   make install  binary and man pages under PREFIX (default /usr/local)
+#
+# CUDA: built whenever nvcc and cuDNN are found. Override CUDA_HOME / CUDNN_HOME, or
+# CUDA=0 to skip it, CUDA=1 to fail when it cannot be built.
+
+PREFIX     ?= /usr/local
+CUDA_HOME  ?= /usr/local/cuda
+CUDNN_HOME ?= $(CUDA_HOME)
+CC         ?= cc
+BUILD      := build
+
+DEB_PKGS := pkg-config libncurses-dev libsixel-dev libpng-dev zlib1g-dev libopenblas-dev dataset-fashion-mnist
+
+CFLAGS  ?= -O3 -march=native
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -MMD -MP -I.
+LDLIBS  := -fopenmp -lm -lpthread
+
+PKG_LIBS := ncursesw libsixel libpng zlib
+ifneq ($(shell command -v pkg-config 2>/dev/null),)
+  CFLAGS += $(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
+  LDLIBS += $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null)
+endif
+# Debian's OpenBLAS: the cblas.h of the openblas-pthread variant.
+CFLAGS += -I/usr/include/x86_64-linux-gnu/openblas-pthread -I/usr/include/openblas
+LDLIBS += -lopenblas
+
+# ---- CUDA detection ----
+NVCC := $(shell command -v $(CUDA_HOME)/bin/nvcc 2>/dev/null || command -v nvcc 2>/dev/null)
+CUDNN_H := $(wildcard $(CUDNN_HOME)/include/cudnn.h $(CUDNN_HOME)/include/cudnn/cudnn.h)
+CUDNN_LIBDIR := $(firstword $(dir $(wildcard $(CUDNN_HOME)/lib/libcudnn.so* $(CUDNN_HOME)/lib64/libcudnn.so* $(CUDNN_HOME)/lib/x86_64-linux-gnu/libcudnn.so*)))
+ifeq ($(CUDA),0)
+  WANT_CUDA :=
+else ifneq ($(and $(NVCC),$(CUDNN_H),$(CUDNN_LIBDIR)),)
+  WANT_CUDA := 1
+endif
+ifeq ($(CUDA),1)
+  ifeq ($(WANT_CUDA),)
+    $(error CUDA=1 asked for, but nvcc ($(NVCC)) or cuDNN under CUDNN_HOME=$(CUDNN_HOME) was not found)
+  endif
+endif
+
+CUDA_SRC :=
+ifeq ($(WANT_CUDA),1)
+  CUDA_SRC   := $(wildcard kernels/cuda/*.cu)
+  CFLAGS     += -DSTEPSCOPE_CUDA -I$(CUDA_HOME)/include
+  NVCCFLAGS  ?= -O3 -arch=sm_90 -Xcompiler -fPIC
+  NVCCFLAGS  += -std=c++17 -DSTEPSCOPE_CUDA -I. -I$(dir $(firstword $(CUDNN_H))) -I$(CUDA_HOME)/include
+  # pip's cuDNN ships only libcudnn.so.9 (no unversioned link), so link that file by name.
+  CUDNN_LINK := $(if $(wildcard $(CUDNN_LIBDIR)libcudnn.so),-lcudnn,-l:libcudnn.so.9)
+  LDLIBS     += -L$(CUDA_HOME)/lib64 -L$(CUDNN_LIBDIR) -Wl,-rpath,$(CUDNN_LIBDIR) -Wl,-rpath,$(CUDA_HOME)/lib64 \
+                -lcudart -lcublas $(CUDNN_LINK) -lstdc++
+endif
+
+ENGINE_SRC := $(wildcard engine/*.c engine/sat/*.c)
+KERNEL_SRC := $(wildcard kernels/*.c kernels/cpu/*.c kernels/cuda/*.c)
+TUI_SRC    := $(filter-out tui/main.c,$(wildcard tui/*.c tui/views/*.c))
+TEST_SRC   := $(wildcard tests/*.c)
+LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRC) $(KERNEL_SRC) $(TUI_SRC)) \
+              $(patsubst %.cu,$(BUILD)/%.cu.o,$(CUDA_SRC))
+
+.PHONY: all deps run test bench install clean
+all: deps stepscope
+
+# Checks each build dependency and prints a ✓/✗ line; installs what is missing when root.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  if dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed"; then echo "✓ $$p"; \
+	  else echo "✗ $$p"; missing="$$missing $$p"; fi; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null || exit 1; \
+	  else echo "stepscope needs:  sudo apt-get install$$missing"; exit 1; fi; fi
+	@if [ "$(WANT_CUDA)" = 1 ]; then echo "✓ CUDA ($(NVCC)), cuDNN ($(CUDNN_HOME))"; \
+	 else echo "✗ CUDA/cuDNN not found (CUDA_HOME=$(CUDA_HOME), CUDNN_HOME=$(CUDNN_HOME)): CPU-only build"; fi
+
+# The package list is re-read after `deps` may have installed packages, hence the sub-make.
+stepscope: deps
+	@$(MAKE) --no-print-directory build-bin
+
+.PHONY: build-bin build-tests
+build-bin: $(BUILD)/stepscope
+	@ln -sf $(BUILD)/stepscope stepscope
+
+$(BUILD)/stepscope: $(LIB_OBJ) $(BUILD)/tui/main.o
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/run_tests: $(LIB_OBJ) $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRC))
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c -o $@ $<
+
+build-tests: $(BUILD)/run_tests $(BUILD)/stepscope
+	@ln -sf $(BUILD)/stepscope stepscope
+
+test: deps
+	@$(MAKE) --no-print-directory build-tests
+	@./$(BUILD)/run_tests $(T)
+
+run: stepscope
+	./stepscope
+
+bench: stepscope
+	./stepscope bench train
+	./stepscope bench sample
+
+install: stepscope
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 755 $(BUILD)/stepscope $(DESTDIR)$(PREFIX)/bin/stepscope
+	install -m 644 man/stepscope.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	-install -m 644 man/stepscope-plan.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+
+clean:
+	rm -rf $(BUILD) stepscope
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,119 @@
+// backend.h — the compute interface: every number the model crunches goes through here.
+//
+// Tensors are float32, NCHW, row-major, in memory owned by the backend (host memory for the
+// CPU backend, device memory for CUDA). Conventions that hold for every op:
+//   - forward ops OVERWRITE their output;
+//   - backward ops ACCUMULATE (+=) into every gradient they produce (dx, dw, db, ...),
+//     so a tensor feeding two branches simply receives both contributions. Callers zero
+//     gradient buffers before a backward pass.
+//   - pointers may be NULL where noted (e.g. a conv without bias).
+// Kernels never know about models: shapes come in as plain integers.
+#pragma once
+#include <stddef.h>
+
+typedef struct Backend Backend;
+
+// A 2-D convolution, square kernel, same stride/padding in both directions.
+// x is (B,Cin,H,W), w is (Cout,Cin,K,K), b is (Cout), y is (B,Cout,Ho,Wo).
+typedef struct {
+  int B, Cin, H, W;
+  int Cout, K, stride, pad;
+  int Ho, Wo;  // filled by conv_desc()
+} ConvDesc;
+
+static inline ConvDesc conv_desc(int B, int Cin, int H, int W, int Cout, int K, int stride, int pad) {
+  ConvDesc d = {B, Cin, H, W, Cout, K, stride, pad, 0, 0};
+  d.Ho = (H + 2 * pad - K) / stride + 1;
+  d.Wo = (W + 2 * pad - K) / stride + 1;
+  return d;
+}
+
+struct Backend {
+  const char *name;  // "cpu", "cpu-ref", "cuda"
+  void *ctx;         // backend-private state
+
+  // ---- memory (counts are in floats) ----
+  float *(*alloc)(Backend *, size_t n);  // zero-initialised
+  void (*free)(Backend *, float *p);
+  void (*upload)(Backend *, float *dst, const float *host_src, size_t n);
+  void (*download)(Backend *, float *host_dst, const float *src, size_t n);
+  void (*copy)(Backend *, float *dst, const float *src, size_t n);
+  void (*fill)(Backend *, float *x, float v, size_t n);
+  void (*sync)(Backend *);  // wait until all queued work is done
+
+  // ---- dense algebra ----
+  // For b in [0,batch): C_b = alpha * op(A_b) * op(B_b) + beta * C_b, row-major, where
+  // op(A_b) is (M,K) (A_b stored (K,M) when transA), op(B_b) is (K,N) (stored (N,K) when
+  // transB), C_b is (M,N); X_b = X + b * strideX. Leading dimensions are the natural ones.
+  void (*gemm)(Backend *, int batch, int transA, int transB, int M, int N, int K, float alpha,
+               const float *A, long strideA, const float *B, long strideB, float beta, float *C,
+               long strideC);
+
+  // ---- convolution ----
+  void (*conv2d_fwd)(Backend *, const ConvDesc *, const float *x, const float *w, const float *b,
+                     float *y);  // b may be NULL
+  void (*conv2d_bwd_data)(Backend *, const ConvDesc *, const float *dy, const float *w, float *dx);
+  void (*conv2d_bwd_filter)(Backend *, const ConvDesc *, const float *x, const float *dy, float *dw,
+                            float *db);  // db may be NULL
+
+  // ---- normalisation and activations ----
+  // GroupNorm over (C/G channels x HW) per sample and group, eps = 1e-5. x,y are (B,C,HW);
+  // mean and rstd are (B,G), written by the forward and read by the backward.
+  void (*groupnorm_fwd)(Backend *, int B, int C, int HW, int G, const float *x, const float *gamma,
+                        const float *beta, float *y, float *mean, float *rstd);
+  void (*groupnorm_bwd)(Backend *, int B, int C, int HW, int G, const float *x, const float *dy,
+                        const float *gamma, const float *mean, const float *rstd, float *dx,
+                        float *dgamma, float *dbeta);
+  void (*silu_fwd)(Backend *, size_t n, const float *x, float *y);                    // y = x*sigmoid(x)
+  void (*silu_bwd)(Backend *, size_t n, const float *x, const float *dy, float *dx);  // dx += dy*silu'(x)
+  // Row-wise softmax of (rows, n): y = softmax(scale * x). Backward: dx += scale * y*(dy - sum(dy*y)).
+  void (*softmax_fwd)(Backend *, int rows, int n, float scale, const float *x, float *y);
+  void (*softmax_bwd)(Backend *, int rows, int n, float scale, const float *y, const float *dy,
+                      float *dx);
+
+  // ---- elementwise and layout ----
+  void (*add)(Backend *, size_t n, const float *a, const float *b, float *y);  // y = a + b
+  void (*axpy)(Backend *, size_t n, float alpha, const float *x, float *y);    // y += alpha*x
+  void (*scale)(Backend *, size_t n, float alpha, float *x);                   // x *= alpha
+  void (*mul)(Backend *, size_t n, const float *a, const float *b, float *y);  // y = a*b
+  void (*mul_acc)(Backend *, size_t n, const float *a, const float *b, float *y);  // y += a*b
+  // Broadcast add over HW: y[b,c,:] += v[b*vstride + c]. vstride = 0 adds a bias (C),
+  // vstride = C adds a per-sample vector (B,C) such as the time embedding.
+  void (*bcast_add)(Backend *, int B, int C, int HW, const float *v, int vstride, float *y);
+  // Its backward: dv[b*vstride + c] += sum over HW of dy[b,c,:] (summed over b when vstride = 0).
+  void (*bcast_add_bwd)(Backend *, int B, int C, int HW, const float *dy, int vstride, float *dv);
+  // Channel-slice copy: dst[b, dst_off + c, :] = beta*dst[...] + src[b, src_off + c, :] for c < nc.
+  // src has src_C channels, dst has dst_C; beta is 0 (concat forward) or 1 (its backward).
+  void (*chan_copy)(Backend *, int B, int nc, int HW, const float *src, int src_C, int src_off,
+                    float *dst, int dst_C, int dst_off, float beta);
+  // Nearest-neighbour 2x upsampling: x (B,C,H,W) -> y (B,C,2H,2W); backward accumulates.
+  void (*upsample2x_fwd)(Backend *, int B, int C, int H, int W, const float *x, float *y);
+  void (*upsample2x_bwd)(Backend *, int B, int C, int H, int W, const float *dy, float *dx);
+
+  // ---- loss and optimiser ----
+  // Weighted MSE over B samples of D values: loss_b = mean_i (pred-target)^2 is written to
+  // loss (B floats, backend memory); dpred += 2 * w_b * (pred - target) / (B*D), so the
+  // gradient is that of sum_b w_b loss_b / B. w (B floats) may be NULL for all-ones.
+  void (*mse_loss)(Backend *, int B, int D, const float *pred, const float *target, const float *w,
+                   float *loss, float *dpred);
+  // AdamW with bias correction (step counts from 1): m,v moments; decoupled weight decay.
+  void (*adamw)(Backend *, size_t n, float *p, const float *g, float *m, float *v, float lr,
+                float beta1, float beta2, float eps, float wd, int step);
+  void (*ema)(Backend *, size_t n, float *e, const float *p, float decay);  // e = d*e + (1-d)*p
+  double (*sumsq)(Backend *, size_t n, const float *x);  // sum of squares (for grad clipping)
+
+  void (*destroy)(Backend *);
+};
+
+// Backends available in this build. `name` is "cpu", "cpu-ref", "cuda" or "auto".
+// auto takes CUDA when a device is present and works, else the CPU (with one line on stderr).
+// Returns NULL and fills err for an unknown or unavailable backend.
+#include "../engine/common.h"
+Backend *backend_create(const char *name, int threads, Err *err);
+void backend_destroy(Backend *b);
+
+Backend *backend_cpu_create(int threads);      // fast kernels (BLAS + OpenMP)
+Backend *backend_cpu_ref_create(void);         // plain reference kernels, single-threaded
+#ifdef STEPSCOPE_CUDA
+Backend *backend_cuda_create(int tf32, Err *err);  // NULL + err when no usable device
+#endif

@@ -1,0 +1,64 @@
+// runner.c — runs every registered test; the last line is "N passed, N failed".
+#include "test.h"
+#include <stdarg.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_TESTS 1024
+static TestCase tests[MAX_TESTS];
+static int ntests, cur_failed, cur_skipped;
+static char skip_reason[256], tmpdir[256];
+
+void test_register(const char *name, void (*fn)(void)) {
+  if (ntests < MAX_TESTS) tests[ntests++] = (TestCase){name, fn};
+}
+
+void test_fail(const char *file, int line, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stdout, "    %s:%d: ", file, line);
+  vfprintf(stdout, fmt, ap);
+  fputc('\n', stdout);
+  va_end(ap);
+  cur_failed = 1;
+}
+
+void test_skip(const char *reason) {
+  cur_skipped = 1;
+  snprintf(skip_reason, sizeof skip_reason, "%s", reason);
+}
+
+int test_failed(void) { return cur_failed; }
+const char *test_tmpdir(void) { return tmpdir; }
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(((const TestCase *)a)->name, ((const TestCase *)b)->name);
+}
+
+int main(int argc, char **argv) {
+  const char *filter = argc > 1 ? argv[1] : NULL;
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/stepscope-test-XXXXXX");
+  if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  qsort(tests, ntests, sizeof tests[0], by_name);
+  int pass = 0, fail = 0, skip = 0;
+  for (int i = 0; i < ntests; i++) {
+    if (filter && !strstr(tests[i].name, filter)) continue;
+    cur_failed = cur_skipped = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    tests[i].fn();
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) * 1e-6;
+    if (cur_failed) { fail++; printf("FAIL %s (%.0f ms)\n", tests[i].name, ms); }
+    else if (cur_skipped) { skip++; printf("skip %s: %s\n", tests[i].name, skip_reason); }
+    else { pass++; printf("ok   %s (%.0f ms)\n", tests[i].name, ms); }
+  }
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+  if (skip) printf("%d skipped (reasons above)\n", skip);
+  printf("%d passed, %d failed\n", pass, fail);
+  return fail ? 1 : 0;
+}
