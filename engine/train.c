@@ -1,0 +1,154 @@
+#include "train.h"
+#include <math.h>
+#include <string.h>
+
+void trainer_init(Trainer *tr, UNet *model, const Dataset *data, const OptimCfg *oc, SchedKind sk,
+                  int T, int batch, int t0, int t1, uint64_t seed) {
+  memset(tr, 0, sizeof *tr);
+  Backend *be = model->be;
+  tr->model = model;
+  tr->data = data;
+  tr->batch = batch;
+  tr->t0 = t0;
+  tr->t1 = t1;
+  schedule_init(&tr->sched, sk, T);
+  optim_init(&tr->opt, be, model->size, oc, model->w);
+  rng_seed(&tr->rng, seed);
+  tr->perm = xmalloc(sizeof(int) * (data ? data->n : 1));
+  size_t d = (size_t)model->cfg.in_ch * model->cfg.img * model->cfg.img;
+  tr->h_x = xmalloc(sizeof(float) * batch * d);
+  tr->h_eps = xmalloc(sizeof(float) * batch * d);
+  tr->h_w = xmalloc(sizeof(float) * batch);
+  tr->h_loss = xmalloc(sizeof(float) * batch);
+  tr->h_t = xmalloc(sizeof(int) * batch);
+  tr->d_x = be->alloc(be, batch * d);
+  tr->d_eps = be->alloc(be, batch * d);
+  tr->d_grad = be->alloc(be, batch * d);
+  tr->d_w = be->alloc(be, batch);
+  tr->d_loss = be->alloc(be, batch);
+  tr->pos = -1;  // no epoch started yet
+  model->dropout_rng = &tr->rng;
+}
+
+void trainer_free(Trainer *tr) {
+  Backend *be = tr->model->be;
+  be->free(be, tr->d_x); be->free(be, tr->d_eps); be->free(be, tr->d_grad);
+  be->free(be, tr->d_w); be->free(be, tr->d_loss);
+  free(tr->h_x); free(tr->h_eps); free(tr->h_w); free(tr->h_loss); free(tr->h_t); free(tr->perm);
+  optim_free(&tr->opt);
+  schedule_free(&tr->sched);
+  tr->model->dropout_rng = NULL;
+}
+
+// The order of an epoch is a Fisher–Yates shuffle from its own seed, so that saving
+// (epoch, pos, perm_seed) is enough to resume in the middle of it.
+void trainer_shuffle(Trainer *tr) {
+  Rng r;
+  rng_seed(&r, tr->perm_seed);
+  int n = tr->data->n;
+  for (int i = 0; i < n; i++) tr->perm[i] = i;
+  for (int i = n - 1; i > 0; i--) {
+    int j = rng_int(&r, i + 1), tmp = tr->perm[i];
+    tr->perm[i] = tr->perm[j];
+    tr->perm[j] = tmp;
+  }
+}
+
+static const float *next_image(Trainer *tr) {
+  const Dataset *d = tr->data;
+  if (tr->pos < 0 || tr->pos >= d->n) {
+    if (tr->pos >= 0) tr->epoch++;
+    tr->perm_seed = rng_u64(&tr->rng);
+    tr->pos = 0;
+    trainer_shuffle(tr);
+  }
+  return d->x + (size_t)tr->perm[tr->pos++] * d->c * d->h * d->w;
+}
+
+float trainer_step(Trainer *tr, int *per_sample_t, float *per_sample_loss) {
+  UNet *m = tr->model;
+  Backend *be = m->be;
+  int B = tr->batch;
+  size_t D = (size_t)m->cfg.in_ch * m->cfg.img * m->cfg.img;
+  for (int b = 0; b < B; b++) {
+    const float *x0 = next_image(tr);
+    int t = tr->t0 + rng_int(&tr->rng, tr->t1 - tr->t0);
+    float sa = (float)sqrt(tr->sched.abar[t]), sb = (float)sqrt(1 - tr->sched.abar[t]);
+    float *xt = tr->h_x + b * D, *eps = tr->h_eps + b * D;
+    rng_normal_fill(&tr->rng, eps, (long)D);
+    for (size_t i = 0; i < D; i++) xt[i] = sa * x0[i] + sb * eps[i];
+    tr->h_t[b] = t;
+    double snr = tr->sched.snr[t];
+    tr->h_w[b] = tr->minsnr_gamma > 0 ? (float)(fmin(snr, tr->minsnr_gamma) / snr) : 1.0f;
+  }
+  be->upload(be, tr->d_x, tr->h_x, B * D);
+  be->upload(be, tr->d_eps, tr->h_eps, B * D);
+  be->upload(be, tr->d_w, tr->h_w, B);
+  m->training = 1;
+  float *pred;
+  unet_forward(m, tr->d_x, tr->h_t, B, &pred);
+  be->fill(be, tr->d_grad, 0.0f, B * D);
+  be->mse_loss(be, B, (int)D, pred, tr->d_eps, tr->d_w, tr->d_loss, tr->d_grad);
+  be->fill(be, m->g, 0.0f, m->size);
+  unet_backward(m, tr->d_grad);
+  m->training = 0;
+  optim_step(&tr->opt, m->w, m->g);
+  be->download(be, tr->h_loss, tr->d_loss, B);
+  double mean = 0;
+  for (int b = 0; b < B; b++) {
+    mean += tr->h_loss[b];
+    if (per_sample_t) per_sample_t[b] = tr->h_t[b];
+    if (per_sample_loss) per_sample_loss[b] = tr->h_loss[b];
+  }
+  return (float)(mean / B);
+}
+
+int loss_weight_parse(const char *s, float *gamma) {
+  if (!strcmp(s, "none")) { *gamma = 0; return 0; }
+  char *end;
+  if (!strncmp(s, "min-snr:", 8)) {
+    double g = strtod(s + 8, &end);
+    if (*end == 0 && g > 0) { *gamma = (float)g; return 0; }
+  }
+  return -1;
+}
+
+void eval_loss_curve(UNet *m, const Schedule *s, const Dataset *d, int n, int nbins, uint64_t seed,
+                     int batch, double *loss) {
+  Backend *be = m->be;
+  size_t D = (size_t)d->c * d->h * d->w;
+  float *hx = xmalloc(sizeof(float) * batch * D), *he = xmalloc(sizeof(float) * batch * D);
+  float *hl = xmalloc(sizeof(float) * batch);
+  int *ht = xmalloc(sizeof(int) * batch);
+  float *dx = be->alloc(be, batch * D), *de = be->alloc(be, batch * D), *dl = be->alloc(be, batch);
+  float *dg = be->alloc(be, batch * D);
+  long *cnt = xcalloc(nbins, sizeof(long));
+  for (int i = 0; i < nbins; i++) loss[i] = 0;
+  Rng r;
+  rng_seed(&r, seed);
+  // Each image is evaluated at one t per bin (the bin's stratified sample), same noise.
+  for (int bin = 0; bin < nbins; bin++) {
+    int lo = bin * s->T / nbins, hi = (bin + 1) * s->T / nbins;
+    for (int start = 0; start < n; start += batch) {
+      int B = n - start < batch ? n - start : batch;
+      for (int b = 0; b < B; b++) {
+        const float *x0 = d->x + (size_t)((start + b) % d->n) * D;
+        int t = lo + rng_int(&r, hi - lo);
+        float sa = (float)sqrt(s->abar[t]), sb = (float)sqrt(1 - s->abar[t]);
+        rng_normal_fill(&r, he + b * D, (long)D);
+        for (size_t i = 0; i < D; i++) hx[b * D + i] = sa * x0[i] + sb * he[b * D + i];
+        ht[b] = t;
+      }
+      be->upload(be, dx, hx, B * D);
+      be->upload(be, de, he, B * D);
+      float *pred;
+      unet_forward(m, dx, ht, B, &pred);
+      be->mse_loss(be, B, (int)D, pred, de, NULL, dl, dg);
+      be->download(be, hl, dl, B);
+      for (int b = 0; b < B; b++) { loss[bin] += hl[b]; cnt[bin]++; }
+    }
+  }
+  for (int i = 0; i < nbins; i++) loss[i] /= cnt[i] ? cnt[i] : 1;
+  be->free(be, dx); be->free(be, de); be->free(be, dl); be->free(be, dg);
+  free(hx); free(he); free(hl); free(ht); free(cnt);
+}

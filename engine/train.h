@@ -1,0 +1,47 @@
+// train.h — the denoising objective and the training loop state.
+//
+// One step: draw a batch (in a seeded per-epoch order), t ~ U[t0, t1), eps ~ N(0, I),
+// x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, loss = w_t |eps_theta(x_t, t) - eps|^2
+// with w_t = 1 or Min-SNR-gamma's min(SNR_t, gamma) / SNR_t. Everything random comes from
+// one Rng whose state, with the data position, is saved, so resume is bit-exact.
+// Group fine-tuning is the same loop with [t0, t1) set to the group's range.
+#pragma once
+#include "data.h"
+#include "optim.h"
+#include "schedule.h"
+#include "unet.h"
+
+typedef struct {
+  UNet *model;
+  Optim opt;
+  Schedule sched;
+  const Dataset *data;
+  Rng rng;
+  int batch, t0, t1;
+  float minsnr_gamma;        // 0: plain MSE
+  // position in the data: the current epoch's order is a shuffle seeded with perm_seed
+  int epoch;
+  long pos;
+  uint64_t perm_seed;
+  int *perm;
+  // scratch
+  float *h_x, *h_eps, *h_w, *h_loss;
+  int *h_t;
+  float *d_x, *d_eps, *d_w, *d_loss, *d_grad;
+} Trainer;
+
+void trainer_init(Trainer *tr, UNet *model, const Dataset *data, const OptimCfg *oc, SchedKind sk,
+                  int T, int batch, int t0, int t1, uint64_t seed);
+void trainer_free(Trainer *tr);
+// One optimisation step; returns the batch's mean (unweighted) loss. per_sample_t and
+// per_sample_loss (batch entries each, may be NULL) receive the step's t and losses.
+float trainer_step(Trainer *tr, int *per_sample_t, float *per_sample_loss);
+// Rebuilds the current epoch's order from perm_seed (used on resume).
+void trainer_shuffle(Trainer *tr);
+// Parses "none" or "min-snr:G".
+int loss_weight_parse(const char *s, float *gamma);
+
+// Validation: mean eps-MSE per timestep bin on n held-out images with fixed noise (seeded),
+// weights as they are in the model. loss[i] is the mean over t in [i*T/nbins, (i+1)*T/nbins).
+void eval_loss_curve(UNet *m, const Schedule *s, const Dataset *d, int n, int nbins, uint64_t seed,
+                     int batch, double *loss);

@@ -1,0 +1,141 @@
+// unet.h — the denoiser: a DDPM-style UNet whose every layer may have its own width.
+//
+// The architecture comes from a config (base channels, multipliers, res blocks per level,
+// attention resolutions, GroupNorm groups, dropout). Widths default to what the config
+// implies; a WidthMap overrides them by name, which is how a pruned model is rebuilt from
+// the widths its checkpoint records. Parameters live in one contiguous backend buffer so
+// the optimiser, EMA and checkpoint treat the model as a single vector.
+//
+// Data flow, x is (B, in_ch, S, S):
+//   conv_in -> [ResBlock (+Attn)] x nres per level, Downsample between levels (skips pushed)
+//   -> mid: ResBlock, Attn, ResBlock
+//   -> per level, top down: [concat skip -> ResBlock (+Attn)] x (nres+1), Upsample between
+//   -> GroupNorm, SiLU, conv_out -> eps prediction (B, in_ch, S, S)
+// Each ResBlock adds a projection of the sinusoidal timestep embedding after its first conv.
+#pragma once
+#include "../kernels/backend.h"
+#include "arena.h"
+#include "common.h"
+#include "rng.h"
+
+#define UNET_MAX_LEVELS 5
+#define UNET_MAX_NODES 64
+
+typedef struct {
+  int in_ch, img;                 // image channels and side (32)
+  int ch;                         // base channels
+  int nlevels, mult[UNET_MAX_LEVELS];
+  int nres;                       // res blocks per level on the way down (nres+1 up)
+  int attn_res[4], nattn;         // resolutions (image sides) that get self-attention
+  int groups;                     // GroupNorm groups (reduced to a divisor of C where needed)
+  float dropout;
+} UNetConfig;
+
+int unet_preset(const char *name, int in_ch, UNetConfig *cfg);  // tiny | small | default
+const char *unet_preset_names(void);
+
+// Named width overrides (e.g. "down.1.res.0.mid" -> 40).
+typedef struct { int n; char (*name)[64]; int *value; } WidthMap;
+void widthmap_set(WidthMap *w, const char *name, int value);
+int widthmap_get(const WidthMap *w, const char *name, int dflt);
+void widthmap_free(WidthMap *w);
+
+// One parameter tensor: a slice [off, off+n) of the model's parameter vector.
+typedef struct {
+  char name[80];
+  int ndim, shape[4];
+  size_t off, n;
+  int decay;  // weight decay applies (weights of convs and linears, not biases or norms)
+} Param;
+
+typedef struct { int cin, cout, k, stride, w, b; } Conv;    // w, b: Param indices
+typedef struct { int in, out, w, b; } Linear;
+typedef struct { int c, groups, g, b; } Norm;
+
+typedef struct {
+  int cin, mid, cout, has_skip;
+  Norm n1, n2;
+  Conv c1, c2, skip;
+  Linear temb;
+  // activations kept by the forward for the backward (arena memory)
+  const float *x;
+  float *a1, *s1, *h1, *tp, *a2, *s2, *mask, *d2;
+  float *mean1, *rstd1, *mean2, *rstd2;
+} ResBlock;
+
+typedef struct {
+  int c, d;  // stream channels, inner (q/k/v) width
+  Norm n;
+  Conv qkv, proj;
+  const float *x;
+  float *a, *mean, *rstd, *qkv_out, *S, *P, *o;
+} AttnBlock;
+
+typedef enum { NODE_CONV_IN, NODE_RES, NODE_ATTN, NODE_DOWN, NODE_UP, NODE_OUT } NodeKind;
+
+typedef struct {
+  NodeKind kind;
+  char name[48];      // "down.1.res.0", "mid.attn.0", "up.0.upsample", ...
+  int side;           // spatial side of the node's input
+  int cin, cout;      // stream channels in and out (cin includes a concatenated skip)
+  int skip_from;      // node whose output is concatenated before this one, or -1
+  int push;           // output is kept for a skip connection
+  ResBlock res;
+  AttnBlock attn;
+  Conv conv;          // CONV_IN, DOWN, UP (the conv after upsampling), OUT (conv_out)
+  Norm norm;          // OUT
+  // activations
+  const float *in;    // the stream input (before concatenation)
+  float *cat, *up, *y;
+  float *a, *s, *mean, *rstd;  // OUT: norm and silu outputs
+} Node;
+
+typedef struct {
+  UNetConfig cfg;
+  WidthMap widths;     // every free width of this model, base ones included
+  Backend *be;
+  int nparams;
+  Param params[512];
+  size_t size;         // floats in the parameter vector
+  float *w, *g;        // parameters and gradients (backend memory)
+  int nnodes;
+  Node nodes[UNET_MAX_NODES];
+  Linear temb1, temb2; // time embedding MLP: ch -> 4ch -> 4ch (SiLU between)
+  int tdim;
+  Arena arena;
+  // forward state
+  int B;
+  float *tsin, *e1, *se1, *emb, *semb;  // timestep features and embedding
+  float *dsemb;                         // backward accumulator for silu(emb)
+  float *out;
+  Rng *dropout_rng;                     // set when training with dropout
+  float *xin;                           // host-convenience input buffer (unet_eps_host)
+  size_t xin_cap;
+  int training;
+} UNet;
+
+// Builds the model with the widths of `w` (NULL: base widths); parameters are zero until
+// unet_init_params or a checkpoint fills them. Returns NULL + err on invalid widths.
+UNet *unet_create(const UNetConfig *cfg, const WidthMap *w, Backend *be, Err *err);
+void unet_free(UNet *m);
+void unet_init_params(UNet *m, uint64_t seed);  // PyTorch-like default init
+int unet_param_index(const UNet *m, const char *name);  // -1 if absent
+
+// x (B,in_ch,S,S) and out in backend memory; t holds B timesteps on the host.
+// The arena is reset at the start of each forward, so `out` lives until the next call.
+void unet_forward(UNet *m, const float *x, const int *t, int B, float **out);
+// dout: gradient w.r.t. the last forward's output. Accumulates into m->g.
+void unet_backward(UNet *m, const float *dout);
+
+// Host convenience for samplers: eps = model(x, t) with every sample at the same t.
+void unet_eps_host(UNet *m, int t, const float *x, int B, float *eps);
+
+// Cost accounting per image: multiply-accumulates of convs, linears and attention matmuls.
+typedef struct { char name[64]; double macs; long params; } LayerCost;
+int unet_costs(const UNet *m, LayerCost *out, int cap);  // returns the number of layers
+double unet_macs(const UNet *m);                         // per image
+long unet_nparams(const UNet *m);
+
+// Config and widths as JSON text (for checkpoint metadata). Caller frees.
+char *unet_config_json(const UNetConfig *c);
+char *unet_widths_json(const UNet *m);

@@ -1,0 +1,235 @@
+// The whole UNet: gradients by finite differences, checkpoint round trip, bit-exact resume,
+// cost accounting, and a short real training run whose loss falls.
+#include "../engine/checkpoint.h"
+#include "test.h"
+
+static UNet *tiny_model(Backend *be, const WidthMap *w) {
+  UNetConfig cfg;
+  unet_preset("tiny", 1, &cfg);
+  Err e;
+  return unet_create(&cfg, w, be, &e);
+}
+
+// Random weights everywhere (the default init zeroes whole layers, which would hide bugs).
+static void randomize(UNet *m, uint64_t seed, float scale) {
+  Rng r;
+  rng_seed(&r, seed);
+  float *h = xmalloc(sizeof(float) * m->size);
+  for (size_t i = 0; i < m->size; i++) h[i] = scale * rng_normal(&r);
+  m->be->upload(m->be, m->w, h, m->size);
+  free(h);
+}
+
+static double dot_out(UNet *m, const float *x, const int *t, int B, const float *r, size_t n) {
+  float *out, *h = xmalloc(sizeof(float) * n);
+  unet_forward(m, x, t, B, &out);
+  m->be->download(m->be, h, out, n);
+  double s = 0;
+  for (size_t i = 0; i < n; i++) s += (double)h[i] * r[i];
+  free(h);
+  return s;
+}
+
+// L = sum(out * r). Central differences on 60 random parameters in float32 with h = 1e-2;
+// we require ||fd - analytic|| / ||analytic|| < 2e-2 over the sample (float32 rounding of L
+// limits the agreement; a wrong gradient is off by O(1)).
+TEST(unet_gradient_finite_differences) {
+  Backend *be = backend_cpu_ref_create();
+  UNet *m = tiny_model(be, NULL);
+  ASSERT(m);
+  randomize(m, 3, 0.15f);
+  int B = 2, t[2] = {10, 700};
+  size_t n = (size_t)B * 32 * 32;
+  float *hx = xmalloc(sizeof(float) * n), *r = xmalloc(sizeof(float) * n);
+  Rng rng;
+  rng_seed(&rng, 9);
+  rng_normal_fill(&rng, hx, (long)n);
+  rng_normal_fill(&rng, r, (long)n);
+  float *x = be->alloc(be, n), *dr = be->alloc(be, n);
+  be->upload(be, x, hx, n);
+  be->upload(be, dr, r, n);
+  float *out;
+  unet_forward(m, x, t, B, &out);
+  be->fill(be, m->g, 0, m->size);
+  unet_backward(m, dr);
+  float *w = xmalloc(sizeof(float) * m->size), *g = xmalloc(sizeof(float) * m->size);
+  be->download(be, w, m->w, m->size);
+  be->download(be, g, m->g, m->size);
+  double num = 0, den = 0;
+  for (int k = 0; k < 60; k++) {
+    // one entry of a random parameter tensor, so every layer kind gets checked
+    const Param *p = &m->params[rng_int(&rng, m->nparams)];
+    size_t i = p->off + rng_int(&rng, (int)p->n);
+    float keep = w[i];
+    const float h = 1e-2f;
+    w[i] = keep + h; be->upload(be, m->w, w, m->size);
+    double lp = dot_out(m, x, t, B, r, n);
+    w[i] = keep - h; be->upload(be, m->w, w, m->size);
+    double lm = dot_out(m, x, t, B, r, n);
+    w[i] = keep;
+    double fd = (lp - lm) / (2 * h);
+    num += (fd - g[i]) * (fd - g[i]);
+    den += (double)g[i] * g[i];
+  }
+  be->upload(be, m->w, w, m->size);
+  ASSERTF(den > 0, "all sampled gradients are zero");
+  ASSERTF(sqrt(num / den) < 2e-2, "relative gradient error %.3g", sqrt(num / den));
+  free(w); free(g); free(hx); free(r);
+  be->free(be, x); be->free(be, dr);
+  unet_free(m);
+  be->destroy(be);
+}
+
+TEST(unet_default_preset_size) {
+  Backend *be = backend_cpu_ref_create();
+  UNetConfig cfg;
+  ASSERT(unet_preset("default", 1, &cfg) == 0);
+  Err e;
+  UNet *m = unet_create(&cfg, NULL, be, &e);
+  ASSERT(m);
+  long p = unet_nparams(m);
+  double macs = unet_macs(m);
+  ASSERTF(p > 700000 && p < 1500000, "default preset has %ld params", p);
+  ASSERTF(macs > 80e6 && macs < 200e6, "default preset costs %.0f MACs", macs);
+  // the per-layer costs add up to the total, and params count every tensor exactly once
+  LayerCost c[UNET_MAX_NODES + 1];
+  int n = unet_costs(m, c, UNET_MAX_NODES + 1);
+  long sp = 0;
+  for (int i = 0; i < n; i++) sp += c[i].params;
+  ASSERT_EQ_INT(sp, p);
+  unet_free(m);
+  be->destroy(be);
+}
+
+TEST(unet_rejects_bad_widths) {
+  Backend *be = backend_cpu_ref_create();
+  WidthMap w = {0};
+  widthmap_set(&w, "down.0.res.0.mid", 0);
+  ASSERT(tiny_model(be, &w) == NULL);
+  widthmap_free(&w);
+  be->destroy(be);
+}
+
+static Dataset synthetic(int n, uint64_t seed) {
+  Dataset d = {.n = n, .c = 1, .h = 32, .w = 32};
+  d.x = xmalloc(sizeof(float) * n * 1024);
+  Rng r;
+  rng_seed(&r, seed);
+  for (long i = 0; i < (long)n * 1024; i++) d.x[i] = 2 * rng_uniform(&r) - 1;
+  return d;
+}
+
+TEST(unet_checkpoint_round_trip_with_widths) {
+  Backend *be = backend_cpu_create(2);
+  WidthMap w = {0};
+  widthmap_set(&w, "down.0.res.0.mid", 5);   // not a multiple of the 4 groups: norm adapts
+  widthmap_set(&w, "up.1.res.0.out", 12);
+  UNet *m = tiny_model(be, &w);
+  ASSERT(m);
+  randomize(m, 5, 0.1f);
+  char path[512];
+  snprintf(path, sizeof path, "%s/rt.safetensors", test_tmpdir());
+  Err e;
+  ASSERTF(ckpt_save(path, m, NULL, "synthetic", NULL, &e) == 0, "%s", e.msg);
+  CkptInfo info;
+  UNet *m2 = ckpt_load_model(path, be, 1, &info, &e);
+  ASSERTF(m2, "%s", e.msg);
+  ASSERT_EQ_INT(m2->size, m->size);
+  ASSERT_EQ_INT(widthmap_get(&m2->widths, "down.0.res.0.mid", -1), 5);
+  ASSERT_EQ_INT(widthmap_get(&m2->widths, "up.1.res.0.out", -1), 12);
+  ASSERT_EQ_INT(m2->nodes[1].res.n2.groups, 1);
+  ASSERT(memcmp(m->w, m2->w, sizeof(float) * m->size) == 0);
+  unet_free(m2);
+  unet_free(m);
+  widthmap_free(&w);
+  be->destroy(be);
+}
+
+TEST(unet_checkpoint_rejects_foreign_file) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/foreign.safetensors", test_tmpdir());
+  FILE *f = fopen(path, "wb");
+  const char hdr[] = "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+  uint64_t n = sizeof hdr - 1;
+  fwrite(&n, 8, 1, f); fwrite(hdr, 1, n, f); fwrite("\0\0\0\0", 1, 4, f);
+  fclose(f);
+  Backend *be = backend_cpu_ref_create();
+  Err e;
+  ASSERT(ckpt_load_model(path, be, 1, NULL, &e) == NULL);
+  ASSERTF(strstr(e.msg, "not a stepscope model"), "message: %s", e.msg);
+  be->destroy(be);
+}
+
+// N steps straight == K steps, save, reload, N-K steps: losses and weights bit for bit.
+// The data set is small enough that the run crosses epoch boundaries.
+TEST(unet_resume_is_bit_exact) {
+  Backend *be = backend_cpu_create(2);
+  Dataset d = synthetic(20, 11);
+  OptimCfg oc = optim_defaults();
+  oc.warmup = 2;
+  const int N = 6, K = 3, B = 8;
+  float straight[6], resumed[6];
+  UNet *a = tiny_model(be, NULL);
+  a->cfg.dropout = 0.1f;  // dropout masks come from the saved RNG too
+  unet_init_params(a, 1);
+  Trainer ta;
+  trainer_init(&ta, a, &d, &oc, SCHED_LINEAR, 1000, B, 0, 1000, 77);
+  for (int i = 0; i < N; i++) straight[i] = trainer_step(&ta, NULL, NULL);
+
+  UNet *b = tiny_model(be, NULL);
+  b->cfg.dropout = 0.1f;
+  unet_init_params(b, 1);
+  Trainer tb;
+  trainer_init(&tb, b, &d, &oc, SCHED_LINEAR, 1000, B, 0, 1000, 77);
+  for (int i = 0; i < K; i++) resumed[i] = trainer_step(&tb, NULL, NULL);
+  char path[512];
+  snprintf(path, sizeof path, "%s/resume.safetensors", test_tmpdir());
+  Err e;
+  ASSERTF(ckpt_save(path, b, &tb, "synthetic", NULL, &e) == 0, "%s", e.msg);
+  trainer_free(&tb);
+  unet_free(b);
+
+  UNet *c = ckpt_load_model(path, be, 0, NULL, &e);
+  ASSERTF(c, "%s", e.msg);
+  ASSERT(c->cfg.dropout == 0.1f);
+  Trainer tc;
+  trainer_init(&tc, c, &d, &oc, SCHED_LINEAR, 1000, B, 0, 1000, 12345 /* overwritten */);
+  ASSERTF(ckpt_load_train_state(path, &tc, &e) == 0, "%s", e.msg);
+  for (int i = K; i < N; i++) resumed[i] = trainer_step(&tc, NULL, NULL);
+  for (int i = 0; i < N; i++) ASSERTF(straight[i] == resumed[i], "step %d: %.9g vs %.9g", i, straight[i], resumed[i]);
+  ASSERT(memcmp(a->w, c->w, sizeof(float) * a->size) == 0);
+  ASSERT(memcmp(ta.opt.ema, tc.opt.ema, sizeof(float) * a->size) == 0);
+  trainer_free(&ta);
+  trainer_free(&tc);
+  unet_free(a);
+  unet_free(c);
+  free(d.x);
+  be->destroy(be);
+}
+
+TEST(unet_training_on_fashion_mnist_lowers_the_loss) {
+  Dataset d;
+  Err e;
+  if (data_load("fashion-mnist", 0, &d, &e)) { test_skip(e.msg); return; }
+  Backend *be = backend_cpu_create(2);
+  UNet *m = tiny_model(be, NULL);
+  unet_init_params(m, 0);
+  OptimCfg oc = optim_defaults();
+  oc.warmup = 20;
+  Trainer tr;
+  trainer_init(&tr, m, &d, &oc, SCHED_LINEAR, 1000, 32, 0, 1000, 1);
+  double first = 0, last = 0;
+  const int steps = 240, win = 40;
+  for (int i = 0; i < steps; i++) {
+    float l = trainer_step(&tr, NULL, NULL);
+    ASSERT(isfinite(l));
+    if (i < win) first += l / win;
+    if (i >= steps - win) last += l / win;
+  }
+  printf("    mean loss, first %d steps %.4f -> last %d steps %.4f\n", win, first, win, last);
+  ASSERTF(last < 0.6 * first, "loss went from %.4f to %.4f", first, last);
+  trainer_free(&tr);
+  unet_free(m);
+  be->destroy(be);
+  data_free(&d);
+}

@@ -1,0 +1,143 @@
+// cmd_train.c — `stepscope train`: base training, resume, and training on a timestep range.
+#include "../engine/checkpoint.h"
+#include "args.h"
+#include "commands.h"
+#include "progress.h"
+#include <signal.h>
+#include <string.h>
+
+static volatile sig_atomic_t stop_requested;
+static void on_signal(int sig) { stop_requested = sig; }
+
+static int save(const char *out, UNet *m, Trainer *tr, const char *data, const char *parent) {
+  Err e;
+  const char *extra[] = {"parent", parent ? parent : "", NULL};
+  if (ckpt_save(out, m, tr, data, parent ? extra : NULL, &e)) {
+    fprintf(stderr, "stepscope: %s\n", e.msg);
+    return -1;
+  }
+  return 0;
+}
+
+int cmd_train(int argc, char **argv) {
+  const char *data = "fashion-mnist", *out = NULL, *config = "default", *resume = NULL;
+  const char *device = "auto", *sched_name = "linear", *lw = "none", *init = NULL;
+  int steps = -1, batch = 64, save_every = 1000, threads = 0, warmup = -1, quiet = 0, t0 = 0, t1 = -1;
+  float lr = -1, ema = -1;
+  uint64_t seed = 0;
+  Opt opts[] = {
+    {"--data", OPT_STR, &data, "SPEC", "fashion-mnist (default) | mnist:DIR | cifar10:DIR | png:DIR"},
+    {"--out", OPT_STR, &out, "FILE", "checkpoint to write (safetensors)"},
+    {"--config", OPT_STR, &config, "NAME", "model preset: tiny | small | default"},
+    {"--steps", OPT_INT, &steps, "N", "train until this many optimizer steps in all"},
+    {"--batch", OPT_INT, &batch, "N", "images per step (default 64)"},
+    {"--lr", OPT_FLOAT, &lr, "X", "AdamW learning rate (default 2e-3)"},
+    {"--warmup", OPT_INT, &warmup, "N", "linear warm-up steps (default 200)"},
+    {"--ema-decay", OPT_FLOAT, &ema, "X", "EMA decay of the weights (default 0.999)"},
+    {"--seed", OPT_U64, &seed, "N", "seed of init, data order, t and noise (default 0)"},
+    {"--schedule", OPT_STR, &sched_name, "NAME", "noise schedule: linear (default) | cosine"},
+    {"--loss-weight", OPT_STR, &lw, "W", "none (default) | min-snr:GAMMA"},
+    {"--t-min", OPT_INT, &t0, "T", "draw t from [t-min, t-max) (default 0)"},
+    {"--t-max", OPT_INT, &t1, "T", "(default T = 1000)"},
+    {"--init", OPT_STR, &init, "FILE", "start from this model's weights (EMA) instead of random"},
+    {"--resume", OPT_STR, &resume, "FILE", "continue a saved run exactly where it stopped"},
+    {"--save-every", OPT_INT, &save_every, "N", "write --out every N steps (default 1000; 0: end only)"},
+    {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
+    {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
+    {"--quiet", OPT_FLAG, &quiet, NULL, "no progress output"},
+  };
+  ArgSpec spec = {"train", "--out FILE [options]",
+                  "Trains an eps-prediction UNet with the DDPM objective. Ctrl-C or SIGTERM saves a\n"
+                  "resumable checkpoint to --out before exiting.",
+                  opts, sizeof opts / sizeof opts[0], 0, 0, NULL};
+  int rc = args_parse(&spec, argc, argv);
+  if (rc) return rc == 1 ? 0 : 2;
+  if (!out) { fprintf(stderr, "stepscope: train: --out FILE is required\n"); return 2; }
+  if (batch < 1 || batch > 4096) { fprintf(stderr, "stepscope: train: --batch must be 1..4096\n"); return 2; }
+  SchedKind sk;
+  if (schedule_parse(sched_name, &sk)) { fprintf(stderr, "stepscope: train: unknown schedule '%s'\n", sched_name); return 2; }
+  float gamma;
+  if (loss_weight_parse(lw, &gamma)) { fprintf(stderr, "stepscope: train: bad --loss-weight '%s'\n", lw); return 2; }
+
+  Err e;
+  Dataset ds;
+  if (data_load(data, 0, &ds, &e)) { fprintf(stderr, "stepscope: %s\n", e.msg); return 1; }
+  Backend *be = cli_backend(device, threads);
+  if (!be) { data_free(&ds); return 1; }
+
+  UNet *m = NULL;
+  CkptInfo info = {0};
+  const int T = 1000;
+  if (resume || init) {
+    // resume continues the raw weights; --init starts a new run from the EMA weights
+    m = ckpt_load_model(resume ? resume : init, be, !resume, &info, &e);
+    if (!m) { fprintf(stderr, "stepscope: %s\n", e.msg); goto fail; }
+    if (resume) {
+      if (!info.has_train_state) { fprintf(stderr, "stepscope: %s: has no training state to resume\n", resume); goto fail; }
+      schedule_parse(info.schedule, &sk);
+      if (t1 < 0) { t0 = info.t0; t1 = info.t1; }
+    }
+  } else {
+    UNetConfig cfg;
+    if (unet_preset(config, ds.c, &cfg)) {
+      fprintf(stderr, "stepscope: train: unknown --config '%s' (%s)\n", config, unet_preset_names());
+      goto fail;
+    }
+    if (ds.h != cfg.img || ds.w != cfg.img) { fprintf(stderr, "stepscope: %s: images are %dx%d, the model needs %dx%d\n", data, ds.w, ds.h, cfg.img, cfg.img); goto fail; }
+    if (!(m = unet_create(&cfg, NULL, be, &e))) { fprintf(stderr, "stepscope: %s\n", e.msg); goto fail; }
+    unet_init_params(m, seed);
+  }
+  if (m->cfg.in_ch != ds.c) { fprintf(stderr, "stepscope: %s has %d channels, the model %d\n", data, ds.c, m->cfg.in_ch); goto fail; }
+  if (t1 < 0) t1 = T;
+  if (t0 < 0 || t1 > T || t0 >= t1) { fprintf(stderr, "stepscope: train: need 0 <= t-min < t-max <= %d\n", T); unet_free(m); be->destroy(be); data_free(&ds); return 2; }
+  if (steps < 0) steps = !strcmp(config, "tiny") ? 300 : !strcmp(config, "small") ? 3000 : 12000;
+
+  OptimCfg oc = optim_defaults();
+  if (lr > 0) oc.lr = lr;
+  if (warmup >= 0) oc.warmup = warmup;
+  if (ema > 0) oc.ema_decay = ema;
+  Trainer tr;
+  trainer_init(&tr, m, &ds, &oc, sk, T, batch, t0, t1, seed ^ 0x5eed);
+  tr.minsnr_gamma = gamma;
+  if (resume && ckpt_load_train_state(resume, &tr, &e)) {
+    fprintf(stderr, "stepscope: %s\n", e.msg);
+    trainer_free(&tr);
+    goto fail;
+  }
+
+  struct sigaction sa = {0};
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+
+  if (!quiet)
+    fprintf(stderr, "stepscope: training %s on %s (%d images), %ld params, %.1f M MACs/image, t in [%d,%d), %s, batch %d\n",
+            resume ? resume : config, data, ds.n, unet_nparams(m), unet_macs(m) / 1e6, t0, t1, be->name, batch);
+  Progress pg;
+  progress_begin(&pg, "train", tr.opt.step, steps, quiet);
+  double ema_loss = -1;
+  int status = 0;
+  while (tr.opt.step < steps && !stop_requested) {
+    float loss = trainer_step(&tr, NULL, NULL);
+    ema_loss = ema_loss < 0 ? loss : 0.98 * ema_loss + 0.02 * loss;
+    progress_update(&pg, tr.opt.step, "loss %.4f", ema_loss);
+    if (save_every > 0 && tr.opt.step % save_every == 0 && tr.opt.step < steps &&
+        save(out, m, &tr, data, init) != 0) { status = 1; break; }
+  }
+  progress_end(&pg);
+  if (save(out, m, &tr, data, init) != 0) status = 1;
+  else if (!quiet)
+    fprintf(stderr, "stepscope: %s %s at step %d (loss %.4f)\n", stop_requested ? "interrupted; saved" : "saved",
+            out, tr.opt.step, ema_loss);
+  if (stop_requested) status = 1;  // interrupted: saved, but the run did not finish
+  trainer_free(&tr);
+  unet_free(m);
+  be->destroy(be);
+  data_free(&ds);
+  return status;
+fail:
+  unet_free(m);
+  be->destroy(be);
+  data_free(&ds);
+  return 1;
+}

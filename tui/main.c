@@ -1,0 +1,33 @@
+// main.c — stepscope's entry point: dispatches to a subcommand.
+#include "commands.h"
+#include <stdio.h>
+#include <string.h>
+
+typedef struct { const char *name; int (*fn)(int, char **); const char *about; } Command;
+
+static const Command commands[] = {
+  {"train", cmd_train, "train a denoising UNet (or fine-tune on a timestep range)"},
+  {"info", cmd_info, "show a checkpoint's config, widths, parameters and MACs per layer"},
+  {"bench", cmd_bench, "measure training speed (ms per step, images/s, GFLOP/s)"},
+};
+#define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
+
+static void help(FILE *f) {
+  fputs("stepscope — Step-Adaptive Training of diffusion models, in a terminal\n\n"
+        "usage: stepscope <command> [options]    (stepscope <command> --help for each)\n\n"
+        "commands:\n", f);
+  for (int i = 0; i < NCOMMANDS; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].about);
+  fprintf(f, "  %-10s %s\n", "help", "this text");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    help(stdout);
+    return 0;
+  }
+  for (int i = 0; i < NCOMMANDS; i++)
+    if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 2, argv + 2);
+  fprintf(stderr, "stepscope: unknown command '%s'\n", argv[1]);
+  help(stderr);
+  return 2;
+}
