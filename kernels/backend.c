@@ -1,0 +1,32 @@
+// backend.c — picks a backend by name: "cpu", "cpu-ref", "cuda" or "auto".
+#include "backend.h"
+#include <stdio.h>
+#include <string.h>
+
+Backend *backend_create(const char *name, int threads, Err *err) {
+  if (!name || !strcmp(name, "auto")) {
+#ifdef STEPSCOPE_CUDA
+    Err why = {{0}};
+    Backend *be = backend_cuda_create(0, &why);
+    if (be) return be;
+    fprintf(stderr, "stepscope: no usable CUDA device (%s); using the CPU\n", why.msg);
+#endif
+    return backend_cpu_create(threads);
+  }
+  if (!strcmp(name, "cpu")) return backend_cpu_create(threads);
+  if (!strcmp(name, "cpu-ref")) return backend_cpu_ref_create();
+  if (!strcmp(name, "cuda")) {
+#ifdef STEPSCOPE_CUDA
+    return backend_cuda_create(0, err);
+#else
+    err_set(err, "this stepscope was built without CUDA");
+    return NULL;
+#endif
+  }
+  err_set(err, "unknown device '%s' (valid: auto, cpu, cpu-ref, cuda)", name);
+  return NULL;
+}
+
+void backend_destroy(Backend *b) {
+  if (b) b->destroy(b);
+}

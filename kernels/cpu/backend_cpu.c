@@ -1,0 +1,55 @@
+// backend_cpu.c — the CPU backends: host memory plus the reference or the fast kernels.
+#include "cpu.h"
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+// ---- memory: plain host memory, 64-byte aligned (a cache line, an AVX-512 vector) ----
+
+static float *cpu_alloc(Backend *be, size_t n) {
+  size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;  // aligned_alloc wants a multiple
+  float *p = aligned_alloc(64, bytes ? bytes : 64);
+  CHECK(p, "out of memory allocating %zu floats", n);
+  memset(p, 0, bytes);
+  return p;
+}
+
+static void cpu_free(Backend *be, float *p) { free(p); }
+
+static void cpu_memcpy(Backend *be, float *dst, const float *src, size_t n) {
+  if (n && dst != src) memcpy(dst, src, n * sizeof(float));
+}
+
+static void cpu_fill(Backend *be, float *x, float v, size_t n) {
+  for (size_t i = 0; i < n; i++) x[i] = v;
+}
+
+static void cpu_sync(Backend *be) {}  // every CPU op has finished when it returns
+
+static void cpu_destroy(Backend *be) {
+  if (!be) return;
+  free(be->ctx);
+  free(be);
+}
+
+static Backend *cpu_new(const char *name, int threads) {
+  Backend *be = xcalloc(1, sizeof *be);
+  CpuCtx *ctx = xcalloc(1, sizeof *ctx);
+  ctx->threads = threads;
+  *be = (Backend){
+      .name = name, .ctx = ctx, .alloc = cpu_alloc, .free = cpu_free, .upload = cpu_memcpy,
+      .download = cpu_memcpy, .copy = cpu_memcpy, .fill = cpu_fill, .sync = cpu_sync,
+      .destroy = cpu_destroy,
+  };
+  cpu_ref_ops(be);
+  return be;
+}
+
+Backend *backend_cpu_create(int threads) {
+  Backend *be = cpu_new("cpu", threads > 0 ? threads : omp_get_num_procs());
+  cpu_fast_ops(be);
+  cpu_fast_blas_ops(be);
+  return be;
+}
+
+Backend *backend_cpu_ref_create(void) { return cpu_new("cpu-ref", 1); }

@@ -1,0 +1,17 @@
+// cpu.h — private to the CPU backend: its context and the functions that fill the vtable.
+//
+// The CPU backend is layered: backend_cpu.c fills the memory ops, ref.c every compute op
+// with a plain loop, and fast.c / fast_blas.c then overwrite the compute ops with the
+// OpenMP / OpenBLAS versions ("cpu"). "cpu-ref" stops after ref.c.
+#pragma once
+#include "../backend.h"
+
+typedef struct {
+  int threads;  // OpenMP threads for the fast kernels (>= 1)
+} CpuCtx;
+
+static inline int cpu_threads(const Backend *be) { return ((const CpuCtx *)be->ctx)->threads; }
+
+void cpu_ref_ops(Backend *be);        // every compute op, reference loops
+void cpu_fast_ops(Backend *be);       // elementwise, norm, softmax, optimiser (OpenMP)
+void cpu_fast_blas_ops(Backend *be);  // gemm and convolution (OpenBLAS sgemm + OpenMP)

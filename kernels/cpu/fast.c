@@ -1,0 +1,340 @@
+// fast.c — the fast CPU kernels that need no BLAS: OpenMP across rows, SIMD along them.
+//
+// Every op matches ref.c within float rounding (tests/test_kernels_cpu.c holds them to it).
+// Work is split across cpu_threads(be) OpenMP threads only when there is enough of it
+// (PAR_MIN floats); below that, a fork/join costs more than it saves.
+#include "cpu.h"
+#include <math.h>
+#include <string.h>
+
+#define PAR_MIN 32768
+
+// exp(x) for float, written so that `#pragma omp simd` loops vectorise it (the libm call
+// does not without -fno-math-errno). Cephes' method: x = n ln2 + r with |r| <= ln2/2,
+// exp(r) = 1 + r + r^2 p(r) with p of degree 5, and 2^n written into the exponent bits.
+// Relative error about 1e-7 over [-87, 88]; inputs are clamped there, so the result is never
+// inf or a denormal.
+static inline float exp_fast(float x) {
+  x = x < -87.3f ? -87.3f : x;
+  x = x > 88.3f ? 88.3f : x;
+  const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds x/ln2 to an integer n,
+  float t = x * 1.44269504089f + magic;  // which then sits in the low mantissa bits of t
+  float n = t - magic;
+  float r = x - n * 0.693359375f;   // ln2 split in two for an exact first product
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  unsigned bits;
+  memcpy(&bits, &t, sizeof bits);
+  bits = (bits - 0x4B400000u + 127u) << 23;  // n + 127, the biased exponent of 2^n
+  float scale;
+  memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+// ---- normalisation and activations ----
+
+// One task per (sample, group); the group's channels are contiguous. Statistics: float sums
+// along a channel (SIMD), double across channels; two passes, so no cancellation.
+static void fast_groupnorm_fwd(Backend *be, int B, int C, int HW, int G, const float *x,
+                               const float *gamma, const float *beta, float *y, float *mean,
+                               float *rstd) {
+  const int Cg = C / G, nt = cpu_threads(be);
+  const double n = (double)Cg * HW;
+#pragma omp parallel for num_threads(nt) schedule(static) if ((long)B * C * HW >= PAR_MIN)
+  for (int bg = 0; bg < B * G; bg++) {
+    const long off = (long)bg * Cg * HW;  // (b*C + g*Cg) * HW
+    double sum = 0;
+    for (int c = 0; c < Cg; c++) {
+      const float *xc = x + off + (long)c * HW;
+      float s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int p = 0; p < HW; p++) s += xc[p];
+      sum += s;
+    }
+    const float mu = (float)(sum / n);
+    double ss = 0;
+    for (int c = 0; c < Cg; c++) {
+      const float *xc = x + off + (long)c * HW;
+      float s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int p = 0; p < HW; p++) s += (xc[p] - mu) * (xc[p] - mu);
+      ss += s;
+    }
+    const float rs = (float)(1.0 / sqrt(ss / n + 1e-5));
+    const int g = bg % G;
+    for (int c = 0; c < Cg; c++) {
+      const int ch = g * Cg + c;
+      const float a = rs * gamma[ch], b = beta[ch] - mu * a;  // y = x*a + b
+      const float *xc = x + off + (long)c * HW;
+      float *yc = y + off + (long)c * HW;
+#pragma omp simd
+      for (int p = 0; p < HW; p++) yc[p] = xc[p] * a + b;
+    }
+    mean[bg] = mu;
+    rstd[bg] = rs;
+  }
+}
+
+// Per (sample, channel) sums sdy = sum dy and sdx = sum dy*(x - mean) give everything:
+// dbeta[c] += sum_b sdy, dgamma[c] += sum_b rstd*sdx, and per (sample, group)
+//   dx += dy * rstd*gamma[c] - xhat * rstd*mean(g*xhat) - rstd*mean(g),   g = dy*gamma.
+// The per-channel sums go through a (B,C) scratch so that dgamma/dbeta need no atomics.
+static void fast_groupnorm_bwd(Backend *be, int B, int C, int HW, int G, const float *x,
+                               const float *dy, const float *gamma, const float *mean,
+                               const float *rstd, float *dx, float *dgamma, float *dbeta) {
+  const int Cg = C / G, nt = cpu_threads(be);
+  const double n = (double)Cg * HW;
+  float *sdy = xmalloc(sizeof(float) * 2 * B * C), *sdx = sdy + (long)B * C;
+#pragma omp parallel num_threads(nt) if ((long)B * C * HW >= PAR_MIN)
+  {
+#pragma omp for schedule(static)
+    for (int bg = 0; bg < B * G; bg++) {
+      const long off = (long)bg * Cg * HW;
+      const int b = bg / G, g = bg % G;
+      const float mu = mean[bg], rs = rstd[bg];
+      double sum_g = 0, sum_gx = 0;  // sum of g and of g*xhat over the group
+      for (int c = 0; c < Cg; c++) {
+        const float *xc = x + off + (long)c * HW, *dyc = dy + off + (long)c * HW;
+        float s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+        for (int p = 0; p < HW; p++) {
+          s1 += dyc[p];
+          s2 += dyc[p] * (xc[p] - mu);
+        }
+        const int ch = g * Cg + c;
+        sdy[(long)b * C + ch] = s1;
+        sdx[(long)b * C + ch] = s2;
+        sum_g += (double)gamma[ch] * s1;
+        sum_gx += (double)gamma[ch] * s2 * rs;
+      }
+      const float mg = (float)(sum_g / n), mgx = (float)(sum_gx / n);
+      for (int c = 0; c < Cg; c++) {
+        const int ch = g * Cg + c;
+        const float a = rs * gamma[ch], k = rs * rs * mgx, b0 = mu * k - rs * mg;
+        const float *xc = x + off + (long)c * HW, *dyc = dy + off + (long)c * HW;
+        float *dxc = dx + off + (long)c * HW;
+#pragma omp simd
+        for (int p = 0; p < HW; p++) dxc[p] += dyc[p] * a - xc[p] * k + b0;
+      }
+    }
+#pragma omp for schedule(static)
+    for (int c = 0; c < C; c++) {
+      double dg = 0, db = 0;
+      for (int b = 0; b < B; b++) {
+        dg += (double)sdx[(long)b * C + c] * rstd[b * G + c / Cg];
+        db += sdy[(long)b * C + c];
+      }
+      dgamma[c] += (float)dg;
+      dbeta[c] += (float)db;
+    }
+  }
+  free(sdy);
+}
+
+static void fast_silu_fwd(Backend *be, size_t n, const float *x, float *y) {
+  const int nt = cpu_threads(be);
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (n >= PAR_MIN)
+  for (size_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + exp_fast(-x[i]));
+}
+
+static void fast_silu_bwd(Backend *be, size_t n, const float *x, const float *dy, float *dx) {
+  const int nt = cpu_threads(be);
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (n >= PAR_MIN)
+  for (size_t i = 0; i < n; i++) {
+    const float s = 1.0f / (1.0f + exp_fast(-x[i]));
+    dx[i] += dy[i] * s * (1.0f + x[i] * (1.0f - s));
+  }
+}
+
+static void fast_softmax_fwd(Backend *be, int rows, int n, float scale, const float *x, float *y) {
+  const int nt = cpu_threads(be);
+#pragma omp parallel for num_threads(nt) schedule(static) if ((long)rows * n >= PAR_MIN)
+  for (int r = 0; r < rows; r++) {
+    const float *xr = x + (long)r * n;
+    float *yr = y + (long)r * n;
+    float mx = -INFINITY, sum = 0;
+#pragma omp simd reduction(max : mx)
+    for (int j = 0; j < n; j++) mx = fmaxf(mx, scale * xr[j]);
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < n; j++) {
+      yr[j] = exp_fast(scale * xr[j] - mx);
+      sum += yr[j];
+    }
+    const float inv = 1.0f / sum;
+#pragma omp simd
+    for (int j = 0; j < n; j++) yr[j] *= inv;
+  }
+}
+
+static void fast_softmax_bwd(Backend *be, int rows, int n, float scale, const float *y,
+                             const float *dy, float *dx) {
+  const int nt = cpu_threads(be);
+#pragma omp parallel for num_threads(nt) schedule(static) if ((long)rows * n >= PAR_MIN)
+  for (int r = 0; r < rows; r++) {
+    const float *yr = y + (long)r * n, *dyr = dy + (long)r * n;
+    float *dxr = dx + (long)r * n;
+    float dot = 0;
+#pragma omp simd reduction(+ : dot)
+    for (int j = 0; j < n; j++) dot += dyr[j] * yr[j];
+#pragma omp simd
+    for (int j = 0; j < n; j++) dxr[j] += scale * yr[j] * (dyr[j] - dot);
+  }
+}
+
+// ---- elementwise and layout ----
+
+#define ELEMENTWISE(name, params, body)                                               \
+  static void name params {                                                           \
+    const int nt = cpu_threads(be);                                                   \
+    _Pragma("omp parallel for simd num_threads(nt) schedule(static) if (n >= PAR_MIN)") \
+    for (size_t i = 0; i < n; i++) body;                                              \
+  }
+ELEMENTWISE(fast_add, (Backend *be, size_t n, const float *a, const float *b, float *y), y[i] = a[i] + b[i])
+ELEMENTWISE(fast_axpy, (Backend *be, size_t n, float alpha, const float *x, float *y), y[i] += alpha * x[i])
+ELEMENTWISE(fast_scale, (Backend *be, size_t n, float alpha, float *x), x[i] *= alpha)
+ELEMENTWISE(fast_mul, (Backend *be, size_t n, const float *a, const float *b, float *y), y[i] = a[i] * b[i])
+ELEMENTWISE(fast_mul_acc, (Backend *be, size_t n, const float *a, const float *b, float *y), y[i] += a[i] * b[i])
+ELEMENTWISE(fast_ema, (Backend *be, size_t n, float *e, const float *p, float decay),
+            e[i] = decay * e[i] + (1.0f - decay) * p[i])
+#undef ELEMENTWISE
+
+static void fast_bcast_add(Backend *be, int B, int C, int HW, const float *v, int vstride, float *y) {
+  const int nt = cpu_threads(be);
+#pragma omp parallel for num_threads(nt) schedule(static) if ((long)B * C * HW >= PAR_MIN)
+  for (int bc = 0; bc < B * C; bc++) {
+    const float a = v[(bc / C) * vstride + bc % C];
+    float *yr = y + (long)bc * HW;
+#pragma omp simd
+    for (int p = 0; p < HW; p++) yr[p] += a;
+  }
+}
+
+// Parallel over channels, samples inside: with vstride = 0 all samples of channel c land in
+// dv[c], which then belongs to one thread.
+static void fast_bcast_add_bwd(Backend *be, int B, int C, int HW, const float *dy, int vstride,
+                               float *dv) {
+  const int nt = cpu_threads(be);
+#pragma omp parallel for num_threads(nt) schedule(static) if ((long)B * C * HW >= PAR_MIN)
+  for (int c = 0; c < C; c++)
+    for (int b = 0; b < B; b++) {
+      const float *dyr = dy + ((long)b * C + c) * HW;
+      float s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int p = 0; p < HW; p++) s += dyr[p];
+      dv[b * vstride + c] += s;
+    }
+}
+
+static void fast_chan_copy(Backend *be, int B, int nc, int HW, const float *src, int src_C,
+                           int src_off, float *dst, int dst_C, int dst_off, float beta) {
+  const int nt = cpu_threads(be);
+#pragma omp parallel for num_threads(nt) schedule(static) if ((long)B * nc * HW >= PAR_MIN)
+  for (int bc = 0; bc < B * nc; bc++) {
+    const int b = bc / nc, c = bc % nc;
+    const float *s = src + ((long)b * src_C + src_off + c) * HW;
+    float *t = dst + ((long)b * dst_C + dst_off + c) * HW;
+    if (beta == 0.0f) {
+      memcpy(t, s, sizeof(float) * HW);
+    } else {
+#pragma omp simd
+      for (int p = 0; p < HW; p++) t[p] = beta * t[p] + s[p];
+    }
+  }
+}
+
+// One task per input row: it writes two output rows, each pixel twice.
+static void fast_upsample2x_fwd(Backend *be, int B, int C, int H, int W, const float *x, float *y) {
+  const int nt = cpu_threads(be);
+  const long rows = (long)B * C * H;
+#pragma omp parallel for num_threads(nt) schedule(static) if (rows * W >= PAR_MIN)
+  for (long r = 0; r < rows; r++) {
+    const float *xr = x + r * W;
+    float *y0 = y + r * 4 * W, *y1 = y0 + 2 * W;  // output rows 2*(r%H) and +1 of plane r/H
+    for (int i = 0; i < W; i++) y0[2 * i] = y0[2 * i + 1] = xr[i];
+    memcpy(y1, y0, sizeof(float) * 2 * W);
+  }
+}
+
+static void fast_upsample2x_bwd(Backend *be, int B, int C, int H, int W, const float *dy, float *dx) {
+  const int nt = cpu_threads(be);
+  const long rows = (long)B * C * H;
+#pragma omp parallel for num_threads(nt) schedule(static) if (rows * W >= PAR_MIN)
+  for (long r = 0; r < rows; r++) {
+    const float *d0 = dy + r * 4 * W, *d1 = d0 + 2 * W;
+    float *dxr = dx + r * W;
+    for (int i = 0; i < W; i++) dxr[i] += (d0[2 * i] + d0[2 * i + 1]) + (d1[2 * i] + d1[2 * i + 1]);
+  }
+}
+
+// ---- loss and optimiser ----
+
+static void fast_mse_loss(Backend *be, int B, int D, const float *pred, const float *target,
+                          const float *w, float *loss, float *dpred) {
+  const int nt = cpu_threads(be);
+#pragma omp parallel for num_threads(nt) schedule(static) if ((long)B * D >= PAR_MIN)
+  for (int b = 0; b < B; b++) {
+    const float *p = pred + (long)b * D, *t = target + (long)b * D;
+    float ss = 0;
+#pragma omp simd reduction(+ : ss)
+    for (int i = 0; i < D; i++) ss += (p[i] - t[i]) * (p[i] - t[i]);
+    loss[b] = ss / D;
+    if (dpred) {
+      const float k = (float)(2.0 * (w ? w[b] : 1.0f) / ((double)B * D));
+      float *dp = dpred + (long)b * D;
+#pragma omp simd
+      for (int i = 0; i < D; i++) dp[i] += k * (p[i] - t[i]);
+    }
+  }
+}
+
+static void fast_adamw(Backend *be, size_t n, float *p, const float *g, float *m, float *v, float lr,
+                       float beta1, float beta2, float eps, float wd, int step) {
+  const int nt = cpu_threads(be);
+  const float inv_bc1 = (float)(1.0 / (1.0 - pow(beta1, step)));
+  const float inv_bc2 = (float)(1.0 / (1.0 - pow(beta2, step)));
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (n >= PAR_MIN)
+  for (size_t i = 0; i < n; i++) {
+    const float mi = beta1 * m[i] + (1.0f - beta1) * g[i];
+    const float vi = beta2 * v[i] + (1.0f - beta2) * g[i] * g[i];
+    m[i] = mi;
+    v[i] = vi;
+    p[i] -= lr * (wd * p[i] + mi * inv_bc1 / (sqrtf(vi * inv_bc2) + eps));
+  }
+}
+
+static double fast_sumsq(Backend *be, size_t n, const float *x) {
+  const int nt = cpu_threads(be);
+  double acc = 0;
+#pragma omp parallel for simd num_threads(nt) schedule(static) reduction(+ : acc) if (n >= PAR_MIN)
+  for (size_t i = 0; i < n; i++) acc += (double)x[i] * x[i];
+  return acc;
+}
+
+void cpu_fast_ops(Backend *be) {
+  be->groupnorm_fwd = fast_groupnorm_fwd;
+  be->groupnorm_bwd = fast_groupnorm_bwd;
+  be->silu_fwd = fast_silu_fwd;
+  be->silu_bwd = fast_silu_bwd;
+  be->softmax_fwd = fast_softmax_fwd;
+  be->softmax_bwd = fast_softmax_bwd;
+  be->add = fast_add;
+  be->axpy = fast_axpy;
+  be->scale = fast_scale;
+  be->mul = fast_mul;
+  be->mul_acc = fast_mul_acc;
+  be->bcast_add = fast_bcast_add;
+  be->bcast_add_bwd = fast_bcast_add_bwd;
+  be->chan_copy = fast_chan_copy;
+  be->upsample2x_fwd = fast_upsample2x_fwd;
+  be->upsample2x_bwd = fast_upsample2x_bwd;
+  be->mse_loss = fast_mse_loss;
+  be->adamw = fast_adamw;
+  be->ema = fast_ema;
+  be->sumsq = fast_sumsq;
+}
