@@ -1,0 +1,232 @@
+// conv_cuda.cu — 2-D convolutions with cuDNN.
+//
+// Each distinct ConvDesc gets a plan: its four cuDNN descriptors and, chosen the first time a
+// direction runs, the algorithm for that direction. Plans live in a small open-addressing hash
+// table keyed by the ConvDesc, so a training step only looks them up. Algorithms come from
+// cudnnFind* (measured once per shape), taking the fastest deterministic one that needs at most
+// WORKSPACE_LIMIT bytes; when Find fails, the cudnnGet*_v7 heuristics decide. All directions
+// share one workspace, grown (never per step) when a new plan needs more.
+//
+// The contract makes backward ops accumulate: cuDNN's beta = 1 does exactly that. The bias and
+// its gradient use the broadcast kernels of ops_cuda.cu.
+#include "cuda_common.cuh"
+
+#define WORKSPACE_LIMIT ((size_t)1 << 30)
+
+typedef struct {
+  ConvDesc key;
+  cudnnTensorDescriptor_t x, y;
+  cudnnFilterDescriptor_t w;
+  cudnnConvolutionDescriptor_t conv;
+  int have_fwd, have_bwd_data, have_bwd_filter;
+  cudnnConvolutionFwdAlgo_t fwd;
+  cudnnConvolutionBwdDataAlgo_t bwd_data;
+  cudnnConvolutionBwdFilterAlgo_t bwd_filter;
+  size_t fwd_ws, bwd_data_ws, bwd_filter_ws;
+} ConvPlan;
+
+struct ConvCache {
+  ConvPlan **slot;  // cap slots, NULL where empty; cap is a power of two, kept under 3/4 full
+  int cap, n;
+};
+
+static uint32_t conv_hash(const ConvDesc *d) {
+  const int v[8] = {d->B, d->Cin, d->H, d->W, d->Cout, d->K, d->stride, d->pad};
+  uint32_t h = 2166136261u;  // FNV-1a over the eight integers
+  for (int i = 0; i < 8; i++) { h ^= (uint32_t)v[i]; h *= 16777619u; }
+  return h;
+}
+
+static int same_conv(const ConvDesc *a, const ConvDesc *b) {
+  return a->B == b->B && a->Cin == b->Cin && a->H == b->H && a->W == b->W && a->Cout == b->Cout &&
+         a->K == b->K && a->stride == b->stride && a->pad == b->pad;
+}
+
+static ConvPlan **find_slot(ConvCache *cc, const ConvDesc *d) {
+  uint32_t mask = (uint32_t)cc->cap - 1, i = conv_hash(d) & mask;
+  while (cc->slot[i] && !same_conv(&cc->slot[i]->key, d)) i = (i + 1) & mask;
+  return &cc->slot[i];
+}
+
+static void cache_grow(ConvCache *cc) {
+  ConvCache bigger = {(ConvPlan **)xcalloc(cc->cap ? 2 * cc->cap : 64, sizeof(ConvPlan *)),
+                      cc->cap ? 2 * cc->cap : 64, cc->n};
+  for (int i = 0; i < cc->cap; i++)
+    if (cc->slot[i]) *find_slot(&bigger, &cc->slot[i]->key) = cc->slot[i];
+  free(cc->slot);
+  *cc = bigger;
+}
+
+static ConvPlan *plan_create(CudaCtx *c, const ConvDesc *d) {
+  ConvPlan *p = (ConvPlan *)xcalloc(1, sizeof *p);
+  p->key = *d;
+  CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->x));
+  CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->y));
+  CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w));
+  CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv));
+  CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, d->B, d->Cin, d->H, d->W));
+  CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, d->B, d->Cout, d->Ho, d->Wo));
+  CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, d->Cout, d->Cin, d->K, d->K));
+  CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv, d->pad, d->pad, d->stride, d->stride, 1, 1,
+                                              CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  // As PyTorch does: TF32 allowed means the default math; otherwise plain FP32 FMA only.
+  CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, c->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+  int n, ch, h, w;
+  CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &n, &ch, &h, &w));
+  if (n != d->B || ch != d->Cout || h != d->Ho || w != d->Wo) {
+    fprintf(stderr, "stepscope: conv output (%d,%d,%d,%d) disagrees with cuDNN's (%d,%d,%d,%d)\n",
+            d->B, d->Cout, d->Ho, d->Wo, n, ch, h, w);
+    abort();
+  }
+  return p;
+}
+
+static ConvPlan *plan_for(CudaCtx *c, const ConvDesc *d) {
+  ConvCache *cc = c->convs;
+  if (!cc) cc = c->convs = (ConvCache *)xcalloc(1, sizeof *cc);
+  if (4 * (cc->n + 1) > 3 * cc->cap) cache_grow(cc);
+  ConvPlan **s = find_slot(cc, d);
+  if (!*s) { *s = plan_create(c, d); cc->n++; }
+  return *s;
+}
+
+void cuda_conv_cache_destroy(CudaCtx *c) {
+  ConvCache *cc = c->convs;
+  if (!cc) return;
+  for (int i = 0; i < cc->cap; i++) {
+    ConvPlan *p = cc->slot[i];
+    if (!p) continue;
+    cudnnDestroyTensorDescriptor(p->x);
+    cudnnDestroyTensorDescriptor(p->y);
+    cudnnDestroyFilterDescriptor(p->w);
+    cudnnDestroyConvolutionDescriptor(p->conv);
+    free(p);
+  }
+  free(cc->slot);
+  free(cc);
+  c->convs = NULL;
+}
+
+static void reserve_workspace(CudaCtx *c, size_t bytes) {
+  if (bytes <= c->workspace_size) return;
+  CUDA_CHECK(cudaStreamSynchronize(c->stream));  // queued work may still use the old buffer
+  if (c->workspace) CUDA_CHECK(cudaFree(c->workspace));
+  c->workspace = NULL;
+  CUDA_CHECK(cudaMalloc(&c->workspace, bytes));
+  c->workspace_size = bytes;
+}
+
+// Picks from perf results (sorted fastest first): the fastest usable deterministic algorithm,
+// else the fastest usable one; -1 when none is usable. One template for the three directions,
+// whose result structs share these fields.
+template <typename Perf>
+static int pick(const Perf *r, int n, int tf32) {
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < n; i++) {
+      if (r[i].status != CUDNN_STATUS_SUCCESS || r[i].memory > WORKSPACE_LIMIT) continue;
+      if (!tf32 && r[i].mathType == CUDNN_TENSOR_OP_MATH) continue;
+      if (pass == 0 && r[i].determinism != CUDNN_DETERMINISTIC) continue;
+      return i;
+    }
+  return -1;
+}
+
+static void no_algorithm(const char *dir, const ConvDesc *d) {
+  fprintf(stderr, "stepscope: cuDNN has no usable %s algorithm for conv x(%d,%d,%d,%d) w(%d,%d,%d,%d) "
+          "stride %d pad %d\n", dir, d->B, d->Cin, d->H, d->W, d->Cout, d->Cin, d->K, d->K, d->stride, d->pad);
+  exit(1);
+}
+
+#define MAX_ALGOS 16
+
+static void plan_fwd(CudaCtx *c, ConvPlan *p) {
+  cudnnConvolutionFwdAlgoPerf_t r[MAX_ALGOS];
+  int n = 0, i = -1;
+  if (cudnnFindConvolutionForwardAlgorithm(c->cudnn, p->x, p->w, p->conv, p->y, MAX_ALGOS, &n, r) ==
+      CUDNN_STATUS_SUCCESS)
+    i = pick(r, n, c->tf32);
+  if (i < 0) {
+    CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(c->cudnn, p->x, p->w, p->conv, p->y, MAX_ALGOS, &n, r));
+    if ((i = pick(r, n, c->tf32)) < 0) no_algorithm("forward", &p->key);
+  }
+  p->fwd = r[i].algo;
+  CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, p->x, p->w, p->conv, p->y, p->fwd, &p->fwd_ws));
+  reserve_workspace(c, p->fwd_ws);
+  p->have_fwd = 1;
+}
+
+static void plan_bwd_data(CudaCtx *c, ConvPlan *p) {
+  cudnnConvolutionBwdDataAlgoPerf_t r[MAX_ALGOS];
+  int n = 0, i = -1;
+  if (cudnnFindConvolutionBackwardDataAlgorithm(c->cudnn, p->w, p->y, p->conv, p->x, MAX_ALGOS, &n, r) ==
+      CUDNN_STATUS_SUCCESS)
+    i = pick(r, n, c->tf32);
+  if (i < 0) {
+    CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(c->cudnn, p->w, p->y, p->conv, p->x, MAX_ALGOS, &n, r));
+    if ((i = pick(r, n, c->tf32)) < 0) no_algorithm("backward-data", &p->key);
+  }
+  p->bwd_data = r[i].algo;
+  CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(c->cudnn, p->w, p->y, p->conv, p->x, p->bwd_data,
+                                                           &p->bwd_data_ws));
+  reserve_workspace(c, p->bwd_data_ws);
+  p->have_bwd_data = 1;
+}
+
+static void plan_bwd_filter(CudaCtx *c, ConvPlan *p) {
+  cudnnConvolutionBwdFilterAlgoPerf_t r[MAX_ALGOS];
+  int n = 0, i = -1;
+  if (cudnnFindConvolutionBackwardFilterAlgorithm(c->cudnn, p->x, p->y, p->conv, p->w, MAX_ALGOS, &n, r) ==
+      CUDNN_STATUS_SUCCESS)
+    i = pick(r, n, c->tf32);
+  if (i < 0) {
+    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(c->cudnn, p->x, p->y, p->conv, p->w, MAX_ALGOS, &n, r));
+    if ((i = pick(r, n, c->tf32)) < 0) no_algorithm("backward-filter", &p->key);
+  }
+  p->bwd_filter = r[i].algo;
+  CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(c->cudnn, p->x, p->y, p->conv, p->w, p->bwd_filter,
+                                                             &p->bwd_filter_ws));
+  reserve_workspace(c, p->bwd_filter_ws);
+  p->have_bwd_filter = 1;
+}
+
+// x is (B,Cin,H,W), w is (Cout,Cin,K,K), b is (Cout) or NULL; y (B,Cout,Ho,Wo) is overwritten.
+static void cu_conv2d_fwd(Backend *be, const ConvDesc *d, const float *x, const float *w, const float *b,
+                          float *y) {
+  CudaCtx *c = cuda_ctx(be);
+  ConvPlan *p = plan_for(c, d);
+  if (!p->have_fwd) plan_fwd(c, p);
+  const float one = 1.0f, zero = 0.0f;
+  CUDNN_CHECK(cudnnConvolutionForward(c->cudnn, &one, p->x, x, p->w, w, p->conv, p->fwd, c->workspace,
+                                      p->fwd_ws, &zero, p->y, y));
+  if (b) be->bcast_add(be, d->B, d->Cout, d->Ho * d->Wo, b, 0, y);
+}
+
+// dx (B,Cin,H,W) += conv_transpose(dy, w).
+static void cu_conv2d_bwd_data(Backend *be, const ConvDesc *d, const float *dy, const float *w, float *dx) {
+  CudaCtx *c = cuda_ctx(be);
+  ConvPlan *p = plan_for(c, d);
+  if (!p->have_bwd_data) plan_bwd_data(c, p);
+  const float one = 1.0f;
+  CUDNN_CHECK(cudnnConvolutionBackwardData(c->cudnn, &one, p->w, w, p->y, dy, p->conv, p->bwd_data,
+                                           c->workspace, p->bwd_data_ws, &one, p->x, dx));
+}
+
+// dw (Cout,Cin,K,K) += correlation of x with dy; db (Cout) += dy summed over B, Ho, Wo.
+static void cu_conv2d_bwd_filter(Backend *be, const ConvDesc *d, const float *x, const float *dy, float *dw,
+                                 float *db) {
+  CudaCtx *c = cuda_ctx(be);
+  if (dw) {
+    ConvPlan *p = plan_for(c, d);
+    if (!p->have_bwd_filter) plan_bwd_filter(c, p);
+    const float one = 1.0f;
+    CUDNN_CHECK(cudnnConvolutionBackwardFilter(c->cudnn, &one, p->x, x, p->y, dy, p->conv, p->bwd_filter,
+                                               c->workspace, p->bwd_filter_ws, &one, p->w, dw));
+  }
+  if (db) be->bcast_add_bwd(be, d->B, d->Cout, d->Ho * d->Wo, dy, 0, db);
+}
+
+void cuda_install_conv(Backend *be) {
+  be->conv2d_fwd = cu_conv2d_fwd;
+  be->conv2d_bwd_data = cu_conv2d_bwd_data;
+  be->conv2d_bwd_filter = cu_conv2d_bwd_filter;
+}

@@ -1,0 +1,118 @@
+// cuda_common.cuh — what every file of the CUDA backend shares: checked calls, the backend's
+// private state, launch helpers and block reductions. Internal to kernels/cuda/.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+extern "C" {
+#include "kernels/backend.h"
+}
+
+// ---- checked calls ----
+// A failing call inside an op is not recoverable (the device state is unknown), so these print
+// the call, file and line and exit. backend_cuda_create() reports its failures through Err instead.
+[[noreturn]] void cuda_fatal(const char *what, const char *detail, const char *call, const char *file, int line);
+
+#define CUDA_CHECK(call) do { cudaError_t e_ = (call); \
+    if (e_ != cudaSuccess) cuda_fatal("CUDA", cudaGetErrorString(e_), #call, __FILE__, __LINE__); } while (0)
+#define CUDNN_CHECK(call) do { cudnnStatus_t s_ = (call); \
+    if (s_ != CUDNN_STATUS_SUCCESS) cuda_fatal("cuDNN", cudnnGetErrorString(s_), #call, __FILE__, __LINE__); } while (0)
+#define CUBLAS_CHECK(call) do { cublasStatus_t s_ = (call); \
+    if (s_ != CUBLAS_STATUS_SUCCESS) cuda_fatal("cuBLAS", cublasGetStatusString(s_), #call, __FILE__, __LINE__); } while (0)
+// After every kernel launch: catches bad launch configurations at the launch site.
+#define KERNEL_CHECK() CUDA_CHECK(cudaGetLastError())
+
+// ---- the device memory arena (arena_cuda.cu) ----
+// A few large cudaMalloc'd chunks, carved into 256-byte aligned blocks. Blocks are kept sorted
+// by address; freeing merges a block with free neighbours of the same chunk.
+typedef struct {
+  char *ptr;
+  size_t size;
+  int chunk;  // which chunk the block lies in (neighbours merge only within a chunk)
+  int used;
+} ArenaBlock;
+
+#define ARENA_MAX_CHUNKS 48
+typedef struct {
+  ArenaBlock *blocks;
+  int nblocks, cap;
+  char *chunk[ARENA_MAX_CHUNKS];
+  size_t chunk_size[ARENA_MAX_CHUNKS];
+  int nchunks;
+  size_t reserved, in_use, peak;  // bytes
+} Arena;
+
+int arena_init(Arena *a, size_t first_chunk);   // 0, or -1 when cudaMalloc fails
+void *arena_alloc(Arena *a, size_t bytes);       // NULL when the device is out of memory
+void arena_free(Arena *a, void *p);              // p must come from arena_alloc (NULL is fine)
+void arena_release(Arena *a);                    // frees every chunk
+
+// ---- the backend's private state ----
+typedef struct ConvCache ConvCache;  // conv_cuda.cu: cuDNN descriptors and algorithms per shape
+
+typedef struct {
+  int device, tf32;
+  cudaDeviceProp prop;
+  cudaStream_t stream;  // every kernel, copy and library call is queued here, in order
+  cublasHandle_t cublas;
+  cudnnHandle_t cudnn;
+  Arena arena;
+  ConvCache *convs;
+  void *workspace;  // one cuDNN workspace, grown when a newly planned shape needs more
+  size_t workspace_size;
+  float *partials;  // device scratch for the block partial sums of sumsq
+  float *partials_host;
+} CudaCtx;
+
+static inline CudaCtx *cuda_ctx(Backend *be) { return (CudaCtx *)be->ctx; }
+
+// Each file fills in its share of the vtable.
+void cuda_install_conv(Backend *be);
+void cuda_install_ops(Backend *be);
+void cuda_install_optim(Backend *be);
+void cuda_conv_cache_destroy(CudaCtx *c);
+
+// ---- launch helpers ----
+#define SUMSQ_BLOCKS 1024  // fixed, so the sum of squares is reduced in the same order every time
+
+// Blocks for a grid-stride loop over n items; the loops below cover any n.
+static inline unsigned grid_for(size_t n, int threads) {
+  size_t g = (n + threads - 1) / threads;
+  return (unsigned)(g < 1 ? 1 : g > (1u << 20) ? (1u << 20) : g);
+}
+#define GRID_STRIDE(i, n) \
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n); i += (size_t)blockDim.x * gridDim.x)
+
+// Threads for a block that reduces `count` values: a multiple of 32, at most 256.
+static inline int threads_for(size_t count) {
+  return count >= 256 ? 256 : (int)((count + 31) / 32 * 32 > 32 ? (count + 31) / 32 * 32 : 32);
+}
+
+// ---- reductions (float, in a fixed order: results are deterministic) ----
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+// Sum over the whole block (blockDim.x a multiple of 32); every thread receives the total.
+// Safe to call several times in a row: the first barrier keeps the previous call's readers
+// ahead of this call's writers.
+__device__ __forceinline__ float block_sum(float v) {
+  __shared__ float part[32];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nwarps = blockDim.x / 32;
+  v = warp_sum(v);
+  __syncthreads();
+  if (lane == 0) part[warp] = v;
+  __syncthreads();
+  return warp_sum(lane < nwarps ? part[lane] : 0.0f);
+}
