@@ -118,6 +118,8 @@ static int build_header(const char *path, const StFile *f, JsonBuf *b, Err *e) {
   }
   jb_obj_end(b);
   while (b->len % 8) jb_raw(b, " ", 1);  // so that the data starts 8-byte aligned
+  if (b->len > ST_MAX_HEADER)  // st_load would refuse it
+    return err_set(e, "%s: header of %zu bytes exceeds the limit of %d", path, b->len, ST_MAX_HEADER);
   return 0;
 }
 
