@@ -61,7 +61,9 @@ static int idx_read(Idx *f, void *buf, size_t n, long need, Err *e) {
     if (got > 0) f->off += got, p += got, n -= (size_t)got;
     if (got == (int)want) continue;
     int zerr;
-    const char *msg = gzerror(f->gz, &zerr);
+    const char *msg = gzerror(f->gz, &zerr);  // "PATH: what", and we say PATH ourselves
+    size_t plen = strlen(f->path);
+    if (!strncmp(msg, f->path, plen) && !strncmp(msg + plen, ": ", 2)) msg += plen + 2;
     if (zerr == Z_ERRNO) return err_set(e, "%s: %s", f->path, strerror(errno));
     if (zerr != Z_OK && zerr != Z_BUF_ERROR)  // Z_BUF_ERROR: the gzip stream is cut short
       return err_set(e, "%s: corrupt gzip data at byte %ld (%s)", f->path, f->off, msg);
