@@ -51,8 +51,8 @@ static void idx_close(Idx *f) {
   f->gz = NULL;
 }
 
-// Reads exactly n bytes, or says where the data ran out (expected: f->size, or `need` while
-// the header is still being read) or what else went wrong.
+// Reads exactly n bytes, or says where the data ran out or what else went wrong. A short
+// file is reported against f->size once the header is read, against `need` before.
 static int idx_read(Idx *f, void *buf, size_t n, long need, Err *e) {
   uint8_t *p = buf;
   while (n > 0) {
@@ -61,7 +61,9 @@ static int idx_read(Idx *f, void *buf, size_t n, long need, Err *e) {
     if (got > 0) f->off += got, p += got, n -= (size_t)got;
     if (got == (int)want) continue;
     int zerr;
-    const char *msg = gzerror(f->gz, &zerr);
+    const char *msg = gzerror(f->gz, &zerr);  // "PATH: what", and we say PATH ourselves
+    size_t plen = strlen(f->path);
+    if (!strncmp(msg, f->path, plen) && !strncmp(msg + plen, ": ", 2)) msg += plen + 2;
     if (zerr == Z_ERRNO) return err_set(e, "%s: %s", f->path, strerror(errno));
     if (zerr != Z_OK && zerr != Z_BUF_ERROR)  // Z_BUF_ERROR: the gzip stream is cut short
       return err_set(e, "%s: corrupt gzip data at byte %ld (%s)", f->path, f->off, msg);
@@ -131,9 +133,12 @@ int data_load_idx(const char *dir, int split, Dataset *ds, Err *e) {
   if (idx_open(&lb, dir, base, e) || idx_header(&lb, IDX_LABELS, &nl, 1, e)) goto done;
 
   long n = d[0];
-  int rows = (int)(d[1] < IDX_MAX_SIDE + 1u ? d[1] : 0), cols = (int)(d[2] < IDX_MAX_SIDE + 1u ? d[2] : 0);
   if (n == 0) { err_set(e, "%s: holds no images", im.path); goto done; }
-  if (rows == 0 || cols == 0) { err_set(e, "%s: absurd image size %ux%u", im.path, d[1], d[2]); goto done; }
+  if (d[1] == 0 || d[2] == 0 || d[1] > IDX_MAX_SIDE || d[2] > IDX_MAX_SIDE) {
+    err_set(e, "%s: absurd image size %ux%u", im.path, d[1], d[2]);
+    goto done;
+  }
+  int rows = (int)d[1], cols = (int)d[2];
   if (nl != n) { err_set(e, "%s: %u labels for the %ld images of %s", lb.path, nl, n, im.path); goto done; }
   im.size = 16 + n * rows * cols;
   lb.size = 8 + n;

@@ -14,7 +14,7 @@ static inline uint8_t image_byte(float v) {
 #define IMAGE_GRID_PAD_VALUE 40
 
 // Lays out n images x (n,c,h,w), values in [-1,1], c = 1 or 3, as a grid of `cols` columns
-// (cols <= 0: about square) and as many rows as needed, with `pad` pixels of dark grey
+// (cols <= 0: about square; at most n) and as many rows as needed, with `pad` pixels of dark grey
 // between neighbouring tiles (none around the outside). The result is interleaved 8-bit
 // pixels with c channels, ready for png_write: *gw = cols*w + (cols-1)*pad, likewise *gh.
 // *out is malloc'd (caller frees); n <= 0 gives *out = NULL, *gw = *gh = 0.

@@ -134,6 +134,11 @@ static int reader_open(Reader *r, const char *path, Err *e) {
   if (!(r->io.f = fopen(path, "rb"))) return err_set(e, "%s: %s", path, strerror(errno));
   uint8_t sig[8];
   size_t got = fread(sig, 1, sizeof sig, r->io.f);
+  if (got < sizeof sig && ferror(r->io.f)) {
+    int err = errno;
+    reader_close(r);
+    return err_set(e, "%s: %s", path, strerror(err));
+  }
   if (got == 0) { reader_close(r); return err_set(e, "%s: empty file", path); }
   if (got < sizeof sig || png_sig_cmp(sig, 0, sizeof sig)) {
     reader_close(r);
