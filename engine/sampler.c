@@ -13,7 +13,7 @@ SamplerCfg sampler_cfg_default(void) {
 static const char *const sampler_names[] = {"ddpm", "ddim"};
 static const char *const spacing_names[] = {"leading", "linspace", "trailing"};
 
-const char *sampler_name(SamplerKind k) { return k == SAMPLER_DDIM ? "ddim" : "ddpm"; }
+const char *sampler_name(SamplerKind k) { return (unsigned)k < 2 ? sampler_names[k] : "?"; }
 const char *spacing_name(Spacing sp) { return (unsigned)sp < 3 ? spacing_names[sp] : "?"; }
 
 int sampler_parse(const char *name, SamplerKind *out) {
@@ -106,6 +106,7 @@ static void draw_noise(Rng *rng, int B, long per_image, float *z) {
 
 int sample_run(const Schedule *s, const SamplerCfg *cfg, int B, int C, int H, int W,
                EpsFn eps_fn, void *eps_user, StepFn cb, void *cb_user, float *x, Err *e) {
+  CHECK(eps_fn && x, "sample_run needs a model callback and an output buffer");
   if (B < 1) return err_set(e, "sampler: batch size must be >= 1, got %d", B);
   if (C < 1 || H < 1 || W < 1) return err_set(e, "sampler: bad image shape (%d,%d,%d)", C, H, W);
   int *ts = xmalloc(sizeof(int) * (s->T > 0 ? s->T : 1));

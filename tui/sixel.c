@@ -99,7 +99,7 @@ static int quantize(Swatch *sw, int n, uint8_t *pal) {
 }
 
 // Fits a palette of at most 256 colours to n RGB pixels and writes each pixel's palette
-// index to idx (which may be the pixel buffer itself). Returns the number of colours.
+// index to idx. Returns the number of colours.
 static int fit_palette(const uint8_t *rgb, long n, uint8_t *pal, uint8_t *idx) {
   uint32_t *key = xmalloc(sizeof(uint32_t) * (size_t)n);
   for (long i = 0; i < n; i++) key[i] = pack(rgb + 3 * i);
@@ -148,31 +148,31 @@ int term_image_sixel(const uint8_t *px, int w, int h, int ch, int scale, int gre
   const int W = w * scale, H = h * scale, oc = grey || ch == 1 ? 1 : 3;
   if ((long)W * H > 16L << 20) return err_set(e, "sixel: %dx%d pixels is too large", W, H);
 
-  // Nearest-neighbour upscale, and RGB -> Rec. 601 luma when drawing in grey.
-  uint8_t *big = xmalloc((size_t)W * H * oc);
+  // One byte per source pixel: its grey level (G8), or its index into a palette fitted to
+  // the image (PAL8) — our own, in place of sixel_dither_initialize(), whose coarse
+  // histogram put colours 46 levels off on an image of only 120 colours.
+  const long n = (long)w * h;
+  uint8_t *small = xmalloc((size_t)n), pal[256 * 3];
+  int ncolors = 256;
+  if (oc == 1)
+    for (long i = 0; i < n; i++)
+      small[i] = ch == 1 ? px[i] : (uint8_t)((299 * px[3 * i] + 587 * px[3 * i + 1] + 114 * px[3 * i + 2] + 500) / 1000);
+  else
+    ncolors = fit_palette(px, n, pal, small);
+  uint8_t *big = xmalloc((size_t)W * H);  // nearest-neighbour upscale: square, sharp pixels
   for (int y = 0; y < H; y++)
-    for (int x = 0; x < W; x++) {  // nearest neighbour
-      const uint8_t *p = px + ((long)(y / scale) * w + x / scale) * ch;
-      uint8_t *q = big + ((long)y * W + x) * oc;
-      if (oc == 3) q[0] = p[0], q[1] = p[1], q[2] = p[2];
-      else q[0] = ch == 1 ? p[0] : (uint8_t)((299 * p[0] + 587 * p[1] + 114 * p[2] + 500) / 1000);
-    }
+    for (int x = 0; x < W; x++) big[(long)y * W + x] = small[(long)(y / scale) * w + x / scale];
+  free(small);
 
   sixel_output_t *output = NULL;
   sixel_dither_t *dither = NULL;
   SIXELSTATUS st = sixel_output_new(&output, collect, &out->bytes, NULL);
   if (SIXEL_FAILED(st)) { sixel_fail(e, st, "output"); goto fail; }
   if (oc == 1) {
-    // 256 grey levels; with G8 pixels libsixel uses each byte as the palette index.
-    dither = sixel_dither_get(SIXEL_BUILTIN_G8);
+    dither = sixel_dither_get(SIXEL_BUILTIN_G8);  // 256 greys, each byte its own index
     if (!dither) { err_set(e, "sixel: no built-in grey palette"); goto fail; }
     sixel_dither_set_pixelformat(dither, SIXEL_PIXELFORMAT_G8);
   } else {
-    // Our own palette, handed to libsixel with the pixels as indices (PAL8), in place of
-    // sixel_dither_initialize(): its histogram is coarse enough to be 46 levels off on an
-    // image of only 120 colours.
-    uint8_t pal[256 * 3];
-    int ncolors = fit_palette(big, (long)W * H, pal, big);  // in place: RGB -> indices
     st = sixel_dither_new(&dither, ncolors, NULL);
     if (SIXEL_FAILED(st)) { sixel_fail(e, st, "palette"); goto fail; }
     sixel_dither_set_palette(dither, pal);
