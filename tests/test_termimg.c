@@ -1,0 +1,339 @@
+// test_termimg.c — sixel round trips through libsixel's decoder, exact half-block bytes,
+// terminal replies, NO_COLOR and COLORTERM.
+#include "test.h"
+#include "tui/term_image.h"
+#include <sixel.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+// Decodes a sixel string to RGB (3 bytes per pixel). Returns NULL on failure.
+static uint8_t *decode_sixel(const Bytes *b, int *w, int *h) {
+  unsigned char *idx = NULL, *pal = NULL;
+  int ncolors = 0;
+  SIXELSTATUS st = sixel_decode_raw((unsigned char *)b->data, (int)b->len, &idx, w, h, &pal, &ncolors, NULL);
+  if (SIXEL_FAILED(st)) return NULL;
+  uint8_t *rgb = malloc((size_t)*w * *h * 3);
+  for (long i = 0; i < (long)*w * *h; i++)
+    for (int c = 0; c < 3; c++) rgb[i * 3 + c] = pal[idx[i] * 3 + c];
+  free(idx);
+  free(pal);
+  return rgb;
+}
+
+// Largest per-channel error between the decoded sixel and the source upscaled by `scale`;
+// `want_grey` compares against the source's Rec. 601 luma.
+static int max_error(const uint8_t *dec, const uint8_t *src, int w, int h, int ch, int scale, int want_grey) {
+  int worst = 0;
+  for (int y = 0; y < h * scale; y++)
+    for (int x = 0; x < w * scale; x++) {
+      const uint8_t *s = src + ((long)(y / scale) * w + x / scale) * ch;
+      const uint8_t *d = dec + ((long)y * w * scale + x) * 3;
+      int l = (299 * s[0] + 587 * s[ch == 3 ? 1 : 0] + 114 * s[ch == 3 ? 2 : 0] + 500) / 1000;
+      for (int c = 0; c < 3; c++) {
+        int want = want_grey || ch == 1 ? l : s[c];
+        int err = abs(d[c] - want);
+        if (err > worst) worst = err;
+      }
+    }
+  return worst;
+}
+
+TEST(termimg_sixel_grey_ramp_roundtrip) {
+  enum { W = 32, H = 8, S = 3 };
+  uint8_t px[W * H];
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++) px[y * W + x] = (uint8_t)((y * W + x) * 255 / (W * H - 1));
+  TermImage im;
+  Err e;
+  ASSERT_EQ_INT(term_image_sixel(px, W, H, 1, S, 0, 10, 20, &im, &e), 0);
+  ASSERT(im.mode == GFX_SIXEL);
+  ASSERT(im.bytes.len > 10 && im.bytes.data[0] == 0x1b && im.bytes.data[1] == 'P');  // DCS ... ST
+  ASSERT(im.bytes.data[im.bytes.len - 2] == 0x1b && im.bytes.data[im.bytes.len - 1] == '\\');
+  ASSERT_EQ_INT(im.cols, 10);  // 96 px over 10 px cells
+  ASSERT_EQ_INT(im.rows, 2);   // 24 px in 20 px cells
+  int dw, dh;
+  uint8_t *dec = decode_sixel(&im.bytes, &dw, &dh);
+  ASSERT(dec);
+  ASSERT_EQ_INT(dw, W * S);
+  ASSERT_EQ_INT(dh, H * S);
+  // Sixel colours are whole percents: at most 255/200 off, so 2 after rounding.
+  int err = max_error(dec, px, W, H, 1, S, 0);
+  free(dec);
+  term_image_free(&im);
+  ASSERTF(err <= 2, "grey error %d", err);
+}
+
+// An RGB image with fewer than 256 colours must come back with only the percent rounding.
+static void test_image_rgb(uint8_t *px, int w, int h) {
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      uint8_t *p = px + (y * w + x) * 3;
+      p[0] = (uint8_t)(x * 255 / (w - 1));
+      p[1] = (uint8_t)(y * 255 / (h - 1));
+      p[2] = (uint8_t)((x + y) % 3 * 120);
+    }
+}
+
+TEST(termimg_sixel_rgb_roundtrip) {
+  enum { W = 12, H = 10, S = 4 };  // 120 distinct colours
+  uint8_t px[W * H * 3];
+  test_image_rgb(px, W, H);
+  TermImage im;
+  Err e;
+  ASSERT_EQ_INT(term_image_sixel(px, W, H, 3, S, 0, 8, 16, &im, &e), 0);
+  int dw, dh;
+  uint8_t *dec = decode_sixel(&im.bytes, &dw, &dh);
+  ASSERT(dec);
+  ASSERT_EQ_INT(dw, W * S);
+  ASSERT_EQ_INT(dh, H * S);
+  int err = max_error(dec, px, W, H, 3, S, 0);
+  free(dec);
+  term_image_free(&im);
+  ASSERTF(err <= 2, "rgb error %d", err);
+}
+
+// More than 256 colours: the fitted palette (median cut + k-means) stays close
+// (measured: mean error 3.6, worst 13).
+TEST(termimg_sixel_rgb_many_colors) {
+  enum { W = 48, H = 40 };  // 1920 distinct colours
+  uint8_t *px = malloc(W * H * 3);
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++) {
+      uint8_t *p = px + (y * W + x) * 3;
+      p[0] = (uint8_t)(x * 255 / (W - 1)), p[1] = (uint8_t)(y * 255 / (H - 1)), p[2] = (uint8_t)((W - 1 - x + 2 * y) * 255 / (W - 1 + 2 * (H - 1)));
+    }
+  TermImage im;
+  Err e;
+  ASSERT_EQ_INT(term_image_sixel(px, W, H, 3, 1, 0, 10, 20, &im, &e), 0);
+  int dw, dh;
+  uint8_t *dec = decode_sixel(&im.bytes, &dw, &dh);
+  ASSERT(dec && dw == W && dh == H);
+  double mean = 0;
+  for (int i = 0; i < W * H * 3; i++) mean += abs(dec[i] - px[i]);
+  mean /= W * H * 3;
+  int worst = max_error(dec, px, W, H, 3, 1, 0);
+  free(dec); free(px);
+  term_image_free(&im);
+  ASSERTF(mean < 5 && worst < 24, "mean error %.2f, worst %d", mean, worst);
+}
+
+TEST(termimg_sixel_grey_from_rgb) {  // NO_COLOR's sixel: RGB drawn as its luma
+  enum { W = 12, H = 10, S = 2 };
+  uint8_t px[W * H * 3];
+  test_image_rgb(px, W, H);
+  TermImage im;
+  Err e;
+  ASSERT_EQ_INT(term_image_sixel(px, W, H, 3, S, 1, 10, 20, &im, &e), 0);
+  int dw, dh;
+  uint8_t *dec = decode_sixel(&im.bytes, &dw, &dh);
+  ASSERT(dec);
+  int err = max_error(dec, px, W, H, 3, S, 1);
+  free(dec);
+  term_image_free(&im);
+  ASSERTF(err <= 2, "luma error %d", err);
+}
+
+TEST(termimg_sixel_bad_args) {
+  uint8_t px[4] = {0};
+  TermImage im;
+  Err e;
+  ASSERT_EQ_INT(term_image_sixel(px, 0, 2, 1, 1, 0, 10, 20, &im, &e), -1);
+  ASSERT_EQ_INT(term_image_sixel(px, 2, 2, 2, 1, 0, 10, 20, &im, &e), -1);
+  ASSERT_EQ_INT(term_image_sixel(px, 2, 2, 1, 0, 0, 10, 20, &im, &e), -1);
+  ASSERT(strstr(e.msg, "sixel"));
+}
+
+#define ESC "\x1b"
+#define HB "\xe2\x96\x80"
+
+// 2x4 RGB:  red   blue        one line of cells: (red over green) (blue over white)
+//           green white       next line: (blue over blue) (blue over black)
+//           blue  blue
+//           blue  black
+static const uint8_t IMG24[4 * 2 * 3] = {255, 0, 0,   0, 0, 255,
+                                          0, 255, 0,   255, 255, 255,
+                                          0, 0, 255,   0, 0, 255,
+                                          0, 0, 255,   0, 0, 0};
+
+TEST(termimg_blocks_truecolor_bytes) {
+  TermImage im;
+  term_image_blocks(IMG24, 2, 4, 3, 1, TERM_COLOR_TRUE, &im);
+  ASSERT(im.mode == GFX_BLOCKS);
+  ASSERT_EQ_INT(im.cols, 2);
+  ASSERT_EQ_INT(im.rows, 2);
+  const char *want =
+      ESC "[38;2;255;0;0m" ESC "[48;2;0;255;0m" HB ESC "[38;2;0;0;255m" ESC "[48;2;255;255;255m" HB ESC "[0m\n"
+      ESC "[38;2;0;0;255m" ESC "[48;2;0;0;255m" HB ESC "[48;2;0;0;0m" HB ESC "[0m";  // fg unchanged: not re-sent
+  ASSERTF(im.bytes.len == strlen(want) && !memcmp(im.bytes.data, want, im.bytes.len), "got %s", im.bytes.data);
+  term_image_free(&im);
+}
+
+TEST(termimg_blocks_256_bytes) {
+  TermImage im;
+  term_image_blocks(IMG24, 2, 4, 3, 1, TERM_COLOR_256, &im);
+  const char *want = ESC "[38;5;196m" ESC "[48;5;46m" HB ESC "[38;5;21m" ESC "[48;5;231m" HB ESC "[0m\n"
+                     ESC "[38;5;21m" ESC "[48;5;21m" HB ESC "[48;5;16m" HB ESC "[0m";
+  ASSERTF(im.bytes.len == strlen(want) && !memcmp(im.bytes.data, want, im.bytes.len), "got %s", im.bytes.data);
+  term_image_free(&im);
+  // Greys go to the ramp, when it is nearer than the cube: 2x2 grey, upscaled x1, odd height
+  // handled separately below.
+  const uint8_t g[4] = {128, 8, 238, 255};
+  term_image_blocks(g, 2, 2, 1, 1, TERM_COLOR_256, &im);
+  want = ESC "[38;5;244m" ESC "[48;5;255m" HB ESC "[38;5;232m" ESC "[48;5;231m" HB ESC "[0m";
+  ASSERTF(im.bytes.len == strlen(want) && !memcmp(im.bytes.data, want, im.bytes.len), "got %s", im.bytes.data);
+  term_image_free(&im);
+}
+
+TEST(termimg_blocks_odd_height_and_scale) {
+  const uint8_t g[2] = {0, 255};  // 2x1 grey at scale 1: one line, no background
+  TermImage im;
+  term_image_blocks(g, 2, 1, 1, 1, TERM_COLOR_TRUE, &im);
+  const char *want = ESC "[38;2;0;0;0m" HB ESC "[38;2;255;255;255m" HB ESC "[0m";
+  ASSERTF(!strcmp(im.bytes.data, want), "got %s", im.bytes.data);
+  term_image_free(&im);
+  // Scale 2: each pixel is 2x2, so one line of four cells, fg = bg per pixel.
+  term_image_blocks(g, 2, 1, 1, 2, TERM_COLOR_TRUE, &im);
+  ASSERT_EQ_INT(im.cols, 4);
+  ASSERT_EQ_INT(im.rows, 1);
+  want = ESC "[38;2;0;0;0m" ESC "[48;2;0;0;0m" HB HB ESC "[38;2;255;255;255m" ESC "[48;2;255;255;255m" HB HB ESC "[0m";
+  ASSERTF(!strcmp(im.bytes.data, want), "got %s", im.bytes.data);
+  term_image_free(&im);
+}
+
+TEST(termimg_blocks_no_color_shades) {
+  // NO_COLOR: plain shade characters by mean luma (0..255 in five steps), no escapes.
+  const uint8_t g[2 * 4] = {0, 255,  0, 255,  100, 200,  160, 60};
+  TermImage im;
+  term_image_blocks(g, 2, 4, 1, 1, TERM_COLOR_NONE, &im);
+  // cells: mean(0,0)=0 ' ', mean(255,255)=255 '█'; mean(100,160)=130 '▒', mean(200,60)=130 '▒'
+  const char *want = " \xe2\x96\x88\n\xe2\x96\x92\xe2\x96\x92";
+  ASSERTF(!strcmp(im.bytes.data, want), "got %s", im.bytes.data);
+  ASSERT(!strchr(im.bytes.data, 0x1b));
+  term_image_free(&im);
+}
+
+TEST(termimg_color256_mapping) {
+  ASSERT_EQ_INT(term_color256(0, 0, 0), 16);
+  ASSERT_EQ_INT(term_color256(255, 255, 255), 231);
+  ASSERT_EQ_INT(term_color256(255, 0, 0), 196);
+  ASSERT_EQ_INT(term_color256(0x5f, 0x87, 0xaf), 16 + 36 * 1 + 6 * 2 + 3);
+  ASSERT_EQ_INT(term_color256(128, 128, 128), 244);  // ramp 8 + 10*12 = 128
+  ASSERT_EQ_INT(term_color256(8, 8, 8), 232);
+  ASSERT_EQ_INT(term_color256(250, 250, 250), 231);  // cube white is nearer than ramp's 238
+}
+
+TEST(termimg_frame_bytes) {
+  TermImage im;
+  term_image_blocks(IMG24, 2, 4, 3, 1, TERM_COLOR_NONE, &im);
+  Bytes b = {0};
+  term_image_frame(&im, 3, 5, &b);  // lines at rows 4 and 5, column 6 (1-based)
+  const char *lines = im.bytes.data, *nl = strchr(lines, '\n');
+  char want[256];
+  snprintf(want, sizeof want, ESC "[?2026h" ESC "7" ESC "[4;6H%.*s" ESC "[5;6H%s" ESC "8" ESC "[?2026l",
+           (int)(nl - lines), lines, nl + 1);
+  ASSERTF(!strcmp(b.data, want), "got %s", b.data);
+  bytes_free(&b);
+  term_image_free(&im);
+}
+
+TEST(termimg_render_fits) {
+  uint8_t px[32 * 32] = {0};
+  TermCaps caps = {.gfx = GFX_BLOCKS, .color = TERM_COLOR_TRUE, .cell_w = 10, .cell_h = 20};
+  TermImage im;
+  Err e;
+  ASSERT_EQ_INT(term_image_render(&caps, px, 32, 32, 1, 80, 40, &im, &e), 0);
+  ASSERT_EQ_INT(im.cols, 64);  // x2: 64 columns, 32 rows; x3 would need 96 columns
+  ASSERT_EQ_INT(im.rows, 32);
+  term_image_free(&im);
+  caps.gfx = GFX_SIXEL;
+  ASSERT_EQ_INT(term_image_render(&caps, px, 32, 32, 1, 40, 10, &im, &e), 0);
+  ASSERT(im.mode == GFX_SIXEL);
+  ASSERT_EQ_INT(im.cols, 20);  // x6: 192 px; x7 = 224 px would need 12 rows of 20 px
+  ASSERT_EQ_INT(im.rows, 10);
+  term_image_free(&im);
+  caps.gfx = GFX_NONE;
+  ASSERT_EQ_INT(term_image_render(&caps, px, 32, 32, 1, 40, 10, &im, &e), 0);
+  ASSERT_EQ_INT(im.bytes.len, 0);
+}
+
+TEST(termimg_parse_reply) {
+  TermReply r;
+  const char xterm[] = ESC "[6;20;10t" ESC "[?63;1;2;4;6;9;15;22c";
+  term_parse_reply(xterm, sizeof xterm - 1, &r);
+  ASSERT(r.da1 && r.sixel);
+  ASSERT_EQ_INT(r.cell_w, 10);
+  ASSERT_EQ_INT(r.cell_h, 20);
+  const char vte[] = ESC "[?65;1;9c";  // no 4 (65 and 1 are not sixel)
+  term_parse_reply(vte, sizeof vte - 1, &r);
+  ASSERT(r.da1 && !r.sixel && r.cell_w == 0);
+  const char first4[] = ESC "[?4;6c";  // the device class is not a feature
+  term_parse_reply(first4, sizeof first4 - 1, &r);
+  ASSERT(r.da1 && !r.sixel);
+  const char cut[] = ESC "[?62;4";  // still arriving
+  term_parse_reply(cut, sizeof cut - 1, &r);
+  ASSERT(!r.da1);
+  term_parse_reply("", 0, &r);
+  ASSERT(!r.da1);
+}
+
+// Sets or unsets an environment variable, returning its old value to restore.
+static char *swap_env(const char *name, const char *val) {
+  const char *old = getenv(name);
+  char *saved = old ? strdup(old) : NULL;
+  if (val) setenv(name, val, 1); else unsetenv(name);
+  return saved;
+}
+
+static void restore_env(const char *name, char *saved) {
+  if (saved) setenv(name, saved, 1); else unsetenv(name);
+  free(saved);
+}
+
+TEST(termimg_color_env_and_no_color) {
+  char *nc = swap_env("NO_COLOR", NULL), *ct = swap_env("COLORTERM", "truecolor");
+  int ok = 1;
+  ok &= term_color_from_env() == TERM_COLOR_TRUE;
+  setenv("COLORTERM", "24bit", 1);
+  ok &= term_color_from_env() == TERM_COLOR_TRUE;
+  unsetenv("COLORTERM");
+  ok &= term_color_from_env() == TERM_COLOR_256;
+  setenv("NO_COLOR", "", 1);  // empty: ignored, as no-color.org says
+  ok &= term_color_from_env() == TERM_COLOR_256;
+  setenv("NO_COLOR", "1", 1);
+  setenv("COLORTERM", "truecolor", 1);
+  ok &= term_color_from_env() == TERM_COLOR_NONE;
+  // Not a terminal: auto draws nothing, explicit choices are kept, colour still follows NO_COLOR.
+  int fds[2];
+  TermCaps caps;
+  ok &= pipe(fds) == 0;
+  term_detect(fds[1], GFX_AUTO, &caps);
+  ok &= caps.gfx == GFX_NONE && caps.color == TERM_COLOR_NONE && caps.cell_w == 10 && caps.cell_h == 20;
+  term_detect(fds[1], GFX_BLOCKS, &caps);
+  ok &= caps.gfx == GFX_BLOCKS;
+  term_detect(fds[1], GFX_SIXEL, &caps);
+  ok &= caps.gfx == GFX_SIXEL;
+  term_detect(fds[1], GFX_NONE, &caps);
+  ok &= caps.gfx == GFX_NONE;
+  close(fds[0]);
+  close(fds[1]);
+  // With NO_COLOR, rendering through caps gives a grey sixel and escape-free blocks.
+  const uint8_t px[3 * 2] = {255, 0, 0, 0, 0, 255};
+  TermImage im;
+  Err e;
+  caps = (TermCaps){.gfx = GFX_BLOCKS, .color = term_color_from_env(), .cell_w = 10, .cell_h = 20};
+  ok &= term_image_render(&caps, px, 2, 1, 3, 10, 10, &im, &e) == 0 && !strchr(im.bytes.data, 0x1b);
+  term_image_free(&im);
+  restore_env("NO_COLOR", nc);
+  restore_env("COLORTERM", ct);
+  ASSERT(ok);
+}
+
+TEST(termimg_gfx_parse) {
+  GfxMode m;
+  ASSERT(gfx_parse("sixel", &m) == 0 && m == GFX_SIXEL);
+  ASSERT(gfx_parse("blocks", &m) == 0 && m == GFX_BLOCKS);
+  ASSERT(gfx_parse("none", &m) == 0 && m == GFX_NONE);
+  ASSERT(gfx_parse("auto", &m) == 0 && m == GFX_AUTO);
+  ASSERT(gfx_parse("kitty", &m) == -1);
+  for (int i = 0; i < 4; i++) ASSERT(gfx_parse(gfx_name((GfxMode)i), &m) == 0 && m == (GfxMode)i);
+}
