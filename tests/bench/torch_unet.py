@@ -131,7 +131,8 @@ def main():
         loss = F.mse_loss(model(x, t), x)
         opt.zero_grad(set_to_none=True); loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step()
-        with torch.no_grad(): torch._foreach_lerp_(ema, list(model.parameters()), 0.001)
+        with torch.no_grad():
+            torch._foreach_mul_(ema, 0.999); torch._foreach_add_(ema, list(model.parameters()), alpha=0.001)
     for _ in range(3): step()
     if dev.type == "cuda": torch.cuda.synchronize()
     t0 = time.perf_counter()
