@@ -120,7 +120,7 @@ extern "C" Backend *backend_cuda_create(int tf32, Err *err) {
   int count = 0;
   cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
-    err_set(err, "no usable CUDA device: cudaGetDeviceCount: %s", cudaGetErrorString(e));
+    err_set(err, "cudaGetDeviceCount: %s", cudaGetErrorString(e));
     return NULL;
   }
   if (count == 0) {

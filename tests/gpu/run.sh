@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# tests/gpu/run.sh — build stepscope with CUDA and run the tests on a GPU machine, in one go.
+#
+#   tests/gpu/run.sh            (from the repository root)
+#
+# Every step runs even when an earlier one failed; each writes its log under $OUT (default
+# ./gpu-out) and the script ends with a table of steps, exit codes and times. The exit code is
+# 0 only when every step passed.
+#
+# cuDNN comes from PyTorch's pip package (nvidia.cudnn: include/ and lib/libcudnn.so.9) when
+# Python finds it, else from CUDNN_HOME, /usr/local/cuda or /usr. Knobs (environment):
+#   OUT            where logs go                        (./gpu-out)
+#   JOBS           make -j                              (16)
+#   TEST_TIMEOUT   seconds for each test run            (420)
+#   SANITIZE       1: compute-sanitizer on cheap tests  (1)
+set -x
+cd "$(dirname "$0")/../.." || exit 2
+OUT=${OUT:-./gpu-out}
+JOBS=${JOBS:-16}
+TEST_TIMEOUT=${TEST_TIMEOUT:-420}
+SANITIZE=${SANITIZE:-1}
+mkdir -p "$OUT"
+
+names=() codes=() times=() logs=()
+
+# step NAME LOG CMD...: runs CMD, its output to the terminal and to $OUT/LOG; records the result.
+step() {
+  local name=$1 log=$2
+  shift 2
+  echo "=================== $name: $*"
+  local t0=$SECONDS
+  "$@" 2>&1 | tee "$OUT/$log"
+  local rc=${PIPESTATUS[0]}
+  names+=("$name") codes+=("$rc") times+=($((SECONDS - t0))) logs+=("$log")
+  echo "=================== $name: exit $rc after $((SECONDS - t0)) s"
+  return 0
+}
+
+# ---- the machine ----
+# An explicit CUDNN_HOME wins, then PyTorch's pip package, then the usual system places.
+find_cudnn() {
+  local d
+  if [ -n "${CUDNN_HOME:-}" ] && [ -f "$CUDNN_HOME/include/cudnn.h" ]; then echo "$CUDNN_HOME"; return; fi
+  d=$(python3 -c 'import nvidia.cudnn as m, os; print(os.path.dirname(m.__file__) if getattr(m, "__file__", None) else list(m.__path__)[0])' 2>/dev/null)
+  if [ -n "$d" ] && [ -f "$d/include/cudnn.h" ]; then echo "$d"; return; fi
+  for d in /usr/local/cuda /usr; do
+    if [ -n "$d" ] && { [ -f "$d/include/cudnn.h" ] || [ -f "$d/include/x86_64-linux-gnu/cudnn.h" ]; }; then echo "$d"; return; fi
+  done
+}
+CUDNN_HOME=$(find_cudnn)
+export CUDNN_HOME
+# cuDNN 9 loads its sub-libraries (libcudnn_cnn.so.9, ...) with dlopen, which the executable's
+# RUNPATH does not reach: put them on the library path.
+for d in "$CUDNN_HOME/lib" "$CUDNN_HOME/lib64" "$CUDNN_HOME/lib/x86_64-linux-gnu"; do
+  if ls "$d"/libcudnn.so* >/dev/null 2>&1; then export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; break; fi
+done
+
+environment() {
+  echo "CUDNN_HOME=$CUDNN_HOME"
+  echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  nvidia-smi
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+  command -v nvcc || ls /usr/local/cuda/bin/nvcc
+  "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" --version
+  ls -l "$CUDNN_HOME/lib" "$CUDNN_HOME/include" 2>&1 | head -40
+  grep -h -E "define CUDNN_(MAJOR|MINOR|PATCHLEVEL) " "$CUDNN_HOME"/include/cudnn_version*.h 2>/dev/null | sort -u
+  timeout 60 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "gpu", torch.cuda.is_available())'
+  nproc
+  [ -n "$CUDNN_HOME" ]  # the step fails when no cuDNN was found
+}
+step environment environment.log environment
+
+# ---- build ----
+# The build targets directly: `make all` first runs the package check (deps), which may want
+# apt-get on an offline machine. deps runs on its own, for the record.
+step deps deps.log make --no-print-directory deps
+rm -f build/run_tests build/stepscope  # never test a binary left over from an earlier build
+step build build.log make -j"$JOBS" CUDA=1 CUDNN_HOME="$CUDNN_HOME" build/run_tests
+step build-bin build-bin.log make -j"$JOBS" CUDA=1 CUDNN_HOME="$CUDNN_HOME" build/stepscope
+
+# ---- tests ----
+if [ -x build/run_tests ]; then
+  step test-cuda test-cuda.log timeout "$TEST_TIMEOUT" ./build/run_tests cuda
+  step test-all test-all.log timeout "$TEST_TIMEOUT" ./build/run_tests
+  SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
+  if [ "$SANITIZE" = 1 ] && [ -n "$SAN" ]; then
+    # The small shapes only: memcheck slows kernels (and cuDNN's algorithm search) a lot.
+    for t in cuda_conv_small cuda_elementwise cuda_upsample2x cuda_chan_copy cuda_mse_loss; do
+      step "memcheck $t" "memcheck-$t.log" timeout 120 "$SAN" --tool memcheck --error-exitcode 1 ./build/run_tests "$t"
+    done
+  fi
+else
+  echo "build/run_tests was not built: no tests run"
+fi
+
+# ---- summary ----
+fail=0
+summary() {
+  echo
+  echo "==================== summary ($(date -u +%FT%TZ), $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1))"
+  printf '%-30s %5s %6s  %s\n' step exit secs "log under $OUT, test result"
+  for i in "${!names[@]}"; do
+    local result
+    result=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$OUT/${logs[$i]}" 2>/dev/null | tail -1)
+    printf '%-30s %5s %6s  %s  %s\n' "${names[$i]}" "${codes[$i]}" "${times[$i]}" "${logs[$i]}" "$result"
+  done
+  for log in test-cuda.log test-all.log; do
+    [ -f "$OUT/$log" ] || continue
+    echo "-- failures and skips in $log:"
+    grep -E '^(FAIL|skip) ' "$OUT/$log" | head -40
+  done
+}
+set +x
+for rc in "${codes[@]}"; do [ "$rc" = 0 ] || fail=1; done
+summary 2>&1 | tee "$OUT/summary.txt"
+exit $fail
