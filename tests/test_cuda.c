@@ -15,7 +15,9 @@
 
 #define TOL 1e-4
 
-// The backends are made once for all tests and live until the process ends.
+// The backends are made once for all tests and live until the process ends. Without a usable
+// device the tests skip, or fail when STEPSCOPE_REQUIRE_CUDA=1 (set on the GPU machine, where a
+// skip would hide a broken setup).
 static Backend *ref_be, *gpu_be;
 static char why_skip[600];
 
@@ -28,8 +30,11 @@ static int have_backends(void) {
     if (!gpu_be) snprintf(why_skip, sizeof why_skip, "no usable CUDA device: %s", err.msg);
     else if (!(ref_be = backend_cpu_ref_create())) snprintf(why_skip, sizeof why_skip, "no CPU reference backend");
   }
-  if (!gpu_be || !ref_be) test_skip(why_skip);
-  return gpu_be && ref_be;
+  if (gpu_be && ref_be) return 1;
+  const char *req = getenv("STEPSCOPE_REQUIRE_CUDA");
+  if (req && strcmp(req, "1") == 0) test_fail(__FILE__, __LINE__, "%s (STEPSCOPE_REQUIRE_CUDA=1)", why_skip);
+  else test_skip(why_skip);
+  return 0;
 }
 
 // ---- one tensor, held by both backends ----
@@ -78,7 +83,7 @@ static double buf_err(const char *what, Buf b) {
   free(r);
   free(g);
   double e = den > 0 ? sqrt(num / den) : sqrt(num);
-  printf("    %-44s rel L2 error %.2e  (n = %zu)\n", what, e, b.n);
+  printf("    %-52s rel L2 error %.2e  (n = %zu)\n", what, e, b.n);
   return e;
 }
 
@@ -180,7 +185,7 @@ TEST(cuda_create_destroy_tf32) {
       num += (C[i * N + j] - s) * (C[i * N + j] - s);
       den += s * s;
     }
-  printf("    gemm with TF32 on                            rel L2 error %.2e\n", sqrt(num / den));
+  printf("    %-52s rel L2 error %.2e\n", "gemm with TF32 on (vs double, tolerance 1e-2)", sqrt(num / den));
   ASSERT(sqrt(num / den) < 1e-2);
   t->destroy(t);
 }
@@ -498,7 +503,7 @@ TEST(cuda_sumsq) {
     Buf x = buf_randn(&r, sizes[k], 1);
     double a = ref_be->sumsq(ref_be, sizes[k], x.ref), b = gpu_be->sumsq(gpu_be, sizes[k], x.gpu);
     double e = fabs(b - a) / a;
-    printf("    %-44s rel error    %.2e  (n = %zu)\n", "sumsq", e, sizes[k]);
+    printf("    %-52s rel error    %.2e  (n = %zu)\n", "sumsq", e, sizes[k]);
     ASSERTF(e <= TOL, "sumsq n %zu: %.17g vs %.17g", sizes[k], b, a);
     // The same input gives the same bits: the reduction order is fixed.
     ASSERT(gpu_be->sumsq(gpu_be, sizes[k], x.gpu) == b);

@@ -150,6 +150,11 @@ extern "C" Backend *backend_cuda_create(int tf32, Err *err) {
     err_set(err, "cuBLAS initialisation failed: %s", cublasGetStatusString(bs));
     goto fail;
   }
+  if (cudnnGetVersion() / 10000 != CUDNN_MAJOR) {  // the 9.x legacy API we use is stable within a major
+    err_set(err, "cuDNN library %zu does not match the headers this was built with (%d.%d)", cudnnGetVersion(),
+            CUDNN_MAJOR, CUDNN_MINOR);
+    goto fail;
+  }
   if ((ds = cudnnCreate(&c->cudnn)) != CUDNN_STATUS_SUCCESS ||
       (ds = cudnnSetStream(c->cudnn, c->stream)) != CUDNN_STATUS_SUCCESS) {
     err_set(err, "cuDNN initialisation failed: %s (is libcudnn.so.9 and its sub-libraries on the "
