@@ -49,6 +49,12 @@ find_cudnn() {
 }
 CUDNN_HOME=$(find_cudnn)
 export CUDNN_HOME
+# The toolkit: CUDA_HOME if set, else /usr/local/cuda, else wherever the nvcc on PATH lives.
+if [ -z "${CUDA_HOME:-}" ]; then
+  CUDA_HOME=/usr/local/cuda
+  if [ ! -x "$CUDA_HOME/bin/nvcc" ] && command -v nvcc >/dev/null; then CUDA_HOME=$(dirname "$(dirname "$(command -v nvcc)")"); fi
+fi
+export CUDA_HOME
 # cuDNN 9 loads its sub-libraries (libcudnn_cnn.so.9, ...) with dlopen, which the executable's
 # RUNPATH does not reach: put them on the library path.
 for d in "$CUDNN_HOME/lib" "$CUDNN_HOME/lib64" "$CUDNN_HOME/lib/x86_64-linux-gnu"; do
@@ -60,8 +66,8 @@ environment() {
   echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
   nvidia-smi
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
-  command -v nvcc || ls /usr/local/cuda/bin/nvcc
-  "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" --version
+  echo "CUDA_HOME=$CUDA_HOME"
+  "$CUDA_HOME/bin/nvcc" --version
   ls -l "$CUDNN_HOME/lib" "$CUDNN_HOME/include" 2>&1 | head -40
   grep -h -E "define CUDNN_(MAJOR|MINOR|PATCHLEVEL) " "$CUDNN_HOME"/include/cudnn_version*.h 2>/dev/null | sort -u
   timeout 60 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "gpu", torch.cuda.is_available())'
@@ -73,17 +79,17 @@ step environment environment.log environment
 # ---- build ----
 # The build targets directly: `make all` first runs the package check (deps), which may want
 # apt-get on an offline machine. deps runs on its own, for the record.
-step deps deps.log make --no-print-directory deps
+step deps deps.log timeout 90 make --no-print-directory deps
 rm -f build/run_tests build/stepscope  # never test a binary left over from an earlier build
-step build build.log make -j"$JOBS" CUDA=1 CUDNN_HOME="$CUDNN_HOME" build/run_tests
-step build-bin build-bin.log make -j"$JOBS" CUDA=1 CUDNN_HOME="$CUDNN_HOME" build/stepscope
+step build build.log make -j"$JOBS" CUDA=1 CUDA_HOME="$CUDA_HOME" CUDNN_HOME="$CUDNN_HOME" build/run_tests
+step build-bin build-bin.log make -j"$JOBS" CUDA=1 CUDA_HOME="$CUDA_HOME" CUDNN_HOME="$CUDNN_HOME" build/stepscope
 
 # ---- tests ----
 export STEPSCOPE_REQUIRE_CUDA=1  # here a CUDA test without a usable device fails, not skips
 if [ -x build/run_tests ]; then
   step test-cuda test-cuda.log timeout "$TEST_TIMEOUT" ./build/run_tests cuda
   step test-all test-all.log timeout "$TEST_TIMEOUT" ./build/run_tests
-  SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
+  SAN=$(command -v compute-sanitizer || ls "$CUDA_HOME"/bin/compute-sanitizer "$CUDA_HOME"/compute-sanitizer/compute-sanitizer 2>/dev/null | head -1)
   if [ "$SANITIZE" = 1 ] && [ -n "$SAN" ]; then
     # The small shapes only: memcheck slows kernels (and cuDNN's algorithm search) a lot.
     for t in cuda_conv_small cuda_elementwise cuda_upsample2x cuda_chan_copy cuda_mse_loss; do
