@@ -7,17 +7,17 @@
 # ./gpu-out) and the script ends with a table of steps, exit codes and times. The exit code is
 # 0 only when every step passed.
 #
-# cuDNN comes from PyTorch's pip package (nvidia.cudnn: include/ and lib/libcudnn.so.9) when
-# Python finds it, else from CUDNN_HOME, /usr/local/cuda or /usr. Knobs (environment):
+# cuDNN: CUDNN_HOME when set, else PyTorch's pip package (nvidia.cudnn: include/ and
+# lib/libcudnn.so.9), else /usr/local/cuda or /usr. Knobs (environment):
 #   OUT            where logs go                        (./gpu-out)
 #   JOBS           make -j                              (16)
-#   TEST_TIMEOUT   seconds for each test run            (420)
+#   TEST_TIMEOUT   seconds for each test run            (300)
 #   SANITIZE       1: compute-sanitizer memcheck on a few small tests, 0: skip it  (1)
 set -x
 cd "$(dirname "$0")/../.." || exit 2
 OUT=${OUT:-./gpu-out}
 JOBS=${JOBS:-16}
-TEST_TIMEOUT=${TEST_TIMEOUT:-420}
+TEST_TIMEOUT=${TEST_TIMEOUT:-300}
 SANITIZE=${SANITIZE:-1}
 mkdir -p "$OUT"
 
