@@ -60,6 +60,8 @@ export CUDA_HOME
 for d in "$CUDNN_HOME/lib" "$CUDNN_HOME/lib64" "$CUDNN_HOME/lib/x86_64-linux-gnu"; do
   if ls "$d"/libcudnn.so* >/dev/null 2>&1; then export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; break; fi
 done
+# pip's cuDNN may load pip's cuBLASLt (its own CUDA major): keep it reachable, after cuDNN.
+if [ -d "$CUDNN_HOME/../cublas/lib" ]; then LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$(cd "$CUDNN_HOME/../cublas/lib" && pwd)"; fi
 
 environment() {
   echo "CUDNN_HOME=$CUDNN_HOME"
