@@ -50,7 +50,7 @@ ifeq ($(WANT_CUDA),1)
   CUDA_SRC   := $(wildcard kernels/cuda/*.cu)
   CFLAGS     += -DSTEPSCOPE_CUDA -I$(CUDA_HOME)/include
   NVCCFLAGS  ?= -O3 -arch=sm_90 -Xcompiler -fPIC
-  NVCCFLAGS  += -std=c++17 -DSTEPSCOPE_CUDA -I. -I$(dir $(firstword $(CUDNN_H))) -I$(CUDA_HOME)/include
+  NVCCFLAGS  += -MMD -MP -std=c++17 -DSTEPSCOPE_CUDA -I. -I$(dir $(firstword $(CUDNN_H))) -I$(CUDA_HOME)/include
   # pip's cuDNN ships only libcudnn.so.9 (no unversioned link), so link that file by name.
   CUDNN_LINK := $(if $(wildcard $(CUDNN_LIBDIR)libcudnn.so),-lcudnn,-l:libcudnn.so.9)
   LDLIBS     += -L$(CUDA_HOME)/lib64 -L$(CUDNN_LIBDIR) -Wl,-rpath,$(CUDNN_LIBDIR) -Wl,-rpath,$(CUDA_HOME)/lib64 \

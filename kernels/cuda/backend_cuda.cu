@@ -120,7 +120,7 @@ extern "C" Backend *backend_cuda_create(int tf32, Err *err) {
   int count = 0;
   cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
-    err_set(err, "no usable CUDA device: cudaGetDeviceCount: %s", cudaGetErrorString(e));
+    err_set(err, "cudaGetDeviceCount: %s", cudaGetErrorString(e));
     return NULL;
   }
   if (count == 0) {
@@ -148,6 +148,11 @@ extern "C" Backend *backend_cuda_create(int tf32, Err *err) {
       (bs = cublasSetMathMode(c->cublas, c->tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH)) !=
           CUBLAS_STATUS_SUCCESS) {
     err_set(err, "cuBLAS initialisation failed: %s", cublasGetStatusString(bs));
+    goto fail;
+  }
+  if (cudnnGetVersion() / 10000 != CUDNN_MAJOR) {  // the 9.x legacy API we use is stable within a major
+    err_set(err, "cuDNN library %zu does not match the headers this was built with (%d.%d)", cudnnGetVersion(),
+            CUDNN_MAJOR, CUDNN_MINOR);
     goto fail;
   }
   if ((ds = cudnnCreate(&c->cudnn)) != CUDNN_STATUS_SUCCESS ||

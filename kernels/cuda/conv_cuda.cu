@@ -124,7 +124,8 @@ static int pick(const Perf *r, int n, int tf32) {
   for (int pass = 0; pass < 2; pass++)
     for (int i = 0; i < n; i++) {
       if (r[i].status != CUDNN_STATUS_SUCCESS || r[i].memory > WORKSPACE_LIMIT) continue;
-      if (!tf32 && r[i].mathType == CUDNN_TENSOR_OP_MATH) continue;
+      if (!tf32 && (r[i].mathType == CUDNN_TENSOR_OP_MATH || r[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
+        continue;
       if (pass == 0 && r[i].determinism != CUDNN_DETERMINISTIC) continue;
       return i;
     }

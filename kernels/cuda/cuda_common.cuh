@@ -92,7 +92,9 @@ static inline unsigned grid_for(size_t n, int threads) {
 
 // Threads for a block that reduces `count` values: a multiple of 32, at most 256.
 static inline int threads_for(size_t count) {
-  return count >= 256 ? 256 : (int)((count + 31) / 32 * 32 > 32 ? (count + 31) / 32 * 32 : 32);
+  if (count >= 256) return 256;
+  int t = (int)((count + 31) / 32 * 32);
+  return t < 32 ? 32 : t;
 }
 
 // ---- reductions (float, in a fixed order: results are deterministic) ----

@@ -29,7 +29,7 @@ __global__ static void silu_bwd_kernel(size_t n, const float *x, const float *dy
   }
 }
 
-// Launches a grid-stride kernel over n items on the backend's stream.
+// Launches a grid-stride kernel over n items on the stream of `be` (the enclosing function's).
 #define LAUNCH(kernel, n, ...) do { if ((n) == 0) break; \
     kernel<<<grid_for((n), THREADS), THREADS, 0, cuda_ctx(be)->stream>>>((n), __VA_ARGS__); KERNEL_CHECK(); } while (0)
 

@@ -1,0 +1,518 @@
+// test_cuda.c — every op of the CUDA backend against the CPU reference backend.
+//
+// Each test feeds the same random inputs to backend_cpu_ref_create() and to the CUDA backend
+// (TF32 off), runs the op on both and compares the outputs by relative L2 error,
+// ||cuda - ref|| / ||ref|| <= 1e-4, printing the error of every comparison. Backward ops start
+// from random gradients and run twice, so the "+=" of the contract is checked too. Shapes are
+// small odd ones (edge handling) and the default model's (B = 64, C = 64, 32x32).
+#include "test.h"
+
+#ifdef STEPSCOPE_CUDA
+#include <stdlib.h>
+
+#include "engine/rng.h"
+#include "kernels/backend.h"
+
+#define TOL 1e-4
+
+// The backends are made once for all tests and live until the process ends. Without a usable
+// device the tests skip, or fail when STEPSCOPE_REQUIRE_CUDA=1 (set on the GPU machine, where a
+// skip would hide a broken setup).
+static Backend *ref_be, *gpu_be;
+static char why_skip[600];
+
+static int have_backends(void) {
+  static int tried;
+  if (!tried) {
+    tried = 1;
+    Err err = {{0}};
+    gpu_be = backend_cuda_create(0, &err);
+    if (!gpu_be) snprintf(why_skip, sizeof why_skip, "no usable CUDA device: %s", err.msg);
+    else if (!(ref_be = backend_cpu_ref_create())) snprintf(why_skip, sizeof why_skip, "no CPU reference backend");
+  }
+  if (gpu_be && ref_be) return 1;
+  const char *req = getenv("STEPSCOPE_REQUIRE_CUDA");
+  if (req && strcmp(req, "1") == 0) test_fail(__FILE__, __LINE__, "%s (STEPSCOPE_REQUIRE_CUDA=1)", why_skip);
+  else test_skip(why_skip);
+  return 0;
+}
+
+// ---- one tensor, held by both backends ----
+
+typedef struct { float *ref, *gpu; size_t n; } Buf;
+
+static Buf buf_from(const float *host, size_t n) {
+  Buf b = {ref_be->alloc(ref_be, n), gpu_be->alloc(gpu_be, n), n};
+  ref_be->upload(ref_be, b.ref, host, n);
+  gpu_be->upload(gpu_be, b.gpu, host, n);
+  return b;
+}
+
+static Buf buf_randn(Rng *r, size_t n, float sd) {
+  float *h = malloc(n * sizeof *h);
+  for (size_t i = 0; i < n; i++) h[i] = sd * rng_normal(r);
+  Buf b = buf_from(h, n);
+  free(h);
+  return b;
+}
+
+static Buf buf_uniform(Rng *r, size_t n, float lo, float hi) {
+  float *h = malloc(n * sizeof *h);
+  for (size_t i = 0; i < n; i++) h[i] = lo + (hi - lo) * rng_uniform(r);
+  Buf b = buf_from(h, n);
+  free(h);
+  return b;
+}
+
+static void buf_free(Buf *b) {
+  ref_be->free(ref_be, b->ref);
+  gpu_be->free(gpu_be, b->gpu);
+}
+
+// ||gpu - ref|| / ||ref|| (the absolute norm when ref is all zeros), printed as "what: error".
+static double buf_err(const char *what, Buf b) {
+  float *r = malloc(b.n * sizeof *r), *g = malloc(b.n * sizeof *g);
+  ref_be->download(ref_be, r, b.ref, b.n);
+  gpu_be->download(gpu_be, g, b.gpu, b.n);
+  double num = 0, den = 0;
+  for (size_t i = 0; i < b.n; i++) {
+    double d = (double)g[i] - r[i];
+    num += d * d;
+    den += (double)r[i] * r[i];
+  }
+  free(r);
+  free(g);
+  double e = den > 0 ? sqrt(num / den) : sqrt(num);
+  printf("    %-52s rel L2 error %.2e  (n = %zu)\n", what, e, b.n);
+  return e;
+}
+
+#define EXPECT_CLOSE(what, buf) do { double e_ = buf_err(what, buf); \
+    ASSERTF(e_ <= TOL, "%s: relative L2 error %.3g > %g", what, e_, TOL); } while (0)
+
+// Runs one backend call on the reference, then on CUDA; inside it ON(buf) is buf's copy on
+// the backend being run and `be` that backend.
+#define BOTH(call) do { for (int side_ = 0; side_ < 2; side_++) { \
+    Backend *be = side_ ? gpu_be : ref_be; call; } } while (0)
+#define ON(buf) (side_ ? (buf).gpu : (buf).ref)
+
+static char label_buf[160];
+#define LABEL(...) (snprintf(label_buf, sizeof label_buf, __VA_ARGS__), label_buf)
+
+// ---- memory ----
+
+TEST(cuda_memory) {
+  if (!have_backends()) return;
+  Backend *g = gpu_be;
+  Rng r;
+  rng_seed(&r, 1);
+
+  // alloc is zeroed; upload/download and copy are exact; fill sets every value.
+  enum { N = 100003 };
+  float *h = malloc(N * sizeof *h), *back = malloc(N * sizeof *back);
+  for (int i = 0; i < N; i++) h[i] = rng_normal(&r);
+  float *a = g->alloc(g, N), *b = g->alloc(g, N);
+  g->download(g, back, a, N);
+  for (int i = 0; i < N; i++) ASSERTF(back[i] == 0.0f, "alloc not zeroed at %d", i);
+  g->upload(g, a, h, N);
+  g->copy(g, b, a, N);
+  g->download(g, back, b, N);
+  ASSERT(memcmp(back, h, N * sizeof *h) == 0);
+  g->fill(g, b, 2.5f, N);
+  g->download(g, back, b, N);
+  for (int i = 0; i < N; i++) ASSERTF(back[i] == 2.5f, "fill wrong at %d", i);
+  g->free(g, a);
+  g->free(g, b);
+  g->free(g, NULL);
+
+  // Arena churn: blocks of random sizes, each filled with its own value, half of them freed and
+  // reallocated, then every live block must still hold its value (no overlaps).
+  enum { NB = 300 };
+  float *blk[NB];
+  size_t len[NB];
+  for (int i = 0; i < NB; i++) {
+    len[i] = 1 + (size_t)rng_int(&r, 200000);
+    blk[i] = g->alloc(g, len[i]);
+    g->fill(g, blk[i], (float)i, len[i]);
+  }
+  for (int i = 0; i < NB; i += 2) g->free(g, blk[i]);
+  for (int i = 0; i < NB; i += 2) {
+    len[i] = 1 + (size_t)rng_int(&r, 300000);
+    blk[i] = g->alloc(g, len[i]);
+    g->fill(g, blk[i], (float)i, len[i]);
+  }
+  for (int i = 0; i < NB; i++) {
+    float first, last;
+    g->download(g, &first, blk[i], 1);
+    g->download(g, &last, blk[i] + len[i] - 1, 1);
+    ASSERTF(first == (float)i && last == (float)i, "block %d of %zu floats holds %g..%g", i, len[i], first, last);
+  }
+  for (int i = 0; i < NB; i++) g->free(g, blk[i]);
+
+  // A block larger than the first chunk makes the arena grow; it too comes back zeroed.
+  size_t big = (size_t)100 << 20;  // 400 MB
+  float *p = g->alloc(g, big);
+  g->download(g, back, p + big - N, N);
+  for (int i = 0; i < N; i++) ASSERTF(back[i] == 0.0f, "big alloc not zeroed");
+  g->free(g, p);
+  free(h);
+  free(back);
+}
+
+TEST(cuda_create_destroy_tf32) {
+  if (!have_backends()) return;
+  // A second, independent instance with TF32 on: a GEMM stays close (TF32 keeps 10 mantissa bits).
+  Err err = {{0}};
+  Backend *t = backend_cuda_create(1, &err);
+  ASSERTF(t, "backend_cuda_create(tf32=1): %s", err.msg);
+  ASSERT(strcmp(t->name, "cuda") == 0);
+  enum { M = 64, N = 48, K = 96 };
+  Rng r;
+  rng_seed(&r, 2);
+  float A[M * K], B[K * N], C[M * N];
+  for (int i = 0; i < M * K; i++) A[i] = rng_normal(&r);
+  for (int i = 0; i < K * N; i++) B[i] = rng_normal(&r);
+  float *a = t->alloc(t, M * K), *b = t->alloc(t, K * N), *c = t->alloc(t, M * N);
+  t->upload(t, a, A, M * K);
+  t->upload(t, b, B, K * N);
+  t->gemm(t, 1, 0, 0, M, N, K, 1.0f, a, 0, b, 0, 0.0f, c, 0);
+  t->download(t, C, c, M * N);
+  double num = 0, den = 0;
+  for (int i = 0; i < M; i++)
+    for (int j = 0; j < N; j++) {
+      double s = 0;
+      for (int k = 0; k < K; k++) s += (double)A[i * K + k] * B[k * N + j];
+      num += (C[i * N + j] - s) * (C[i * N + j] - s);
+      den += s * s;
+    }
+  printf("    %-52s rel L2 error %.2e\n", "gemm with TF32 on (vs double, tolerance 1e-2)", sqrt(num / den));
+  ASSERT(sqrt(num / den) < 1e-2);
+  t->destroy(t);
+}
+
+// ---- dense algebra ----
+
+static void check_gemm(int batch, int tA, int tB, int M, int N, int K, float alpha, float beta, int pad) {
+  Rng r;
+  rng_seed(&r, 100 + M + 7 * N + 13 * K + tA + 2 * tB);
+  long sA = (long)M * K + pad, sB = (long)K * N + pad, sC = (long)M * N + pad;
+  Buf A = buf_randn(&r, (size_t)batch * sA, 1), B = buf_randn(&r, (size_t)batch * sB, 1);
+  Buf C = buf_randn(&r, (size_t)batch * sC, 1);
+  BOTH(be->gemm(be, batch, tA, tB, M, N, K, alpha, ON(A), sA, ON(B), sB, beta, ON(C), sC));
+  EXPECT_CLOSE(LABEL("gemm b%d %c%c M%d N%d K%d a%g b%g", batch, tA ? 'T' : 'N', tB ? 'T' : 'N', M, N, K, alpha, beta), C);
+  buf_free(&A);
+  buf_free(&B);
+  buf_free(&C);
+}
+
+TEST(cuda_gemm) {
+  if (!have_backends()) return;
+  for (int tA = 0; tA < 2; tA++)
+    for (int tB = 0; tB < 2; tB++) {
+      check_gemm(1, tA, tB, 7, 13, 5, 1.0f, 0.0f, 0);
+      check_gemm(3, tA, tB, 17, 9, 33, 0.5f, 1.0f, 5);  // padded batch strides, beta = 1
+      if (test_failed()) return;
+    }
+  // Attention-sized: scores = Q K^T for (B*heads) = 64 slices of N = 256 tokens, d = 64, then
+  // out = P V, and the gradient shapes of both.
+  check_gemm(64, 0, 1, 256, 256, 64, 0.125f, 0.0f, 0);
+  check_gemm(64, 0, 0, 256, 64, 256, 1.0f, 0.0f, 0);
+  check_gemm(64, 1, 0, 256, 64, 256, 1.0f, 1.0f, 0);
+  check_gemm(64, 0, 1, 64, 256, 256, 1.0f, 1.0f, 0);
+}
+
+// ---- convolution ----
+
+// Backward ops run `reps` times into random gradients (the reference is slow on big shapes).
+static void check_conv(ConvDesc d, int bias, int reps) {
+  Rng r;
+  rng_seed(&r, 200 + d.B + d.Cin * 3 + d.H * 5 + d.Cout * 7 + d.K * 11 + d.stride);
+  size_t nx = (size_t)d.B * d.Cin * d.H * d.W, nw = (size_t)d.Cout * d.Cin * d.K * d.K;
+  size_t ny = (size_t)d.B * d.Cout * d.Ho * d.Wo;
+  float wsd = 1.0f / sqrtf((float)d.Cin * d.K * d.K);
+  Buf x = buf_randn(&r, nx, 1), w = buf_randn(&r, nw, wsd), b = buf_randn(&r, d.Cout, 1);
+  Buf y = buf_randn(&r, ny, 1);  // garbage: the forward must overwrite it
+  Buf dy = buf_randn(&r, ny, 1), dx = buf_randn(&r, nx, 1), dw = buf_randn(&r, nw, 1), db = buf_randn(&r, d.Cout, 1);
+  char shape[96];
+  snprintf(shape, sizeof shape, "x(%d,%d,%d,%d) w(%d,%d,%d) s%d p%d", d.B, d.Cin, d.H, d.W, d.Cout, d.K, d.K,
+           d.stride, d.pad);
+
+  BOTH(be->conv2d_fwd(be, &d, ON(x), ON(w), bias ? ON(b) : NULL, ON(y)));
+  EXPECT_CLOSE(LABEL("conv fwd %s%s", shape, bias ? " +bias" : ""), y);
+  for (int rep = 0; rep < reps; rep++) {
+    BOTH(be->conv2d_bwd_data(be, &d, ON(dy), ON(w), ON(dx)));
+    BOTH(be->conv2d_bwd_filter(be, &d, ON(x), ON(dy), ON(dw), bias ? ON(db) : NULL));
+  }
+  EXPECT_CLOSE(LABEL("conv bwd data x%d %s", reps, shape), dx);
+  EXPECT_CLOSE(LABEL("conv bwd filter x%d %s", reps, shape), dw);
+  if (bias) EXPECT_CLOSE(LABEL("conv bwd bias x%d %s", reps, shape), db);
+  Buf all[] = {x, w, b, y, dy, dx, dw, db};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) buf_free(&all[i]);
+}
+
+TEST(cuda_conv_small) {
+  if (!have_backends()) return;
+  check_conv(conv_desc(3, 5, 7, 9, 4, 3, 1, 1), 1, 2);  // odd, non-square
+  if (test_failed()) return;
+  check_conv(conv_desc(2, 3, 9, 9, 6, 3, 2, 1), 1, 2);  // stride 2 (downsampling)
+  if (test_failed()) return;
+  check_conv(conv_desc(2, 7, 5, 5, 3, 1, 1, 0), 0, 2);  // 1x1, no bias
+  if (test_failed()) return;
+  check_conv(conv_desc(1, 2, 6, 6, 5, 5, 1, 2), 1, 2);  // 5x5
+  if (test_failed()) return;
+  check_conv(conv_desc(3, 5, 7, 9, 4, 3, 1, 1), 1, 1);  // the first shape again: its cached plan
+}
+
+TEST(cuda_conv_model) {
+  if (!have_backends()) return;
+  check_conv(conv_desc(64, 64, 32, 32, 64, 3, 1, 1), 1, 1);  // the default model's ResBlock conv
+  if (test_failed()) return;
+  check_conv(conv_desc(64, 64, 32, 32, 64, 3, 2, 1), 1, 1);  // its downsampling conv
+  if (test_failed()) return;
+  check_conv(conv_desc(64, 1, 32, 32, 64, 3, 1, 1), 1, 1);   // stem
+}
+
+// ---- normalisation and activations ----
+
+static void check_groupnorm(int B, int C, int HW, int G) {
+  Rng r;
+  rng_seed(&r, 300 + B + C + HW + G);
+  size_t n = (size_t)B * C * HW;
+  // x ~ N(3, 2^2): a mean away from zero, which a one-pass variance would partly cancel.
+  float *hx = malloc(n * sizeof *hx);
+  for (size_t i = 0; i < n; i++) hx[i] = 3.0f + 2.0f * rng_normal(&r);
+  Buf x = buf_from(hx, n), gamma = buf_randn(&r, C, 1), beta = buf_randn(&r, C, 1);
+  free(hx);
+  Buf y = buf_randn(&r, n, 1), mean = buf_randn(&r, (size_t)B * G, 1), rstd = buf_randn(&r, (size_t)B * G, 1);
+  BOTH(be->groupnorm_fwd(be, B, C, HW, G, ON(x), ON(gamma), ON(beta), ON(y), ON(mean), ON(rstd)));
+  EXPECT_CLOSE(LABEL("groupnorm fwd y B%d C%d HW%d G%d", B, C, HW, G), y);
+  EXPECT_CLOSE(LABEL("groupnorm fwd mean B%d C%d HW%d G%d", B, C, HW, G), mean);
+  EXPECT_CLOSE(LABEL("groupnorm fwd rstd B%d C%d HW%d G%d", B, C, HW, G), rstd);
+  Buf dy = buf_randn(&r, n, 1), dx = buf_randn(&r, n, 1), dg = buf_randn(&r, C, 1), db = buf_randn(&r, C, 1);
+  for (int rep = 0; rep < 2; rep++)
+    BOTH(be->groupnorm_bwd(be, B, C, HW, G, ON(x), ON(dy), ON(gamma), ON(mean), ON(rstd), ON(dx), ON(dg), ON(db)));
+  EXPECT_CLOSE(LABEL("groupnorm bwd dx x2 B%d C%d HW%d G%d", B, C, HW, G), dx);
+  EXPECT_CLOSE(LABEL("groupnorm bwd dgamma x2 B%d C%d HW%d G%d", B, C, HW, G), dg);
+  EXPECT_CLOSE(LABEL("groupnorm bwd dbeta x2 B%d C%d HW%d G%d", B, C, HW, G), db);
+  Buf all[] = {x, gamma, beta, y, mean, rstd, dy, dx, dg, db};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) buf_free(&all[i]);
+}
+
+TEST(cuda_groupnorm) {
+  if (!have_backends()) return;
+  check_groupnorm(3, 6, 35, 3);
+  if (test_failed()) return;
+  check_groupnorm(2, 8, 4, 8);  // one channel per group
+  if (test_failed()) return;
+  check_groupnorm(5, 12, 49, 4);
+  if (test_failed()) return;
+  check_groupnorm(64, 64, 1024, 32);  // the default model
+  if (test_failed()) return;
+  check_groupnorm(64, 128, 256, 32);
+}
+
+TEST(cuda_silu) {
+  if (!have_backends()) return;
+  Rng r;
+  rng_seed(&r, 400);
+  size_t sizes[] = {1, 1000003, (size_t)64 * 64 * 1024};
+  for (int k = 0; k < 3; k++) {
+    size_t n = sizes[k];
+    Buf x = buf_randn(&r, n, 4), y = buf_randn(&r, n, 1), dy = buf_randn(&r, n, 1), dx = buf_randn(&r, n, 1);
+    BOTH(be->silu_fwd(be, n, ON(x), ON(y)));
+    EXPECT_CLOSE(LABEL("silu fwd n%zu", n), y);
+    for (int rep = 0; rep < 2; rep++) BOTH(be->silu_bwd(be, n, ON(x), ON(dy), ON(dx)));
+    EXPECT_CLOSE(LABEL("silu bwd x2 n%zu", n), dx);
+    Buf all[] = {x, y, dy, dx};
+    for (int i = 0; i < 4; i++) buf_free(&all[i]);
+  }
+}
+
+static void check_softmax(int rows, int n, float scale) {
+  Rng r;
+  rng_seed(&r, 500 + rows + n);
+  size_t total = (size_t)rows * n;
+  Buf x = buf_randn(&r, total, 3), y = buf_randn(&r, total, 1), dy = buf_randn(&r, total, 1);
+  Buf dx = buf_randn(&r, total, 1);
+  BOTH(be->softmax_fwd(be, rows, n, scale, ON(x), ON(y)));
+  EXPECT_CLOSE(LABEL("softmax fwd rows%d n%d scale%g", rows, n, scale), y);
+  for (int rep = 0; rep < 2; rep++) BOTH(be->softmax_bwd(be, rows, n, scale, ON(y), ON(dy), ON(dx)));
+  EXPECT_CLOSE(LABEL("softmax bwd x2 rows%d n%d scale%g", rows, n, scale), dx);
+  Buf all[] = {x, y, dy, dx};
+  for (int i = 0; i < 4; i++) buf_free(&all[i]);
+}
+
+TEST(cuda_softmax) {
+  if (!have_backends()) return;
+  check_softmax(37, 19, 0.7f);
+  if (test_failed()) return;
+  check_softmax(3, 1, 1.0f);
+  if (test_failed()) return;
+  check_softmax(5, 1000, 0.125f);
+  if (test_failed()) return;
+  check_softmax(64 * 256, 256, 0.125f);  // attention over 16x16 tokens, batch 64
+}
+
+// ---- elementwise and layout ----
+
+TEST(cuda_elementwise) {
+  if (!have_backends()) return;
+  Rng r;
+  rng_seed(&r, 600);
+  size_t sizes[] = {1, 33, 1000003};
+  for (int k = 0; k < 3; k++) {
+    size_t n = sizes[k];
+    Buf a = buf_randn(&r, n, 1), b = buf_randn(&r, n, 1), y = buf_randn(&r, n, 1);
+    BOTH(be->add(be, n, ON(a), ON(b), ON(y)));
+    EXPECT_CLOSE(LABEL("add n%zu", n), y);
+    BOTH(be->axpy(be, n, -0.3f, ON(a), ON(y)));
+    EXPECT_CLOSE(LABEL("axpy n%zu", n), y);
+    BOTH(be->scale(be, n, 1.7f, ON(y)));
+    EXPECT_CLOSE(LABEL("scale n%zu", n), y);
+    BOTH(be->mul_acc(be, n, ON(a), ON(b), ON(y)));
+    EXPECT_CLOSE(LABEL("mul_acc n%zu", n), y);
+    BOTH(be->mul(be, n, ON(a), ON(b), ON(y)));
+    EXPECT_CLOSE(LABEL("mul n%zu", n), y);
+    BOTH(be->fill(be, ON(y), -1.25f, n));
+    EXPECT_CLOSE(LABEL("fill n%zu", n), y);
+    BOTH(be->copy(be, ON(y), ON(a), n));
+    EXPECT_CLOSE(LABEL("copy n%zu", n), y);
+    buf_free(&a);
+    buf_free(&b);
+    buf_free(&y);
+  }
+}
+
+static void check_bcast(int B, int C, int HW, int per_sample) {
+  Rng r;
+  rng_seed(&r, 700 + B + C + HW);
+  int vstride = per_sample ? C : 0;
+  size_t nv = per_sample ? (size_t)B * C : (size_t)C, n = (size_t)B * C * HW;
+  Buf v = buf_randn(&r, nv, 1), y = buf_randn(&r, n, 1), dv = buf_randn(&r, nv, 1);
+  BOTH(be->bcast_add(be, B, C, HW, ON(v), vstride, ON(y)));
+  EXPECT_CLOSE(LABEL("bcast_add B%d C%d HW%d vstride %d", B, C, HW, vstride), y);
+  for (int rep = 0; rep < 2; rep++) BOTH(be->bcast_add_bwd(be, B, C, HW, ON(y), vstride, ON(dv)));
+  EXPECT_CLOSE(LABEL("bcast_add_bwd x2 B%d C%d HW%d vstride %d", B, C, HW, vstride), dv);
+  buf_free(&v);
+  buf_free(&y);
+  buf_free(&dv);
+}
+
+TEST(cuda_bcast_add) {
+  if (!have_backends()) return;
+  for (int ps = 0; ps < 2; ps++) {
+    check_bcast(3, 5, 7, ps);
+    check_bcast(2, 3, 1, ps);
+    check_bcast(64, 64, 1024, ps);
+    check_bcast(64, 256, 64, ps);
+    if (test_failed()) return;
+  }
+}
+
+static void check_chan_copy(int B, int HW, int src_C, int src_off, int dst_C, int dst_off, int nc) {
+  Rng r;
+  rng_seed(&r, 800 + B + HW + nc);
+  Buf src = buf_randn(&r, (size_t)B * src_C * HW, 1), dst = buf_randn(&r, (size_t)B * dst_C * HW, 1);
+  BOTH(be->chan_copy(be, B, nc, HW, ON(src), src_C, src_off, ON(dst), dst_C, dst_off, 0.0f));
+  EXPECT_CLOSE(LABEL("chan_copy beta0 B%d HW%d %d[%d..] -> %d[%d..] nc%d", B, HW, src_C, src_off, dst_C, dst_off, nc), dst);
+  BOTH(be->chan_copy(be, B, nc, HW, ON(src), src_C, src_off, ON(dst), dst_C, dst_off, 1.0f));
+  EXPECT_CLOSE(LABEL("chan_copy beta1 B%d HW%d %d[%d..] -> %d[%d..] nc%d", B, HW, src_C, src_off, dst_C, dst_off, nc), dst);
+  buf_free(&src);
+  buf_free(&dst);
+}
+
+TEST(cuda_chan_copy) {
+  if (!have_backends()) return;
+  check_chan_copy(3, 9, 7, 2, 10, 5, 4);
+  check_chan_copy(64, 1024, 64, 0, 128, 64, 64);   // concat's second half
+  check_chan_copy(64, 1024, 128, 64, 64, 0, 64);   // its backward's slice
+}
+
+static void check_upsample(int B, int C, int H, int W) {
+  Rng r;
+  rng_seed(&r, 900 + B + C + H + W);
+  size_t n = (size_t)B * C * H * W;
+  Buf x = buf_randn(&r, n, 1), y = buf_randn(&r, 4 * n, 1), dx = buf_randn(&r, n, 1);
+  BOTH(be->upsample2x_fwd(be, B, C, H, W, ON(x), ON(y)));
+  EXPECT_CLOSE(LABEL("upsample2x fwd B%d C%d %dx%d", B, C, H, W), y);
+  for (int rep = 0; rep < 2; rep++) BOTH(be->upsample2x_bwd(be, B, C, H, W, ON(y), ON(dx)));
+  EXPECT_CLOSE(LABEL("upsample2x bwd x2 B%d C%d %dx%d", B, C, H, W), dx);
+  buf_free(&x);
+  buf_free(&y);
+  buf_free(&dx);
+}
+
+TEST(cuda_upsample2x) {
+  if (!have_backends()) return;
+  check_upsample(3, 5, 7, 9);
+  check_upsample(1, 1, 1, 1);
+  check_upsample(64, 64, 16, 16);
+}
+
+// ---- loss and optimiser ----
+
+static void check_mse(int B, int D, int weighted) {
+  Rng r;
+  rng_seed(&r, 1000 + B + D);
+  Buf pred = buf_randn(&r, (size_t)B * D, 1), target = buf_randn(&r, (size_t)B * D, 1);
+  // dpred starts at the size of one step's gradient, so neither part hides the other.
+  Buf w = buf_uniform(&r, B, 0.1f, 5.0f), loss = buf_randn(&r, B, 1);
+  Buf dpred = buf_randn(&r, (size_t)B * D, 1.0f / ((float)B * D));
+  for (int rep = 0; rep < 2; rep++)
+    BOTH(be->mse_loss(be, B, D, ON(pred), ON(target), weighted ? ON(w) : NULL, ON(loss), ON(dpred)));
+  EXPECT_CLOSE(LABEL("mse_loss loss B%d D%d %s", B, D, weighted ? "weighted" : "w=NULL"), loss);
+  EXPECT_CLOSE(LABEL("mse_loss dpred x2 B%d D%d %s", B, D, weighted ? "weighted" : "w=NULL"), dpred);
+  Buf all[] = {pred, target, w, loss, dpred};
+  for (int i = 0; i < 5; i++) buf_free(&all[i]);
+}
+
+TEST(cuda_mse_loss) {
+  if (!have_backends()) return;
+  check_mse(5, 17, 1);
+  check_mse(1, 1, 0);
+  check_mse(64, 1024, 1);
+  check_mse(64, 3072, 0);
+}
+
+TEST(cuda_adamw_ema) {
+  if (!have_backends()) return;
+  Rng r;
+  rng_seed(&r, 1100);
+  size_t n = 100003;
+  Buf p = buf_randn(&r, n, 0.5f), m = buf_randn(&r, n, 0), v = buf_randn(&r, n, 0), e = buf_randn(&r, n, 0.5f);
+  for (int step = 1; step <= 3; step++) {
+    Buf g = buf_randn(&r, n, step == 2 ? 1e-3f : 1.0f);
+    BOTH(be->adamw(be, n, ON(p), ON(g), ON(m), ON(v), 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, step));
+    BOTH(be->ema(be, n, ON(e), ON(p), 0.999f));
+    buf_free(&g);
+  }
+  EXPECT_CLOSE("adamw p (3 steps)", p);
+  EXPECT_CLOSE("adamw m (3 steps)", m);
+  EXPECT_CLOSE("adamw v (3 steps)", v);
+  EXPECT_CLOSE("ema (3 steps)", e);
+  Buf all[] = {p, m, v, e};
+  for (int i = 0; i < 4; i++) buf_free(&all[i]);
+}
+
+TEST(cuda_sumsq) {
+  if (!have_backends()) return;
+  Rng r;
+  rng_seed(&r, 1200);
+  size_t sizes[] = {1, 1000, 1000003, (size_t)36 << 20};
+  for (int k = 0; k < 4; k++) {
+    Buf x = buf_randn(&r, sizes[k], 1);
+    double a = ref_be->sumsq(ref_be, sizes[k], x.ref), b = gpu_be->sumsq(gpu_be, sizes[k], x.gpu);
+    double e = fabs(b - a) / a;
+    printf("    %-52s rel error    %.2e  (n = %zu)\n", "sumsq", e, sizes[k]);
+    ASSERTF(e <= TOL, "sumsq n %zu: %.17g vs %.17g", sizes[k], b, a);
+    // The same input gives the same bits: the reduction order is fixed.
+    ASSERT(gpu_be->sumsq(gpu_be, sizes[k], x.gpu) == b);
+    buf_free(&x);
+  }
+}
+
+#else  // built without CUDA
+
+TEST(cuda_backend) { test_skip("built without CUDA (nvcc or cuDNN not found, or CUDA=0)"); }
+
+#endif
