@@ -135,7 +135,7 @@ static void attn_fwd(UNet *m, AttnBlock *a, int B, int side, const float *x, flo
   a->S = arena_get(A, (size_t)B * N * N);
   a->P = arena_get(A, (size_t)B * N * N);
   be->gemm(be, B, 1, 0, N, N, d, 1.0f, q, sq, k, sq, 0.0f, a->S, (long)N * N);  // S = q^T k
-  be->softmax_fwd(be, B * N, N, 1.0f / sqrtf((float)d), a->S, a->P);
+  be->softmax_fwd(be, B * N, N, a->scale, a->S, a->P);
   a->o = arena_get(A, (size_t)B * d * N);
   be->gemm(be, B, 0, 1, d, N, N, 1.0f, v, sq, a->P, (long)N * N, 0.0f, a->o, (long)d * N);  // o = v P^T
   conv_fwd(m, &a->proj, B, side, a->o, y);
@@ -156,7 +156,7 @@ static void attn_bwd(UNet *m, AttnBlock *a, int B, int side, const float *dy, fl
   float *dP = arena_get(A, (size_t)B * nn), *dS = arena_zeros(A, (size_t)B * nn);
   be->gemm(be, B, 0, 0, d, N, N, 1.0f, dout, (long)d * N, a->P, nn, 1.0f, dv, sq);  // dv += do P
   be->gemm(be, B, 1, 0, N, N, d, 1.0f, dout, (long)d * N, v, sq, 0.0f, dP, nn);    // dP = do^T v
-  be->softmax_bwd(be, B * N, N, 1.0f / sqrtf((float)d), a->P, dP, dS);
+  be->softmax_bwd(be, B * N, N, a->scale, a->P, dP, dS);
   be->gemm(be, B, 0, 1, d, N, N, 1.0f, k, sq, dS, nn, 1.0f, dq, sq);  // dq += k dS^T
   be->gemm(be, B, 0, 0, d, N, N, 1.0f, q, sq, dS, nn, 1.0f, dk, sq);  // dk += q dS
   float *da = arena_zeros(A, (size_t)B * a->c * N);

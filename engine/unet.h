@@ -40,12 +40,21 @@ void widthmap_set(WidthMap *w, const char *name, int value);
 int widthmap_get(const WidthMap *w, const char *name, int dflt);
 void widthmap_free(WidthMap *w);
 
+// Which channels a tensor dimension holds: up to 3 segments, each `count` channels of one
+// width group (an index into UNet.widths, i.e. one structural dependency group that pruning
+// removes channels from everywhere at once), or of nothing prunable (group -1). A skip
+// concatenation is two segments; the q/k/v output of attention is three of the same group.
+typedef struct { int group, count, base; } DimSeg;  // base: the count in the unpruned model
+typedef struct { int nseg; DimSeg seg[3]; } Chans;
+int chans_total(const Chans *c);
+
 // One parameter tensor: a slice [off, off+n) of the model's parameter vector.
 typedef struct {
   char name[80];
   int ndim, shape[4];
   size_t off, n;
-  int decay;  // weight decay applies (weights of convs and linears, not biases or norms)
+  int decay;     // weight decay applies (weights of convs and linears, not biases or norms)
+  Chans dim[2];  // channels along dims 0 (out) and 1 (in); kernel dims are never pruned
 } Param;
 
 typedef struct { int cin, cout, k, stride, w, b; } Conv;    // w, b: Param indices
@@ -65,6 +74,7 @@ typedef struct {
 
 typedef struct {
   int c, d;  // stream channels, inner (q/k/v) width
+  float scale;  // softmax temperature 1/sqrt(d of the base model): pruning keeps it
   Norm n;
   Conv qkv, proj;
   const float *x;
@@ -78,6 +88,7 @@ typedef struct {
   char name[48];      // "down.1.res.0", "mid.attn.0", "up.0.upsample", ...
   int side;           // spatial side of the node's input
   int cin, cout;      // stream channels in and out (cin includes a concatenated skip)
+  Chans in_ch, out_ch;  // the same, by dependency group
   int skip_from;      // node whose output is concatenated before this one, or -1
   int push;           // output is kept for a skip connection
   ResBlock res;
@@ -135,6 +146,11 @@ typedef struct { char name[64]; double macs; long params; } LayerCost;
 int unet_costs(const UNet *m, LayerCost *out, int cap);  // returns the number of layers
 double unet_macs(const UNet *m);                         // per image
 long unet_nparams(const UNet *m);
+
+// Structural pruning: keep[g] lists (ascending) the channels of width group g to keep,
+// nkeep[g] how many; keep[g] == NULL keeps the whole group. Returns a smaller, independent
+// model with the kept slices of every coupled tensor (weights and gradients-free).
+UNet *unet_prune(const UNet *m, int *const *keep, const int *nkeep, Err *err);
 
 // Config and widths as JSON text (for checkpoint metadata). Caller frees.
 char *unet_config_json(const UNetConfig *c);

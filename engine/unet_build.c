@@ -52,8 +52,27 @@ void widthmap_free(WidthMap *w) {
 
 // ---- parameter registration ----
 
+int chans_total(const Chans *c) {
+  int t = 0;
+  for (int i = 0; i < c->nseg; i++) t += c->seg[i].count;
+  return t;
+}
+
+static int chans_base(const Chans *c) {
+  int t = 0;
+  for (int i = 0; i < c->nseg; i++) t += c->seg[i].base;
+  return t;
+}
+
+static Chans fixed(int n) { return (Chans){1, {{-1, n, n}}}; }
+
+static Chans concat(Chans a, Chans b) {
+  for (int i = 0; i < b.nseg; i++) a.seg[a.nseg++] = b.seg[i];
+  return a;
+}
+
 static int add_param(UNet *m, const char *prefix, const char *leaf, int ndim, const int *shape,
-                     int decay) {
+                     int decay, const Chans *d0, const Chans *d1) {
   CHECK(m->nparams < (int)(sizeof m->params / sizeof m->params[0]), "too many parameters");
   Param *p = &m->params[m->nparams];
   snprintf(p->name, sizeof p->name, "%s.%s", prefix, leaf);
@@ -62,33 +81,44 @@ static int add_param(UNet *m, const char *prefix, const char *leaf, int ndim, co
   for (int i = 0; i < ndim; i++) { p->shape[i] = shape[i]; p->n *= shape[i]; }
   p->off = m->size;
   p->decay = decay;
+  p->dim[0] = *d0;
+  p->dim[1] = d1 ? *d1 : (Chans){0};
   m->size += (p->n + 15) / 16 * 16;  // keep every tensor 64-byte aligned
   return m->nparams++;
 }
 
-static Conv mk_conv(UNet *m, const char *prefix, int cin, int cout, int k, int stride) {
+static Conv mk_conv(UNet *m, const char *prefix, Chans in, Chans out, int k, int stride) {
+  int cin = chans_total(&in), cout = chans_total(&out);
   Conv c = {cin, cout, k, stride, 0, 0};
-  c.w = add_param(m, prefix, "weight", 4, (int[]){cout, cin, k, k}, 1);
-  c.b = add_param(m, prefix, "bias", 1, (int[]){cout}, 0);
+  c.w = add_param(m, prefix, "weight", 4, (int[]){cout, cin, k, k}, 1, &out, &in);
+  c.b = add_param(m, prefix, "bias", 1, (int[]){cout}, 0, &out, NULL);
   return c;
 }
 
-static Linear mk_linear(UNet *m, const char *prefix, int in, int out) {
-  Linear l = {in, out, 0, 0};
-  l.w = add_param(m, prefix, "weight", 2, (int[]){out, in}, 1);
-  l.b = add_param(m, prefix, "bias", 1, (int[]){out}, 0);
+static Linear mk_linear(UNet *m, const char *prefix, Chans in, Chans out) {
+  int ni = chans_total(&in), no = chans_total(&out);
+  Linear l = {ni, no, 0, 0};
+  l.w = add_param(m, prefix, "weight", 2, (int[]){no, ni}, 1, &out, &in);
+  l.b = add_param(m, prefix, "bias", 1, (int[]){no}, 0, &out, NULL);
   return l;
 }
 
-// GroupNorm needs C divisible by its group count; a pruned width that is not gets the
-// largest group count <= the configured one that divides it (recorded by the width alone,
-// so a checkpoint rebuilds the same norm).
-static Norm mk_norm(UNet *m, const char *prefix, int c, int groups) {
-  int g = groups < c ? groups : c;
-  while (c % g) g--;
+// GroupNorm needs C divisible by its group count. A pruned norm keeps the base model's
+// channels per group when it can (so pruning removes whole norm groups and the statistics
+// of the others stay as they were); otherwise it takes the largest group count <= the
+// configured one that divides C. Both follow from the widths, so a checkpoint rebuilds it.
+static Norm mk_norm(UNet *m, const char *prefix, Chans ch, int groups) {
+  int c = chans_total(&ch), base = chans_base(&ch), g;
+  int per = base % groups == 0 ? base / groups : 0;
+  if (per && c % per == 0 && c / per <= groups) {
+    g = c / per;
+  } else {
+    g = groups < c ? groups : c;
+    while (c % g) g--;
+  }
   Norm n = {c, g, 0, 0};
-  n.g = add_param(m, prefix, "weight", 1, (int[]){c}, 0);
-  n.b = add_param(m, prefix, "bias", 1, (int[]){c}, 0);
+  n.g = add_param(m, prefix, "weight", 1, (int[]){c}, 0, &ch, NULL);
+  n.b = add_param(m, prefix, "bias", 1, (int[]){c}, 0, &ch, NULL);
   return n;
 }
 
@@ -99,58 +129,71 @@ static int has_attn(const UNetConfig *c, int side) {
 }
 
 // Looks up a free width, records it in the model's own map, and validates it.
-static int width(UNet *m, const WidthMap *w, const char *name, int dflt, int *bad) {
+// Looks up a free width (one dependency group), records it in the model's own map, and
+// returns it as a channel set; dflt is the base model's width.
+static Chans width(UNet *m, const WidthMap *w, const char *name, int dflt, int *bad) {
   int v = widthmap_get(w, name, dflt);
   if (v < 1 || v > 4096) { *bad = 1; v = 1; }  // keep building; the caller reports it
   widthmap_set(&m->widths, name, v);
-  return v;
+  int g = 0;
+  while (strcmp(m->widths.name[g], name)) g++;
+  return (Chans){1, {{g, v, dflt}}};
 }
 
-static Node *new_node(UNet *m, NodeKind kind, const char *name, int side, int cin) {
+static Node *new_node(UNet *m, NodeKind kind, const char *name, int side, Chans in) {
   CHECK(m->nnodes < UNET_MAX_NODES, "too many nodes");
   Node *n = &m->nodes[m->nnodes++];
   memset(n, 0, sizeof *n);
   n->kind = kind;
   snprintf(n->name, sizeof n->name, "%s", name);
   n->side = side;
-  n->cin = cin;
+  n->in_ch = in;
+  n->cin = chans_total(&in);
   n->skip_from = -1;
   return n;
 }
 
-static void build_res(UNet *m, const WidthMap *w, Node *n, int stream, int base_out, int has_skip,
-                      int *bad) {
-  char key[64];
+static void set_out(Node *n, Chans out) {
+  n->out_ch = out;
+  n->cout = chans_total(&out);
+}
+
+// A block whose input and output widths differ in the base model has a 1x1 skip conv and
+// an output width of its own; otherwise the identity skip ties its output to its input.
+static void build_res(UNet *m, const WidthMap *w, Node *n, int base_out, int has_skip, int *bad) {
+  char key[64], p[64];
   ResBlock *r = &n->res;
   const UNetConfig *c = &m->cfg;
+  Chans in = n->in_ch, tdim = fixed(m->tdim);
   snprintf(key, sizeof key, "%s.mid", n->name);
-  int mid = width(m, w, key, base_out, bad);
-  int out = stream;
+  Chans mid = width(m, w, key, base_out, bad), out = in;
   if (has_skip) {
     snprintf(key, sizeof key, "%s.out", n->name);
     out = width(m, w, key, base_out, bad);
   }
-  r->cin = n->cin; r->mid = mid; r->cout = out; r->has_skip = has_skip;
-  char p[64];
-  snprintf(p, sizeof p, "%s.norm1", n->name); r->n1 = mk_norm(m, p, n->cin, c->groups);
-  snprintf(p, sizeof p, "%s.conv1", n->name); r->c1 = mk_conv(m, p, n->cin, mid, 3, 1);
-  snprintf(p, sizeof p, "%s.temb", n->name);  r->temb = mk_linear(m, p, m->tdim, mid);
+  r->cin = n->cin; r->mid = chans_total(&mid); r->cout = chans_total(&out); r->has_skip = has_skip;
+  snprintf(p, sizeof p, "%s.norm1", n->name); r->n1 = mk_norm(m, p, in, c->groups);
+  snprintf(p, sizeof p, "%s.conv1", n->name); r->c1 = mk_conv(m, p, in, mid, 3, 1);
+  snprintf(p, sizeof p, "%s.temb", n->name);  r->temb = mk_linear(m, p, tdim, mid);
   snprintf(p, sizeof p, "%s.norm2", n->name); r->n2 = mk_norm(m, p, mid, c->groups);
   snprintf(p, sizeof p, "%s.conv2", n->name); r->c2 = mk_conv(m, p, mid, out, 3, 1);
-  if (has_skip) { snprintf(p, sizeof p, "%s.skip", n->name); r->skip = mk_conv(m, p, n->cin, out, 1, 1); }
-  n->cout = out;
+  if (has_skip) { snprintf(p, sizeof p, "%s.skip", n->name); r->skip = mk_conv(m, p, in, out, 1, 1); }
+  set_out(n, out);
 }
 
 static void build_attn(UNet *m, const WidthMap *w, Node *n, int *bad) {
   char key[64], p[64];
   AttnBlock *a = &n->attn;
+  Chans c = n->in_ch;
   snprintf(key, sizeof key, "%s.inner", n->name);
+  Chans d = width(m, w, key, chans_base(&c), bad);
   a->c = n->cin;
-  a->d = width(m, w, key, n->cin, bad);
-  snprintf(p, sizeof p, "%s.norm", n->name); a->n = mk_norm(m, p, a->c, m->cfg.groups);
-  snprintf(p, sizeof p, "%s.qkv", n->name);  a->qkv = mk_conv(m, p, a->c, 3 * a->d, 1, 1);
-  snprintf(p, sizeof p, "%s.proj", n->name); a->proj = mk_conv(m, p, a->d, a->c, 1, 1);
-  n->cout = a->c;
+  a->d = chans_total(&d);
+  a->scale = 1.0f / sqrtf((float)d.seg[0].base);
+  snprintf(p, sizeof p, "%s.norm", n->name); a->n = mk_norm(m, p, c, m->cfg.groups);
+  snprintf(p, sizeof p, "%s.qkv", n->name);  a->qkv = mk_conv(m, p, c, concat(concat(d, d), d), 1, 1);
+  snprintf(p, sizeof p, "%s.proj", n->name); a->proj = mk_conv(m, p, d, c, 1, 1);
+  set_out(n, c);
 }
 
 UNet *unet_create(const UNetConfig *cfg, const WidthMap *w, Backend *be, Err *err) {
@@ -168,13 +211,14 @@ UNet *unet_create(const UNetConfig *cfg, const WidthMap *w, Backend *be, Err *er
   int stack[UNET_MAX_NODES], sp = 0;
   char name[48];
 
-  m->temb1 = mk_linear(m, "time_embed.0", cfg->ch, m->tdim);
-  m->temb2 = mk_linear(m, "time_embed.2", m->tdim, m->tdim);
+  Chans cbase = fixed(cfg->ch), tdim = fixed(m->tdim);
+  m->temb1 = mk_linear(m, "time_embed.0", cbase, tdim);
+  m->temb2 = mk_linear(m, "time_embed.2", tdim, tdim);
 
-  Node *n = new_node(m, NODE_CONV_IN, "conv_in", side, cfg->in_ch);
-  int stream = width(m, w, "conv_in.out", cfg->ch, &bad);
-  n->conv = mk_conv(m, "conv_in", cfg->in_ch, stream, 3, 1);
-  n->cout = stream;
+  Node *n = new_node(m, NODE_CONV_IN, "conv_in", side, fixed(cfg->in_ch));
+  Chans stream = width(m, w, "conv_in.out", cfg->ch, &bad);
+  n->conv = mk_conv(m, "conv_in", n->in_ch, stream, 3, 1);
+  set_out(n, stream);
   n->push = 1;
   stack[sp++] = m->nnodes - 1;
 
@@ -184,8 +228,8 @@ UNet *unet_create(const UNetConfig *cfg, const WidthMap *w, Backend *be, Err *er
       int base_out = cfg->ch * cfg->mult[l];
       snprintf(name, sizeof name, "down.%d.res.%d", l, i);
       n = new_node(m, NODE_RES, name, side, stream);
-      build_res(m, w, n, stream, base_out, base_in != base_out, &bad);
-      stream = n->cout;
+      build_res(m, w, n, base_out, base_in != base_out, &bad);
+      stream = n->out_ch;
       if (has_attn(cfg, side)) {
         snprintf(name, sizeof name, "down.%d.attn.%d", l, i);
         n = new_node(m, NODE_ATTN, name, side, stream);
@@ -199,30 +243,31 @@ UNet *unet_create(const UNetConfig *cfg, const WidthMap *w, Backend *be, Err *er
       n = new_node(m, NODE_DOWN, name, side, stream);
       char key[64];
       snprintf(key, sizeof key, "%s.out", name);
-      int out = width(m, w, key, cfg->ch * cfg->mult[l], &bad);
-      n->conv = mk_conv(m, name, stream, out, 3, 2);
-      n->cout = stream = out;
+      stream = width(m, w, key, cfg->ch * cfg->mult[l], &bad);
+      n->conv = mk_conv(m, name, n->in_ch, stream, 3, 2);
+      set_out(n, stream);
       n->push = 1;
       stack[sp++] = m->nnodes - 1;
       side /= 2;
     }
   }
 
+  int top = cfg->ch * cfg->mult[L - 1];
   n = new_node(m, NODE_RES, "mid.res.0", side, stream);
-  build_res(m, w, n, stream, stream, 0, &bad);
+  build_res(m, w, n, top, 0, &bad);
   n = new_node(m, NODE_ATTN, "mid.attn.0", side, stream);
   build_attn(m, w, n, &bad);
   n = new_node(m, NODE_RES, "mid.res.1", side, stream);
-  build_res(m, w, n, stream, stream, 0, &bad);
+  build_res(m, w, n, top, 0, &bad);
 
   for (int l = L - 1; l >= 0; l--) {
     for (int i = 0; i <= cfg->nres; i++) {
       int from = stack[--sp];
       snprintf(name, sizeof name, "up.%d.res.%d", l, i);
-      n = new_node(m, NODE_RES, name, side, stream + m->nodes[from].cout);
+      n = new_node(m, NODE_RES, name, side, concat(stream, m->nodes[from].out_ch));
       n->skip_from = from;
-      build_res(m, w, n, n->cin, cfg->ch * cfg->mult[l], 1, &bad);
-      stream = n->cout;
+      build_res(m, w, n, cfg->ch * cfg->mult[l], 1, &bad);
+      stream = n->out_ch;
       if (has_attn(cfg, side)) {
         snprintf(name, sizeof name, "up.%d.attn.%d", l, i);
         n = new_node(m, NODE_ATTN, name, side, stream);
@@ -234,9 +279,9 @@ UNet *unet_create(const UNetConfig *cfg, const WidthMap *w, Backend *be, Err *er
       n = new_node(m, NODE_UP, name, side, stream);
       char key[64];
       snprintf(key, sizeof key, "%s.out", name);
-      int out = width(m, w, key, cfg->ch * cfg->mult[l], &bad);
-      n->conv = mk_conv(m, name, stream, out, 3, 1);
-      n->cout = stream = out;
+      stream = width(m, w, key, cfg->ch * cfg->mult[l], &bad);
+      n->conv = mk_conv(m, name, n->in_ch, stream, 3, 1);
+      set_out(n, stream);
       side *= 2;
     }
   }
@@ -244,8 +289,8 @@ UNet *unet_create(const UNetConfig *cfg, const WidthMap *w, Backend *be, Err *er
 
   n = new_node(m, NODE_OUT, "out", side, stream);
   n->norm = mk_norm(m, "out.norm", stream, cfg->groups);
-  n->conv = mk_conv(m, "out.conv", stream, cfg->in_ch, 3, 1);
-  n->cout = cfg->in_ch;
+  n->conv = mk_conv(m, "out.conv", stream, fixed(cfg->in_ch), 3, 1);
+  set_out(n, fixed(cfg->in_ch));
 
   if (bad) {
     err_set(err, "invalid layer width in the model's width table (must be 1..4096)");
