@@ -97,7 +97,7 @@ static int grad_check(const char *file, int line, const char *what, double (*los
 // ---- shapes ----
 
 static const ConvDesc *conv_shapes(int *n) {
-  static ConvDesc s[8];
+  static ConvDesc s[10];
   s[0] = conv_desc(3, 5, 7, 7, 6, 3, 1, 1);     // odd everything
   s[1] = conv_desc(3, 5, 7, 7, 6, 3, 2, 1);     // stride 2 downsampling
   s[2] = conv_desc(3, 5, 7, 7, 6, 1, 1, 0);     // 1x1: straight to GEMM
@@ -106,7 +106,9 @@ static const ConvDesc *conv_shapes(int *n) {
   s[5] = conv_desc(2, 3, 6, 6, 5, 3, 2, 2);     // pad > stride: whole rows of zeros
   s[6] = conv_desc(4, 32, 32, 32, 64, 3, 1, 1); // realistic
   s[7] = conv_desc(4, 64, 16, 16, 32, 1, 1, 0); // realistic 1x1
-  *n = 8;
+  s[8] = conv_desc(1, 32, 32, 32, 64, 3, 1, 1); // batch 1: each product split over threads
+  s[9] = conv_desc(1, 48, 20, 20, 40, 3, 2, 1); // ... by columns and by rows, odd slices
+  *n = 10;
   return s;
 }
 static size_t xsize(const ConvDesc *d) { return (size_t)d->B * d->Cin * d->H * d->W; }
@@ -418,7 +420,8 @@ TEST(kernels_grad_mse_loss) {
 TEST(kernels_fast_gemm) {
   setup(20);
   struct { int batch, M, N, K; } shapes[] = {{1, 5, 7, 9}, {3, 5, 7, 9}, {1, 64, 512, 128},
-                                             {8, 64, 64, 32}, {5, 33, 17, 65}};
+                                             {8, 64, 64, 32}, {5, 33, 17, 65},
+                                             {1, 300, 40, 100}};  // split by rows
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
     for (int ta = 0; ta < 2; ta++)
       for (int tb = 0; tb < 2; tb++)
