@@ -3,6 +3,7 @@
 #include "args.h"
 #include "commands.h"
 #include "progress.h"
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 
@@ -21,7 +22,7 @@ static int save(const char *out, UNet *m, Trainer *tr, const char *data, const c
 
 int cmd_train(int argc, char **argv) {
   const char *data = "fashion-mnist", *out = NULL, *config = "default", *resume = NULL;
-  const char *device = "auto", *sched_name = "linear", *lw = "none", *init = NULL;
+  const char *device = "auto", *sched_name = "linear", *lw = "none", *init = NULL, *log_path = NULL;
   int steps = -1, batch = 64, save_every = 1000, threads = 0, warmup = -1, quiet = 0, t0 = 0, t1 = -1;
   float lr = -1, ema = -1;
   uint64_t seed = 0;
@@ -44,6 +45,7 @@ int cmd_train(int argc, char **argv) {
     {"--save-every", OPT_INT, &save_every, "N", "write --out every N steps (default 1000; 0: end only)"},
     {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
     {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
+    {"--log", OPT_STR, &log_path, "FILE", "append one line per step: step,loss,lr (CSV)"},
     {"--quiet", OPT_FLAG, &quiet, NULL, "no progress output"},
   };
   ArgSpec spec = {"train", "--out FILE [options]",
@@ -113,6 +115,12 @@ int cmd_train(int argc, char **argv) {
   if (!quiet)
     fprintf(stderr, "stepscope: training %s on %s (%d images), %ld params, %.1f M MACs/image, t in [%d,%d), %s, batch %d\n",
             resume ? resume : config, data, ds.n, unet_nparams(m), unet_macs(m) / 1e6, t0, t1, be->name, batch);
+  FILE *logf = NULL;
+  if (log_path && !(logf = fopen(log_path, "a"))) {
+    fprintf(stderr, "stepscope: %s: %s\n", log_path, strerror(errno));
+    trainer_free(&tr);
+    goto fail;
+  }
   Progress pg;
   progress_begin(&pg, "train", tr.opt.step, steps, quiet);
   double ema_loss = -1;
@@ -120,11 +128,13 @@ int cmd_train(int argc, char **argv) {
   while (tr.opt.step < steps && !stop_requested) {
     float loss = trainer_step(&tr, NULL, NULL);
     ema_loss = ema_loss < 0 ? loss : 0.98 * ema_loss + 0.02 * loss;
+    if (logf) fprintf(logf, "%d,%.6f,%.6g\n", tr.opt.step, loss, optim_lr(&tr.opt.cfg, tr.opt.step));
     progress_update(&pg, tr.opt.step, "loss %.4f", ema_loss);
     if (save_every > 0 && tr.opt.step % save_every == 0 && tr.opt.step < steps &&
         save(out, m, &tr, data, init) != 0) { status = 1; break; }
   }
   progress_end(&pg);
+  if (logf) fclose(logf);
   if (save(out, m, &tr, data, init) != 0) status = 1;
   else if (!quiet)
     fprintf(stderr, "stepscope: %s %s at step %d (loss %.4f)\n", stop_requested ? "interrupted; saved" : "saved",
