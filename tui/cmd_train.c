@@ -10,10 +10,10 @@
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { stop_requested = sig; }
 
-static int save(const char *out, UNet *m, Trainer *tr, const char *data, const char *parent) {
+static int save(const char *out, UNet *m, Trainer *tr, const char *data, const char *parent, int slim) {
   Err e;
   const char *extra[] = {"parent", parent ? parent : "", NULL};
-  if (ckpt_save(out, m, tr, data, parent ? extra : NULL, &e)) {
+  if ((slim ? ckpt_save_slim : ckpt_save)(out, m, tr, data, parent ? extra : NULL, &e)) {
     fprintf(stderr, "stepscope: %s\n", e.msg);
     return -1;
   }
@@ -23,7 +23,7 @@ static int save(const char *out, UNet *m, Trainer *tr, const char *data, const c
 int cmd_train(int argc, char **argv) {
   const char *data = "fashion-mnist", *out = NULL, *config = "default", *resume = NULL;
   const char *device = "auto", *sched_name = "linear", *lw = "none", *init = NULL, *log_path = NULL;
-  int steps = -1, batch = 64, save_every = 1000, threads = 0, warmup = -1, quiet = 0, t0 = 0, t1 = -1;
+  int steps = -1, batch = -1, save_every = 1000, threads = 0, warmup = -1, quiet = 0, t0 = 0, t1 = -1, slim = 0;
   float lr = -1, ema = -1;
   uint64_t seed = 0;
   Opt opts[] = {
@@ -31,7 +31,7 @@ int cmd_train(int argc, char **argv) {
     {"--out", OPT_STR, &out, "FILE", "checkpoint to write (safetensors)"},
     {"--config", OPT_STR, &config, "NAME", "model preset: tiny | small | default"},
     {"--steps", OPT_INT, &steps, "N", "train until this many optimizer steps in all"},
-    {"--batch", OPT_INT, &batch, "N", "images per step (default 64)"},
+    {"--batch", OPT_INT, &batch, "N", "images per step (default 64; on --resume the saved one)"},
     {"--lr", OPT_FLOAT, &lr, "X", "AdamW learning rate (default 2e-3)"},
     {"--warmup", OPT_INT, &warmup, "N", "linear warm-up steps (default 200)"},
     {"--ema-decay", OPT_FLOAT, &ema, "X", "EMA decay of the weights (default 0.999)"},
@@ -45,6 +45,7 @@ int cmd_train(int argc, char **argv) {
     {"--save-every", OPT_INT, &save_every, "N", "write --out every N steps (default 1000; 0: end only)"},
     {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
     {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
+    {"--slim", OPT_FLAG, &slim, NULL, "write only the EMA weights (shipping form; not resumable)"},
     {"--log", OPT_STR, &log_path, "FILE", "append one line per step: step,loss,lr (CSV)"},
     {"--quiet", OPT_FLAG, &quiet, NULL, "no progress output"},
   };
@@ -55,10 +56,11 @@ int cmd_train(int argc, char **argv) {
   int rc = args_parse(&spec, argc, argv);
   if (rc) return rc == 1 ? 0 : 2;
   if (!out) { fprintf(stderr, "stepscope: train: --out FILE is required\n"); return 2; }
-  if (batch < 1 || batch > 4096) { fprintf(stderr, "stepscope: train: --batch must be 1..4096\n"); return 2; }
+  if (batch != -1 && (batch < 1 || batch > 4096)) { fprintf(stderr, "stepscope: train: --batch must be 1..4096\n"); return 2; }
   SchedKind sk;
   if (schedule_parse(sched_name, &sk)) { fprintf(stderr, "stepscope: train: unknown schedule '%s'\n", sched_name); return 2; }
   float gamma;
+  const char *lw_given = lw;
   if (loss_weight_parse(lw, &gamma)) { fprintf(stderr, "stepscope: train: bad --loss-weight '%s'\n", lw); return 2; }
 
   Err e;
@@ -94,7 +96,16 @@ int cmd_train(int argc, char **argv) {
   if (t0 < 0 || t1 > T || t0 >= t1) { fprintf(stderr, "stepscope: train: need 0 <= t-min < t-max <= %d\n", T); unet_free(m); be->destroy(be); data_free(&ds); return 2; }
   if (steps < 0) steps = !strcmp(config, "tiny") ? 300 : !strcmp(config, "small") ? 3000 : 12000;
 
+  // A resumed run continues with the settings it was saved with, unless overridden here.
   OptimCfg oc = optim_defaults();
+  if (resume) {
+    int saved_batch;
+    float saved_gamma;
+    if (ckpt_load_train_settings(resume, &saved_batch, &oc, &saved_gamma, &e)) { fprintf(stderr, "stepscope: %s\n", e.msg); goto fail; }
+    if (batch < 0) batch = saved_batch;
+    if (!strcmp(lw_given, "none")) gamma = saved_gamma;
+  }
+  if (batch < 0) batch = 64;
   if (lr > 0) oc.lr = lr;
   if (warmup >= 0) oc.warmup = warmup;
   if (ema > 0) oc.ema_decay = ema;
@@ -131,14 +142,16 @@ int cmd_train(int argc, char **argv) {
     if (logf) fprintf(logf, "%d,%.6f,%.6g\n", tr.opt.step, loss, optim_lr(&tr.opt.cfg, tr.opt.step));
     progress_update(&pg, tr.opt.step, "loss %.4f", ema_loss);
     if (save_every > 0 && tr.opt.step % save_every == 0 && tr.opt.step < steps &&
-        save(out, m, &tr, data, init) != 0) { status = 1; break; }
+        save(out, m, &tr, data, init, slim) != 0) { status = 1; break; }
   }
   progress_end(&pg);
   if (logf) fclose(logf);
-  if (save(out, m, &tr, data, init) != 0) status = 1;
-  else if (!quiet)
+  if (save(out, m, &tr, data, init, slim) != 0) status = 1;
+  else if (!quiet && ema_loss >= 0)
     fprintf(stderr, "stepscope: %s %s at step %d (loss %.4f)\n", stop_requested ? "interrupted; saved" : "saved",
             out, tr.opt.step, ema_loss);
+  else if (!quiet)
+    fprintf(stderr, "stepscope: saved %s at step %d\n", out, tr.opt.step);
   if (stop_requested) status = 1;  // interrupted: saved, but the run did not finish
   trainer_free(&tr);
   unet_free(m);
