@@ -105,10 +105,11 @@ int plan_split(Plan *p, const Schedule *s, SplitKind kind, int ngroups, const in
 // ---------------------------------------------------------------------------------------
 // Ratios.
 
-// The paper's progressive allocation for group g[j] (paper's i = N - j, sampling order).
+// The paper's progressive allocation for group g[j] (paper's i = N - j, sampling order):
+// i/N + (N-i)/N k, written with one division so that N = 5, k = 0.5 gives exactly 0.6.
 static double progressive(int N, int j, double k) {
   int i = N - j;
-  return (double)i / N + (double)(N - i) / N * k;
+  return (i + (N - i) * k) / N;
 }
 
 // Scales w (n positive weights) to ratios with the given mean, none above 1: water-filling.

@@ -54,9 +54,10 @@ int plan_validate(const Plan *p, Err *e) {
 // ---------------------------------------------------------------------------------------
 // Saving.
 
-// The shortest text that reads back as exactly x, preferring three decimals (1.000, 0.600).
-static void fmt_exact(char *buf, size_t cap, double x) {
-  snprintf(buf, cap, "%.3f", x);
+// The shortest text that reads back as exactly x, preferring the format first (ratios are
+// written "%.3f" so that they line up: 1.000, 0.600).
+static void fmt_exact(char *buf, size_t cap, const char *first, double x) {
+  snprintf(buf, cap, first, x);
   for (int prec = 1; strtod(buf, NULL) != x && prec <= 17; prec++) snprintf(buf, cap, "%.*g", prec, x);
 }
 
@@ -76,7 +77,7 @@ static void write_plan(FILE *f, const Plan *p) {
   fprintf(f, "base      %s\n", p->base[0] ? p->base : "-");
   fprintf(f, "schedule  %s %d\n", schedule_name(p->schedule), p->T);
   fprintf(f, "split     %s\n", split_name(p->split));
-  fmt_exact(num, sizeof num, p->k);
+  fmt_exact(num, sizeof num, "%g", p->k);
   if (p->order == ORDER_MANUAL) fprintf(f, "order     manual\n");
   else fprintf(f, "order     %s %s\n", order_name(p->order), num);
   fprintf(f, "criterion %s\nrounds    %d\nproposer  %s\ncalib     %d\nseed      %llu\nfinetune  %d\n\n",
@@ -84,7 +85,7 @@ static void write_plan(FILE *f, const Plan *p) {
   fprintf(f, "#         t0     t1     ratio    model\n");
   for (int j = 0; j < p->ngroups; j++) {
     const PlanGroup *g = &p->g[j];
-    fmt_exact(num, sizeof num, g->ratio);
+    fmt_exact(num, sizeof num, "%.3f", g->ratio);
     fprintf(f, "group     %-6d %-6d %-8s %s\n", g->t0, g->t1, num, g->model[0] ? g->model : "-");
   }
 }
