@@ -252,7 +252,9 @@ static int parse_line(Cursor *c, char *s, Plan *p, int *seen, int *group_line) {
       if (get_int(c, word(&s), "t0", 0, 1000000, &t0) || get_int(c, word(&s), "t1", 0, 1000000, &t1) ||
           get_real(c, word(&s), "ratio", &g->ratio)) return -1;
       int want = j ? p->g[j - 1].t1 : 0;
-      if (t0 != want) return bad(c, "group starts at %ld; it must start at %d, where the %s", t0, want, j ? "previous group ends" : "first group begins");
+      if (t0 != want)
+        return j ? bad(c, "group starts at %ld, not at %d where the previous one ends", t0, want)
+                 : bad(c, "the first group starts at %ld, not at 0", t0);
       if (t1 <= t0) return bad(c, "group [%ld, %ld) is empty", t0, t1);
       if (!(g->ratio > 0 && g->ratio <= 1)) return bad(c, "ratio must be in (0, 1], not %g", g->ratio);
       g->t0 = (int)t0;
