@@ -37,6 +37,7 @@ TEST(plan_progressive_formula) {
   ASSERT(plan_set_ratios(&p, ORDER_PROGRESSIVE, 0.0, NULL, NULL, &e) == -1);
   ASSERT(plan_set_ratios(&p, ORDER_PROGRESSIVE, 1.5, NULL, NULL, &e) == -1);
   // N = 1: one full-size model whatever k is
+  schedule_free(&s);
   make_plan(&p, &s, 1);
   ASSERT(plan_set_ratios(&p, ORDER_PROGRESSIVE, 0.3, NULL, NULL, &e) == 0);
   ASSERT_NEAR(p.g[0].ratio, 1.0, 1e-15, 0);
@@ -235,6 +236,7 @@ TEST(plan_expected_compute_samplers) {
   ASSERT_EQ_INT(sample_count_steps_per_t(&s, &cfg, counts, &e), 50);
   ASSERT_NEAR(plan_expected_compute(&p, counts), (5 * 1.0 + 15 * 0.5 + 30 * 0.25) / 50, 1e-12, 0);
   // the paper's example: 5 equal groups, k = 0.5 -> 80 % for DDPM and for DDIM-50
+  schedule_free(&s);
   make_plan(&p, &s, 5);
   ASSERT(plan_set_ratios(&p, ORDER_PROGRESSIVE, 0.5, NULL, NULL, &e) == 0);
   cfg.kind = SAMPLER_DDPM;
