@@ -132,7 +132,7 @@ int cmd_plan(int argc, char **argv) {
     {"--bounds", OPT_STR, &bounds, "T1,T2,...", "group boundaries by hand (N-1 ascending timesteps)"},
     {"--split", OPT_STR, &split, "KIND", "t (default): equal t ranges | snr: equal SNR_dB ranges"},
     {"--order", OPT_STR, &order_s, "ORDER", "progressive (default) | regressive | uniform | loss"},
-    {"--k", OPT_FLOAT, &k, "K", "smallest ratio of the progressive formula, in (0, 1] (default 0.5)"},
+    {"--k", OPT_FLOAT, &k, "K", "floor k of the progressive formula, in (0, 1] (default 0.5)"},
     {"--ratios", OPT_STR, &ratios, "R1,R2,...", "ratios by hand, in t order (g0 = cleanest first)"},
     {"--criterion", OPT_STR, &criterion, "NAME", "importance: magnitude | taylor (default) | diff-pruning | random"},
     {"--rounds", OPT_INT, &rounds, "N", "proxy-search rounds per group (default 8)"},
