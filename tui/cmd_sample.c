@@ -6,9 +6,10 @@
 //
 // The live view is drawn inline, below the command line, not on an alternate screen: the
 // rows it needs are reserved once by printing newlines (which scrolls the terminal if it
-// must), and every frame is then drawn relative to the cursor, which stays at the view's
-// top-left corner. Each frame is one write: synchronized output on, cursor saved, the
-// image, the status line under it, cursor restored, synchronized output off.
+// must), and every frame is then drawn relative to the cursor, which rests on the status
+// line under the image (so a key echoed by the terminal, ^C say, lands there and not on
+// the picture). Each frame is one write: synchronized output on, cursor saved, up to the
+// image's corner, the image, cursor restored, the status line, synchronized output off.
 #include "../engine/checkpoint.h"
 #include "../engine/image.h"
 #include "../engine/png_io.h"
@@ -18,6 +19,7 @@
 #include "progress.h"
 #include "term_image.h"
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,9 +67,12 @@ static void footprint(const TermCaps *caps, int w, int h, int s, int *cols, int 
   }
 }
 
+static int rows_of(const View *v) { return (v->shown + v->cols - 1) / v->cols; }
+
 // Picks the screen layout: the least downscale (1, 2, 4) at which the grid fits, then the
 // grid columns (the user's --cols, else any) that give the largest upscale; if even 8x8
-// tiles do not fit, the first images that do. The PNG keeps its own layout.
+// tiles do not fit, the first images that do. The PNG keeps its own layout, which the
+// screen shares whenever that costs no size.
 static void view_layout(View *v, int want_cols) {
   for (v->shown = v->n; v->shown >= 1; v->shown--)
     for (int pool = 1; pool <= 4 && v->h / pool >= 8 && v->w / pool >= 8; pool *= 2) {
@@ -84,7 +89,10 @@ static void view_layout(View *v, int want_cols) {
           if (cc > v->max_cols || rr > v->max_rows) break;
           s = k;
         }
-        if (s > 0 && s >= best)  // ties go to more columns: rows are what a terminal lacks
+        // Ties go to the PNG's own layout (about square), else to the fewest empty cells.
+        int png_cols = (int)ceil(sqrt((double)v->shown)), empty = rows * cols - v->shown;
+        if (s > best || (s > 0 && s == best && v->cols != png_cols &&
+                         (cols == png_cols || empty < rows_of(v) * v->cols - v->shown)))
           best = s, v->cols = cols, v->pool = pool, v->pad = pad;
       }
       if (best > 0) return;
@@ -129,13 +137,13 @@ static int view_draw(View *v, const float *x, const char *status) {
   if (rc) { fprintf(stderr, "stepscope: %s\n", e.msg); return -1; }
 
   Bytes b = {0};
-  if (!v->reserved) {  // make room below the cursor once, then stay at its top-left
+  if (!v->reserved) {  // rows for the image, the status line and one spare, once
     v->reserved = im.rows;
     bytes_puts(&b, "\x1b[?25l\r");
     for (int i = 0; i < v->reserved + 1; i++) bytes_puts(&b, "\n");
-    bytes_printf(&b, "\x1b[%dA", v->reserved + 1);
+    bytes_puts(&b, "\x1b[1A");  // onto the status line
   }
-  bytes_puts(&b, "\x1b[?2026h\x1b" "7");
+  bytes_printf(&b, "\x1b[?2026h\x1b" "7\x1b[%dA\r", v->reserved);
   if (im.mode == GFX_SIXEL) {
     bytes_append(&b, im.bytes.data, im.bytes.len);
   } else {  // half-block lines, each at column 0 of the next row (reserved, so nothing scrolls)
@@ -147,9 +155,9 @@ static int view_draw(View *v, const float *x, const char *status) {
       p = nl ? nl + 1 : end;
     }
   }
-  bytes_printf(&b, "\x1b" "8\x1b[%dB\r\x1b[2K", v->reserved);
+  bytes_puts(&b, "\x1b" "8\r\x1b[2K");
   bytes_puts(&b, status);
-  bytes_puts(&b, "\x1b" "8\x1b[?2026l");
+  bytes_puts(&b, "\x1b[?2026l");
   term_image_free(&im);
 
   fflush(stdout);  // nothing printed before may land inside the frame
@@ -163,10 +171,10 @@ static int view_draw(View *v, const float *x, const char *status) {
   return 0;
 }
 
-// Leaves the cursor at the start of the status line (the summary overwrites it), visible.
+// Leaves the cursor at the start of the emptied status line (the summary goes there), visible.
 static void view_end(View *v) {
   if (!v->reserved) return;
-  printf("\x1b[%dB\r\x1b[2K\x1b[?25h", v->reserved);
+  printf("\r\x1b[2K\x1b[?25h");
   fflush(stdout);
 }
 
@@ -342,12 +350,11 @@ int cmd_sample(int argc, char **argv) {
     double macs = unet_macs(m);
     char how[64];
     if (sc.kind == SAMPLER_DDIM)
-      snprintf(how, sizeof how, "ddim %d steps (eta %g, %s)", sc.steps, (double)sc.eta, spacing_name(sc.spacing));
+      snprintf(how, sizeof how, "ddim %d steps, eta %g, %s", sc.steps, (double)sc.eta, spacing_name(sc.spacing));
     else snprintf(how, sizeof how, "ddpm %d steps", sc.steps);
-    printf("%d images, %s, %.2f s, %.1f ms per model call (batch %d, %s), %.2f G MACs per image "
-           "(%.1f M x %d calls) -> %s\n",
-           n, how, wall, md.sec * 1e3 / (md.calls ? md.calls : 1), B, be->name, macs * sc.steps / 1e9,
-           macs / 1e6, sc.steps, out);
+    printf("%d images -> %s: %s, %.2f s, %.1f ms/call (batch %d, %s), %.2f G MACs/image (%.1f M x %d)\n",
+           n, out, how, wall, md.sec * 1e3 / (md.calls ? md.calls : 1), B, be->name, macs * sc.steps / 1e9,
+           macs / 1e6, sc.steps);
   }
   free(x);
   free(grid);
