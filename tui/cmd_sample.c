@@ -67,8 +67,6 @@ static void footprint(const TermCaps *caps, int w, int h, int s, int *cols, int 
   }
 }
 
-static int rows_of(const View *v) { return (v->shown + v->cols - 1) / v->cols; }
-
 // Picks the screen layout: the least downscale (1, 2, 4) at which the grid fits, then the
 // grid columns (the user's --cols, else any) that give the largest upscale; if even 8x8
 // tiles do not fit, the first images that do. The PNG keeps its own layout, which the
@@ -76,24 +74,24 @@ static int rows_of(const View *v) { return (v->shown + v->cols - 1) / v->cols; }
 static void view_layout(View *v, int want_cols) {
   for (v->shown = v->n; v->shown >= 1; v->shown--)
     for (int pool = 1; pool <= 4 && v->h / pool >= 8 && v->w / pool >= 8; pool *= 2) {
-      int pad = pool == 1 ? 2 : 1, tw = v->w / pool, th = v->h / pool, best = 0;
+      const int pad = pool == 1 ? 2 : 1, tw = v->w / pool, th = v->h / pool;
+      const int png_cols = (int)ceil(sqrt((double)v->shown));  // image_grid's default
       int c0 = want_cols > 0 ? want_cols : 1, c1 = want_cols > 0 ? want_cols : v->shown;
       if (c0 > v->shown) c0 = c1 = v->shown;
+      int best = 0, best_empty = 0;
       for (int cols = c0; cols <= c1; cols++) {
-        int rows = (v->shown + cols - 1) / cols;
-        int gw = cols * tw + (cols - 1) * pad, gh = rows * th + (rows - 1) * pad;
-        int s = 0;
+        int rows = (v->shown + cols - 1) / cols, empty = rows * cols - v->shown;
+        int gw = cols * tw + (cols - 1) * pad, gh = rows * th + (rows - 1) * pad, s = 0;
         for (int k = 1; k <= 64; k++) {
           int cc, rr;
           footprint(&v->caps, gw, gh, k, &cc, &rr);
           if (cc > v->max_cols || rr > v->max_rows) break;
           s = k;
         }
-        // Ties go to the PNG's own layout (about square), else to the fewest empty cells.
-        int png_cols = (int)ceil(sqrt((double)v->shown)), empty = rows * cols - v->shown;
-        if (s > best || (s > 0 && s == best && v->cols != png_cols &&
-                         (cols == png_cols || empty < rows_of(v) * v->cols - v->shown)))
-          best = s, v->cols = cols, v->pool = pool, v->pad = pad;
+        // Ties go to the PNG's layout, else to the fewest empty cells.
+        int better = s > best || (s > 0 && s == best && v->cols != png_cols &&
+                                  (cols == png_cols || empty < best_empty));
+        if (better) best = s, best_empty = empty, v->cols = cols, v->pool = pool, v->pad = pad;
       }
       if (best > 0) return;
     }
@@ -201,7 +199,8 @@ static int on_step(void *user, int step, int nsteps, int t, const float *x, cons
   char status[160];
   int k = snprintf(status, sizeof status, "step %d/%d  t %3d  %.1f ms/step  %s", step + 1, nsteps, t,
                    (now - r->t_frame) * 1e3 / (step + 1 - r->step_frame), r->show_x0 ? "x0-hat" : "x_t");
-  if (r->nbatches > 1) snprintf(status + k, sizeof status - k, "  batch %d/%d", r->batch + 1, r->nbatches);
+  if (r->nbatches > 1) k += snprintf(status + k, sizeof status - k, "  batch %d/%d", r->batch + 1, r->nbatches);
+  if (r->view->shown < r->n) snprintf(status + k, sizeof status - k, "  (first %d of %d images)", r->view->shown, r->n);
   r->t_frame = now;
   r->step_frame = step + 1;
   view_draw(r->view, r->grid, status);
@@ -325,6 +324,8 @@ int cmd_sample(int argc, char **argv) {
 
   if (status == 0 && show && view_draw(&view, x, "") != 0) status = 1;
   if (show) view_end(&view);
+  if (show && status == 0 && view.shown < n)
+    printf("(the terminal had room for the first %d of the %d images)\n", view.shown, n);
   if (stop_requested) fprintf(stderr, "stepscope: interrupted; nothing written\n");
 
   if (status == 0) {
