@@ -7,6 +7,7 @@ typedef struct { const char *name; int (*fn)(int, char **); const char *about; }
 
 static const Command commands[] = {
   {"train", cmd_train, "train a denoising UNet (or fine-tune on a timestep range)"},
+  {"sample", cmd_sample, "draw images with DDIM or DDPM into a PNG grid, and watch them form"},
   {"info", cmd_info, "show a checkpoint's config, widths, parameters and MACs per layer"},
   {"snr", cmd_snr, "show the noise schedule's SNR curve and how groups split it"},
   {"plan", cmd_plan, "write (or --show) a SAT plan: timestep groups and their size ratios"},
