@@ -110,7 +110,7 @@ build-tests: $(BUILD)/run_tests $(BUILD)/stepscope
 
 test: deps
 	@$(MAKE) --no-print-directory build-tests
-	@./$(BUILD)/run_tests $(T)
+	@OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} ./$(BUILD)/run_tests $(T)
 
 run: stepscope
 	./stepscope
