@@ -11,7 +11,7 @@ static const Command commands[] = {
   {"info", cmd_info, "show a checkpoint's config, widths, parameters and MACs per layer"},
   {"snr", cmd_snr, "show the noise schedule's SNR curve and how groups split it"},
   {"plan", cmd_plan, "write (or --show) a SAT plan: timestep groups and their size ratios"},
-  {"bench", cmd_bench, "measure training speed (ms per step, images/s, GFLOP/s)"},
+  {"bench", cmd_bench, "measure training and sampling speed, PyTorch alongside"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 
