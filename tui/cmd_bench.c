@@ -8,8 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
-// Runs tests/bench/torch_unet.py and returns its ms per step, or -1 when unavailable.
-static double torch_ms(const char *mode, const char *config, int batch, int threads, int steps, const char *device) {
+// Runs tests/bench/torch_unet.py and returns its ms per step, or -1 when unavailable. A
+// PyTorch model with another parameter count than ours would make the ratio meaningless:
+// that is refused with a message.
+static double torch_ms(const char *mode, const char *config, int batch, int threads, int steps, const char *device,
+                       long params) {
   const char *script = "tests/bench/torch_unet.py";
   if (access(script, R_OK) != 0) return -1;
   // The first interpreter that has torch: $STEPSCOPE_PYTHON, python3, Debian's /usr/bin/python3.
@@ -22,11 +25,17 @@ static double torch_ms(const char *mode, const char *config, int batch, int thre
   if (!p) return -1;
   char line[512];
   double ms = -1;
+  long theirs = -1;
   while (fgets(line, sizeof line, p)) {
     if (sscanf(line, "ms_per_step %lf", &ms) == 1) continue;
+    if (sscanf(line, "params %ld", &theirs) == 1) continue;
     if (strstr(line, "Error") || strstr(line, "error")) fprintf(stderr, "  torch: %s", line);
   }
   pclose(p);
+  if (ms > 0 && theirs != params) {
+    fprintf(stderr, "stepscope: bench: the PyTorch model has %ld parameters, ours %ld: not compared\n", theirs, params);
+    return -1;
+  }
   return ms;
 }
 
@@ -56,7 +65,8 @@ static int bench_train(const char *config, int batch, int threads, int steps, co
   double flops = 3.0 * 2.0 * unet_macs(m) * batch;  // forward + ~2x forward for the backward
   printf("stepscope train step  config %s  batch %d  threads %d  device %s\n", config, batch, threads, be->name);
   printf("  %-10s %9.1f ms/step %9.1f img/s %8.1f GFLOP/s\n", "stepscope", ms, batch * 1e3 / ms, flops / ms / 1e6);
-  double tms = torch ? torch_ms("train", config, batch, threads, steps, strcmp(be->name, "cuda") ? "cpu" : "cuda") : -1;
+  double tms = torch ? torch_ms("train", config, batch, threads, steps, strcmp(be->name, "cuda") ? "cpu" : "cuda",
+                                 unet_nparams(m)) : -1;
   if (tms > 0) {
     printf("  %-10s %9.1f ms/step %9.1f img/s %8.1f GFLOP/s\n", "pytorch", tms, batch * 1e3 / tms, flops / tms / 1e6);
     printf("  stepscope is %.2fx the speed of PyTorch\n", tms / ms);
@@ -127,7 +137,7 @@ static int bench_sample(const char *config, int batch, int threads, int steps, c
     BenchModel bm = {m, 0};
     double s_ddim = sec_per_step(&bm, &sched, ddim, B, steps);
     double s_ddpm = sec_per_step(&bm, &sched, ddpm, B, steps);
-    double tms = torch ? torch_ms("sample", config, B, threads, steps, tdev) : -1;
+    double tms = torch ? torch_ms("sample", config, B, threads, steps, tdev, unet_nparams(m)) : -1;
     measured |= tms > 0;
     const struct { const char *name; int nsteps; double sec; } rows[2] = {
       {"ddim-50", 50, s_ddim}, {"ddpm-1000", 1000, s_ddpm}};
