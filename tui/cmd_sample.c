@@ -14,6 +14,7 @@
 #include "../engine/image.h"
 #include "../engine/png_io.h"
 #include "../engine/sampler.h"
+#include "../engine/sat/plan_models.h"
 #include "args.h"
 #include "commands.h"
 #include "progress.h"
@@ -32,6 +33,7 @@ static void on_signal(int sig) { stop_requested = sig; }
 
 typedef struct {
   UNet *m;
+  PlanModels *pm; // with --plan: the model of the group holding t runs at t
   long calls;     // forward passes (each over one batch)
   double sec;     // time spent in them
 } Model;
@@ -39,7 +41,8 @@ typedef struct {
 static int model_eps(void *user, int t, const float *x, int B, float *eps, Err *e) {
   Model *md = user;
   double t0 = now_sec();
-  unet_eps_host(md->m, t, x, B, eps);
+  if (md->pm) plan_models_eps(md->pm, t, x, B, eps, e);
+  else unet_eps_host(md->m, t, x, B, eps);
   md->sec += now_sec() - t0;
   md->calls++;
   return 0;
@@ -208,13 +211,14 @@ static int on_step(void *user, int step, int nsteps, int t, const float *x, cons
 }
 
 int cmd_sample(int argc, char **argv) {
-  const char *model = NULL, *out = "samples.png", *sampler = "ddim", *spacing = "trailing";
+  const char *plan = NULL, *model = NULL, *out = "samples.png", *sampler = "ddim", *spacing = "trailing";
   const char *graphics = "auto", *device = "auto";
   int n = 16, steps = -1, cols = 0, show = 0, every = 0, show_x0 = 0, threads = 0, batch = 64, raw = 0;
   float eta = 0;
   uint64_t seed = 0;
   Opt opts[] = {
     {"--model", OPT_STR, &model, "FILE", "checkpoint to sample from (safetensors)"},
+    {"--plan", OPT_STR, &plan, "PLAN", "sample with a SAT plan: at each t the model of its group"},
     {"--n", OPT_INT, &n, "N", "images to draw (default 16)"},
     {"--sampler", OPT_STR, &sampler, "NAME", "ddim (default) | ddpm (ancestral, all T steps)"},
     {"--steps", OPT_INT, &steps, "S", "DDIM steps, 1..T (default 50)"},
@@ -232,7 +236,7 @@ int cmd_sample(int argc, char **argv) {
     {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
     {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
   };
-  ArgSpec spec = {"sample", "--model FILE [options]",
+  ArgSpec spec = {"sample", "(--model FILE | --plan PLAN) [options]",
                   "Draws images with DDIM or DDPM from a checkpoint's EMA weights and writes them as a\n"
                   "PNG grid, with the seed, model and sampler in its text chunks.",
                   opts, sizeof opts / sizeof opts[0], 0, 0, NULL};
@@ -242,7 +246,7 @@ int cmd_sample(int argc, char **argv) {
 #define USAGE(...) do { fprintf(stderr, "stepscope: sample: " __VA_ARGS__); fputc('\n', stderr); return 2; } while (0)
   SamplerCfg sc = sampler_cfg_default();
   GfxMode gfx;
-  if (!model) USAGE("--model FILE is required");
+  if (!model == !plan) USAGE("give either --model FILE or --plan PLAN");
   if (n < 1 || n > 4096) USAGE("--n must be 1..4096, got %d", n);
   if (sampler_parse(sampler, &sc.kind)) USAGE("unknown sampler '%s' (ddim, ddpm)", sampler);
   if (spacing_parse(spacing, &sc.spacing)) USAGE("unknown spacing '%s' (trailing, leading, linspace)", spacing);
@@ -256,23 +260,40 @@ int cmd_sample(int argc, char **argv) {
   Backend *be = cli_backend(device, threads);
   if (!be) return 1;
   CkptInfo info;
-  UNet *m = ckpt_load_model(model, be, !raw, &info, &e);
+  PlanModels pm = {0};
+  if (plan) {
+    if (plan_models_load(&pm, plan, be, !raw, 0, &e)) { fprintf(stderr, "stepscope: %s\n", e.msg); be->destroy(be); return 1; }
+    model = pm.plan.base;
+  }
+  UNet *m = plan ? pm.base : ckpt_load_model(model, be, !raw, &info, &e);
   if (!m) { fprintf(stderr, "stepscope: %s\n", e.msg); be->destroy(be); return 1; }
+  if (plan) {  // the base model's file holds the schedule the plan was made for
+    Err e2;
+    char *sv = ckpt_meta(model, "schedule", &e2), *tv = ckpt_meta(model, "T", &e2);
+    memset(&info, 0, sizeof info);
+    snprintf(info.schedule, sizeof info.schedule, "%s", sv ? sv : "linear");
+    info.T = tv ? atoi(tv) : 1000;
+    free(sv);
+    free(tv);
+  }
   SchedKind sk;
   if (schedule_parse(info.schedule, &sk)) {
     fprintf(stderr, "stepscope: %s: unknown schedule '%s'\n", model, info.schedule);
-    unet_free(m); be->destroy(be);
+    if (plan) plan_models_free(&pm); else unet_free(m);
+    be->destroy(be);
     return 1;
   }
   const int T = info.T;
   if (sc.kind == SAMPLER_DDPM && steps != -1 && steps != T) {
     fprintf(stderr, "stepscope: sample: ddpm runs all T = %d steps; --steps is for ddim\n", T);
-    unet_free(m); be->destroy(be);
+    if (plan) plan_models_free(&pm); else unet_free(m);
+    be->destroy(be);
     return 2;
   }
   if (steps > T) {
     fprintf(stderr, "stepscope: sample: --steps %d is more than the model's T = %d timesteps\n", steps, T);
-    unet_free(m); be->destroy(be);
+    if (plan) plan_models_free(&pm); else unet_free(m);
+    be->destroy(be);
     return 2;
   }
 #undef USAGE
@@ -303,7 +324,7 @@ int cmd_sample(int argc, char **argv) {
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
 
-  Model md = {.m = m};
+  Model md = {.m = m, .pm = plan ? &pm : NULL};
   Run run = {.nbatches = nbatches, .n = n, .per_image = per_image, .grid = grid, .view = live ? &view : NULL,
              .every = every, .show_x0 = show_x0, .pg = pg.quiet ? NULL : &pg};
   double t0 = now_sec();
@@ -336,7 +357,7 @@ int cmd_sample(int argc, char **argv) {
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)seed);
     snprintf(steps_s, sizeof steps_s, "%d", sc.steps);
     snprintf(eta_s, sizeof eta_s, "%g", (double)sc.eta);
-    const char *text[20] = {"seed", seed_s, "model", model, "weights", raw ? "raw" : "ema",
+    const char *text[20] = {"seed", seed_s, "model", plan ? plan : model, "weights", raw ? "raw" : "ema",
                             "sampler", sampler_name(sc.kind), "steps", steps_s, "software", "stepscope"};
     int k = 12;
     if (sc.kind == SAMPLER_DDIM) {  // DDPM walks every t with its posterior variance: no eta, no spacing
@@ -347,6 +368,9 @@ int cmd_sample(int argc, char **argv) {
     if (png_write(out, px, gw, gh, C, text, &e)) { fprintf(stderr, "stepscope: %s\n", e.msg); status = 1; }
     free(px);
   }
+  if (status == 0 && plan)
+    printf("plan %s: %.2f G MACs/image, %.1f %% of the base model's %.2f G for the same sampler\n", plan,
+           pm.macs / nbatches / 1e9, 100 * pm.macs / pm.base_macs, pm.base_macs / nbatches / 1e9);
   if (status == 0) {
     double macs = unet_macs(m);
     char how[64];
@@ -360,7 +384,7 @@ int cmd_sample(int argc, char **argv) {
   free(x);
   free(grid);
   schedule_free(&sched);
-  unet_free(m);
+  if (plan) plan_models_free(&pm); else unet_free(m);
   be->destroy(be);
   return status;
 }
