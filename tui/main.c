@@ -8,6 +8,8 @@ typedef struct { const char *name; int (*fn)(int, char **); const char *about; }
 static const Command commands[] = {
   {"train", cmd_train, "train a denoising UNet (or fine-tune on a timestep range)"},
   {"info", cmd_info, "show a checkpoint's config, widths, parameters and MACs per layer"},
+  {"snr", cmd_snr, "show the noise schedule's SNR curve and how groups split it"},
+  {"plan", cmd_plan, "write (or --show) a SAT plan: timestep groups and their size ratios"},
   {"bench", cmd_bench, "measure training speed (ms per step, images/s, GFLOP/s)"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
