@@ -1,5 +1,7 @@
 // Pruning to a MACs target, the proxy search, and the external proposer protocol.
+#include "../engine/sat/group_eval.h"
 #include "../engine/sat/proposer.h"
+#include "../engine/train.h"
 #include "test.h"
 #include <sys/stat.h>
 
@@ -276,4 +278,25 @@ TEST(search_external_proposer_errors) {
   ASSERT(propose_cmd("cat > /dev/null; echo '{\"keep\": {\"b.out\": 0.25}}'", &b, 2, 5, keep, &e) == 0);
   ASSERT(keep[0] == 1.0 && keep[1] == 0.25);
   ASSERT(propose_cmd("echo '{\"keep\": {}}'", &b, 2, 5, keep, &e) == 0);  // never reads stdin: fine
+}
+
+// A plan's evaluation: one model reproduces eval_loss_curve; two models split the bins.
+TEST(search_group_eval_matches_eval_loss_curve) {
+  Fixture f;
+  fixture(&f);
+  Dataset d = {.n = 6, .c = 1, .h = 32, .w = 32, .x = f.c.x0};
+  double a[4], b[4], c[4], per[2];
+  int *of_t = xcalloc(1000, sizeof(int));
+  eval_loss_curve(f.m, &f.s, &d, 6, 4, 7, 4, a);
+  eval_loss_curve_models(&f.m, 1, of_t, &f.s, &d, 6, 4, 7, 4, b, per);
+  for (int i = 0; i < 4; i++) ASSERT_NEAR(b[i], a[i], 0, 1e-6);
+  // the same model twice, split at t = 500: the same curve, and each half's own mean
+  for (int t = 500; t < 1000; t++) of_t[t] = 1;
+  UNet *two[2] = {f.m, f.m};
+  eval_loss_curve_models(two, 2, of_t, &f.s, &d, 6, 4, 7, 4, c, per);
+  for (int i = 0; i < 4; i++) ASSERT_NEAR(c[i], a[i], 0, 1e-6);
+  ASSERT_NEAR(per[0], (a[0] + a[1]) / 2, 0, 1e-6);
+  ASSERT_NEAR(per[1], (a[2] + a[3]) / 2, 0, 1e-6);
+  free(of_t);
+  fixture_free(&f);
 }
