@@ -14,30 +14,42 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-// Median wall time of a forward pass on a batch of 16 (after one warm-up pass).
-static double forward_ms(UNet *m) {
-  const int B = 16, reps = 5;
-  Backend *be = m->be;
-  size_t n = (size_t)B * m->cfg.in_ch * m->cfg.img * m->cfg.img;
-  float *h = xmalloc(sizeof(float) * n), *x = be->alloc(be, n), *out;
+// One timed forward pass of m on a batch of 16 (x: its input, in backend memory).
+static double forward_once(UNet *m, const float *x) {
+  int t[16];
+  float *out;
+  for (int b = 0; b < 16; b++) t[b] = 10 + 60 * b;
+  m->be->sync(m->be);
+  double t0 = now_sec();
+  unet_forward(m, x, t, 16, &out);
+  m->be->sync(m->be);
+  return (now_sec() - t0) * 1e3;
+}
+
+// Median ms of a forward pass on a batch of 16 for each model, after two warm-up passes.
+// The models take turns, so that whatever else the machine does hits them all alike.
+static void forward_ms(UNet **m, int n, double *ms) {
+  enum { REPS = 7 };
+  Backend *be = m[0]->be;
+  size_t len = (size_t)16 * m[0]->cfg.in_ch * m[0]->cfg.img * m[0]->cfg.img;
+  float *h = xmalloc(sizeof(float) * len), *x = be->alloc(be, len);
   Rng r;
   rng_seed(&r, 1);
-  rng_normal_fill(&r, h, (long)n);
-  be->upload(be, x, h, n);
-  int t[16];
-  for (int b = 0; b < B; b++) t[b] = 10 + 60 * b;
-  double ms[8];
-  for (int i = -1; i < reps; i++) {
-    be->sync(be);
-    double t0 = now_sec();
-    unet_forward(m, x, t, B, &out);
-    be->sync(be);
-    if (i >= 0) ms[i] = (now_sec() - t0) * 1e3;
+  rng_normal_fill(&r, h, (long)len);
+  be->upload(be, x, h, len);
+  double (*all)[REPS] = xmalloc(sizeof *all * n);
+  for (int i = -2; i < REPS; i++)
+    for (int k = 0; k < n; k++) {
+      double v = forward_once(m[k], x);
+      if (i >= 0) all[k][i] = v;
+    }
+  for (int k = 0; k < n; k++) {
+    qsort(all[k], REPS, sizeof(double), cmp_double);
+    ms[k] = all[k][REPS / 2];
   }
-  qsort(ms, reps, sizeof ms[0], cmp_double);
   be->free(be, x);
   free(h);
-  return ms[reps / 2];
+  free(all);
 }
 
 typedef struct {
@@ -116,16 +128,27 @@ int cmd_eval(int argc, char **argv) {
     sched = c.sched;
     T = c.plan.T;
   } else {
+    // One model, beside the model it was pruned or fine-tuned from when that still loads.
     if (!(be = cli_backend(device, threads))) return 1;
-    UNet *m = ckpt_load_model(model, be, 1, &info, &e);
+    UNet *m = ckpt_load_model(model, be, 1, &info, &e), *parent = NULL;
     if (!m) { fprintf(stderr, "stepscope: %s\n", e.msg); be->destroy(be); return 1; }
     SchedKind sk = SCHED_LINEAR;
     schedule_parse(info.schedule, &sk);
     T = info.T > 0 ? info.T : 1000;
     schedule_init(&sched, sk, T);
+    if (info.parent[0] && (parent = ckpt_load_model(info.parent, be, 1, NULL, &e)) &&
+        (parent->cfg.in_ch != m->cfg.in_ch || parent->cfg.img != m->cfg.img)) {
+      unet_free(parent);
+      parent = NULL;
+    }
+    if (parent) rows[nrows++] = (Row){.label = "parent", .path = info.parent, .m = parent, .t0 = 0, .t1 = T};
     rows[nrows++] = (Row){.label = "model", .path = model, .m = m, .t0 = 0, .t1 = T};
     snprintf(c.data, sizeof c.data, "%s", data ? data : info.data[0] ? info.data : "fashion-mnist");
   }
+  // rows[0] is the reference (base or parent), evaluated on its own; rows[1..] split the
+  // timesteps between them (a plan's groups, or one model over all of them).
+  const int cmp = nrows > 1;
+  const char *ref = plan_path ? "base" : "parent", *cand = plan_path ? "plan" : "model";
   Dataset ds = {0}, held;
   if (sat_load_test(c.data, rows[0].m, &ds)) goto done;
   if (n > ds.n) n = ds.n;
@@ -139,21 +162,25 @@ int cmd_eval(int argc, char **argv) {
   UNet *ms[PLAN_MAX_GROUPS];
   double mloss[PLAN_MAX_GROUPS];
   eval_loss_curve_models(&rows[0].m, 1, model_of_t, &sched, &held, n, nbins, seed, batch, base_curve, &rows[0].loss);
-  if (plan_path) {
-    for (int t = 0; t < T; t++) model_of_t[t] = plan_group_of(&c.plan, t);
+  if (cmp) {
+    for (int t = 0; plan_path && t < T; t++) model_of_t[t] = plan_group_of(&c.plan, t);
     for (int j = 1; j < nrows; j++) ms[j - 1] = rows[j].m;
     eval_loss_curve_models(ms, nrows - 1, model_of_t, &sched, &held, n, nbins, seed, batch, plan_curve, mloss);
     for (int j = 1; j < nrows; j++) rows[j].loss = mloss[j - 1];
   }
+  UNet *all[PLAN_MAX_GROUPS + 1];
+  double ms_all[PLAN_MAX_GROUPS + 1];
+  for (int i = 0; i < nrows; i++) all[i] = rows[i].m;
+  forward_ms(all, nrows, ms_all);
   for (int i = 0; i < nrows; i++) {
     rows[i].macs = unet_macs(rows[i].m);
     rows[i].params = unet_nparams(rows[i].m);
-    rows[i].ms = forward_ms(rows[i].m);
+    rows[i].ms = ms_all[i];
   }
 
   double mean_base = 0, mean_plan = 0, compute = 0;
   for (int i = 0; i < nbins; i++) { mean_base += base_curve[i] / nbins; mean_plan += plan_curve[i] / nbins; }
-  for (int t = 0; plan_path && t < T; t++) compute += rows[1 + model_of_t[t]].macs / rows[0].macs / T;
+  for (int t = 0; cmp && t < T; t++) compute += rows[1 + model_of_t[t]].macs / rows[0].macs / T;
   if (!(curve && csv)) {
     if (!csv)
       printf("eval  %s test split, last %d images, %d timestep bins, seed %llu, %s\n\n", c.data, n, nbins,
@@ -162,23 +189,23 @@ int cmd_eval(int argc, char **argv) {
     if (plan_path && !csv)
       printf("%-6s %-34s %-13s %9s %7.3f %9s %10s %8s %8.5f\n", "plan", "(each t on its group's model)", "[0, T)", "",
              compute, "", "", "", mean_plan);
-    if (plan_path && !csv)
-      printf("\nplan: %.1f %% of the base model's MACs over a DDPM run; mean loss %.5f vs %.5f (%+.2f %%)\n",
-             100 * compute, mean_plan, mean_base, 100 * (mean_plan / mean_base - 1));
+    if (cmp && !csv)
+      printf("\n%s: %.1f %% of the %s model's MACs over a DDPM run; mean loss over all t %.5f vs %.5f (%+.2f %%)\n",
+             cand, 100 * compute, ref, mean_plan, mean_base, 100 * (mean_plan / mean_base - 1));
   }
   if (curve) {
-    if (csv) printf(plan_path ? "t0,t1,base,plan\n" : "t0,t1,loss\n");
-    else printf(plan_path ? "\n%-14s %9s %9s %8s\n" : "\n%-14s %9s\n", "t range", plan_path ? "base" : "loss", "plan", "change");
+    if (csv) cmp ? printf("t0,t1,%s,%s\n", ref, cand) : printf("t0,t1,loss\n");
+    else cmp ? printf("\n%-14s %9s %9s %8s\n", "t range", ref, cand, "change") : printf("\n%-14s %9s\n", "t range", "loss");
     for (int i = 0; i < nbins; i++) {
       int a = i * T / nbins, b = (i + 1) * T / nbins;
       if (csv) {
-        if (plan_path) printf("%d,%d,%.6g,%.6g\n", a, b, base_curve[i], plan_curve[i]);
+        if (cmp) printf("%d,%d,%.6g,%.6g\n", a, b, base_curve[i], plan_curve[i]);
         else printf("%d,%d,%.6g\n", a, b, base_curve[i]);
         continue;
       }
       char range[32];
       snprintf(range, sizeof range, "[%d, %d)", a, b);
-      if (plan_path)
+      if (cmp)
         printf("%-14s %9.5f %9.5f %+7.2f%%\n", range, base_curve[i], plan_curve[i], 100 * (plan_curve[i] / base_curve[i] - 1));
       else printf("%-14s %9.5f\n", range, base_curve[i]);
     }
@@ -193,7 +220,7 @@ done:
     for (int i = 1; i < nrows; i++) unet_free(rows[i].m);
     sat_close(&c);
   } else {
-    unet_free(rows[0].m);
+    for (int i = 0; i < nrows; i++) unet_free(rows[i].m);
     schedule_free(&sched);
     be->destroy(be);
   }

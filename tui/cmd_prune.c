@@ -6,7 +6,9 @@
 #include "sat_cli.h"
 #include <libgen.h>
 #include <math.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct { int group, rounds, quiet; } RoundCtx;
 
@@ -32,7 +34,9 @@ static int model_path(char *out, size_t cap, const char *dir, const char *plan_p
     snprintf(tmp, sizeof tmp, "%s", plan_path);
     dir = dirname(tmp);
   }
-  return snprintf(out, cap, "%s/%s.g%d.safetensors", dir, name, j) < (int)cap ? 0 : -1;
+  int n = strcmp(dir, ".") ? snprintf(out, cap, "%s/%s.g%d.safetensors", dir, name, j)
+                           : snprintf(out, cap, "%s.g%d.safetensors", name, j);
+  return n < (int)cap ? 0 : -1;
 }
 
 int cmd_prune(int argc, char **argv) {
@@ -80,6 +84,11 @@ int cmd_prune(int argc, char **argv) {
     sat_close(&c);
     return 2;
   }
+  if (out_dir && mkdir(out_dir, 0777) && errno != EEXIST) {
+    fprintf(stderr, "stepscope: prune: --out-dir %s: %s\n", out_dir, strerror(errno));
+    sat_close(&c);
+    return 1;
+  }
   double base_macs = unet_macs(c.base);
   long base_params = unet_nparams(c.base);
   if (!quiet)
@@ -89,7 +98,8 @@ int cmd_prune(int argc, char **argv) {
   for (int j = lo; j < hi && !status; j++) {
     PlanGroup *g = &p->g[j];
     Err e;
-    ImpCfg ic = imp_defaults(crit, g->t0, g->t1);
+    // At full size every channel stays: the cheapest criterion does.
+    ImpCfg ic = imp_defaults(g->ratio >= 1 ? CRIT_MAGNITUDE : crit, g->t0, g->t1);
     ic.seed = p->seed;
     Importance imp;
     double t_start = now_sec();
