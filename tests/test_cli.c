@@ -316,3 +316,49 @@ TEST(cli_train_sigint_saves_and_resumes) {
   ASSERTF(r.status == 0, "resume exited %d: %s", r.status, r.err);
   ASSERT_EQ_INT(step_of(ck), step + 3);
 }
+
+// ---- Step-Adaptive Training end to end: train -> plan -> prune -> finetune -> sample --plan ----
+
+#include "engine/sat/plan.h"
+
+TEST(cli_sat_end_to_end) {
+  const char *m = tiny_model();
+  if (!m) return;
+  char plan[300], png[300];
+  snprintf(plan, sizeof plan, "%s/e2e.plan", test_tmpdir());
+  snprintf(png, sizeof png, "%s/e2e.png", test_tmpdir());
+  Result r;
+  run(&r, "plan --model %s --groups 3 --k 0.5 --rounds 2 --calib 32 --out %s", m, plan);
+  ASSERTF(r.status == 0, "plan: %s", r.err);
+  run(&r, "prune --plan %s --device cpu --threads 1 --quiet", plan);
+  ASSERTF(r.status == 0, "prune: %s", r.err);
+  run(&r, "finetune --plan %s --steps 6 --batch 8 --device cpu --threads 1 --quiet", plan);
+  ASSERTF(r.status == 0, "finetune: %s", r.err);
+
+  // The plan now names a fine-tuned model per group, each within 2 % of its MACs target.
+  Plan p;
+  Err e;
+  ASSERTF(plan_load(plan, &p, &e) == 0, "%s", e.msg);
+  ASSERT_EQ_INT(p.ngroups, 3);
+  Backend *be = backend_cpu_create(1);
+  UNet *base = ckpt_load_model(m, be, 1, NULL, &e);
+  ASSERTF(base, "%s", e.msg);
+  for (int g = 0; g < p.ngroups; g++) {
+    ASSERTF(strstr(p.g[g].model, ".ft."), "group %d model '%s'", g, p.g[g].model);
+    UNet *gm = ckpt_load_model(p.g[g].model, be, 1, NULL, &e);
+    ASSERTF(gm, "%s", e.msg);
+    double ratio = unet_macs(gm) / unet_macs(base);
+    ASSERTF(fabs(ratio - p.g[g].ratio) <= 0.02 * p.g[g].ratio, "group %d: MACs ratio %.3f, target %.3f", g, ratio,
+            p.g[g].ratio);
+    unet_free(gm);
+  }
+  unet_free(base);
+  be->destroy(be);
+
+  run(&r, "sample --plan %s --n 3 --steps 10 --device cpu --threads 1 --out %s", plan, png);
+  ASSERTF(r.status == 0, "sample --plan: %s", r.err);
+  ASSERTF(strstr(r.out, "of the base model"), "no compute report in: %s", r.out);
+  ASSERT(access(png, R_OK) == 0);
+  run(&r, "eval --plan %s --n 8 --bins 4 --device cpu --threads 1", plan);
+  ASSERTF(r.status == 0, "eval --plan: %s", r.err);
+}
