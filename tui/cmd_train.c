@@ -2,6 +2,7 @@
 #include "../engine/checkpoint.h"
 #include "args.h"
 #include "commands.h"
+#include "fid_cli.h"
 #include "progress.h"
 #include <errno.h>
 #include <signal.h>
@@ -21,6 +22,8 @@ static int save(const char *out, UNet *m, Trainer *tr, const char *data, const c
 }
 
 int cmd_train(int argc, char **argv) {
+  for (int i = 0; i < argc; i++)  // the FID-FMNIST classifier has a trainer of its own
+    if (!strcmp(argv[i], "--classifier")) return train_classifier_cli(argc, argv);
   const char *data = "fashion-mnist", *out = NULL, *config = "default", *resume = NULL;
   const char *device = "auto", *sched_name = "linear", *lw = "none", *init = NULL, *log_path = NULL;
   int steps = -1, batch = 64, save_every = 1000, threads = 0, warmup = -1, quiet = 0, t0 = 0, t1 = -1;
