@@ -2,14 +2,18 @@
 #include "../engine/checkpoint.h"
 #include "args.h"
 #include "commands.h"
+#include "fid_cli.h"
 #include "train_loop.h"
 #include <errno.h>
 #include <string.h>
 
 int cmd_train(int argc, char **argv) {
+  for (int i = 0; i < argc; i++)  // the FID-FMNIST classifier has a trainer of its own
+    if (!strcmp(argv[i], "--classifier")) return train_classifier_cli(argc, argv);
   const char *data = "fashion-mnist", *out = NULL, *config = "default", *resume = NULL;
   const char *device = "auto", *sched_name = "linear", *lw = "none", *init = NULL, *log_path = NULL;
   int steps = -1, batch = -1, save_every = 1000, threads = 0, warmup = -1, quiet = 0, t0 = 0, t1 = -1, slim = 0;
+  int classifier = 0;  // handled before parsing (see above); listed for --help
   float lr = -1, ema = -1;
   uint64_t seed = 0;
   Opt opts[] = {
@@ -32,6 +36,7 @@ int cmd_train(int argc, char **argv) {
     {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
     {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
     {"--slim", OPT_FLAG, &slim, NULL, "write only the EMA weights (shipping form; not resumable)"},
+    {"--classifier", OPT_FLAG, &classifier, NULL, "train the FID-FMNIST feature classifier instead (see its --help)"},
     {"--log", OPT_STR, &log_path, "FILE", "append one line per step: step,loss,lr (CSV)"},
     {"--quiet", OPT_FLAG, &quiet, NULL, "no progress output"},
   };
