@@ -5,6 +5,7 @@
 #include "../engine/sat/group_eval.h"
 #include "args.h"
 #include "commands.h"
+#include "eval_fid.h"
 #include "sat_cli.h"
 #include <math.h>
 #include <string.h>
@@ -79,7 +80,8 @@ static void print_rows(const Row *r, int n, double base_macs, double base_ms, in
 
 int cmd_eval(int argc, char **argv) {
   const char *model = NULL, *plan_path = NULL, *device = "auto", *data = NULL;
-  int curve = 0, csv = 0, n = 256, nbins = 20, batch = 64, threads = 0;
+  const char *sampler = "ddim", *fid_png = NULL;
+  int curve = 0, csv = 0, n = 256, nbins = 20, batch = 64, threads = 0, fid_n = 0, steps = 50;
   uint64_t seed = 0;
   Opt opts[] = {
     {"--model", OPT_STR, &model, "FILE", "evaluate one model"},
@@ -91,6 +93,10 @@ int cmd_eval(int argc, char **argv) {
     {"--seed", OPT_U64, &seed, "N", "seed of timesteps and noise (default 0)"},
     {"--batch", OPT_INT, &batch, "N", "images per forward pass (default 64)"},
     {"--data", OPT_STR, &data, "SPEC", "data set (default: the model's)"},
+    {"--fid", OPT_INT, &fid_n, "N", "FID-FMNIST of N samples (same seeds for every model) instead"},
+    {"--sampler", OPT_STR, &sampler, "NAME", "with --fid: ddim (default) | ddpm"},
+    {"--steps", OPT_INT, &steps, "S", "with --fid: DDIM steps (default 50)"},
+    {"--fid-png", OPT_STR, &fid_png, "FILE", "with --fid: also write the first 64 samples as a grid"},
     {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
     {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
   };
@@ -98,11 +104,24 @@ int cmd_eval(int argc, char **argv) {
                   "Validation loss (eps-MSE) per timestep bin on held-out images with fixed noise: the\n"
                   "last N images of the test split (calibration uses the first ones). For a plan, every\n"
                   "t runs on its group's model and the base model is evaluated alongside. Also MACs,\n"
-                  "parameters and the median time of a forward pass on a batch of 16 for each model.",
+                  "parameters and the median time of a forward pass on a batch of 16 for each model.\n"
+                  "With --fid N: draws N samples (image i from noise seed --seed + i) and reports their\n"
+                  "FID-FMNIST (features of stepscope's own Fashion-MNIST classifier, not Inception),\n"
+                  "MACs per sample against the base model and sampling time.",
                   opts, sizeof opts / sizeof opts[0], 0, 0, NULL};
   int rc = args_parse(&spec, argc, argv);
   if (rc) return rc == 1 ? 0 : 2;
   if (!model == !plan_path) { fprintf(stderr, "stepscope: eval: give --model FILE or --plan PLAN\n"); return 2; }
+  if (fid_n) {
+    EvalFid f = {model, plan_path, fid_n, batch, threads, sampler_cfg_default(), device, fid_png};
+    if (fid_n < 2 || sampler_parse(sampler, &f.sampler.kind) || steps < 1 || steps > 1000) {
+      fprintf(stderr, "stepscope: eval: --fid needs N >= 2, a known --sampler and 1 <= --steps <= 1000\n");
+      return 2;
+    }
+    f.sampler.steps = f.sampler.kind == SAMPLER_DDPM ? 1000 : steps;
+    f.sampler.seed = seed;
+    return eval_fid_run(&f);
+  }
   if (n < 1 || nbins < 1 || nbins > 1000 || batch < 1) { fprintf(stderr, "stepscope: eval: bad --n, --bins or --batch\n"); return 2; }
 
   Err e;
