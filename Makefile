@@ -129,3 +129,9 @@ clean:
 	rm -rf $(BUILD) stepscope
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# The SAT experiment of the README (assets/experiment.sh; knobs in its header). Minutes on a
+# GPU, many hours on two CPU cores.
+.PHONY: experiment
+experiment: stepscope
+	assets/experiment.sh

@@ -18,20 +18,7 @@ trap 'tar -czf "$FINAL/logs.tgz" -C "$OUT" . 2>/dev/null' EXIT
 t_start=$SECONDS
 left() { echo $((DEADLINE - (SECONDS - t_start))); }
 
-# Unpack the carried packages into a private sysroot and point the compiler and loader at it.
-SR=/tmp/sysroot
-mkdir -p $SR/links
-for f in .gpu/debs/*.deb; do dpkg -x "$f" $SR; done
-for lib in sixel png16 z openblas ncursesw tinfo gfortran quadmath; do
-  real=$(ls $SR/usr/lib/x86_64-linux-gnu/lib$lib.so.* $SR/usr/lib/x86_64-linux-gnu/openblas-pthread/lib$lib.so.* \
-            $SR/lib/x86_64-linux-gnu/lib$lib.so.* 2>/dev/null | head -1)
-  [ -n "$real" ] && ln -sf "$real" $SR/links/lib$lib.so && ln -sf "$real" $SR/links/$(basename "$real")
-done
-export CPATH=$SR/usr/include:$SR/usr/include/sixel:$SR/usr/include/x86_64-linux-gnu/openblas-pthread
-export LIBRARY_PATH=$SR/links
-export LD_LIBRARY_PATH=$SR/links${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export PKG_CONFIG_PATH=/nonexistent PKG_CONFIG_LIBDIR=/nonexistent   # use the Makefile's fallback
-ls -l $SR/links
+. tests/gpu/sysroot.sh
 
 # Build and CUDA op tests (the helper script: environment, build, tests; no sanitizer run).
 OUT=$OUT SKIP_DEPS=1 SANITIZE=0 TEST_TIMEOUT=150 SKIP_FULL=1 timeout $(( $(left) - 200 )) tests/gpu/run.sh > "$OUT/run.log" 2>&1
