@@ -372,7 +372,7 @@ int cmd_sample(int argc, char **argv) {
     printf("plan %s: %.2f G MACs/image, %.1f %% of the base model's %.2f G for the same sampler\n", plan,
            pm.macs / nbatches / 1e9, 100 * pm.macs / pm.base_macs, pm.base_macs / nbatches / 1e9);
   if (status == 0) {
-    double macs = unet_macs(m);
+    double macs = plan ? pm.macs / nbatches / sc.steps : unet_macs(m);  // per image and model call
     char how[64];
     if (sc.kind == SAMPLER_DDIM)
       snprintf(how, sizeof how, "ddim %d steps, eta %g, %s", sc.steps, (double)sc.eta, spacing_name(sc.spacing));

@@ -30,6 +30,17 @@ int eval_fid_run(const EvalFid *c) {
   const UNetConfig *cfg = &pm.base->cfg;
   const int C = cfg->in_ch, S = cfg->img, D = C * S * S;
   float *x = xmalloc(sizeof(float) * (size_t)c->n * D);
+  // Warm-up: one forward of every model at the run's batch size, so that first-use costs
+  // (arena sizing, cuDNN's algorithm search per shape) stay out of the sampling time.
+  {
+    int wb = c->n < c->batch ? c->n : c->batch;
+    float *eps = xmalloc(sizeof(float) * (size_t)wb * D);
+    memset(x, 0, sizeof(float) * (size_t)wb * D);
+    unet_eps_host(pm.base, 500, x, wb, eps);
+    for (int g = 0; g < pm.plan.ngroups; g++)
+      if (pm.group[g]) unet_eps_host(pm.group[g], (pm.plan.g[g].t0 + pm.plan.g[g].t1) / 2, x, wb, eps);
+    free(eps);
+  }
   double t0 = now_sec();
   for (int i0 = 0; i0 < c->n; i0 += c->batch) {
     int nb = c->n - i0 < c->batch ? c->n - i0 : c->batch;
