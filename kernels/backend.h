@@ -115,6 +115,8 @@ struct Backend {
 // Returns NULL and fills err for an unknown or unavailable backend.
 #include "../engine/common.h"
 Backend *backend_create(const char *name, int threads, Err *err);
+// The same, with TF32 tensor-core math allowed on CUDA (off by default: fp32 results).
+Backend *backend_create_tf32(const char *name, int threads, int tf32, Err *err);
 void backend_destroy(Backend *b);
 
 Backend *backend_cpu_create(int threads);      // fast kernels (BLAS + OpenMP)

@@ -169,6 +169,7 @@ int cmd_bench(int argc, char **argv) {
     {"--threads", OPT_INT, &threads, "N", "CPU threads, for us and PyTorch (default 2)"},
     {"--steps", OPT_INT, &steps, "N", "timed steps (default: train 10 after 3 warm-up; sample 4 after 1)"},
     {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
+    OPT_TF32,
     {"--no-torch", OPT_FLAG, &no_torch, NULL, "skip the PyTorch reference"},
   };
   ArgSpec spec = {"bench", "train|sample [options]",

@@ -15,6 +15,9 @@ int cmd_prune(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 
+// --tf32 (commands that compute on a GPU list it): allow TF32 math in cuBLAS and cuDNN.
+extern int cli_tf32;
+#define OPT_TF32 {"--tf32", OPT_FLAG, &cli_tf32, NULL, "CUDA: allow TF32 tensor-core math (default: exact fp32)"}
 // Opens the backend named by --device (auto|cpu|cuda); prints the error and returns NULL.
 Backend *cli_backend(const char *device, int threads);
 
