@@ -1,4 +1,5 @@
 #include "train.h"
+#include "sat/group_eval.h"
 #include <math.h>
 #include <string.h>
 
@@ -113,42 +114,12 @@ int loss_weight_parse(const char *s, float *gamma) {
   return -1;
 }
 
+// One model over all t is a "plan" of one group: the draws are shared with the plan
+// evaluation, so a plan's curve and its base model's are measured on identical inputs.
 void eval_loss_curve(UNet *m, const Schedule *s, const Dataset *d, int n, int nbins, uint64_t seed,
                      int batch, double *loss) {
-  Backend *be = m->be;
-  size_t D = (size_t)d->c * d->h * d->w;
-  float *hx = xmalloc(sizeof(float) * batch * D), *he = xmalloc(sizeof(float) * batch * D);
-  float *hl = xmalloc(sizeof(float) * batch);
-  int *ht = xmalloc(sizeof(int) * batch);
-  float *dx = be->alloc(be, batch * D), *de = be->alloc(be, batch * D), *dl = be->alloc(be, batch);
-  float *dg = be->alloc(be, batch * D);
-  long *cnt = xcalloc(nbins, sizeof(long));
-  for (int i = 0; i < nbins; i++) loss[i] = 0;
-  Rng r;
-  rng_seed(&r, seed);
-  // Each image is evaluated at one t per bin (the bin's stratified sample), same noise.
-  for (int bin = 0; bin < nbins; bin++) {
-    int lo = bin * s->T / nbins, hi = (bin + 1) * s->T / nbins;
-    for (int start = 0; start < n; start += batch) {
-      int B = n - start < batch ? n - start : batch;
-      for (int b = 0; b < B; b++) {
-        const float *x0 = d->x + (size_t)((start + b) % d->n) * D;
-        int t = lo + rng_int(&r, hi - lo);
-        float sa = (float)sqrt(s->abar[t]), sb = (float)sqrt(1 - s->abar[t]);
-        rng_normal_fill(&r, he + b * D, (long)D);
-        for (size_t i = 0; i < D; i++) hx[b * D + i] = sa * x0[i] + sb * he[b * D + i];
-        ht[b] = t;
-      }
-      be->upload(be, dx, hx, B * D);
-      be->upload(be, de, he, B * D);
-      float *pred;
-      unet_forward(m, dx, ht, B, &pred);
-      be->mse_loss(be, B, (int)D, pred, de, NULL, dl, dg);
-      be->download(be, hl, dl, B);
-      for (int b = 0; b < B; b++) { loss[bin] += hl[b]; cnt[bin]++; }
-    }
-  }
-  for (int i = 0; i < nbins; i++) loss[i] /= cnt[i] ? cnt[i] : 1;
-  be->free(be, dx); be->free(be, de); be->free(be, dl); be->free(be, dg);
-  free(hx); free(he); free(hl); free(ht); free(cnt);
+  int *model_of_t = xcalloc(s->T, sizeof(int));
+  double mean;
+  eval_loss_curve_models(&m, 1, model_of_t, s, d, n, nbins, seed, batch, loss, &mean);
+  free(model_of_t);
 }
