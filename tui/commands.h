@@ -6,6 +6,7 @@
 int cmd_train(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_tui(int argc, char **argv);
 
 // Opens the backend named by --device (auto|cpu|cuda); prints the error and returns NULL.
 Backend *cli_backend(const char *device, int threads);

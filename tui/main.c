@@ -6,6 +6,7 @@
 typedef struct { const char *name; int (*fn)(int, char **); const char *about; } Command;
 
 static const Command commands[] = {
+  {"tui", cmd_tui, "the interactive explorer (the default when no command is given)"},
   {"train", cmd_train, "train a denoising UNet (or fine-tune on a timestep range)"},
   {"info", cmd_info, "show a checkpoint's config, widths, parameters and MACs per layer"},
   {"bench", cmd_bench, "measure training speed (ms per step, images/s, GFLOP/s)"},
@@ -14,14 +15,16 @@ static const Command commands[] = {
 
 static void help(FILE *f) {
   fputs("stepscope — Step-Adaptive Training of diffusion models, in a terminal\n\n"
-        "usage: stepscope <command> [options]    (stepscope <command> --help for each)\n\n"
+        "usage: stepscope [<command> [options]]    (stepscope <command> --help for each;\n"
+        "       with no command, stepscope opens the explorer: stepscope tui)\n\n"
         "commands:\n", f);
   for (int i = 0; i < NCOMMANDS; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].about);
   fprintf(f, "  %-10s %s\n", "help", "this text");
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+  if (argc < 2) return cmd_tui(0, argv + 1);
+  if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
     help(stdout);
     return 0;
   }
