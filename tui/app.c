@@ -138,6 +138,27 @@ const char *app_basename(const char *path) {
 
 int app_images_on(const App *a) { return a->caps.gfx == GFX_SIXEL || a->caps.gfx == GFX_BLOCKS; }
 
+// Box-filter downscale by a whole factor f (the last partial block averages what it has).
+static uint8_t *shrink(const uint8_t *px, int w, int h, int ch, int f, int *ow, int *oh) {
+  *ow = (w + f - 1) / f, *oh = (h + f - 1) / f;
+  uint8_t *out = xmalloc((size_t)*ow * *oh * ch);
+  for (int y = 0; y < *oh; y++)
+    for (int x = 0; x < *ow; x++)
+      for (int k = 0; k < ch; k++) {
+        int sum = 0, n = 0;
+        for (int dy = 0; dy < f && y * f + dy < h; dy++)
+          for (int dx = 0; dx < f && x * f + dx < w; dx++, n++) sum += px[((size_t)(y * f + dy) * w + x * f + dx) * ch + k];
+        out[((size_t)y * *ow + x) * ch + k] = (uint8_t)((sum + n / 2) / n);
+      }
+  return out;
+}
+
+// Cells an image of w x h pixels takes at scale 1.
+static void footprint(const TermCaps *c, int w, int h, int *cols, int *rows) {
+  if (c->gfx == GFX_SIXEL) *cols = (w + c->cell_w - 1) / c->cell_w, *rows = ((h + 5) / 6 * 6 + c->cell_h - 1) / c->cell_h;
+  else *cols = w, *rows = (h + 1) / 2;
+}
+
 Rect app_image(App *a, int slot, Rect r, const uint8_t *px, int w, int h, int ch, uint64_t key) {
   Rect none = {r.y, r.x, 0, 0};
   if (!app_images_on(a) || a->help_open || a->dlg.kind || slot < 0 || slot >= APP_MAX_IMAGES || r.w < 1 || r.h < 1)
@@ -145,15 +166,25 @@ Rect app_image(App *a, int slot, Rect r, const uint8_t *px, int w, int h, int ch
   ImageSlot *s = &a->img[slot];
   if (!s->im.bytes.data || s->key != key || s->pw != w || s->ph != h || s->max_w != r.w || s->max_h != r.h) {
     term_image_free(&s->im);
+    // Larger than the box even at scale 1 (half blocks: a cell per pixel): shrink first.
+    int f = 1, cols, rows;
+    for (;; f++) {
+      footprint(&a->caps, (w + f - 1) / f, (h + f - 1) / f, &cols, &rows);
+      if ((cols <= r.w && rows <= r.h) || f >= 64) break;
+    }
+    int sw = w, sh = h;
+    uint8_t *small = f > 1 ? shrink(px, w, h, ch, f, &sw, &sh) : NULL;
     Err e;
-    if (term_image_render(&a->caps, px, w, h, ch, r.w, r.h, &s->im, &e)) {
+    int rc = term_image_render(&a->caps, small ? small : px, sw, sh, ch, r.w, r.h, &s->im, &e);
+    free(small);
+    if (rc) {
       app_msg(a, UI_ERR, "%s", e.msg);
       return none;
     }
     s->key = key, s->pw = w, s->ph = h, s->max_w = r.w, s->max_h = r.h;
     s->stale = 1;  // new pixels: write them
   }
-  if (s->im.cols > r.w || s->im.rows > r.h) return none;  // even scale 1 does not fit
+  if (s->im.cols > r.w || s->im.rows > r.h) return none;  // even shrunk it does not fit
   s->used = 1;
   s->at = (Rect){r.y, r.x + (r.w - s->im.cols) / 2, s->im.rows, s->im.cols};
   return s->at;
@@ -425,12 +456,16 @@ static void draw_tabs(App *a) {
     x += ui_text(0, x, COLS - x, ui_attr(v == a->view ? UI_TAB_HI : UI_TAB), " %d %s ", v + 1, views[v]->name);
   }
   a->tab_x[NVIEWS] = x;
-  char right[2 * PATH_MAX + 64];
-  snprintf(right, sizeof right, " %s%s · %s · %s ",
-           a->plan_path[0] ? app_basename(a->plan_path) : "built-in plan", a->ex.modified ? " [+]" : "",
-           a->base.ok ? app_basename(a->base.path) : "no model", a->device);
-  int w = ui_cols(right);
-  if (x + w < COLS) ui_text(0, COLS - w, w, ui_attr(UI_TAB), "%s", right);
+  // what is open, as much of it as fits: plan [+] · model · device
+  char right[3][2 * PATH_MAX + 64];
+  const char *plan = a->plan_path[0] ? app_basename(a->plan_path) : "built-in plan", *mod = a->ex.modified ? " [+]" : "";
+  snprintf(right[0], sizeof right[0], " %s%s · %s · %s ", plan, mod, a->base.ok ? app_basename(a->base.path) : "no model", a->device);
+  snprintf(right[1], sizeof right[1], " %s%s · %s ", plan, mod, a->base.ok ? "model" : "no model");
+  snprintf(right[2], sizeof right[2], "%s ", a->ex.modified ? " [+]" : "");
+  for (int k = 0; k < 3; k++) {
+    int w = ui_cols(right[k]);
+    if (x + w < COLS) { ui_text(0, COLS - w, w, ui_attr(UI_TAB), "%s", right[k]); break; }
+  }
 }
 
 static const char spinner[][4] = {"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"};

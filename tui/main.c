@@ -24,6 +24,8 @@ static void help(FILE *f) {
 
 int main(int argc, char **argv) {
   if (argc < 2) return cmd_tui(0, argv + 1);
+  if (argv[1][0] == '-' && argv[1][1] == '-' && strcmp(argv[1], "--help"))  // options alone: the explorer's
+    return cmd_tui(argc - 1, argv + 1);
   if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
     help(stdout);
     return 0;

@@ -330,7 +330,7 @@ static void draw_side(App *a, Gen *g, int s, Rect box) {
     int j = f.group >= 0 ? f.group : plan_group_of(&g->plan, f.t);
     double ratio = a->base.macs > 0 && f.macs > 0 ? f.macs / a->base.macs : 1;
     ui_text(y + 1, in.x + 1, in.w - 2, ui_group_attr(j) | A_BOLD, "group i=%d · %s · %.2f× MACs%s", g->plan.ngroups - j,
-            f.model[0] ? f.model : "…", ratio, g->group_path[j][0] ? "" : " (no group model: the base runs)");
+            f.model[0] ? f.model : "…", ratio, g->group_path[j][0] ? "" : " · no group model yet");
   } else {
     ui_text(y + 1, in.x + 1, in.w - 2, ui_attr(UI_DIM), "%s · every step", f.model[0] ? f.model : "…");
   }
@@ -351,7 +351,7 @@ static void draw_side(App *a, Gen *g, int s, Rect box) {
     if (!at.h && !app_images_on(a))
       ui_text(r.y + r.h / 2, r.x, r.w, ui_attr(UI_DIM), "%*s", (r.w + 22) / 2, "(--graphics none)");
     else if (!at.h && !a->help_open && !a->dlg.kind)
-      ui_text(r.y + r.h / 2, r.x, r.w, ui_attr(UI_DIM), "%*s", (r.w + 12) / 2, "(too small)");
+      ui_text(r.y + r.h / 2, r.x, r.w, ui_attr(UI_DIM), "%*s", (r.w + 10) / 2, "(no room)");
   }
 }
 
