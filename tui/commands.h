@@ -1,12 +1,21 @@
 // commands.h — the subcommands of the stepscope binary, one file each (tui/cmd_*.c).
 // Each returns the process exit status: 0 success, 1 failure, 2 bad usage.
 #pragma once
+#include "../engine/sat/plan.h"
 #include "../kernels/backend.h"
 
 int cmd_train(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tui(int argc, char **argv);
+int cmd_snr(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
 
 // Opens the backend named by --device (auto|cpu|cuda); prints the error and returns NULL.
 Backend *cli_backend(const char *device, int threads);
+
+// --groups / --bounds / --split as `snr` and `plan` take them (cmd_snr.c): sets p's groups,
+// or prints the usage error and returns 2. groups <= 0 means one group unless bounds given.
+int cli_plan_groups(const char *cmd, Plan *p, const Schedule *s, int groups, const char *bounds, const char *split);
+// "1,0.9,0.8" into out (at most max numbers); returns the count, or -1 when malformed.
+int cli_number_list(const char *s, double *out, int max);

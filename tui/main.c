@@ -9,6 +9,8 @@ static const Command commands[] = {
   {"tui", cmd_tui, "the interactive explorer (the default when no command is given)"},
   {"train", cmd_train, "train a denoising UNet (or fine-tune on a timestep range)"},
   {"info", cmd_info, "show a checkpoint's config, widths, parameters and MACs per layer"},
+  {"snr", cmd_snr, "show the noise schedule's SNR curve and how groups split it"},
+  {"plan", cmd_plan, "write (or --show) a SAT plan: timestep groups and their size ratios"},
   {"bench", cmd_bench, "measure training speed (ms per step, images/s, GFLOP/s)"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
