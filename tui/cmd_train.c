@@ -2,22 +2,8 @@
 #include "../engine/checkpoint.h"
 #include "args.h"
 #include "commands.h"
-#include "progress.h"
-#include <signal.h>
+#include "train_loop.h"
 #include <string.h>
-
-static volatile sig_atomic_t stop_requested;
-static void on_signal(int sig) { stop_requested = sig; }
-
-static int save(const char *out, UNet *m, Trainer *tr, const char *data, const char *parent) {
-  Err e;
-  const char *extra[] = {"parent", parent ? parent : "", NULL};
-  if (ckpt_save(out, m, tr, data, parent ? extra : NULL, &e)) {
-    fprintf(stderr, "stepscope: %s\n", e.msg);
-    return -1;
-  }
-  return 0;
-}
 
 int cmd_train(int argc, char **argv) {
   const char *data = "fashion-mnist", *out = NULL, *config = "default", *resume = NULL;
@@ -105,31 +91,12 @@ int cmd_train(int argc, char **argv) {
     goto fail;
   }
 
-  struct sigaction sa = {0};
-  sa.sa_handler = on_signal;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-
   if (!quiet)
     fprintf(stderr, "stepscope: training %s on %s (%d images), %ld params, %.1f M MACs/image, t in [%d,%d), %s, batch %d\n",
             resume ? resume : config, data, ds.n, unet_nparams(m), unet_macs(m) / 1e6, t0, t1, be->name, batch);
-  Progress pg;
-  progress_begin(&pg, "train", tr.opt.step, steps, quiet);
-  double ema_loss = -1;
-  int status = 0;
-  while (tr.opt.step < steps && !stop_requested) {
-    float loss = trainer_step(&tr, NULL, NULL);
-    ema_loss = ema_loss < 0 ? loss : 0.98 * ema_loss + 0.02 * loss;
-    progress_update(&pg, tr.opt.step, "loss %.4f", ema_loss);
-    if (save_every > 0 && tr.opt.step % save_every == 0 && tr.opt.step < steps &&
-        save(out, m, &tr, data, init) != 0) { status = 1; break; }
-  }
-  progress_end(&pg);
-  if (save(out, m, &tr, data, init) != 0) status = 1;
-  else if (!quiet)
-    fprintf(stderr, "stepscope: %s %s at step %d (loss %.4f)\n", stop_requested ? "interrupted; saved" : "saved",
-            out, tr.opt.step, ema_loss);
-  if (stop_requested) status = 1;  // interrupted: saved, but the run did not finish
+  const char *extra[] = {"parent", init ? init : "", NULL};
+  TrainLoop loop = {"train", out, data, init ? extra : NULL, steps, save_every, quiet};
+  int status = train_loop_run(&tr, &loop, NULL);
   trainer_free(&tr);
   unet_free(m);
   be->destroy(be);

@@ -10,6 +10,10 @@ int cmd_bench(int argc, char **argv);
 int cmd_tui(int argc, char **argv);
 int cmd_snr(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
+int cmd_importance(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+int cmd_finetune(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 // Opens the backend named by --device (auto|cpu|cuda); prints the error and returns NULL.
 Backend *cli_backend(const char *device, int threads);

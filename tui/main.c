@@ -11,6 +11,10 @@ static const Command commands[] = {
   {"info", cmd_info, "show a checkpoint's config, widths, parameters and MACs per layer"},
   {"snr", cmd_snr, "show the noise schedule's SNR curve and how groups split it"},
   {"plan", cmd_plan, "write (or --show) a SAT plan: timestep groups and their size ratios"},
+  {"importance", cmd_importance, "per-channel importance of the base model for a plan's group"},
+  {"prune", cmd_prune, "proxy search: prune the base model to each group's MACs ratio"},
+  {"finetune", cmd_finetune, "fine-tune each group model on its own timesteps"},
+  {"eval", cmd_eval, "validation loss per timestep, MACs, params and speed of models or a plan"},
   {"bench", cmd_bench, "measure training speed (ms per step, images/s, GFLOP/s)"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
