@@ -219,6 +219,26 @@ TEST(explorer_undo_redo) {
   explorer_free(&ex);
 }
 
+TEST(explorer_criterion_and_models) {
+  Explorer ex;
+  two_groups(&ex);
+  ASSERT(explorer_set_criterion(&ex, "magnitude") == 0);
+  ASSERT(!strcmp(ex.plan.criterion, "magnitude"));
+  ASSERT(explorer_set_criterion(&ex, "magnitude") == -1);
+  ASSERT(explorer_set_criterion(&ex, "vibes") == -1);
+  ASSERT(explorer_set_model(&ex, 1, "m.g1.safetensors") == 0);
+  ASSERT(!strcmp(ex.plan.g[1].model, "m.g1.safetensors"));
+  ASSERT(explorer_set_model(&ex, 2, "x") == -1);
+  // moving a boundary keeps the models; splitting a group drops the halves' (other range)
+  ASSERT(explorer_move_boundary(&ex, 0, 5) == 0);
+  ASSERT(!strcmp(ex.plan.g[1].model, "m.g1.safetensors"));
+  ASSERT(explorer_add_group(&ex, 1) == 0);
+  ASSERT(!ex.plan.g[1].model[0] && !ex.plan.g[2].model[0]);
+  ASSERT(explorer_undo(&ex) == 0);
+  ASSERT(!strcmp(ex.plan.g[1].model, "m.g1.safetensors"));
+  explorer_free(&ex);
+}
+
 // ---- loss bins ----
 
 typedef struct { UNet *a, *b; int split; } Pick;

@@ -308,6 +308,22 @@ int explorer_apply_order(Explorer *ex, OrderKind order, double k) {
   return commit(ex);
 }
 
+int explorer_set_criterion(Explorer *ex, const char *name) {
+  if (!plan_criterion_known(name)) return refuse(ex, "unknown criterion '%s'", name);
+  if (!strcmp(ex->plan.criterion, name)) return refuse(ex, "the criterion is already %s", name);
+  snprintf(ex->plan.criterion, sizeof ex->plan.criterion, "%s", name);
+  return commit(ex);
+}
+
+int explorer_set_model(Explorer *ex, int g, const char *path) {
+  Plan *p = &ex->plan;
+  if (g < 0 || g >= p->ngroups) return refuse(ex, "no group %d", g + 1);
+  if (strlen(path) >= sizeof p->g[g].model) return refuse(ex, "the path is too long for a plan");
+  if (!strcmp(p->g[g].model, path)) return refuse(ex, "group i=%d already uses %s", p->ngroups - g, path);
+  snprintf(p->g[g].model, sizeof p->g[g].model, "%s", path);
+  return commit(ex);
+}
+
 // Steps through the undo ring; the schedule follows the plan.
 static int undo_go(Explorer *ex, int pos) {
   Plan *p = &ex->plan;

@@ -96,6 +96,11 @@ int explorer_set_ratio(Explorer *ex, int g, double ratio);
 // Applies an order's formula with floor k (ORDER_LOSS needs loss_per_t).
 int explorer_apply_order(Explorer *ex, OrderKind order, double k);
 
+// The pruning criterion of the plan (magnitude | taylor | diff-pruning | random).
+int explorer_set_criterion(Explorer *ex, const char *name);
+// Group g's model file (a finished prune or fine-tune); "" clears it.
+int explorer_set_model(Explorer *ex, int g, const char *path);
+
 int explorer_undo(Explorer *ex);
 int explorer_redo(Explorer *ex);
 
