@@ -226,6 +226,10 @@ TEST(explorer_criterion_and_models) {
   ASSERT(!strcmp(ex.plan.criterion, "magnitude"));
   ASSERT(explorer_set_criterion(&ex, "magnitude") == -1);
   ASSERT(explorer_set_criterion(&ex, "vibes") == -1);
+  ASSERT(explorer_set_search(&ex, 3, 100, -1) == 0);
+  ASSERT(ex.plan.rounds == 3 && ex.plan.finetune_steps == 100);
+  ASSERT(explorer_set_search(&ex, 3, -1, -1) == -1);  // no change
+  ASSERT(explorer_set_search(&ex, 0, -1, -1) == -1);
   ASSERT(explorer_set_model(&ex, 1, "m.g1.safetensors") == 0);
   ASSERT(!strcmp(ex.plan.g[1].model, "m.g1.safetensors"));
   ASSERT(explorer_set_model(&ex, 2, "x") == -1);

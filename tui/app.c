@@ -250,8 +250,10 @@ static int find_asset(const char *name, char *out, size_t cap) {
 
 // ---- plan files ----
 
-int app_save_plan(App *a, const char *path) {
+int app_save_plan(App *a, const char *path_in) {
   Err e;
+  char path[PATH_MAX];  // path_in may be a->plan_path itself
+  snprintf(path, sizeof path, "%s", path_in);
   Plan p = a->ex.plan;
   if (!p.base[0] && a->base.ok) snprintf(p.base, sizeof p.base, "%.*s", (int)sizeof p.base - 1, a->base.path);
   if (plan_save(path, &p, &e)) {
@@ -266,8 +268,10 @@ int app_save_plan(App *a, const char *path) {
   return 0;
 }
 
-int app_load_plan(App *a, const char *path) {
+int app_load_plan(App *a, const char *path_in) {
   Err e;
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s", path_in);
   Plan p;
   if (plan_load(path, &p, &e)) {
     app_msg(a, UI_ERR, "%s", e.msg);

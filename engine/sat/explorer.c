@@ -315,6 +315,18 @@ int explorer_set_criterion(Explorer *ex, const char *name) {
   return commit(ex);
 }
 
+int explorer_set_search(Explorer *ex, int rounds, int finetune_steps, int calib_n) {
+  Plan *p = &ex->plan;
+  if (rounds == 0 || calib_n == 0 || rounds > 1000 || calib_n > 100000 || finetune_steps > 10000000)
+    return refuse(ex, "rounds 1..1000, calibration images 1..100000, fine-tune steps 0..10000000");
+  const Plan before = *p;
+  if (rounds > 0) p->rounds = rounds;
+  if (finetune_steps >= 0) p->finetune_steps = finetune_steps;
+  if (calib_n > 0) p->calib_n = calib_n;
+  if (!memcmp(&before, p, sizeof *p)) return refuse(ex, "no change");
+  return commit(ex);
+}
+
 int explorer_set_model(Explorer *ex, int g, const char *path) {
   Plan *p = &ex->plan;
   if (g < 0 || g >= p->ngroups) return refuse(ex, "no group %d", g + 1);

@@ -98,6 +98,9 @@ int explorer_apply_order(Explorer *ex, OrderKind order, double k);
 
 // The pruning criterion of the plan (magnitude | taylor | diff-pruning | random).
 int explorer_set_criterion(Explorer *ex, const char *name);
+// Proxy-search rounds, fine-tune steps per group, calibration images (each >= 1 but
+// finetune_steps >= 0); a negative value keeps the current one.
+int explorer_set_search(Explorer *ex, int rounds, int finetune_steps, int calib_n);
 // Group g's model file (a finished prune or fine-tune); "" clears it.
 int explorer_set_model(Explorer *ex, int g, const char *path);
 
