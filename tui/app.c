@@ -190,6 +190,13 @@ Rect app_image(App *a, int slot, Rect r, const uint8_t *px, int w, int h, int ch
   return s->at;
 }
 
+Rect app_image_move(App *a, int slot, int y, int x) {
+  ImageSlot *s = &a->img[slot];
+  if (!s->used) return (Rect){y, x, 0, 0};
+  s->at.y = y, s->at.x = x;
+  return s->at;
+}
+
 void app_resolve(const App *a, const char *name, char *out, size_t cap) {
   snprintf(out, cap, "%s", name);
   if (!name[0] || name[0] == '/' || access(name, R_OK) == 0 || !a->plan_path[0]) return;

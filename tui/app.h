@@ -109,6 +109,8 @@ void app_edited(App *a, int rc);
 // whole scale and centred; key names the content (same key, same pixels: no re-encoding).
 // Returns the cells it covers (h = 0 when images are off, too small, or hidden).
 Rect app_image(App *a, int slot, Rect r, const uint8_t *px, int w, int h, int ch, uint64_t key);
+// Moves an image placed this frame to (y, x) (its size stays); returns where it is now.
+Rect app_image_move(App *a, int slot, int y, int x);
 int app_images_on(const App *a);  // a graphics mode is on (not --graphics none)
 void app_track_job(App *a, Job *j);  // show j's progress on the status line
 void app_wipe(App *a);            // repaint the whole screen (and every image) next frame

@@ -24,13 +24,13 @@ static const Style roles[UI_NROLES] = {
   [UI_BORDER_HI] = {74, -1, COLOR_CYAN, -1, 0},
   [UI_ACCENT]    = {81, -1, COLOR_CYAN, -1, A_BOLD},
   [UI_SEL]       = {255, 24, COLOR_WHITE, COLOR_BLUE, A_BOLD},
-  [UI_KEY]       = {16, 74, COLOR_BLACK, COLOR_CYAN, A_BOLD},
+  [UI_KEY]       = {16, 74, COLOR_BLACK, COLOR_CYAN, 0},  // no bold: bold black turns grey
   [UI_KEYLABEL]  = {250, -1, COLOR_WHITE, -1, 0},
   [UI_OK]        = {114, -1, COLOR_GREEN, -1, 0},
   [UI_WARN]      = {221, -1, COLOR_YELLOW, -1, A_BOLD},
   [UI_ERR]       = {203, -1, COLOR_RED, -1, A_BOLD},
   [UI_TAB]       = {246, 236, COLOR_WHITE, -1, 0},
-  [UI_TAB_HI]    = {16, 81, COLOR_BLACK, COLOR_CYAN, A_BOLD},
+  [UI_TAB_HI]    = {16, 81, COLOR_BLACK, COLOR_CYAN, 0},
   [UI_AXIS]      = {242, -1, COLOR_WHITE, -1, A_DIM},
   [UI_BAR_BG]    = {237, -1, COLOR_BLACK, -1, A_DIM},
 };

@@ -345,9 +345,15 @@ static void draw_side(App *a, Gen *g, int s, Rect box) {
   const char *lab[2] = {"x_t", "x̂₀ (predicted)"};
   for (int k = 0; k < 2; k++) {
     Rect r = {in.y + 1, in.x + 1 + k * (iw + 1), ih, iw};
-    ui_text(in.y, r.x + (iw - ui_cols(lab[k])) / 2, iw, ui_attr(UI_DIM), "%s", lab[k]);
     if (!g->px[s][k]) continue;
     Rect at = app_image(a, s * 2 + k, r, g->px[s][k], g->gw, g->gh, g->C, g->key[s][k]);
+    if (at.h && at.h < r.h - 2) {  // a third of the free height above the pictures
+      int y = r.y + (r.h - at.h) / 3;
+      at = app_image_move(a, s * 2 + k, y, at.x);
+      ui_text(y - 1, r.x + (iw - ui_cols(lab[k])) / 2, iw, ui_attr(UI_DIM), "%s", lab[k]);
+    }
+    if (!at.h) ui_text(in.y, r.x + (iw - ui_cols(lab[k])) / 2, iw, ui_attr(UI_DIM), "%s", lab[k]);
+    if (at.h && at.h >= r.h - 2) ui_text(in.y, r.x + (iw - ui_cols(lab[k])) / 2, iw, ui_attr(UI_DIM), "%s", lab[k]);
     if (!at.h && !app_images_on(a))
       ui_text(r.y + r.h / 2, r.x, r.w, ui_attr(UI_DIM), "%*s", (r.w + 22) / 2, "(--graphics none)");
     else if (!at.h && !a->help_open && !a->dlg.kind)

@@ -210,7 +210,8 @@ static void enter(App *a) { request(a); }
 
 // ---- drawing ----
 
-static const char *const LEVELS[8] = {"▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
+// Up to seven eighths, so that neighbouring rows never touch.
+static const char *const LEVELS[7] = {"▁", "▂", "▃", "▄", "▅", "▆", "▇"};
 
 typedef struct { float score; int ch; int kept; } Chan;
 static int by_score(const void *x, const void *y) {
@@ -239,9 +240,9 @@ static void draw_strip(const Entry *e, int g, int y, int x, int w, int sorted, a
       if (c[k].score > best) best = c[k].score;
       any_kept |= c[k].kept;
     }
-    int lv = (int)lroundf(best * 7);
+    int lv = (int)lroundf(best * 6);
     for (int r = 0; r < rep; r++)
-      ui_text(y, x + cell * rep + r, 1, any_kept ? kept_attr : ui_attr(UI_ERR) | A_DIM, "%s", LEVELS[lv < 0 ? 0 : lv > 7 ? 7 : lv]);
+      ui_text(y, x + cell * rep + r, 1, any_kept ? kept_attr : ui_attr(UI_ERR) | A_DIM, "%s", LEVELS[lv < 0 ? 0 : lv > 6 ? 6 : lv]);
   }
   free(c);
   free(keep);

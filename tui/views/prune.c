@@ -402,9 +402,11 @@ static void draw_bank(App *a, Prune *s, Rect box) {
   else snprintf(title, sizeof title, "memory bank");
   Rect in = ui_box(box, title, 0);
   if (!n) {
-    ui_text(in.y, in.x + 1, in.w - 2, ui_attr(UI_DIM), "the proxy search's rounds appear here as they arrive:");
-    ui_text(in.y + 1, in.x + 1, in.w - 2, ui_attr(UI_DIM), "a proposal, pruned to the group's MACs, scored by the");
-    ui_text(in.y + 2, in.x + 1, in.w - 2, ui_attr(UI_DIM), "loss on the group's timesteps (lower is better)");
+    static const char *const intro[] = {
+      "The proxy search's rounds, as they arrive.", "Each round: a proposal of per-layer widths,",
+      "pruned to the group's MACs and scored by", "the loss on the group's own timesteps", "(lower is better). Round 1 is uniform.",
+    };
+    for (int k = 0; k < 5 && k < in.h; k++) ui_text(in.y + k, in.x + 1, in.w - 2, ui_attr(UI_DIM), "%s", intro[k]);
     return;
   }
   ui_text(in.y, in.x + 1, in.w - 2, ui_attr(UI_DIM) | A_UNDERLINE, "%5s  %-9s %7s  %s", "round", "proxy", "MACs", "");
@@ -444,7 +446,19 @@ static void draw_job(App *a, Prune *s, Rect box) {
   job_unlock(&s->job);
   if (js == JOB_RUNNING) ui_progress(in.y, in.x + 1, in.w - 2, prog, status);
   else if (!nt) {
-    ui_text(in.y, in.x + 1, in.w - 2, ui_attr(UI_DIM), "p prunes the selected group, P every group; f, F fine-tune; A does it all. Models go next to the plan file.");
+    static const char *const intro[] = {
+      "Nothing running. Make the plan's group models here:",
+      "",
+      "  p   prune the selected group: importance by the plan's criterion, then the proxy search",
+      "  P   prune every group, noisiest first",
+      "  f   fine-tune the selected group's model on its own timesteps (continues a saved run)",
+      "  F   fine-tune every group's model",
+      "  A   both, for every group",
+      "",
+      "Models are written next to the plan file; the plan then names them and is saved.",
+      "From a shell:  stepscope prune --plan PLAN  and  stepscope finetune --plan PLAN",
+    };
+    for (int k = 0; k < 10 && k < in.h; k++) ui_text(in.y + k, in.x + 1, in.w - 2, ui_attr(k ? UI_TEXT : UI_DIM), "%s", intro[k]);
   } else {
     ui_text(in.y, in.x + 1, in.w - 2, js == JOB_FAILED ? ui_attr(UI_ERR) : ui_attr(UI_DIM), "%s",
             js == JOB_FAILED ? "failed — see the task list" : "finished · the plan names the new models");
