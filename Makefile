@@ -22,9 +22,13 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -
 LDLIBS  := -fopenmp -lm -lpthread
 
 PKG_LIBS := ncursesw libsixel libpng zlib
-ifneq ($(shell command -v pkg-config 2>/dev/null),)
-  CFLAGS += $(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
-  LDLIBS += $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null)
+ifeq ($(shell pkg-config --exists $(PKG_LIBS) 2>/dev/null && echo yes),yes)
+  CFLAGS += $(shell pkg-config --cflags $(PKG_LIBS))
+  LDLIBS += $(shell pkg-config --libs $(PKG_LIBS))
+else
+  # No pkg-config (or no .pc files, as on a machine with unpacked packages): Debian's paths.
+  CFLAGS += -I/usr/include/sixel
+  LDLIBS += -lncursesw -ltinfo -lsixel -lpng16 -lz
 endif
 # Debian's OpenBLAS: the cblas.h of the openblas-pthread variant.
 CFLAGS += -I/usr/include/x86_64-linux-gnu/openblas-pthread -I/usr/include/openblas
@@ -106,7 +110,7 @@ build-tests: $(BUILD)/run_tests $(BUILD)/stepscope
 
 test: deps
 	@$(MAKE) --no-print-directory build-tests
-	@./$(BUILD)/run_tests $(T)
+	@OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} ./$(BUILD)/run_tests $(T)
 
 run: stepscope
 	./stepscope

@@ -26,8 +26,8 @@ static void meta_int(StFile *f, const char *key, long v) {
   st_set_meta(f, key, buf);
 }
 
-int ckpt_save(const char *path, UNet *m, const Trainer *tr, const char *data_spec,
-              const char *const *extra, Err *e) {
+static int save(const char *path, UNet *m, const Trainer *tr, int slim, const char *data_spec,
+                const char *const *extra, Err *e) {
   StFile f;
   st_init(&f);
   char *cfg = unet_config_json(&m->cfg), *widths = unet_widths_json(m);
@@ -37,14 +37,16 @@ int ckpt_save(const char *path, UNet *m, const Trainer *tr, const char *data_spe
   free(cfg);
   free(widths);
   if (data_spec) st_set_meta(&f, "data", data_spec);
-  add_vector(&f, m, "", m->w);
+  add_vector(&f, m, "", slim && tr ? tr->opt.ema : m->w);
+  char buf[256];
   if (tr) {
-    char buf[256];
     st_set_meta(&f, "schedule", schedule_name(tr->sched.kind));
     meta_int(&f, "T", tr->sched.T);
     meta_int(&f, "step", tr->opt.step);
     meta_int(&f, "t0", tr->t0);
     meta_int(&f, "t1", tr->t1);
+  }
+  if (tr && !slim) {
     meta_int(&f, "batch", tr->batch);
     rng_to_string(&tr->rng, buf, sizeof buf);
     st_set_meta(&f, "rng", buf);
@@ -66,6 +68,16 @@ int ckpt_save(const char *path, UNet *m, const Trainer *tr, const char *data_spe
   int rc = st_save(path, &f, e);
   st_free(&f);
   return rc;
+}
+
+int ckpt_save(const char *path, UNet *m, const Trainer *tr, const char *data_spec,
+              const char *const *extra, Err *e) {
+  return save(path, m, tr, 0, data_spec, extra, e);
+}
+
+int ckpt_save_slim(const char *path, UNet *m, const Trainer *tr, const char *data_spec,
+                   const char *const *extra, Err *e) {
+  return save(path, m, tr, 1, data_spec, extra, e);
 }
 
 static int parse_config(const char *path, const char *text, UNetConfig *c, Err *e) {
@@ -209,4 +221,30 @@ char *ckpt_meta(const char *path, const char *key, Err *e) {
   char *r = v ? xstrdup(v) : NULL;
   st_free(&f);
   return r;
+}
+
+int ckpt_load_train_settings(const char *path, int *batch, OptimCfg *oc, float *gamma, Err *e) {
+  StFile f;
+  if (st_load(path, &f, e)) return -1;
+  int rc = -1;
+  const char *b = st_meta(&f, "batch"), *o = st_meta(&f, "optimizer"), *lw = st_meta(&f, "loss_weight");
+  Json j = {0};
+  if (!b || !o || !lw || json_parse(o, strlen(o), &j, e) || loss_weight_parse(lw, gamma)) {
+    err_set(e, "%s: missing or malformed training settings (batch, optimizer, loss_weight)", path);
+    goto done;
+  }
+  *batch = atoi(b);
+  oc->lr = (float)json_num(json_get(&j, "lr"), oc->lr);
+  oc->beta1 = (float)json_num(json_get(&j, "beta1"), oc->beta1);
+  oc->beta2 = (float)json_num(json_get(&j, "beta2"), oc->beta2);
+  oc->eps = (float)json_num(json_get(&j, "eps"), oc->eps);
+  oc->wd = (float)json_num(json_get(&j, "wd"), oc->wd);
+  oc->warmup = (int)json_num(json_get(&j, "warmup"), oc->warmup);
+  oc->clip = (float)json_num(json_get(&j, "clip"), oc->clip);
+  oc->ema_decay = (float)json_num(json_get(&j, "ema_decay"), oc->ema_decay);
+  rc = *batch >= 1 ? 0 : err_set(e, "%s: bad batch size in metadata", path);
+done:
+  json_free(&j);
+  st_free(&f);
+  return rc;
 }

@@ -23,10 +23,16 @@ typedef struct {
 // when tr is given, the whole training state. extra: NULL-terminated key/value pairs.
 int ckpt_save(const char *path, UNet *m, const Trainer *tr, const char *data_spec,
               const char *const *extra, Err *e);
+// The shipping form: the EMA weights under the plain names, schedule and step, no optimizer
+// state (a quarter of the size; it samples and fine-tunes but cannot be resumed).
+int ckpt_save_slim(const char *path, UNet *m, const Trainer *tr, const char *data_spec,
+                   const char *const *extra, Err *e);
 // Loads a model; use_ema picks the EMA weights when the file has them.
 UNet *ckpt_load_model(const char *path, Backend *be, int use_ema, CkptInfo *info, Err *e);
 // Restores optimizer moments, EMA, RNG, data position and step into a trainer built on a
 // model loaded (raw weights) from the same file.
 int ckpt_load_train_state(const char *path, Trainer *tr, Err *e);
+// The settings a resumable file was trained with: batch, optimizer, Min-SNR gamma.
+int ckpt_load_train_settings(const char *path, int *batch, OptimCfg *oc, float *gamma, Err *e);
 // Reads a metadata value (caller frees), or NULL.
 char *ckpt_meta(const char *path, const char *key, Err *e);

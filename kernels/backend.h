@@ -58,7 +58,8 @@ struct Backend {
 
   // ---- normalisation and activations ----
   // GroupNorm over (C/G channels x HW) per sample and group, eps = 1e-5. x,y are (B,C,HW);
-  // mean and rstd are (B,G), written by the forward and read by the backward.
+  // mean and rstd are (B,G), written by the forward and read by the backward. C must be a
+  // multiple of G; gamma and beta are never NULL.
   void (*groupnorm_fwd)(Backend *, int B, int C, int HW, int G, const float *x, const float *gamma,
                         const float *beta, float *y, float *mean, float *rstd);
   void (*groupnorm_bwd)(Backend *, int B, int C, int HW, int G, const float *x, const float *dy,
@@ -93,10 +94,12 @@ struct Backend {
   // ---- loss and optimiser ----
   // Weighted MSE over B samples of D values: loss_b = mean_i (pred-target)^2 is written to
   // loss (B floats, backend memory); dpred += 2 * w_b * (pred - target) / (B*D), so the
-  // gradient is that of sum_b w_b loss_b / B. w (B floats) may be NULL for all-ones.
+  // gradient is that of sum_b w_b loss_b / B. w (B floats) may be NULL for all-ones;
+  // dpred may be NULL when only the loss is wanted (evaluation).
   void (*mse_loss)(Backend *, int B, int D, const float *pred, const float *target, const float *w,
                    float *loss, float *dpred);
-  // AdamW with bias correction (step counts from 1): m,v moments; decoupled weight decay.
+  // AdamW with bias correction (step counts from 1), as PyTorch does it:
+  // p -= lr * (wd * p + mhat / (sqrt(vhat) + eps)), i.e. the decay is scaled by lr.
   void (*adamw)(Backend *, size_t n, float *p, const float *g, float *m, float *v, float lr,
                 float beta1, float beta2, float eps, float wd, int step);
   void (*ema)(Backend *, size_t n, float *e, const float *p, float decay);  // e = d*e + (1-d)*p
@@ -105,7 +108,9 @@ struct Backend {
   void (*destroy)(Backend *);
 };
 
-// Backends available in this build. `name` is "cpu", "cpu-ref", "cuda" or "auto".
+// Backends available in this build. `name` is "cpu", "cpu-ref", "cuda" or "auto" (or NULL,
+// meaning auto). Ops are safe to call from several threads on different data: the CPU
+// kernels take scratch memory per call.
 // auto takes CUDA when a device is present and works, else the CPU (with one line on stderr).
 // Returns NULL and fills err for an unknown or unavailable backend.
 #include "../engine/common.h"

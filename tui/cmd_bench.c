@@ -1,13 +1,18 @@
-// cmd_bench.c — `stepscope bench train`: speed of a training step, with PyTorch running the
-// same architecture in the same run (when python3 and torch are installed) for a fair ratio.
+// cmd_bench.c — `stepscope bench train|sample`: speed of a training step and of sampling,
+// with PyTorch running the same architecture in the same run (when python3 and torch are
+// installed) for a fair ratio.
+#include "../engine/sampler.h"
 #include "../engine/train.h"
 #include "args.h"
 #include "commands.h"
 #include <string.h>
 #include <unistd.h>
 
-// Runs tests/bench/torch_unet.py and returns its ms per step, or -1 when unavailable.
-static double torch_ms(const char *mode, const char *config, int batch, int threads, int steps, const char *device) {
+// Runs tests/bench/torch_unet.py and returns its ms per step, or -1 when unavailable. A
+// PyTorch model with another parameter count than ours would make the ratio meaningless:
+// that is refused with a message.
+static double torch_ms(const char *mode, const char *config, int batch, int threads, int steps, const char *device,
+                       long params) {
   const char *script = "tests/bench/torch_unet.py";
   if (access(script, R_OK) != 0) return -1;
   // The first interpreter that has torch: $STEPSCOPE_PYTHON, python3, Debian's /usr/bin/python3.
@@ -20,11 +25,17 @@ static double torch_ms(const char *mode, const char *config, int batch, int thre
   if (!p) return -1;
   char line[512];
   double ms = -1;
+  long theirs = -1;
   while (fgets(line, sizeof line, p)) {
     if (sscanf(line, "ms_per_step %lf", &ms) == 1) continue;
+    if (sscanf(line, "params %ld", &theirs) == 1) continue;
     if (strstr(line, "Error") || strstr(line, "error")) fprintf(stderr, "  torch: %s", line);
   }
   pclose(p);
+  if (ms > 0 && theirs != params) {
+    fprintf(stderr, "stepscope: bench: the PyTorch model has %ld parameters, ours %ld: not compared\n", theirs, params);
+    return -1;
+  }
   return ms;
 }
 
@@ -54,7 +65,8 @@ static int bench_train(const char *config, int batch, int threads, int steps, co
   double flops = 3.0 * 2.0 * unet_macs(m) * batch;  // forward + ~2x forward for the backward
   printf("stepscope train step  config %s  batch %d  threads %d  device %s\n", config, batch, threads, be->name);
   printf("  %-10s %9.1f ms/step %9.1f img/s %8.1f GFLOP/s\n", "stepscope", ms, batch * 1e3 / ms, flops / ms / 1e6);
-  double tms = torch ? torch_ms("train", config, batch, threads, steps, strcmp(be->name, "cuda") ? "cpu" : "cuda") : -1;
+  double tms = torch ? torch_ms("train", config, batch, threads, steps, strcmp(be->name, "cuda") ? "cpu" : "cuda",
+                                 unet_nparams(m)) : -1;
   if (tms > 0) {
     printf("  %-10s %9.1f ms/step %9.1f img/s %8.1f GFLOP/s\n", "pytorch", tms, batch * 1e3 / tms, flops / tms / 1e6);
     printf("  stepscope is %.2fx the speed of PyTorch\n", tms / ms);
@@ -68,25 +80,107 @@ static int bench_train(const char *config, int batch, int threads, int steps, co
   return 0;
 }
 
+// ---- bench sample ----
+
+typedef struct { UNet *m; int stop_after; } BenchModel;
+
+static int bench_eps(void *user, int t, const float *x, int B, float *eps, Err *e) {
+  unet_eps_host(((BenchModel *)user)->m, t, x, B, eps);
+  return 0;
+}
+
+static int bench_stop(void *user, int step, int nsteps, int t, const float *x, const float *x0, int B) {
+  return step + 1 >= ((BenchModel *)user)->stop_after;
+}
+
+// Seconds per sampler step (model call plus the update) over `steps` real steps of cfg,
+// after one warm-up step; the run is cancelled there and the rest extrapolated.
+static double sec_per_step(BenchModel *bm, const Schedule *s, SamplerCfg cfg, int B, int steps) {
+  const int C = bm->m->cfg.in_ch, S = bm->m->cfg.img;
+  float *x = xmalloc(sizeof(float) * B * C * S * S);
+  Err e;
+  bm->stop_after = 1;
+  sample_run(s, &cfg, B, C, S, S, bench_eps, bm, bench_stop, bm, x, &e);
+  bm->m->be->sync(bm->m->be);
+  double t0 = now_sec();
+  bm->stop_after = steps;
+  sample_run(s, &cfg, B, C, S, S, bench_eps, bm, bench_stop, bm, x, &e);
+  bm->m->be->sync(bm->m->be);
+  free(x);
+  return (now_sec() - t0) / steps;
+}
+
+static int bench_sample(const char *config, int batch, int threads, int steps, const char *device, int torch) {
+  UNetConfig cfg;
+  if (unet_preset(config, 1, &cfg)) { fprintf(stderr, "stepscope: bench: unknown --config '%s'\n", config); return 2; }
+  Backend *be = cli_backend(device, threads);
+  if (!be) return 1;
+  Err e;
+  UNet *m = unet_create(&cfg, NULL, be, &e);
+  unet_init_params(m, 1);  // random weights: speed does not depend on them
+  Schedule sched;
+  schedule_init(&sched, SCHED_LINEAR, 1000);
+  const int batches[2] = {batch > 0 ? batch : 16, 64}, nb = batch > 0 ? 1 : 2;
+  SamplerCfg ddim = sampler_cfg_default(), ddpm = ddim;  // DDIM-50, trailing, eta 0
+  ddpm.kind = SAMPLER_DDPM;
+  int measured = 0;
+  const char *tdev = strcmp(be->name, "cuda") ? "cpu" : "cuda";
+
+  printf("stepscope sample  config %s (%.1f M MACs/image, random weights)  threads %d  device %s\n", config,
+         unet_macs(m) / 1e6, threads, be->name);
+  printf("  %d timed steps per row after 1 warm-up, extrapolated per model call to the full run;\n"
+         "  DDPM-1000 is timed on %d of its 1000 steps. PyTorch: the model forward alone, same run.\n",
+         steps, steps);
+  printf("  %-10s %5s %10s %14s %14s %7s\n", "sampler", "batch", "ms/step", "stepscope/s", "pytorch/s", "ratio");
+  for (int i = 0; i < nb; i++) {
+    const int B = batches[i];
+    BenchModel bm = {m, 0};
+    double s_ddim = sec_per_step(&bm, &sched, ddim, B, steps);
+    double s_ddpm = sec_per_step(&bm, &sched, ddpm, B, steps);
+    double tms = torch ? torch_ms("sample", config, B, threads, steps, tdev, unet_nparams(m)) : -1;
+    measured |= tms > 0;
+    const struct { const char *name; int nsteps; double sec; } rows[2] = {
+      {"ddim-50", 50, s_ddim}, {"ddpm-1000", 1000, s_ddpm}};
+    for (int r = 0; r < 2; r++) {
+      double ips = B / (rows[r].sec * rows[r].nsteps);  // images per second
+      printf("  %-10s %5d %10.1f %14.3f", rows[r].name, B, rows[r].sec * 1e3, ips);
+      if (tms > 0) {
+        double tips = B * 1e3 / (tms * rows[r].nsteps);
+        printf(" %14.3f %6.2fx\n", tips, ips / tips);
+      } else printf(" %14s %7s\n", "-", "-");
+    }
+    fflush(stdout);
+  }
+  if (torch && !measured)
+    printf("  pytorch: not measured (python3 with torch not found, or tests/bench/torch_unet.py missing)\n");
+  else if (torch) printf("  ratio > 1: stepscope draws more images per second than PyTorch\n");
+  schedule_free(&sched);
+  unet_free(m);
+  be->destroy(be);
+  return 0;
+}
+
 int cmd_bench(int argc, char **argv) {
   const char *what = NULL, *config = "default", *device = "auto";
-  int batch = 64, threads = 2, steps = 10, no_torch = 0;
+  int batch = 0, threads = 2, steps = 0, no_torch = 0;
   Opt opts[] = {
     {"--config", OPT_STR, &config, "NAME", "model preset (default: default)"},
-    {"--batch", OPT_INT, &batch, "N", "batch size (default 64)"},
+    {"--batch", OPT_INT, &batch, "N", "batch size (default: train 64; sample 16 and 64)"},
     {"--threads", OPT_INT, &threads, "N", "CPU threads, for us and PyTorch (default 2)"},
-    {"--steps", OPT_INT, &steps, "N", "timed steps after 3 warm-up steps (default 10)"},
+    {"--steps", OPT_INT, &steps, "N", "timed steps (default: train 10 after 3 warm-up; sample 4 after 1)"},
     {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
     {"--no-torch", OPT_FLAG, &no_torch, NULL, "skip the PyTorch reference"},
   };
-  ArgSpec spec = {"bench", "train [options]",
-                  "Times a training step of a preset (AdamW, EMA and all) and the same architecture in\n"
-                  "PyTorch (tests/bench/torch_unet.py) in the same run.",
+  ArgSpec spec = {"bench", "train|sample [options]",
+                  "train: times a training step of a preset (AdamW, EMA and all); sample: images per second\n"
+                  "of DDIM-50 and DDPM-1000. Each with the same architecture in PyTorch\n"
+                  "(tests/bench/torch_unet.py) in the same run.",
                   opts, sizeof opts / sizeof opts[0], 1, 1, &what};
   int rc = args_parse(&spec, argc, argv);
   if (rc) return rc == 1 ? 0 : 2;
-  if (batch < 1 || steps < 1) { fprintf(stderr, "stepscope: bench: --batch and --steps must be positive\n"); return 2; }
-  if (!strcmp(what, "train")) return bench_train(config, batch, threads, steps, device, !no_torch);
-  fprintf(stderr, "stepscope: bench: unknown benchmark '%s' (train)\n", what);
+  if (batch < 0 || steps < 0) { fprintf(stderr, "stepscope: bench: --batch and --steps must be positive\n"); return 2; }
+  if (!strcmp(what, "train")) return bench_train(config, batch ? batch : 64, threads, steps ? steps : 10, device, !no_torch);
+  if (!strcmp(what, "sample")) return bench_sample(config, batch, threads, steps ? steps : 4, device, !no_torch);
+  fprintf(stderr, "stepscope: bench: unknown benchmark '%s' (train, sample)\n", what);
   return 2;
 }

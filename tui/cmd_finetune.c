@@ -98,7 +98,7 @@ int cmd_finetune(int argc, char **argv) {
     snprintf(ratio, sizeof ratio, "%.6g", g->ratio);
     const char *extra[] = {"parent", parent, "ratio", ratio, "base", p->base, NULL};
     snprintf(label, sizeof label, "finetune g%d", j);
-    TrainLoop loop = {label, out, c.data, extra, steps, save_every, quiet};
+    TrainLoop loop = {label, out, c.data, extra, steps, save_every, quiet, 0, NULL};
     status = train_loop_run(&tr, &loop, NULL);
     trainer_free(&tr);
     unet_free(m);

@@ -2,13 +2,18 @@
 #include "../engine/checkpoint.h"
 #include "args.h"
 #include "commands.h"
+#include "fid_cli.h"
 #include "train_loop.h"
+#include <errno.h>
 #include <string.h>
 
 int cmd_train(int argc, char **argv) {
+  for (int i = 0; i < argc; i++)  // the FID-FMNIST classifier has a trainer of its own
+    if (!strcmp(argv[i], "--classifier")) return train_classifier_cli(argc, argv);
   const char *data = "fashion-mnist", *out = NULL, *config = "default", *resume = NULL;
-  const char *device = "auto", *sched_name = "linear", *lw = "none", *init = NULL;
-  int steps = -1, batch = 64, save_every = 1000, threads = 0, warmup = -1, quiet = 0, t0 = 0, t1 = -1;
+  const char *device = "auto", *sched_name = "linear", *lw = "none", *init = NULL, *log_path = NULL;
+  int steps = -1, batch = -1, save_every = 1000, threads = 0, warmup = -1, quiet = 0, t0 = 0, t1 = -1, slim = 0;
+  int classifier = 0;  // handled before parsing (see above); listed for --help
   float lr = -1, ema = -1;
   uint64_t seed = 0;
   Opt opts[] = {
@@ -16,7 +21,7 @@ int cmd_train(int argc, char **argv) {
     {"--out", OPT_STR, &out, "FILE", "checkpoint to write (safetensors)"},
     {"--config", OPT_STR, &config, "NAME", "model preset: tiny | small | default"},
     {"--steps", OPT_INT, &steps, "N", "train until this many optimizer steps in all"},
-    {"--batch", OPT_INT, &batch, "N", "images per step (default 64)"},
+    {"--batch", OPT_INT, &batch, "N", "images per step (default 64; on --resume the saved one)"},
     {"--lr", OPT_FLOAT, &lr, "X", "AdamW learning rate (default 2e-3)"},
     {"--warmup", OPT_INT, &warmup, "N", "linear warm-up steps (default 200)"},
     {"--ema-decay", OPT_FLOAT, &ema, "X", "EMA decay of the weights (default 0.999)"},
@@ -30,6 +35,9 @@ int cmd_train(int argc, char **argv) {
     {"--save-every", OPT_INT, &save_every, "N", "write --out every N steps (default 1000; 0: end only)"},
     {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
     {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
+    {"--slim", OPT_FLAG, &slim, NULL, "write only the EMA weights (shipping form; not resumable)"},
+    {"--classifier", OPT_FLAG, &classifier, NULL, "train the FID-FMNIST feature classifier instead (see its --help)"},
+    {"--log", OPT_STR, &log_path, "FILE", "append one line per step: step,loss,lr (CSV)"},
     {"--quiet", OPT_FLAG, &quiet, NULL, "no progress output"},
   };
   ArgSpec spec = {"train", "--out FILE [options]",
@@ -39,10 +47,11 @@ int cmd_train(int argc, char **argv) {
   int rc = args_parse(&spec, argc, argv);
   if (rc) return rc == 1 ? 0 : 2;
   if (!out) { fprintf(stderr, "stepscope: train: --out FILE is required\n"); return 2; }
-  if (batch < 1 || batch > 4096) { fprintf(stderr, "stepscope: train: --batch must be 1..4096\n"); return 2; }
+  if (batch != -1 && (batch < 1 || batch > 4096)) { fprintf(stderr, "stepscope: train: --batch must be 1..4096\n"); return 2; }
   SchedKind sk;
   if (schedule_parse(sched_name, &sk)) { fprintf(stderr, "stepscope: train: unknown schedule '%s'\n", sched_name); return 2; }
   float gamma;
+  const char *lw_given = lw;
   if (loss_weight_parse(lw, &gamma)) { fprintf(stderr, "stepscope: train: bad --loss-weight '%s'\n", lw); return 2; }
 
   Err e;
@@ -78,7 +87,16 @@ int cmd_train(int argc, char **argv) {
   if (t0 < 0 || t1 > T || t0 >= t1) { fprintf(stderr, "stepscope: train: need 0 <= t-min < t-max <= %d\n", T); unet_free(m); be->destroy(be); data_free(&ds); return 2; }
   if (steps < 0) steps = !strcmp(config, "tiny") ? 300 : !strcmp(config, "small") ? 3000 : 12000;
 
+  // A resumed run continues with the settings it was saved with, unless overridden here.
   OptimCfg oc = optim_defaults();
+  if (resume) {
+    int saved_batch;
+    float saved_gamma;
+    if (ckpt_load_train_settings(resume, &saved_batch, &oc, &saved_gamma, &e)) { fprintf(stderr, "stepscope: %s\n", e.msg); goto fail; }
+    if (batch < 0) batch = saved_batch;
+    if (!strcmp(lw_given, "none")) gamma = saved_gamma;
+  }
+  if (batch < 0) batch = 64;
   if (lr > 0) oc.lr = lr;
   if (warmup >= 0) oc.warmup = warmup;
   if (ema > 0) oc.ema_decay = ema;
@@ -94,9 +112,16 @@ int cmd_train(int argc, char **argv) {
   if (!quiet)
     fprintf(stderr, "stepscope: training %s on %s (%d images), %ld params, %.1f M MACs/image, t in [%d,%d), %s, batch %d\n",
             resume ? resume : config, data, ds.n, unet_nparams(m), unet_macs(m) / 1e6, t0, t1, be->name, batch);
+  FILE *logf = NULL;
+  if (log_path && !(logf = fopen(log_path, "a"))) {
+    fprintf(stderr, "stepscope: %s: %s\n", log_path, strerror(errno));
+    trainer_free(&tr);
+    goto fail;
+  }
   const char *extra[] = {"parent", init ? init : "", NULL};
-  TrainLoop loop = {"train", out, data, init ? extra : NULL, steps, save_every, quiet};
+  TrainLoop loop = {"train", out, data, init ? extra : NULL, steps, save_every, quiet, slim, logf};
   int status = train_loop_run(&tr, &loop, NULL);
+  if (logf) fclose(logf);
   trainer_free(&tr);
   unet_free(m);
   be->destroy(be);

@@ -5,6 +5,7 @@
 #include "../kernels/backend.h"
 
 int cmd_train(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tui(int argc, char **argv);

@@ -8,6 +8,7 @@ typedef struct { const char *name; int (*fn)(int, char **); const char *about; }
 static const Command commands[] = {
   {"tui", cmd_tui, "the interactive explorer (the default when no command is given)"},
   {"train", cmd_train, "train a denoising UNet (or fine-tune on a timestep range)"},
+  {"sample", cmd_sample, "draw images with DDIM or DDPM into a PNG grid, and watch them form"},
   {"info", cmd_info, "show a checkpoint's config, widths, parameters and MACs per layer"},
   {"snr", cmd_snr, "show the noise schedule's SNR curve and how groups split it"},
   {"plan", cmd_plan, "write (or --show) a SAT plan: timestep groups and their size ratios"},
@@ -15,7 +16,7 @@ static const Command commands[] = {
   {"prune", cmd_prune, "proxy search: prune the base model to each group's MACs ratio"},
   {"finetune", cmd_finetune, "fine-tune each group model on its own timesteps"},
   {"eval", cmd_eval, "validation loss per timestep, MACs, params and speed of models or a plan"},
-  {"bench", cmd_bench, "measure training speed (ms per step, images/s, GFLOP/s)"},
+  {"bench", cmd_bench, "measure training and sampling speed, PyTorch alongside"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 

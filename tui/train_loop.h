@@ -2,6 +2,7 @@
 // with a progress line, periodic saves, and Ctrl-C / SIGTERM saving a resumable checkpoint.
 #pragma once
 #include "../engine/train.h"
+#include <stdio.h>
 
 typedef struct {
   const char *label;         // progress label: "train", "finetune g2"
@@ -11,6 +12,8 @@ typedef struct {
   int steps;                 // run until the optimizer has taken this many steps in all
   int save_every;            // also save every N steps (0: at the end only)
   int quiet;
+  int slim;                  // save the shipping form (EMA weights only; not resumable)
+  FILE *log;                 // one line per step, "step,loss,lr" (may be NULL)
 } TrainLoop;
 
 // Runs tr to c->steps and saves. Returns 0 when finished and saved; 1 when a save failed

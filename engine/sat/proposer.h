@@ -17,7 +17,8 @@
 // and must print the next proposal, {"keep": {"name": ratio, ...}}, on stdout within the
 // timeout. Groups it leaves out keep 1.0; other members of the reply are ignored. A reply
 // that is late, not JSON, names an unknown group or a ratio outside (0, 1] is an error:
-// the round is skipped and the bank records why. macs_share is the fraction of the base
+// the round is skipped and the bank records why (`stepscope prune` also says so on stderr:
+// "stepscope: proposer round 3: <why>; round skipped"). macs_share is the fraction of the base
 // model's MACs that scales with the group's width (a layer joins two groups, so the shares
 // add up to more than 1); realized is what unit granularity and the MACs target made of
 // the proposal; score is the proxy loss (lower is better).

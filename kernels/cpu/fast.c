@@ -160,7 +160,7 @@ static void fast_softmax_fwd(Backend *be, int rows, int n, float scale, const fl
     float *yr = y + (long)r * n;
     float mx = -INFINITY, sum = 0;
 #pragma omp simd reduction(max : mx)
-    for (int j = 0; j < n; j++) mx = fmaxf(mx, scale * xr[j]);
+    for (int j = 0; j < n; j++) mx = scale * xr[j] > mx ? scale * xr[j] : mx;
 #pragma omp simd reduction(+ : sum)
     for (int j = 0; j < n; j++) {
       yr[j] = exp_fast(scale * xr[j] - mx);

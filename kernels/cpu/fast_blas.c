@@ -1,4 +1,4 @@
-// fast_blas.c — gemm and convolution on OpenBLAS sgemm, parallel over the batch.
+// fast_blas.c — gemm and convolution on OpenBLAS sgemm, threaded by OpenMP.
 //
 // Convolution is im2col + sgemm per sample: the sample's input becomes a (Cin*K*K, Ho*Wo)
 // matrix `col` whose row (ci,ky,kx) holds what kernel tap (ky,kx) of channel ci sees at
@@ -9,38 +9,76 @@
 // with P = Ho*Wo and CKK = Cin*K*K. A 1x1 convolution with stride 1 and no padding needs no
 // im2col: x_b already is col_b.
 //
-// Threading. OpenBLAS (Debian's pthread build) has its own thread pool, and running it
-// inside OpenMP threads oversubscribes the cores. Two ways avoid that:
-//   (a) one sample per OpenMP thread, OpenBLAS on 1 thread (im2col runs in parallel too);
-//   (b) samples in turn, OpenBLAS on nthreads threads (im2col runs on one thread).
-// We use (a) whenever the batch has at least as many samples as threads, (b) otherwise
-// (sampling a few images, batch-1 gemms). Measured with kernels/cpu/bench/conv_bench.c,
-// 2 threads, batch 64 at 32x32 (ms per call, fwd / bwd data / bwd filter):
-//   MEASUREMENTS
+// Threading. OpenBLAS (Debian's pthread build) keeps its own thread pool; with OpenMP's
+// beside it, the two fight for the cores (each pool spins a while after its work, stealing
+// time from the other). So OpenBLAS always runs single-threaded here and all parallelism is
+// OpenMP's:
+//   (a) batch >= threads: one sample (or one product of a batched gemm) per thread;
+//   (c) batch <  threads: samples in turn, each product split by columns (or rows) across
+//       the threads, each slice one single-threaded sgemm.
+// The alternative (b), samples in turn with OpenBLAS on all threads, was slower. Measured
+// with kernels/cpu/bench/conv_bench.c, batch 64, 2 threads of an AMD EPYC (Zen 5, AVX-512),
+// best of 10, ms per call for a | b | c:
+//                          forward            bwd data           bwd filter
+//   3x3  32->32  @32x32    6.8 | 8.8 | 7.0    7.0 | 9.4 | 7.6    7.2 | 8.7 | 7.0
+//   3x3  64->64  @16x16    6.0 | 7.6 | 6.2    6.1 | 8.2 | 6.4    6.5 | 7.7 | 6.3
+//   3x3 128->128 @8x8      6.0 | 7.6 | 6.2    6.4 | 8.2 | 6.6    6.2 | 7.4 | 6.0
+//   3x3  32->32  @32x32/2  2.1 | 3.1 | 2.2    2.1 | 3.2 | 2.1    2.2 | 3.2 | 2.3
+//   1x1  64->128 @16x16    1.1 | 1.2 | 1.2    1.1 | 1.2 | 1.2    1.2 | 1.3 | 1.3
+//   gemm x64, 256x256x64 (attention scores) 2.2 | 2.7 | 2.8;  64x256x256 2.5 | 2.7 | 2.6
+// (a) runs at about 180 GFLOP/s on the 3x3 layers, 1.95x its one-thread speed. (b) also
+// slowed everything after it while OpenBLAS's threads spun down, which (a) and (c) avoid.
 #include "cpu.h"
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
-// OpenBLAS's thread count is process-wide; set it only when it changes.
-static void blas_threads(int n) {
-  if (openblas_get_num_threads() != n) openblas_set_num_threads(n);
+// OpenBLAS's thread count is process-wide: make sure it is 1 (cheap when it already is).
+static void blas_single_threaded(void) {
+  if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
 }
 
 // ---- dense algebra ----
 
+// One product C = alpha op(A) op(B) + beta C (row-major, leading dimensions given), split
+// across nt threads along N, or along M when that is longer, in slices of whole cache lines.
+static void sgemm_split(int nt, int transA, int transB, int M, int N, int K, float alpha,
+                        const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                        int ldc) {
+  const CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans;
+  const int by_cols = N >= M, len = by_cols ? N : M;
+#pragma omp parallel num_threads(nt) if (nt > 1 && (double)M * N * K >= 1e6)
+  {
+    const int n = omp_get_num_threads(), t = omp_get_thread_num();
+    const int chunk = ((len + n - 1) / n + 15) & ~15, i0 = t * chunk;
+    const int i1 = i0 + chunk < len ? i0 + chunk : len;
+    if (i0 < i1) {
+      if (by_cols)  // C[:, i0:i1] = op(A) op(B)[:, i0:i1]
+        cblas_sgemm(CblasRowMajor, ta, tb, M, i1 - i0, K, alpha, A, lda,
+                    transB ? B + (long)i0 * ldb : B + i0, ldb, beta, C + i0, ldc);
+      else          // C[i0:i1, :] = op(A)[i0:i1, :] op(B)
+        cblas_sgemm(CblasRowMajor, ta, tb, i1 - i0, N, K, alpha,
+                    transA ? A + i0 : A + (long)i0 * lda, lda, B, ldb, beta, C + (long)i0 * ldc, ldc);
+    }
+  }
+}
+
 static void fast_gemm(Backend *be, int batch, int transA, int transB, int M, int N, int K,
                       float alpha, const float *A, long strideA, const float *B, long strideB,
                       float beta, float *C, long strideC) {
-  const int nt = cpu_threads(be), par = batch >= nt && nt > 1;
-  const int lda = transA ? M : K, ldb = transB ? K : N;
-  blas_threads(par ? 1 : nt);
-#pragma omp parallel for num_threads(nt) schedule(static) if (par)
-  for (int b = 0; b < batch; b++)
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
-                transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A + b * strideA, lda,
-                B + b * strideB, ldb, beta, C + b * strideC, N);
+  const int nt = cpu_threads(be), lda = transA ? M : K, ldb = transB ? K : N;
+  blas_single_threaded();
+  if (batch >= nt) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int b = 0; b < batch; b++)
+      sgemm_split(1, transA, transB, M, N, K, alpha, A + b * strideA, lda, B + b * strideB, ldb,
+                  beta, C + b * strideC, N);
+  } else {
+    for (int b = 0; b < batch; b++)
+      sgemm_split(nt, transA, transB, M, N, K, alpha, A + b * strideA, lda, B + b * strideB, ldb,
+                  beta, C + b * strideC, N);
+  }
 }
 
 // ---- convolution ----
@@ -56,35 +94,38 @@ static void valid_cols(const ConvDesc *d, int kx, int *lo, int *hi) {
   if (*lo > *hi) *lo = *hi;
 }
 
-// x is one sample (Cin,H,W); col is (Cin*K*K, Ho*Wo), zero where the kernel hangs off the image.
-static void im2col(const ConvDesc *d, const float *x, float *col) {
+// x is one sample (Cin,H,W); col is (Cin*K*K, Ho*Wo), zero where the kernel hangs off the
+// image. Rows are independent: nt threads share them.
+static void im2col(const ConvDesc *d, const float *x, float *col, int nt) {
   const int K = d->K, s = d->stride, Wo = d->Wo;
-  for (int ci = 0; ci < d->Cin; ci++)
-    for (int ky = 0; ky < K; ky++)
-      for (int kx = 0; kx < K; kx++) {
-        const float *xc = x + (long)ci * d->H * d->W;
-        float *row = col + ((long)(ci * K + ky) * K + kx) * d->Ho * Wo;
-        int lo, hi;
-        valid_cols(d, kx, &lo, &hi);
-        for (int oy = 0; oy < d->Ho; oy++) {
-          float *r = row + (long)oy * Wo;
-          const int iy = oy * s - d->pad + ky;
-          if (iy < 0 || iy >= d->H) {
-            memset(r, 0, sizeof(float) * Wo);
-            continue;
-          }
-          const long base = (long)iy * d->W + kx - d->pad;  // xc[base + ox*s] is x[iy, ix]
-          for (int ox = 0; ox < lo; ox++) r[ox] = 0;
-          if (s == 1) memcpy(r + lo, xc + base + lo, sizeof(float) * (hi - lo));
-          else for (int ox = lo; ox < hi; ox++) r[ox] = xc[base + ox * s];
-          for (int ox = hi; ox < Wo; ox++) r[ox] = 0;
-        }
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int row = 0; row < d->Cin * K * K; row++) {
+    const int ci = row / (K * K), ky = row / K % K, kx = row % K;
+    const float *xc = x + (long)ci * d->H * d->W;
+    float *rowp = col + (long)row * d->Ho * Wo;
+    int lo, hi;
+    valid_cols(d, kx, &lo, &hi);
+    for (int oy = 0; oy < d->Ho; oy++) {
+      float *r = rowp + (long)oy * Wo;
+      const int iy = oy * s - d->pad + ky;
+      if (iy < 0 || iy >= d->H) {
+        memset(r, 0, sizeof(float) * Wo);
+        continue;
       }
+      const long base = (long)iy * d->W + kx - d->pad;  // xc[base + ox*s] is x[iy, ix]
+      for (int ox = 0; ox < lo; ox++) r[ox] = 0;
+      if (s == 1) memcpy(r + lo, xc + base + lo, sizeof(float) * (hi - lo));
+      else for (int ox = lo; ox < hi; ox++) r[ox] = xc[base + ox * s];
+      for (int ox = hi; ox < Wo; ox++) r[ox] = 0;
+    }
+  }
 }
 
 // The adjoint of im2col: dx (Cin,H,W) += every entry of dcol at the pixel it was read from.
-static void col2im_acc(const ConvDesc *d, const float *dcol, float *dx) {
+// Channels are independent (each writes only its own plane of dx): nt threads share them.
+static void col2im_acc(const ConvDesc *d, const float *dcol, float *dx, int nt) {
   const int K = d->K, s = d->stride, Wo = d->Wo;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int ci = 0; ci < d->Cin; ci++)
     for (int ky = 0; ky < K; ky++)
       for (int kx = 0; kx < K; kx++) {
@@ -107,95 +148,110 @@ static void col2im_acc(const ConvDesc *d, const float *dcol, float *dx) {
       }
 }
 
+// The three convolution ops each run one sample at a time through a `*_sample` function
+// given `nt` threads for that sample: 1 when the samples are spread over the threads
+// (batch >= threads), all of them otherwise. `col` is that sample's (CKK, P) scratch.
+
+static void conv_fwd_sample(const ConvDesc *d, const float *xb, const float *w, const float *bias,
+                            float *yb, float *col, int nt) {
+  const int P = d->Ho * d->Wo, CKK = d->Cin * d->K * d->K;
+  if (col) im2col(d, xb, col, nt);
+  sgemm_split(nt, 0, 0, d->Cout, P, CKK, 1.0f, w, CKK, col ? col : xb, P, 0.0f, yb, P);
+  if (bias)
+    for (int co = 0; co < d->Cout; co++) {
+      float *yr = yb + (long)co * P;
+#pragma omp simd
+      for (int p = 0; p < P; p++) yr[p] += bias[co];
+    }
+}
+
+static void conv_bwd_data_sample(const ConvDesc *d, const float *dyb, const float *w, float *dxb,
+                                 float *dcol, int nt) {
+  const int P = d->Ho * d->Wo, CKK = d->Cin * d->K * d->K;
+  if (!dcol) {  // pointwise: dx_b += w^T dy_b straight into place
+    sgemm_split(nt, 1, 0, CKK, P, d->Cout, 1.0f, w, CKK, dyb, P, 1.0f, dxb, P);
+    return;
+  }
+  sgemm_split(nt, 1, 0, CKK, P, d->Cout, 1.0f, w, CKK, dyb, P, 0.0f, dcol, P);
+  col2im_acc(d, dcol, dxb, nt);
+}
+
+static void conv_bwd_filter_sample(const ConvDesc *d, const float *xb, const float *dyb, float *dw,
+                                   float *col, int nt) {
+  const int P = d->Ho * d->Wo, CKK = d->Cin * d->K * d->K;
+  if (col) im2col(d, xb, col, nt);
+  sgemm_split(nt, 0, 1, d->Cout, CKK, P, 1.0f, dyb, P, col ? col : xb, P, 1.0f, dw, CKK);
+}
+
+static float *conv_scratch(const ConvDesc *d) {
+  return conv_is_pointwise(d) ? NULL : xmalloc(sizeof(float) * d->Cin * d->K * d->K * d->Ho * d->Wo);
+}
+
 static void fast_conv2d_fwd(Backend *be, const ConvDesc *d, const float *x, const float *w,
                             const float *bias, float *y) {
-  const int nt = cpu_threads(be), par = d->B >= nt && nt > 1, direct = conv_is_pointwise(d);
-  const int P = d->Ho * d->Wo, CKK = d->Cin * d->K * d->K;
-  blas_threads(par ? 1 : nt);
+  const int nt = cpu_threads(be), par = d->B >= nt;
+  const long xs = (long)d->Cin * d->H * d->W, ys = (long)d->Cout * d->Ho * d->Wo;
+  blas_single_threaded();
 #pragma omp parallel num_threads(nt) if (par)
   {
-    float *col = direct ? NULL : xmalloc(sizeof(float) * CKK * P);
+    float *col = conv_scratch(d);
 #pragma omp for schedule(static)
-    for (int b = 0; b < d->B; b++) {
-      const float *xb = x + (long)b * d->Cin * d->H * d->W;
-      float *yb = y + (long)b * d->Cout * P;
-      if (!direct) im2col(d, xb, col);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d->Cout, P, CKK, 1.0f, w, CKK,
-                  direct ? xb : col, P, 0.0f, yb, P);
-      if (bias)
-        for (int co = 0; co < d->Cout; co++) {
-          float *yr = yb + (long)co * P;
-#pragma omp simd
-          for (int p = 0; p < P; p++) yr[p] += bias[co];
-        }
-    }
+    for (int b = 0; b < d->B; b++) conv_fwd_sample(d, x + b * xs, w, bias, y + b * ys, col, par ? 1 : nt);
     free(col);
   }
 }
 
 static void fast_conv2d_bwd_data(Backend *be, const ConvDesc *d, const float *dy, const float *w,
                                  float *dx) {
-  const int nt = cpu_threads(be), par = d->B >= nt && nt > 1, direct = conv_is_pointwise(d);
-  const int P = d->Ho * d->Wo, CKK = d->Cin * d->K * d->K;
-  blas_threads(par ? 1 : nt);
+  const int nt = cpu_threads(be), par = d->B >= nt;
+  const long xs = (long)d->Cin * d->H * d->W, ys = (long)d->Cout * d->Ho * d->Wo;
+  blas_single_threaded();
 #pragma omp parallel num_threads(nt) if (par)
   {
-    float *dcol = direct ? NULL : xmalloc(sizeof(float) * CKK * P);
+    float *dcol = conv_scratch(d);
 #pragma omp for schedule(static)
-    for (int b = 0; b < d->B; b++) {
-      const float *dyb = dy + (long)b * d->Cout * P;
-      float *dxb = dx + (long)b * d->Cin * d->H * d->W;
-      if (direct) {  // dx_b += w^T dy_b straight into place
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK, P, d->Cout, 1.0f, w, CKK, dyb,
-                    P, 1.0f, dxb, P);
-      } else {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK, P, d->Cout, 1.0f, w, CKK, dyb,
-                    P, 0.0f, dcol, P);
-        col2im_acc(d, dcol, dxb);
-      }
-    }
+    for (int b = 0; b < d->B; b++) conv_bwd_data_sample(d, dy + b * ys, w, dx + b * xs, dcol, par ? 1 : nt);
     free(dcol);
   }
 }
 
-// Each thread sums its samples' dw into a private (Cout, CKK) buffer — thread 0 straight
-// into dw, which accumulates anyway — and the buffers are added into dw at the end.
+// With samples spread over threads, each thread sums its samples' dw into a private
+// (Cout, CKK) buffer — thread 0 straight into dw, which accumulates anyway — and the
+// buffers are added into dw at the end.
 static void fast_conv2d_bwd_filter(Backend *be, const ConvDesc *d, const float *x, const float *dy,
                                    float *dw, float *db) {
-  const int nt = cpu_threads(be), par = d->B >= nt && nt > 1, direct = conv_is_pointwise(d);
-  const int P = d->Ho * d->Wo, CKK = d->Cin * d->K * d->K;
-  const long nw = (long)d->Cout * CKK;
+  const int nt = cpu_threads(be), par = d->B >= nt;
+  const long xs = (long)d->Cin * d->H * d->W, ys = (long)d->Cout * d->Ho * d->Wo;
+  const long nw = (long)d->Cout * d->Cin * d->K * d->K;
   const int nparts = par ? nt : 1;
   float **part = xmalloc(sizeof(float *) * nparts);
   part[0] = dw;
   for (int t = 1; t < nparts; t++) part[t] = xcalloc(nw, sizeof(float));
-  blas_threads(par ? 1 : nt);
+  blas_single_threaded();
 #pragma omp parallel num_threads(nt) if (par)
   {
-    float *col = direct ? NULL : xmalloc(sizeof(float) * CKK * P);
-    float *mine = part[omp_get_thread_num()];
+    float *col = conv_scratch(d), *mine = part[omp_get_thread_num()];
 #pragma omp for schedule(static)
-    for (int b = 0; b < d->B; b++) {
-      const float *xb = x + (long)b * d->Cin * d->H * d->W;
-      if (!direct) im2col(d, xb, col);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d->Cout, CKK, P, 1.0f,
-                  dy + (long)b * d->Cout * P, P, direct ? xb : col, P, 1.0f, mine, CKK);
-    }
+    for (int b = 0; b < d->B; b++) conv_bwd_filter_sample(d, x + b * xs, dy + b * ys, mine, col, par ? 1 : nt);
     free(col);
-    // The implicit barrier above: every part is complete.
+  }  // every part is complete here
+#pragma omp parallel num_threads(nt)
+  {
+    if (nparts > 1) {
 #pragma omp for schedule(static)
-    for (long i = 0; i < nw; i++)
-      for (int t = 1; t < nparts; t++) dw[i] += part[t][i];
+      for (long i = 0; i < nw; i++)
+        for (int t = 1; t < nparts; t++) dw[i] += part[t][i];
+    }
     if (db) {
 #pragma omp for schedule(static)
       for (int co = 0; co < d->Cout; co++) {
         double acc = 0;
         for (int b = 0; b < d->B; b++) {
-          const float *dyr = dy + ((long)b * d->Cout + co) * P;
-          float s = 0;
-#pragma omp simd reduction(+ : s)
-          for (int p = 0; p < P; p++) s += dyr[p];
-          acc += s;
+          const float *dyr = dy + b * ys + (long)co * d->Ho * d->Wo;
+          float sum = 0;
+#pragma omp simd reduction(+ : sum)
+          for (int p = 0; p < d->Ho * d->Wo; p++) sum += dyr[p];
+          acc += sum;
         }
         db[co] += (float)acc;
       }

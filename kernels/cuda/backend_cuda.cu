@@ -106,6 +106,7 @@ static void cu_destroy(Backend *be) {
     cuda_conv_cache_destroy(c);
     if (c->workspace) cudaFree(c->workspace);
     if (c->partials) cudaFree(c->partials);
+    if (c->scratch) cudaFree(c->scratch);
     free(c->partials_host);
     arena_release(&c->arena);
     if (c->cudnn) cudnnDestroy(c->cudnn);

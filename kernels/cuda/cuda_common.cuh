@@ -69,9 +69,22 @@ typedef struct {
   size_t workspace_size;
   float *partials;  // device scratch for the block partial sums of sumsq
   float *partials_host;
+  float *scratch;   // per-(sample, channel) partial sums of the two-stage reductions
+  size_t scratch_cap;
 } CudaCtx;
 
 static inline CudaCtx *cuda_ctx(Backend *be) { return (CudaCtx *)be->ctx; }
+
+// Device scratch of at least n floats, grown (rarely: sizes repeat every step) when needed.
+static inline float *cuda_scratch(CudaCtx *c, size_t n) {
+  if (n > c->scratch_cap) {
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));  // the old buffer may still be in use
+    if (c->scratch) CUDA_CHECK(cudaFree(c->scratch));
+    CUDA_CHECK(cudaMalloc(&c->scratch, n * sizeof(float)));
+    c->scratch_cap = n;
+  }
+  return c->scratch;
+}
 
 // Each file fills in its share of the vtable.
 void cuda_install_conv(Backend *be);

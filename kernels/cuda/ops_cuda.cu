@@ -55,21 +55,30 @@ __global__ static void bcast_add_kernel(size_t n, int C, int HW, const float *v,
   }
 }
 
-// One block per output: dv[b*vstride + c] += sum of dy[b,c,:] (vstride > 0), or
-// dv[c] += sum of dy[:,c,:] (vstride = 0, a bias).
-__global__ static void bcast_add_bwd_kernel(int B, int C, int HW, const float *dy, int vstride, float *dv) {
-  const int o = blockIdx.x;
+// One block per (sample, channel): part[b*C + c] = sum of dy[b,c,:] (a contiguous row).
+__global__ static void row_sum_kernel(int HW, const float *dy, float *part) {
+  const float *row = dy + (size_t)blockIdx.x * HW;
   float s = 0.0f;
-  if (vstride == 0) {
-    const size_t count = (size_t)B * HW;
-    for (size_t i = threadIdx.x; i < count; i += blockDim.x)
-      s += dy[((i / HW) * C + o) * HW + i % HW];
-  } else {
-    const float *row = dy + (size_t)o * HW;
-    for (int i = threadIdx.x; i < HW; i += blockDim.x) s += row[i];
-  }
+  for (int i = threadIdx.x; i < HW; i += blockDim.x) s += row[i];
   s = block_sum(s);
-  if (threadIdx.x == 0) dv[vstride == 0 ? o : (size_t)(o / C) * vstride + o % C] += s;
+  if (threadIdx.x == 0) part[blockIdx.x] = s;
+}
+
+// dv[c] += sum over b of part[b*C + c]: the second stage of a bias gradient. Two stages keep
+// B*C blocks busy where one block per channel (C of them) would leave most of a GPU idle
+// and walk B*HW values each; the fixed order keeps the result deterministic.
+__global__ static void col_sum_kernel(int B, int C, const float *part, float *dv) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  float s = 0.0f;
+  for (int b = 0; b < B; b++) s += part[(size_t)b * C + c];
+  dv[c] += s;
+}
+
+// dv[b*vstride + c] += part[b*C + c]
+__global__ static void scatter_add_kernel(int n, int C, int vstride, const float *part, float *dv) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) dv[(size_t)(i / C) * vstride + i % C] += part[i];
 }
 
 static void cu_bcast_add(Backend *be, int B, int C, int HW, const float *v, int vstride, float *y) {
@@ -79,9 +88,12 @@ static void cu_bcast_add(Backend *be, int B, int C, int HW, const float *v, int 
 
 static void cu_bcast_add_bwd(Backend *be, int B, int C, int HW, const float *dy, int vstride, float *dv) {
   if (B <= 0 || C <= 0 || HW <= 0) return;
-  int outputs = vstride == 0 ? C : B * C;
-  size_t count = vstride == 0 ? (size_t)B * HW : (size_t)HW;
-  bcast_add_bwd_kernel<<<outputs, threads_for(count), 0, cuda_ctx(be)->stream>>>(B, C, HW, dy, vstride, dv);
+  CudaCtx *c = cuda_ctx(be);
+  float *part = cuda_scratch(c, (size_t)B * C);
+  row_sum_kernel<<<B * C, threads_for((size_t)HW), 0, c->stream>>>(HW, dy, part);
+  KERNEL_CHECK();
+  if (vstride == 0) col_sum_kernel<<<(C + 127) / 128, 128, 0, c->stream>>>(B, C, part, dv);
+  else scatter_add_kernel<<<(B * C + 255) / 256, 256, 0, c->stream>>>(B * C, C, vstride, part, dv);
   KERNEL_CHECK();
 }
 
@@ -228,25 +240,22 @@ __global__ static void groupnorm_bwd_dx_kernel(int C, int HW, int G, const float
   }
 }
 
-// dgamma[c] += sum over (b, hw) of dy*xhat, dbeta[c] += sum of dy: one block per channel, so
-// the sum over the batch needs no atomics.
-__global__ static void groupnorm_bwd_params_kernel(int B, int C, int HW, int G, const float *x, const float *dy,
-                                                   const float *mean, const float *rstd, float *dgamma, float *dbeta) {
-  const int c = blockIdx.x, g = c / (C / G);
-  const size_t count = (size_t)B * HW;
+// First stage of dgamma/dbeta, one block per (sample, channel) over its contiguous HW row:
+// part[b*C + c] = sum dy*xhat, part[B*C + b*C + c] = sum dy. col_sum_kernel finishes.
+__global__ static void groupnorm_params_part_kernel(int C, int HW, int G, const float *x, const float *dy,
+                                                    const float *mean, const float *rstd, float *part, size_t nbc) {
+  const int bc = blockIdx.x, b = bc / C, c = bc % C, g = c / (C / G);
+  const float mu = mean[b * G + g], rs = rstd[b * G + g];
+  const size_t base = (size_t)bc * HW;
   float sg = 0.0f, sb = 0.0f;
-  for (size_t i = threadIdx.x; i < count; i += blockDim.x) {
-    const int b = (int)(i / HW);
-    const size_t at = ((size_t)b * C + c) * HW + i % HW;
-    sg += dy[at] * (x[at] - mean[b * G + g]) * rstd[b * G + g];
-    sb += dy[at];
+  for (int i = threadIdx.x; i < HW; i += blockDim.x) {
+    float d = dy[base + i];
+    sg += d * (x[base + i] - mu) * rs;
+    sb += d;
   }
   sg = block_sum(sg);
   sb = block_sum(sb);
-  if (threadIdx.x == 0) {
-    if (dgamma) dgamma[c] += sg;
-    if (dbeta) dbeta[c] += sb;
-  }
+  if (threadIdx.x == 0) { part[bc] = sg; part[nbc + bc] = sb; }
 }
 
 static void check_groups(int C, int G) {
@@ -276,8 +285,12 @@ static void cu_groupnorm_bwd(Backend *be, int B, int C, int HW, int G, const flo
     KERNEL_CHECK();
   }
   if (dgamma || dbeta) {
-    groupnorm_bwd_params_kernel<<<C, threads_for((size_t)B * HW), 0, s>>>(B, C, HW, G, x, dy, mean, rstd, dgamma,
-                                                                          dbeta);
+    size_t nbc = (size_t)B * C;
+    float *part = cuda_scratch(cuda_ctx(be), 2 * nbc);
+    groupnorm_params_part_kernel<<<B * C, threads_for((size_t)HW), 0, s>>>(C, HW, G, x, dy, mean, rstd, part, nbc);
+    KERNEL_CHECK();
+    if (dgamma) col_sum_kernel<<<(C + 127) / 128, 128, 0, s>>>(B, C, part, dgamma);
+    if (dbeta) col_sum_kernel<<<(C + 127) / 128, 128, 0, s>>>(B, C, part + nbc, dbeta);
     KERNEL_CHECK();
   }
 }

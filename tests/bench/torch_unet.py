@@ -11,10 +11,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+# Must match unet_preset() in engine/unet_build.c; `--check FILE` loads one of our
+# checkpoints into this model and fails loudly on any difference in names or shapes.
 PRESETS = {
     "tiny":    dict(ch=8,  mult=(1, 2),    nres=1, attn=(16,), groups=4),
     "small":   dict(ch=16, mult=(1, 2, 2), nres=1, attn=(16,), groups=8),
-    "default": dict(ch=32, mult=(1, 2, 2), nres=1, attn=(8,),  groups=8),
+    "default": dict(ch=24, mult=(1, 2, 3), nres=1, attn=(8,),  groups=8),
 }
 
 def norm(c, g):
@@ -114,13 +116,20 @@ def main():
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     model = UNet(**PRESETS[a.config]).to(dev)
+    print("params %d" % sum(p.numel() for p in model.parameters()))
     x = torch.randn(a.batch, 1, 32, 32, device=dev)
     t = torch.randint(0, 1000, (a.batch,))
     if a.check:
         from safetensors.torch import load_file
         sd = {k: v for k, v in load_file(a.check).items() if not k.startswith(("ema.", "optim."))}
         model.load_state_dict(sd)
+        # the same probe input as tests/interop: x[i] = sin(0.01 i), t = 500, batch 2
+        x = torch.sin(0.01 * torch.arange(2 * 1024, dtype=torch.float32)).reshape(2, 1, 32, 32)
+        with torch.no_grad():
+            eps = model(x, torch.tensor([500, 500])).flatten()
         print("loaded", len(sd), "tensors")
+        print("torch: mean %.6f rms %.6f eps[0..3] %s eps[1500] %.6f" % (eps.mean(), eps.square().mean().sqrt(),
+              " ".join("%.6f" % v for v in eps[:4]), eps[1500]))
         return
     ema = [p.detach().clone() for p in model.parameters()]
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0)

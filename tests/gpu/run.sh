@@ -13,6 +13,8 @@
 #   JOBS           make -j                              (16)
 #   TEST_TIMEOUT   seconds for each test run            (300)
 #   SANITIZE       1: compute-sanitizer memcheck on a few small tests, 0: skip it  (1)
+#   SKIP_DEPS=1    no package check (an offline machine with carried packages)
+#   SKIP_FULL=1    only the CUDA tests, not the whole suite
 set -x
 cd "$(dirname "$0")/../.." || exit 2
 OUT=${OUT:-./gpu-out}
@@ -77,11 +79,13 @@ environment() {
   [ -n "$CUDNN_HOME" ]  # the step fails when no cuDNN was found
 }
 step environment environment.log environment
+# for scripts that run the binary after this one
+printf 'export CUDNN_HOME=%q LD_LIBRARY_PATH=%q\n' "$CUDNN_HOME" "$LD_LIBRARY_PATH" > "$OUT/env.sh"
 
 # ---- build ----
 # The build targets directly: `make all` first runs the package check (deps), which may want
 # apt-get on an offline machine. deps runs on its own, for the record.
-step deps deps.log timeout 90 make --no-print-directory deps
+[ "${SKIP_DEPS:-0}" = 1 ] || step deps deps.log timeout 90 make --no-print-directory deps
 rm -f build/run_tests build/stepscope  # never test a binary left over from an earlier build
 step build build.log make -j"$JOBS" CUDA=1 CUDA_HOME="$CUDA_HOME" CUDNN_HOME="$CUDNN_HOME" build/run_tests
 step build-bin build-bin.log make -j"$JOBS" CUDA=1 CUDA_HOME="$CUDA_HOME" CUDNN_HOME="$CUDNN_HOME" build/stepscope
@@ -90,7 +94,7 @@ step build-bin build-bin.log make -j"$JOBS" CUDA=1 CUDA_HOME="$CUDA_HOME" CUDNN_
 export STEPSCOPE_REQUIRE_CUDA=1  # here a CUDA test without a usable device fails, not skips
 if [ -x build/run_tests ]; then
   step test-cuda test-cuda.log timeout "$TEST_TIMEOUT" ./build/run_tests cuda
-  step test-all test-all.log timeout "$TEST_TIMEOUT" ./build/run_tests
+  [ "${SKIP_FULL:-0}" = 1 ] || step test-all test-all.log timeout "$TEST_TIMEOUT" ./build/run_tests
   SAN=$(command -v compute-sanitizer || ls "$CUDA_HOME"/bin/compute-sanitizer "$CUDA_HOME"/compute-sanitizer/compute-sanitizer 2>/dev/null | head -1)
   if [ "$SANITIZE" = 1 ] && [ -n "$SAN" ]; then
     # The small shapes only: memcheck slows kernels (and cuDNN's algorithm search) a lot.

@@ -1,0 +1,148 @@
+// The FID-FMNIST feature network: gradients by finite differences, the host cross-entropy,
+// a file round trip, and a short real training run whose accuracy rises far above chance.
+#include "../engine/classifier.h"
+#include "../engine/rng.h"
+#include "test.h"
+
+static Classifier *tiny(Backend *be) {
+  ClassifierConfig c = {.in_ch = 1, .img = 8, .width = {4, 6, 8}, .groups = 2, .nclass = 3};
+  Err e;
+  return classifier_create(&c, be, &e);
+}
+
+// Random weights of a chosen scale (the default init is fine too, but this one makes the
+// norms' scales and shifts non-trivial).
+static void randomize(Classifier *m, uint64_t seed, float scale) {
+  Rng r;
+  rng_seed(&r, seed);
+  float *h = xmalloc(sizeof(float) * m->size);
+  for (size_t i = 0; i < m->size; i++) h[i] = scale * rng_normal(&r);
+  m->be->upload(m->be, m->w, h, m->size);
+  free(h);
+}
+
+static double loss_at(Classifier *m, const float *x, int B, const uint8_t *y) {
+  float *logits, h[64];
+  classifier_forward(m, x, B, &logits);
+  m->be->download(m->be, h, logits, (size_t)B * m->cfg.nclass);
+  return classifier_xent(h, y, B, m->cfg.nclass, NULL, NULL);
+}
+
+TEST(classifier_xent_matches_its_definition) {
+  // Two rows of 3 logits: loss_b = log(sum exp z) - z_y; gradient softmax - onehot, over B.
+  float z[6] = {1, 2, 3, -1, 0, 5}, d[6];
+  uint8_t y[2] = {2, 0};
+  int correct;
+  double l = classifier_xent(z, y, 2, 3, d, &correct);
+  double l0 = log(exp(1) + exp(2) + exp(3)) - 3, l1 = log(exp(-1) + exp(0) + exp(5)) + 1;
+  ASSERT_NEAR(l, (l0 + l1) / 2, 1e-6, 0);
+  ASSERT_EQ_INT(correct, 1);
+  ASSERT_NEAR(d[2], (exp(3) / (exp(1) + exp(2) + exp(3)) - 1) / 2, 1e-7, 0);
+  ASSERT_NEAR(d[4], exp(0) / (exp(-1) + exp(0) + exp(5)) / 2, 1e-7, 0);
+}
+
+// L = mean cross-entropy. Central differences on every parameter tensor (4 entries each)
+// in float32 with h = 1e-2; ||fd - analytic|| / ||analytic|| < 1e-2 over the sample.
+TEST(classifier_gradient_finite_differences) {
+  Backend *be = backend_cpu_ref_create();
+  Classifier *m = tiny(be);
+  ASSERT(m);
+  randomize(m, 5, 0.4f);
+  enum { B = 3 };
+  size_t n = (size_t)B * 8 * 8;
+  float hx[B * 64], dl[B * 3], hl[B * 3];
+  uint8_t y[B] = {0, 2, 1};
+  Rng rng;
+  rng_seed(&rng, 11);
+  rng_normal_fill(&rng, hx, (long)n);
+  float *x = be->alloc(be, n), *dlog = be->alloc(be, B * 3), *logits;
+  be->upload(be, x, hx, n);
+  classifier_forward(m, x, B, &logits);
+  be->download(be, hl, logits, B * 3);
+  classifier_xent(hl, y, B, 3, dl, NULL);
+  be->upload(be, dlog, dl, B * 3);
+  be->fill(be, m->g, 0, m->size);
+  classifier_backward(m, dlog);
+  float *w = xmalloc(sizeof(float) * m->size), *g = xmalloc(sizeof(float) * m->size);
+  be->download(be, w, m->w, m->size);
+  be->download(be, g, m->g, m->size);
+  double num = 0, den = 0;
+  for (int p = 0; p < m->nparams; p++)
+    for (int k = 0; k < 4; k++) {
+      size_t i = m->params[p].off + rng_int(&rng, (int)m->params[p].n);
+      float keep = w[i];
+      const float h = 1e-2f;
+      w[i] = keep + h; be->upload(be, m->w, w, m->size);
+      double lp = loss_at(m, x, B, y);
+      w[i] = keep - h; be->upload(be, m->w, w, m->size);
+      double lm = loss_at(m, x, B, y);
+      w[i] = keep;
+      double fd = (lp - lm) / (2 * h);
+      num += (fd - g[i]) * (fd - g[i]);
+      den += (double)g[i] * g[i];
+    }
+  be->upload(be, m->w, w, m->size);
+  ASSERTF(den > 0, "all sampled gradients are zero");
+  ASSERTF(sqrt(num / den) < 1e-2, "relative gradient error %.3g", sqrt(num / den));
+  free(w); free(g);
+  be->free(be, x); be->free(be, dlog);
+  classifier_free(m);
+  be->destroy(be);
+}
+
+TEST(classifier_save_load_roundtrip) {
+  Backend *be = backend_cpu_ref_create();
+  Classifier *m = tiny(be);
+  ASSERT(m);
+  classifier_init_params(m, 3);
+  char path[300], h1[17], h2[17];
+  snprintf(path, sizeof path, "%s/cls.safetensors", test_tmpdir());
+  Err e;
+  const char *extra[] = {"test_accuracy", "0.5", NULL};
+  ASSERTF(classifier_save(path, m, extra, &e) == 0, "%s", e.msg);
+  Classifier *r = classifier_load(path, be, &e);
+  ASSERTF(r, "%s", e.msg);
+  classifier_hash(m, h1);
+  classifier_hash(r, h2);
+  ASSERT(!strcmp(h1, h2));
+  ASSERT_EQ_INT(r->cfg.width[1], 6);
+  ASSERT_EQ_INT(r->cfg.nclass, 3);
+  // a different weight changes the fingerprint
+  classifier_init_params(r, 4);
+  classifier_hash(r, h2);
+  ASSERT(strcmp(h1, h2));
+  classifier_free(m);
+  classifier_free(r);
+  be->destroy(be);
+}
+
+// 150 steps of batch 32 on the first 4800 training images with a narrow net: test accuracy
+// on 1000 test images must rise far above chance (10 %). Takes a few seconds on 2 cores.
+TEST(classifier_training_on_fashion_mnist_beats_chance) {
+  Dataset tr, te;
+  Err e;
+  if (data_load("fashion-mnist", DATA_TRAIN, &tr, &e)) { test_skip(e.msg); return; }
+  if (data_load("fashion-mnist", DATA_TEST, &te, &e)) { data_free(&tr); test_skip(e.msg); return; }
+  Backend *be = backend_cpu_create(1);  // one thread: on a shared machine, OpenMP threads can be 7x slower
+  ClassifierConfig c = classifier_default_config(1);
+  c.width[0] = 8; c.width[1] = 16; c.width[2] = 32;
+  Classifier *m = classifier_create(&c, be, &e);
+  ASSERT(m);
+  classifier_init_params(m, 1);
+  OptimCfg oc = optim_defaults();
+  oc.warmup = 20;
+  Optim o;
+  optim_init(&o, be, m->size, &oc, m->w);
+  double before = classifier_accuracy(m, &te, 1000, 250);
+  enum { B = 32 };
+  for (int s = 0; s < 150; s++)
+    classifier_train_step(m, &o, tr.x + (size_t)s * B * 1024, tr.labels + s * B, B, NULL);
+  double after = classifier_accuracy(m, &te, 1000, 250);
+  printf("    test accuracy (1000 images): %.3f before, %.3f after 150 steps\n", before, after);
+  ASSERTF(after > 0.6, "accuracy %.3f after training", after);
+  optim_free(&o);
+  classifier_free(m);
+  be->destroy(be);
+  data_free(&tr);
+  data_free(&te);
+}

@@ -1,0 +1,364 @@
+// test_cli.c — the stepscope binary as a user meets it: exit statuses, messages, files.
+//
+// Each test runs ./build/stepscope (built by `make test` before the runner) through the
+// shell with stdout and stderr captured to files. One tiny model, trained for a few steps
+// the first time a test needs it, is shared by every test of the run. Everything runs on
+// one thread: these tests are about behaviour, and a busy machine makes thread teams slow.
+#include "test.h"
+#include "engine/checkpoint.h"
+#include "engine/png_io.h"
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define BIN "./build/stepscope"
+
+typedef struct {
+  int status;         // exit status, or 128 + signal
+  char out[1 << 16];  // the first 64 KiB of stdout and stderr
+  char err[1 << 14];
+} Result;
+
+static void slurp(const char *path, char *buf, size_t cap) {
+  FILE *f = fopen(path, "rb");
+  size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
+  buf[n] = 0;
+  if (f) fclose(f);
+}
+
+// Runs `stepscope ARGS` (a printf format) with NO_COLOR unset; fills r.
+static void run(Result *r, const char *fmt, ...) {
+  char args[1024], cmd[1800], out[300], err[300];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(args, sizeof args, fmt, ap);
+  va_end(ap);
+  snprintf(out, sizeof out, "%s/cli.out", test_tmpdir());
+  snprintf(err, sizeof err, "%s/cli.err", test_tmpdir());
+  snprintf(cmd, sizeof cmd, "env -u NO_COLOR " BIN " %s >%s 2>%s </dev/null", args, out, err);
+  int st = system(cmd);
+  r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  slurp(out, r->out, sizeof r->out);
+  slurp(err, r->err, sizeof r->err);
+}
+
+static int have_binary(void) {
+  if (access(BIN, X_OK) == 0) return 1;
+  test_skip(BIN " not built (make test builds it)");
+  return 0;
+}
+
+// The shared tiny model: 30 steps (batch 16) of the tiny preset on Fashion-MNIST. NULL (and the test
+// failed or skipped) when it cannot be made.
+static const char *tiny_model(void) {
+  static char path[300];
+  static int tried;
+  if (!have_binary()) return NULL;
+  if (!tried) {
+    tried = 1;
+    snprintf(path, sizeof path, "%s/m.safetensors", test_tmpdir());
+    Result r;
+    run(&r, "train --config tiny --steps 30 --batch 16 --out %s --device cpu --threads 1 --quiet", path);
+    if (r.status != 0) {
+      fprintf(stdout, "    training the test model failed (%d): %s", r.status, r.err);
+      path[0] = 0;
+    }
+  }
+  if (!path[0]) test_fail(__FILE__, __LINE__, "no test model");
+  return path[0] ? path : NULL;
+}
+
+// Samples into DIR/NAME.png with extra options; returns its path (static buffer), or NULL.
+static const char *sample(const char *name, const char *opts) {
+  static char png[300];
+  const char *m = tiny_model();
+  if (!m) return NULL;
+  snprintf(png, sizeof png, "%s/%s.png", test_tmpdir(), name);
+  Result r;
+  run(&r, "sample --model %s --device cpu --threads 1 --out %s %s", m, png, opts);
+  if (r.status != 0) {
+    test_fail(__FILE__, __LINE__, "sample %s exited %d: %s", opts, r.status, r.err);
+    return NULL;
+  }
+  return png;
+}
+
+// Pixels of a PNG, malloc'd; NULL on failure.
+static uint8_t *pixels(const char *path, int *w, int *h, int *c) {
+  uint8_t *px;
+  Err e;
+  if (png_read(path, &px, w, h, c, &e)) { test_fail(__FILE__, __LINE__, "%s", e.msg); return NULL; }
+  return px;
+}
+
+// 1 when two PNGs hold the same pixels, 0 when not, -1 when either cannot be read.
+static int same_pixels(const char *a, const char *b) {
+  int wa, ha, ca, wb, hb, cb;
+  uint8_t *pa = pixels(a, &wa, &ha, &ca), *pb = pixels(b, &wb, &hb, &cb);
+  int same = !pa || !pb ? -1 : wa == wb && ha == hb && ca == cb && !memcmp(pa, pb, (size_t)wa * ha * ca);
+  free(pa);
+  free(pb);
+  return same;
+}
+
+// ---- help and usage ----
+
+TEST(cli_help_lists_commands) {
+  if (!have_binary()) return;
+  Result r;
+  run(&r, "help");
+  ASSERT_EQ_INT(r.status, 0);
+  const char *cmds[] = {"train", "sample", "info", "bench"};
+  for (int i = 0; i < 4; i++) ASSERTF(strstr(r.out, cmds[i]), "help lacks '%s':\n%s", cmds[i], r.out);
+}
+
+TEST(cli_subcommand_help_exits_0) {
+  if (!have_binary()) return;
+  Result r;
+  run(&r, "train --help");
+  ASSERT_EQ_INT(r.status, 0);
+  ASSERT(strstr(r.out, "usage: stepscope train"));
+  run(&r, "sample --help");
+  ASSERT_EQ_INT(r.status, 0);
+  ASSERT(strstr(r.out, "--every"));
+}
+
+TEST(cli_unknown_option_or_command_exits_2) {
+  if (!have_binary()) return;
+  Result r;
+  run(&r, "sample --model x --frobnicate");
+  ASSERT_EQ_INT(r.status, 2);
+  ASSERTF(strstr(r.err, "stepscope: sample: unknown option '--frobnicate'"), "stderr: %s", r.err);
+  run(&r, "frobnicate");
+  ASSERT_EQ_INT(r.status, 2);
+  ASSERT(strstr(r.err, "stepscope: unknown command 'frobnicate'"));
+}
+
+// ---- sample ----
+
+TEST(cli_sample_writes_png_with_text) {
+  const char *png = sample("text", "--n 5 --steps 4 --seed 1234 --cols 5");
+  if (!png) return;
+  int w, h, c;
+  uint8_t *px = pixels(png, &w, &h, &c);
+  if (!px) return;
+  free(px);
+  ASSERT_EQ_INT(c, 1);  // Fashion-MNIST is grey
+  ASSERT_EQ_INT(w, 5 * 32 + 4 * 2);
+  ASSERT_EQ_INT(h, 32);
+  char v[300];
+  Err e;
+  struct { const char *key, *want; } text[] = {
+    {"seed", "1234"}, {"model", tiny_model()}, {"sampler", "ddim"}, {"steps", "4"},
+    {"eta", "0"}, {"spacing", "trailing"}, {"software", "stepscope"}, {"weights", "ema"}};
+  for (int i = 0; i < 8; i++) {
+    ASSERTF(png_read_text(png, text[i].key, v, sizeof v, &e) == 0, "%s", e.msg);
+    ASSERTF(!strcmp(v, text[i].want), "tEXt %s = '%s', want '%s'", text[i].key, v, text[i].want);
+  }
+}
+
+TEST(cli_sample_same_seed_same_pixels) {
+  char a[300], b[300], c[300];
+  const char *p;
+  // eta 1: every step draws fresh noise, so the whole noise stream must repeat
+  if (!(p = sample("seed7a", "--n 4 --steps 8 --eta 1 --seed 7"))) return;
+  snprintf(a, sizeof a, "%s", p);
+  if (!(p = sample("seed7b", "--n 4 --steps 8 --eta 1 --seed 7"))) return;
+  snprintf(b, sizeof b, "%s", p);
+  if (!(p = sample("seed8", "--n 4 --steps 8 --eta 1 --seed 8"))) return;
+  snprintf(c, sizeof c, "%s", p);
+  ASSERT_EQ_INT(same_pixels(a, b), 1);
+  ASSERT_EQ_INT(same_pixels(a, c), 0);
+}
+
+TEST(cli_sample_ddim_eta0_reproducible) {
+  char a[300], b[300];
+  const char *p;
+  if (!(p = sample("eta0a", "--n 3 --steps 6 --eta 0 --spacing linspace --seed 3"))) return;
+  snprintf(a, sizeof a, "%s", p);
+  if (!(p = sample("eta0b", "--n 3 --steps 6 --eta 0 --spacing linspace --seed 3"))) return;
+  snprintf(b, sizeof b, "%s", p);
+  ASSERT_EQ_INT(same_pixels(a, b), 1);
+}
+
+// Image i uses the noise stream seed + i, so batching must not change a pixel.
+TEST(cli_sample_batch_does_not_change_pixels) {
+  char a[300], b[300];
+  const char *p;
+  if (!(p = sample("b1", "--n 3 --steps 5 --eta 1 --batch 1"))) return;
+  snprintf(a, sizeof a, "%s", p);
+  if (!(p = sample("b3", "--n 3 --steps 5 --eta 1 --batch 3"))) return;
+  snprintf(b, sizeof b, "%s", p);
+  ASSERT_EQ_INT(same_pixels(a, b), 1);
+}
+
+TEST(cli_sample_quiet_in_pipes_with_summary) {
+  const char *m = tiny_model();
+  if (!m) return;
+  Result r;
+  run(&r, "sample --model %s --device cpu --threads 1 --n 2 --steps 3 --out %s/q.png", m, test_tmpdir());
+  ASSERT_EQ_INT(r.status, 0);
+  ASSERTF(r.err[0] == 0, "stderr is not quiet in a pipe: %s", r.err);
+  ASSERTF(strstr(r.out, "2 images -> ") && strstr(r.out, "ddim 3 steps") && strstr(r.out, "ms/call") &&
+          strstr(r.out, "MACs/image"), "summary: %s", r.out);
+}
+
+TEST(cli_sample_bad_arguments) {
+  const char *m = tiny_model();
+  if (!m) return;
+  char garbage[300];
+  snprintf(garbage, sizeof garbage, "%s/garbage.safetensors", test_tmpdir());
+  FILE *f = fopen(garbage, "wb");
+  ASSERT(f);
+  fputs("\x10\0\0\0\0\0\0\0{not json at all", f);
+  fclose(f);
+  struct { const char *args; int status; const char *says; } cases[] = {
+    {"--steps 1001", 2, "T = 1000"},
+    {"--steps 0", 2, "--steps"},
+    {"--n 0", 2, "--n"},
+    {"--sampler euler", 2, "unknown sampler 'euler'"},
+    {"--eta -1", 2, "--eta"},
+    {"--sampler ddpm --steps 50", 2, "ddpm runs all"},
+  };
+  Result r;
+  for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+    run(&r, "sample --model %s --device cpu --threads 1 --out %s/bad.png %s", m, test_tmpdir(), cases[i].args);
+    ASSERTF(r.status == cases[i].status, "'%s' exited %d, want %d", cases[i].args, r.status, cases[i].status);
+    ASSERTF(!strncmp(r.err, "stepscope: ", 11) && strstr(r.err, cases[i].says), "'%s': stderr %s", cases[i].args, r.err);
+  }
+  run(&r, "sample --model %s/missing.safetensors --device cpu --threads 1 --out %s/bad.png", test_tmpdir(), test_tmpdir());
+  ASSERT_EQ_INT(r.status, 1);
+  ASSERTF(!strncmp(r.err, "stepscope: ", 11) && strstr(r.err, "missing.safetensors"), "stderr: %s", r.err);
+  run(&r, "sample --model %s --device cpu --threads 1 --out %s/bad.png", garbage, test_tmpdir());
+  ASSERT_EQ_INT(r.status, 1);
+  ASSERTF(!strncmp(r.err, "stepscope: ", 11) && strstr(r.err, "garbage.safetensors"), "stderr: %s", r.err);
+  run(&r, "sample --device cpu --threads 1");
+  ASSERT_EQ_INT(r.status, 2);
+  ASSERT(strstr(r.err, "--model"));
+}
+
+TEST(cli_sample_show_half_blocks) {
+  const char *m = tiny_model();
+  if (!m) return;
+  Result r;
+  run(&r, "sample --model %s --device cpu --threads 1 --n 2 --steps 4 --out %s/show.png --show --every 2 --graphics blocks",
+      m, test_tmpdir());
+  ASSERT_EQ_INT(r.status, 0);
+  ASSERT(strstr(r.out, "\xe2\x96\x80"));  // ▀
+  // frames at steps 2 and 4, then the final grid: each framed by synchronized output
+  int frames = 0;
+  for (const char *p = r.out; (p = strstr(p, "\x1b[?2026h")); p++) frames++;
+  ASSERT_EQ_INT(frames, 3);
+  ASSERT(strstr(r.out, "step 4/4"));
+  ASSERT(strstr(r.out, "\x1b[?25h"));  // the cursor comes back
+}
+
+// ---- train ----
+
+TEST(cli_train_usage_and_data_errors) {
+  if (!have_binary()) return;
+  Result r;
+  run(&r, "train --config tiny --steps 1");
+  ASSERT_EQ_INT(r.status, 2);
+  ASSERTF(strstr(r.err, "stepscope: train: --out"), "stderr: %s", r.err);
+  run(&r, "train --config tiny --steps 1 --device cpu --threads 1 --out %s/x.safetensors --data mnist:%s/nowhere",
+      test_tmpdir(), test_tmpdir());
+  ASSERT_EQ_INT(r.status, 1);
+  ASSERTF(!strncmp(r.err, "stepscope: ", 11) && strstr(r.err, "nowhere"), "stderr: %s", r.err);
+  run(&r, "train --config tiny --steps 1 --device cpu --threads 1 --out %s/x.safetensors --data floppy:disk", test_tmpdir());
+  ASSERTF(r.status == 1 || r.status == 2, "exit %d", r.status);
+  ASSERTF(strstr(r.err, "floppy"), "stderr: %s", r.err);
+}
+
+static int step_of(const char *path) {
+  Err e;
+  char *s = ckpt_meta(path, "step", &e);
+  int step = s ? atoi(s) : -1;
+  free(s);
+  return step;
+}
+
+// Ctrl-C saves a resumable checkpoint, and --resume goes on from it.
+TEST(cli_train_sigint_saves_and_resumes) {
+  if (!have_binary()) return;
+  char ck[300], err[300];
+  snprintf(ck, sizeof ck, "%s/int.safetensors", test_tmpdir());
+  snprintf(err, sizeof err, "%s/int.err", test_tmpdir());
+  pid_t pid = fork();
+  ASSERT(pid >= 0);
+  if (pid == 0) {
+    if (!freopen(err, "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(127);
+    execl(BIN, BIN, "train", "--config", "tiny", "--steps", "100000", "--save-every", "0", "--batch", "8",
+          "--device", "cpu", "--threads", "1", "--out", ck, (char *)NULL);
+    _exit(127);
+  }
+  // The "training ..." line comes after the signal handlers are in place; then ~1 s of steps.
+  char text[4096] = "";
+  for (int i = 0; i < 300 && !strstr(text, "training"); i++) {
+    usleep(100 * 1000);
+    slurp(err, text, sizeof text);
+  }
+  usleep(1000 * 1000);
+  kill(pid, SIGINT);
+  int st;
+  ASSERT(waitpid(pid, &st, 0) == pid);
+  slurp(err, text, sizeof text);
+  ASSERTF(WIFEXITED(st), "train died of signal %d", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+  ASSERTF(WEXITSTATUS(st) == 1, "interrupted train exited %d", WEXITSTATUS(st));
+  ASSERTF(strstr(text, "interrupted; saved"), "stderr: %s", text);
+  int step = step_of(ck);
+  ASSERTF(step > 0, "checkpoint step %d", step);
+
+  Result r;
+  run(&r, "train --resume %s --out %s --steps %d --batch 8 --device cpu --threads 1 --quiet", ck, ck, step + 3);
+  ASSERTF(r.status == 0, "resume exited %d: %s", r.status, r.err);
+  ASSERT_EQ_INT(step_of(ck), step + 3);
+}
+
+// ---- Step-Adaptive Training end to end: train -> plan -> prune -> finetune -> sample --plan ----
+
+#include "engine/sat/plan.h"
+
+TEST(cli_sat_end_to_end) {
+  const char *m = tiny_model();
+  if (!m) return;
+  char plan[300], png[300];
+  snprintf(plan, sizeof plan, "%s/e2e.plan", test_tmpdir());
+  snprintf(png, sizeof png, "%s/e2e.png", test_tmpdir());
+  Result r;
+  run(&r, "plan --model %s --groups 3 --k 0.5 --rounds 2 --calib 32 --out %s", m, plan);
+  ASSERTF(r.status == 0, "plan: %s", r.err);
+  run(&r, "prune --plan %s --device cpu --threads 1 --quiet", plan);
+  ASSERTF(r.status == 0, "prune: %s", r.err);
+  run(&r, "finetune --plan %s --steps 6 --batch 8 --device cpu --threads 1 --quiet", plan);
+  ASSERTF(r.status == 0, "finetune: %s", r.err);
+
+  // The plan now names a fine-tuned model per group, each within 2 % of its MACs target.
+  Plan p;
+  Err e;
+  ASSERTF(plan_load(plan, &p, &e) == 0, "%s", e.msg);
+  ASSERT_EQ_INT(p.ngroups, 3);
+  Backend *be = backend_cpu_create(1);
+  UNet *base = ckpt_load_model(m, be, 1, NULL, &e);
+  ASSERTF(base, "%s", e.msg);
+  for (int g = 0; g < p.ngroups; g++) {
+    ASSERTF(strstr(p.g[g].model, ".ft."), "group %d model '%s'", g, p.g[g].model);
+    UNet *gm = ckpt_load_model(p.g[g].model, be, 1, NULL, &e);
+    ASSERTF(gm, "%s", e.msg);
+    double ratio = unet_macs(gm) / unet_macs(base);
+    ASSERTF(fabs(ratio - p.g[g].ratio) <= 0.02 * p.g[g].ratio, "group %d: MACs ratio %.3f, target %.3f", g, ratio,
+            p.g[g].ratio);
+    unet_free(gm);
+  }
+  unet_free(base);
+  be->destroy(be);
+
+  run(&r, "sample --plan %s --n 3 --steps 10 --device cpu --threads 1 --out %s", plan, png);
+  ASSERTF(r.status == 0, "sample --plan: %s", r.err);
+  ASSERTF(strstr(r.out, "of the base model"), "no compute report in: %s", r.out);
+  ASSERT(access(png, R_OK) == 0);
+  run(&r, "eval --plan %s --n 8 --bins 4 --device cpu --threads 1", plan);
+  ASSERTF(r.status == 0, "eval --plan: %s", r.err);
+}
