@@ -325,12 +325,18 @@ static void draw_side(App *a, Gen *g, int s, Rect box) {
   JobState js = job_state(job);
   // status lines at the bottom
   int y = in.y + in.h - 2;
-  ui_text(y, in.x + 1, in.w - 2, ui_attr(UI_TEXT), "step %d/%d · t = %d · %.1f ms/step", f.step, f.nsteps, f.t, f.ms);
+  if (f.step == f.nsteps && f.nsteps > 0)
+    ui_text(y, in.x + 1, in.w - 2, ui_attr(UI_TEXT), "done: %d steps · last t = %d · %.1f ms/step", f.nsteps, f.t, f.ms);
+  else
+    ui_text(y, in.x + 1, in.w - 2, ui_attr(UI_TEXT), "step %d/%d · t = %d · %.1f ms/step", f.step, f.nsteps, f.t, f.ms);
   if (s == SAT) {
     int j = f.group >= 0 ? f.group : plan_group_of(&g->plan, f.t);
     double ratio = a->base.macs > 0 && f.macs > 0 ? f.macs / a->base.macs : 1;
-    ui_text(y + 1, in.x + 1, in.w - 2, ui_group_attr(j) | A_BOLD, "group i=%d · %s · %.2f× MACs%s", g->plan.ngroups - j,
-            f.model[0] ? f.model : "…", ratio, g->group_path[j][0] ? "" : " · no group model yet");
+    if (g->group_path[j][0])
+      ui_text(y + 1, in.x + 1, in.w - 2, ui_group_attr(j) | A_BOLD, "group i=%d · %s · %.2f× MACs", g->plan.ngroups - j,
+              f.model[0] ? f.model : "…", ratio);
+    else
+      ui_text(y + 1, in.x + 1, in.w - 2, ui_group_attr(j) | A_BOLD, "group i=%d · no group model yet: the base runs", g->plan.ngroups - j);
   } else {
     ui_text(y + 1, in.x + 1, in.w - 2, ui_attr(UI_DIM), "%s · every step", f.model[0] ? f.model : "…");
   }

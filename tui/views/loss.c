@@ -288,11 +288,24 @@ static void draw(App *a, Rect r) {
   } else {
     Plot pl;
     double y0, y1;
-    if (l->log_y) y0 = floor(log10(lo) * 4) / 4, y1 = ceil(log10(hi) * 4) / 4;
-    else y0 = 0, y1 = hi * 1.05;
+    // log axis: whole decades when the curves span one or more, labelled 1e-03 and so on
+    int ny = pr.h / 3 > 2 ? pr.h / 3 : 2;
+    const char *yfmt = "%.3g";
+    if (l->log_y) {
+      y0 = floor(log10(lo) * 4) / 4, y1 = ceil(log10(hi) * 4) / 4;
+      if (floor(log10(lo)) < floor(log10(hi))) {
+        y0 = floor(log10(lo)), y1 = ceil(log10(hi));
+        int dec = (int)(y1 - y0), step = 1;
+        while (dec / step + 1 > (pr.h - 2) / 2 + 1) step++;
+        y1 = y0 + ceil((double)dec / step) * step;
+        ny = (int)((y1 - y0) / step) + 1;
+        yfmt = "%.0e";
+      }
+    } else {
+      y0 = 0, y1 = hi * 1.05;
+    }
     if (y1 <= y0) y1 = y0 + (l->log_y ? 0.25 : 1);
-    plot_begin(&pl, pr, 0, T - 1, y0, y1, "%.3g", l->log_y, pr.h / 3 > 2 ? pr.h / 3 : 2,
-               in.w >= 90 ? 100 : 200, "%.0f");
+    plot_begin(&pl, pr, 0, T - 1, y0, y1, yfmt, l->log_y, ny, in.w >= 90 ? 100 : 200, "%.0f");
     if (pl.area.w) {
       double xs[NBINS], ys[NBINS];
       bins_x(xs, T);
