@@ -25,7 +25,7 @@ static const double MSG_SECONDS = 6;
 static struct termios saved_tty;
 static int have_saved_tty;
 static volatile sig_atomic_t curses_on, quit_signal;
-static int saved_stderr = -1;
+static int saved_stderr = -1, stderr_log_fd = -1;
 static FILE *stderr_log;
 
 // What endwin() would undo, as plain bytes: usable inside a signal handler.
@@ -41,6 +41,15 @@ static void on_quit_signal(int sig) { quit_signal = sig; }
 static void on_crash(int sig) {
   if (curses_on) emergency_restore();
   curses_on = 0;
+  if (saved_stderr >= 0 && stderr_log_fd >= 0) {  // what went wrong, on the real stderr
+    char buf[4096];
+    ssize_t n;
+    dup2(saved_stderr, STDERR_FILENO);
+    lseek(stderr_log_fd, 0, SEEK_SET);
+    while ((n = read(stderr_log_fd, buf, sizeof buf)) > 0)
+      if (write(STDERR_FILENO, buf, (size_t)n) < 0) break;
+    saved_stderr = -1;
+  }
   signal(sig, SIG_DFL);
   raise(sig);
 }
@@ -80,7 +89,8 @@ static void terminal_setup(App *a) {
   if (stderr_log) {
     fflush(stderr);
     saved_stderr = dup(STDERR_FILENO);
-    dup2(fileno(stderr_log), STDERR_FILENO);
+    stderr_log_fd = fileno(stderr_log);
+    dup2(stderr_log_fd, STDERR_FILENO);
   }
   atexit(terminal_restore);
   struct sigaction sa = {0};

@@ -335,6 +335,11 @@ static const char *const help[] = {
   NULL,
 };
 
+static void destroy(App *a) {
+  free(a->state[VIEW_SCHEDULE]);
+  a->state[VIEW_SCHEDULE] = NULL;
+}
+
 const View view_schedule = {
-  .name = "Schedule", .draw = draw, .key = key, .mouse = mouse, .hints = hints, .help = help,
+  .name = "Schedule", .draw = draw, .key = key, .mouse = mouse, .hints = hints, .help = help, .destroy = destroy,
 };
