@@ -192,6 +192,37 @@ TEST(tui_boundary_move_and_save) {
     ASSERT(sh("%s plan --show %s >/dev/null", BIN, saved) == 0);
 }
 
+TEST(tui_prune_and_finetune_jobs) {
+  if (setup()) return;
+  char dir[400], plan[500], args[600];
+  snprintf(dir, sizeof dir, "%s/prune", test_tmpdir());
+  snprintf(plan, sizeof plan, "%s/sat.plan", dir);
+  mkdir(dir, 0700);
+  // two groups, a short search and a short fine-tune
+  ASSERT(sh("%s plan --model %s --out %s --groups 2 --criterion magnitude --calib 16 --rounds 2 --finetune 6 >/dev/null",
+            BIN, model, plan) == 0);
+  snprintf(args, sizeof args, "--plan %s", plan);
+  ASSERT(start("prune", 120, 40, args) == 0);
+  keys("prune", "4");
+  ASSERT(wait_for("prune", "group models", 3, 0));
+  keys("prune", "A");
+  ASSERT(wait_for("prune", "prune/fine-tune", 5, 0));  // its spinner on the status line
+  ASSERT(wait_for("prune", "finished", 60, 0));
+  ASSERT(wait_for("prune", "sat.g1.ft.safetensors", 2, 0));
+  ASSERT(wait_for("prune", "[+]", 3, 1));  // the plan file was saved
+  ASSERT(quit_to_shell("prune"));
+  Plan p;
+  Err e;
+  ASSERTF(plan_load(plan, &p, &e) == 0, "%s", e.msg);
+  for (int j = 0; j < 2; j++) {
+    ASSERTF(strstr(p.g[j].model, ".ft.safetensors"), "group %d: '%s'", j, p.g[j].model);
+    ASSERT(access(p.g[j].model, R_OK) == 0);
+  }
+  char bank[600];
+  snprintf(bank, sizeof bank, "%s/sat.g1.safetensors.bank.json", dir);
+  ASSERT(access(bank, R_OK) == 0);
+}
+
 TEST(tui_quit_asks_when_modified) {
   if (setup()) return;
   ASSERT(start("ask", 100, 30, "") == 0);
