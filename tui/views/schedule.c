@@ -23,14 +23,15 @@ static void draw_plot(App *a, Sched *s, Rect box) {
   const Explorer *ex = &a->ex;
   const Plan *p = &ex->plan;
   char title[96];
-  snprintf(title, sizeof title, "SNR_dB(t) · %s schedule · split %s", schedule_name(p->schedule), split_name(p->split));
+  snprintf(title, sizeof title, box.w >= 100 ? "SNR_dB(t) · %s schedule · split %s" : "SNR_dB(t) · %s · %s split",
+           schedule_name(p->schedule), split_name(p->split));
   Rect in = ui_box(box, title, 1);
   if (in.h < 5 || in.w < 20) return;
   // the selected boundary, in words, at the right of the top border
   int b = ex->sel_bound;
   if (b >= 0)
-    ui_box_note(box, ui_attr(UI_ACCENT), "◆ boundary %d/%d · t = %d · %+.1f dB", b + 1, p->ngroups - 1, p->g[b].t1,
-                ex->sched.snr_db[p->g[b].t1]);
+    ui_box_note(box, ui_attr(UI_ACCENT), box.w >= 100 ? "◆ boundary %d/%d · t = %d · %+.1f dB" : "◆ %d/%d · t = %d · %+.1f dB",
+                b + 1, p->ngroups - 1, p->g[b].t1, ex->sched.snr_db[p->g[b].t1]);
   else
     ui_box_note(box, ui_attr(UI_DIM), "one group: a splits it");
   const double *db = ex->sched.snr_db;
