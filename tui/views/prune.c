@@ -4,6 +4,7 @@
 // timesteps — with the same engine calls and the same files as `stepscope prune` and
 // `stepscope finetune`. The bank's rounds and the fine-tune loss appear as they arrive;
 // each finished model is put into the plan (and the plan file saved) by the UI thread.
+#include "../../engine/json.h"
 #include "../../engine/sat/search.h"
 #include "../app.h"
 #include <libgen.h>
@@ -28,9 +29,16 @@ typedef struct {
 
 typedef struct { int round; double score, macs; char skipped[160]; } Round;
 
+// A memory bank read back from its file (<pruned model>.bank.json).
+typedef struct {
+  char path[PATH_MAX];  // the file it came from ("" none)
+  Round r[MAX_ROUNDS];
+  int n, best;
+} SavedBank;
+
 typedef struct {
   Job job;
-  int sel;              // selected group (plan index) follows the explorer's
+  SavedBank saved;      // the selected group's bank from its file, when not searching it now
   // the run's inputs (worker only)
   Plan plan;
   char plan_path[PATH_MAX], base[PATH_MAX], data[256], device[16];
@@ -356,6 +364,54 @@ static void tick(App *a) {
   if (a->view == VIEW_PRUNE && js == JOB_RUNNING) a->dirty = 1;
 }
 
+// ---- the bank of an earlier search, from its file ----
+
+// "x.g2.ft.safetensors" or "x.g2.safetensors" -> "x.g2.safetensors.bank.json"
+static void bank_path_of(const char *model, char *out, size_t cap) {
+  const char *ft = ".ft.safetensors";
+  size_t n = strlen(model), nf = strlen(ft);
+  if (n > nf && !strcmp(model + n - nf, ft)) snprintf(out, cap, "%.*s.safetensors.bank.json", (int)(n - nf), model);
+  else snprintf(out, cap, "%s.bank.json", model);
+}
+
+// Reads the bank beside the model (a few kilobytes: on the UI thread, once per file).
+static void load_saved(SavedBank *b, const char *model) {
+  char path[PATH_MAX];
+  path[0] = 0;
+  if (model[0]) bank_path_of(model, path, sizeof path);
+  if (!strcmp(path, b->path)) return;
+  memset(b, 0, sizeof *b);
+  snprintf(b->path, sizeof b->path, "%s", path);
+  b->best = -1;
+  FILE *f = path[0] ? fopen(path, "rb") : NULL;
+  if (!f) return;
+  char *text = NULL;
+  size_t len = 0, cap = 0, k;
+  char buf[4096];
+  while ((k = fread(buf, 1, sizeof buf, f)) > 0 && len < (1u << 24)) {
+    if (len + k > cap) cap = (len + k) * 2, text = xrealloc(text, cap);
+    memcpy(text + len, buf, k), len += k;
+  }
+  fclose(f);
+  Json root;
+  Err e;
+  if (text && json_parse(text, len, &root, &e) == 0) {
+    const Json *h = json_get(&root, "history");
+    for (int i = 0; i < json_arr_len(h) && b->n < MAX_ROUNDS; i++) {
+      const Json *x = json_at(h, i);
+      Round *r = &b->r[b->n++];
+      r->round = (int)json_num(json_get(x, "round"), i + 1);
+      r->score = json_num(json_get(x, "score"), NAN);
+      r->macs = json_num(json_get(x, "macs_ratio"), NAN);
+      const char *sk = json_str(json_get(x, "skipped"));
+      snprintf(r->skipped, sizeof r->skipped, "%.150s", sk ? sk : "");
+    }
+    b->best = (int)json_num(json_get(&root, "best_round"), -1);
+    json_free(&root);
+  }
+  free(text);
+}
+
 // ---- drawing ----
 
 static const char *const STATE_GLYPH[] = {"·", "▶", "✓", "✗", "■"};
@@ -392,13 +448,22 @@ static void draw_groups(App *a, Prune *s, Rect box) {
 }
 
 static void draw_bank(App *a, Prune *s, Rect box) {
+  // this run's rounds while it searches the selected group (or searched it last),
+  // else the selected group's bank from its file
   job_lock(&s->job);
   int n = s->nrounds, best = s->best, grp = s->round_group;
-  Round r[MAX_ROUNDS];
+  static Round r[MAX_ROUNDS];
   memcpy(r, s->round, sizeof(Round) * (size_t)n);
   job_unlock(&s->job);
+  const int sel = a->ex.sel_group;
+  const char *from = "";
+  if (!n || grp != sel) {
+    load_saved(&s->saved, a->group[sel].ok ? a->group[sel].path : "");
+    n = s->saved.n, best = s->saved.best, grp = sel, from = " · saved";
+    memcpy(r, s->saved.r, sizeof(Round) * (size_t)n);
+  }
   char title[96];
-  if (n) snprintf(title, sizeof title, "memory bank · group i=%d", a->ex.plan.ngroups - grp);
+  if (n) snprintf(title, sizeof title, "memory bank · group i=%d%s", a->ex.plan.ngroups - grp, from);
   else snprintf(title, sizeof title, "memory bank");
   Rect in = ui_box(box, title, 0);
   if (!n) {
