@@ -8,6 +8,7 @@ int cmd_train(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_tui(int argc, char **argv);
 int cmd_snr(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_importance(int argc, char **argv);

@@ -6,6 +6,7 @@
 typedef struct { const char *name; int (*fn)(int, char **); const char *about; } Command;
 
 static const Command commands[] = {
+  {"tui", cmd_tui, "the interactive explorer (the default when no command is given)"},
   {"train", cmd_train, "train a denoising UNet (or fine-tune on a timestep range)"},
   {"sample", cmd_sample, "draw images with DDIM or DDPM into a PNG grid, and watch them form"},
   {"info", cmd_info, "show a checkpoint's config, widths, parameters and MACs per layer"},
@@ -21,14 +22,18 @@ static const Command commands[] = {
 
 static void help(FILE *f) {
   fputs("stepscope — Step-Adaptive Training of diffusion models, in a terminal\n\n"
-        "usage: stepscope <command> [options]    (stepscope <command> --help for each)\n\n"
+        "usage: stepscope [<command> [options]]    (stepscope <command> --help for each;\n"
+        "       with no command, stepscope opens the explorer: stepscope tui)\n\n"
         "commands:\n", f);
   for (int i = 0; i < NCOMMANDS; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].about);
   fprintf(f, "  %-10s %s\n", "help", "this text");
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+  if (argc < 2) return cmd_tui(0, argv + 1);
+  if (argv[1][0] == '-' && argv[1][1] == '-' && strcmp(argv[1], "--help"))  // options alone: the explorer's
+    return cmd_tui(argc - 1, argv + 1);
+  if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
     help(stdout);
     return 0;
   }
