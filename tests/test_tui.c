@@ -95,7 +95,7 @@ static int open_shell(const char *s, int w, int h, const char *dir) {
 // A shell, then `stepscope tui ARGS` typed into it.
 static int start(const char *s, int w, int h, const char *args) {
   if (open_shell(s, w, h, NULL)) return -1;
-  sh(TMUX "send-keys -t %s '%s tui --model %s --device cpu --threads 1 --graphics blocks %s' Enter", sock, s, BIN, model, args);
+  sh(TMUX "send-keys -t %s '%s tui --model %s --device cpu --threads 1 --graphics blocks --view 1 %s' Enter", sock, s, BIN, model, args);
   return wait_for(s, "1 Schedule", 10, 0) ? 0 : -1;
 }
 

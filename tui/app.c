@@ -797,7 +797,7 @@ int app_run(App *a) {
   int rc = prepare(a);
   if (rc) return rc;
   terminal_setup(a);
-  a->view = VIEW_SCHEDULE;
+  a->view = a->first_view >= 0 ? a->first_view : a->base.ok ? VIEW_GENERATE : VIEW_SCHEDULE;
   if (views[a->view]->enter) views[a->view]->enter(a);
   a->dirty = 1;
   double last_draw = 0;

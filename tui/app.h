@@ -84,6 +84,7 @@ struct App {
   double *loss_per_t;        // base model's measured loss per t (Loss view), or NULL
 
   // UI state
+  int first_view;            // -1: Generate when the base model loads, so a newcomer sees samples first
   int view, quit, dirty, clear;  // clear: wipe and repaint the whole screen next frame
   int help_open, help_scroll;
   Dialog dlg;

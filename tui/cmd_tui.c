@@ -8,7 +8,7 @@
 
 int cmd_tui(int argc, char **argv) {
   const char *model = NULL, *plan = NULL, *device = "auto", *graphics = "auto", *data = NULL;
-  int threads = 0;
+  int threads = 0, view = 0;
   Opt opts[] = {
     {"--model", OPT_STR, &model, "FILE", "base model (default: the plan's, else assets/base.safetensors)"},
     {"--plan", OPT_STR, &plan, "FILE", "plan file (default: assets/plan.txt, else a built-in plan)"},
@@ -16,6 +16,7 @@ int cmd_tui(int argc, char **argv) {
     {"--device", OPT_STR, &device, "DEV", "where jobs run: auto (default) | cpu | cuda"},
     {"--threads", OPT_INT, &threads, "N", "CPU threads per job (default: all cores)"},
     {"--graphics", OPT_STR, &graphics, "MODE", "images: auto (default: ask the terminal) | sixel | blocks | none"},
+    {"--view", OPT_INT, &view, "N", "first view, 1..5 (default: 3 Generate when a model loads, else 1)"},
   };
   ArgSpec spec = {"tui", "[options]",
                   "Opens the explorer: the SNR schedule and the timestep groups of a plan (edit\n"
@@ -37,6 +38,12 @@ int cmd_tui(int argc, char **argv) {
     free(a);
     return 2;
   }
+  if (view < 0 || view > NVIEWS) {
+    fprintf(stderr, "stepscope: tui: --view must be 1..%d\n", NVIEWS);
+    free(a);
+    return 2;
+  }
+  a->first_view = view - 1;  // -1: decided once the model is known
   if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
     fprintf(stderr, "stepscope: the explorer needs a terminal (stdin and stdout); 'stepscope help' lists the other commands\n");
     free(a);
