@@ -5,6 +5,7 @@
 #include "../engine/train.h"
 #include "args.h"
 #include "commands.h"
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -39,6 +40,14 @@ static double torch_ms(const char *mode, const char *config, int batch, int thre
   return ms;
 }
 
+// OpenBLAS takes its kernels from OPENBLAS_CORETYPE when set: say so beside CPU figures,
+// since forcing older kernels (Haswell's AVX2 on an AVX-512 CPU) costs ~1.25x here.
+static void note_blas_env(const Backend *be) {
+  const char *ct = getenv("OPENBLAS_CORETYPE");
+  if (ct && strcmp(be->name, "cuda"))
+    printf("  note: OPENBLAS_CORETYPE=%s is set: OpenBLAS runs those kernels, not the ones it would pick\n", ct);
+}
+
 static int bench_train(const char *config, int batch, int threads, int steps, const char *device, int torch) {
   UNetConfig cfg;
   if (unet_preset(config, 1, &cfg)) { fprintf(stderr, "stepscope: bench: unknown --config '%s'\n", config); return 2; }
@@ -63,6 +72,7 @@ static int bench_train(const char *config, int batch, int threads, int steps, co
   be->sync(be);
   double ms = (now_sec() - t0) * 1e3 / steps;
   double flops = 3.0 * 2.0 * unet_macs(m) * batch;  // forward + ~2x forward for the backward
+  note_blas_env(be);
   printf("stepscope train step  config %s  batch %d  threads %d  device %s\n", config, batch, threads, be->name);
   printf("  %-10s %9.1f ms/step %9.1f img/s %8.1f GFLOP/s\n", "stepscope", ms, batch * 1e3 / ms, flops / ms / 1e6);
   double tms = torch ? torch_ms("train", config, batch, threads, steps, strcmp(be->name, "cuda") ? "cpu" : "cuda",
@@ -126,6 +136,7 @@ static int bench_sample(const char *config, int batch, int threads, int steps, c
   int measured = 0;
   const char *tdev = strcmp(be->name, "cuda") ? "cpu" : "cuda";
 
+  note_blas_env(be);
   printf("stepscope sample  config %s (%.1f M MACs/image, random weights)  threads %d  device %s\n", config,
          unet_macs(m) / 1e6, threads, be->name);
   printf("  %d timed steps per row after 1 warm-up, extrapolated per model call to the full run;\n"
