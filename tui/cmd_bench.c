@@ -48,14 +48,24 @@ static void note_blas_env(const Backend *be) {
     printf("  note: OPENBLAS_CORETYPE=%s is set: OpenBLAS runs those kernels, not the ones it would pick\n", ct);
 }
 
-static int bench_train(const char *config, int batch, int threads, int steps, const char *device, int torch) {
+// A preset with random weights on the chosen backend (speed does not depend on the
+// weights). Returns the exit status to use when it fails (2 bad usage, 1 failure), else 0.
+static int bench_model(const char *config, const char *device, int threads, Backend **be, UNet **m) {
   UNetConfig cfg;
   if (unet_preset(config, 1, &cfg)) { fprintf(stderr, "stepscope: bench: unknown --config '%s'\n", config); return 2; }
-  Backend *be = cli_backend(device, threads);
-  if (!be) return 1;
+  if (!(*be = cli_backend(device, threads))) return 1;
   Err e;
-  UNet *m = unet_create(&cfg, NULL, be, &e);
-  unet_init_params(m, 1);
+  *m = unet_create(&cfg, NULL, *be, &e);
+  unet_init_params(*m, 1);
+  return 0;
+}
+
+static int bench_train(const char *config, int batch, int threads, int steps, const char *device, int torch) {
+  Backend *be;
+  UNet *m;
+  int rc = bench_model(config, device, threads, &be, &m);
+  if (rc) return rc;
+  const UNetConfig cfg = m->cfg;
   // Synthetic data: speed does not depend on the pixels.
   Dataset ds = {.n = 4 * batch, .c = 1, .h = cfg.img, .w = cfg.img};
   ds.x = xmalloc(sizeof(float) * ds.n * cfg.img * cfg.img);
@@ -121,13 +131,10 @@ static double sec_per_step(BenchModel *bm, const Schedule *s, SamplerCfg cfg, in
 }
 
 static int bench_sample(const char *config, int batch, int threads, int steps, const char *device, int torch) {
-  UNetConfig cfg;
-  if (unet_preset(config, 1, &cfg)) { fprintf(stderr, "stepscope: bench: unknown --config '%s'\n", config); return 2; }
-  Backend *be = cli_backend(device, threads);
-  if (!be) return 1;
-  Err e;
-  UNet *m = unet_create(&cfg, NULL, be, &e);
-  unet_init_params(m, 1);  // random weights: speed does not depend on them
+  Backend *be;
+  UNet *m;
+  int rc = bench_model(config, device, threads, &be, &m);
+  if (rc) return rc;
   Schedule sched;
   schedule_init(&sched, SCHED_LINEAR, 1000);
   const int batches[2] = {batch > 0 ? batch : 16, 64}, nb = batch > 0 ? 1 : 2;
