@@ -298,3 +298,36 @@ TEST(search_group_eval_matches_eval_loss_curve) {
   free(of_t);
   fixture_free(&f);
 }
+
+// A UI's cancel: importance stops between calibration batches with "cancelled" (progress
+// reported until then), and the search stops before its next round with the best so far.
+typedef struct { int left, reports; } CancelAfter;  // answers "go on" `left` times, then "stop"
+static int cancel_after(void *ctx) { return --((CancelAfter *)ctx)->left < 0; }
+static void count_progress(void *ctx, double frac) { ((CancelAfter *)ctx)->reports++; }
+
+TEST(search_and_importance_cancel) {
+  Fixture f;
+  fixture(&f);
+  Err e;
+  CancelAfter state = {1, 0};  // one batch, then cancel
+  ImpCfg ic = imp_defaults(CRIT_TAYLOR, 0, 1000);
+  ic.batch = 2;  // 8 calibration images: 4 batches
+  ic.watch = (Watch){cancel_after, count_progress, &state};
+  Importance imp;
+  ASSERT(importance_compute(f.m, &f.s, &f.c, &ic, &imp, &e) == -1);
+  ASSERTF(!strcmp(e.msg, "cancelled"), "message: %s", e.msg);
+  ASSERTF(state.reports >= 1 && state.reports < 4, "%d progress reports for 4 batches", state.reports);
+
+  CancelAfter left = {0, 0};  // cancel at the first question, i.e. before round 2
+  SearchCfg sc = search_defaults(0.6, 0, 1000);
+  sc.rounds = 5;
+  sc.cancelled = cancel_after;
+  sc.ctx = &left;
+  Bank bank;
+  UNet *w = search_run(f.m, &f.s, &f.c, &f.imp, &sc, &bank, &e);
+  ASSERTF(w, "%s", e.msg);
+  ASSERT_EQ_INT(bank.n, 1);  // round 1 ran, nothing after it
+  unet_free(w);
+  bank_free(&bank);
+  fixture_free(&f);
+}

@@ -139,3 +139,12 @@ void job_fail(Job *j, const char *fmt, ...) {
   job_unlock(j);
   job_wake(j);
 }
+
+static int span_cancelled(void *ctx) { return job_cancelled(((JobSpan *)ctx)->job); }
+
+static void span_progress(void *ctx, double frac) {
+  JobSpan *sp = ctx;
+  job_progress(sp->job, sp->p0 + (sp->p1 - sp->p0) * frac, NULL);
+}
+
+Watch job_watch(JobSpan *span) { return (Watch){span_cancelled, span_progress, span}; }

@@ -7,6 +7,7 @@
 // CANCELLED -> the UI sees it in job_snapshot()/job_state() and calls job_reap() (joins the
 // finished thread) before starting the job again.
 #pragma once
+#include "../engine/sat/importance.h"  // Watch
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -51,3 +52,8 @@ void job_fail(Job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 void job_wake(Job *j);              // wakes the UI without changing anything
 void job_lock(Job *j);
 void job_unlock(Job *j);
+
+// An engine Watch that reports into a job: progress mapped onto [p0, p1] of the job's bar,
+// cancel when the job is cancelled. The span must outlive the computation.
+typedef struct { Job *job; double p0, p1; } JobSpan;
+Watch job_watch(JobSpan *span);

@@ -102,8 +102,16 @@ static double chunk_pass(UNet *m, const Schedule *s, const Calib *c, Chunk *k, i
 
 // One pass over the whole batch: each image at its own t in [t0, t1), or all at t_fixed
 // when t0 < 0. Returns the mean loss.
-static double calib_pass(UNet *m, const Schedule *s, const Calib *c, int t0, int t1, int t_fixed, int batch,
-                         int grad) {
+static int watch_cancelled(const Watch *w) { return w && w->cancelled && w->cancelled(w->ctx); }
+
+static void watch_progress(const Watch *w, double frac) {
+  if (w && w->progress) w->progress(w->ctx, frac);
+}
+
+// One pass over the calibration batch; with w, reports progress from p0 to p1 and stops
+// early (returning what it has) when cancelled.
+static double calib_pass_watched(UNet *m, const Schedule *s, const Calib *c, int t0, int t1, int t_fixed, int batch,
+                                 int grad, const Watch *w, double p0, double p1) {
   Chunk k;
   chunk_init(&k, m->be, batch, c->D);
   int *t = xmalloc(sizeof(int) * batch);
@@ -114,11 +122,18 @@ static double calib_pass(UNet *m, const Schedule *s, const Calib *c, int t0, int
     int B = c->n - i0 < batch ? c->n - i0 : batch;
     for (int b = 0; b < B; b++) t[b] = t0 >= 0 ? calib_t(c, i0 + b, t0, t1) : t_fixed;
     sum += chunk_pass(m, s, c, &k, i0, B, t, grad);
+    watch_progress(w, p0 + (p1 - p0) * (i0 + B) / c->n);
+    if (watch_cancelled(w)) break;
   }
   m->training = was;
   free(t);
   chunk_free(&k, m->be);
   return c->n ? sum / c->n : 0;
+}
+
+static double calib_pass(UNet *m, const Schedule *s, const Calib *c, int t0, int t1, int t_fixed, int batch,
+                         int grad) {
+  return calib_pass_watched(m, s, c, t0, t1, t_fixed, batch, grad, NULL, 0, 0);
 }
 
 double calib_loss(UNet *m, const Schedule *s, const Calib *c, int t0, int t1, int batch) {
@@ -192,8 +207,9 @@ static int diff_pruning_grad(UNet *m, const Schedule *s, const Calib *c, const I
   int span = cfg->t1 - cfg->t0, steps = cfg->dp_steps > 0 ? cfg->dp_steps : 32;
   int stride = (span + steps - 1) / steps, last = cfg->t0;
   double lmax = 0;
-  for (int t = cfg->t0; t < cfg->t1; t += stride) {
-    double l = calib_pass(m, s, c, -1, 0, t, cfg->batch, 1);
+  for (int t = cfg->t0; t < cfg->t1 && !watch_cancelled(&cfg->watch); t += stride) {
+    double frac = (double)(t - cfg->t0) / span;
+    double l = calib_pass_watched(m, s, c, -1, 0, t, cfg->batch, 1, &cfg->watch, frac, frac + (double)stride / span);
     last = t;
     if (l > lmax) lmax = l;
     if (l < cfg->thr * lmax) break;
@@ -236,8 +252,14 @@ int importance_compute(UNet *m, const Schedule *s, const Calib *c, const ImpCfg 
   } else {
     if (cfg->crit != CRIT_MAGNITUDE) {
       be->fill(be, m->g, 0.0f, m->size);
-      if (cfg->crit == CRIT_TAYLOR) calib_pass(m, s, c, cfg->t0, cfg->t1, 0, cfg->batch, 1);
+      if (cfg->crit == CRIT_TAYLOR) calib_pass_watched(m, s, c, cfg->t0, cfg->t1, 0, cfg->batch, 1, &cfg->watch, 0, 1);
       else imp->dp_last_t = diff_pruning_grad(m, s, c, cfg);
+      if (watch_cancelled(&cfg->watch)) {
+        for (int g = 0; g < G; g++) free(acc[g]);
+        free(acc);
+        importance_free(imp);
+        return err_set(e, "cancelled");
+      }
       grad = xmalloc(sizeof(float) * m->size);
       be->download(be, grad, m->g, m->size);
     }

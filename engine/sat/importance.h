@@ -54,6 +54,14 @@ int calib_t(const Calib *c, int i, int t0, int t1);  // image i's timestep in [t
 // forward passes of at most `batch` images, no gradients.
 double calib_loss(UNet *m, const Schedule *s, const Calib *c, int t0, int t1, int batch);
 
+// How a long computation reports progress and learns that it should stop (a UI's job).
+// Either callback may be NULL.
+typedef struct {
+  int (*cancelled)(void *ctx);             // nonzero: stop as soon as possible
+  void (*progress)(void *ctx, double frac);  // 0..1 of this computation
+  void *ctx;
+} Watch;
+
 typedef struct {
   Criterion crit;
   int t0, t1;          // the timestep group's range
@@ -61,6 +69,7 @@ typedef struct {
   float thr;           // diff-pruning's stopping threshold (default 0.1)
   int dp_steps;        // diff-pruning visits at most this many timesteps (default 32)
   int batch;           // images per forward/backward pass (default 32)
+  Watch watch;         // progress per calibration batch; cancel between batches
 } ImpCfg;
 ImpCfg imp_defaults(Criterion c, int t0, int t1);
 
@@ -76,6 +85,7 @@ typedef struct {
 } Importance;
 
 // Scores every channel of every width group of m. Criteria with gradients overwrite m->g.
+// A cancel through cfg->watch returns -1 with "cancelled".
 int importance_compute(UNet *m, const Schedule *s, const Calib *c, const ImpCfg *cfg, Importance *imp,
                        Err *e);
 void importance_free(Importance *imp);

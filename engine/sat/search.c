@@ -258,7 +258,9 @@ UNet *search_run(UNet *base, const Schedule *s, const Calib *c, const Importance
   UNet *best = NULL;
   int *units = xmalloc(sizeof(int) * G);
   double *keep = xmalloc(sizeof(double) * G);
+  int cancelled = 0;
   for (int k = 1; k <= (cfg->rounds > 0 ? cfg->rounds : 1); k++) {
+    if (k > 1 && cfg->cancelled && cfg->cancelled(cfg->ctx)) { cancelled = 1; break; }
     Err why;
     int ok = 1;
     if (k == 1) propose_uniform(bank, keep);
@@ -294,6 +296,7 @@ UNet *search_run(UNet *base, const Schedule *s, const Calib *c, const Importance
   free(units);
   free(keep);
   pruner_free(&p);
-  if (!best) err_set(e, "no round of the search produced a candidate (last: %s)", bank->n ? bank->e[bank->n - 1].skipped : "none");
+  if (!best && cancelled) err_set(e, "cancelled");
+  else if (!best) err_set(e, "no round of the search produced a candidate (last: %s)", bank->n ? bank->e[bank->n - 1].skipped : "none");
   return best;
 }

@@ -78,6 +78,9 @@ typedef struct {
   int batch;             // calibration images per forward pass
   // Called after every round (skipped ones included), e.g. to print a line.
   void (*report)(void *ctx, const Bank *b, const BankEntry *last);
+  // Asked before every round after the first: nonzero stops the search, which returns
+  // the best candidate so far (may be NULL).
+  int (*cancelled)(void *ctx);
   void *ctx;
 } SearchCfg;
 SearchCfg search_defaults(double target, int t0, int t1);

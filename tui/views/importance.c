@@ -83,6 +83,8 @@ static void work(Job *job) {
     schedule_init(&sc, s->in.sched, s->in.T);
     ImpCfg cfg = imp_defaults(s->in.crit, s->in.t0, s->in.t1);
     cfg.seed = s->in.seed;
+    JobSpan span = {job, 0.1, 0.9};
+    cfg.watch = job_watch(&span);
     job_progress(job, 0.1, "%s scores over t in [%d, %d) on %d images", criterion_name(s->in.crit), s->in.t0, s->in.t1, c.n);
     int rc = importance_compute(base, &sc, &c, &cfg, &out->imp, &e);
     schedule_free(&sc);
@@ -112,7 +114,7 @@ static void work(Job *job) {
   be->destroy(be);
   return;
 fail:
-  job_fail(job, "%s", e.msg);
+  if (!job_cancelled(job)) job_fail(job, "%s", e.msg);  // a cancel ends the job as cancelled
   unet_free(base);
   be->destroy(be);
 }

@@ -138,6 +138,8 @@ static int need_test(Ctx *c, Err *e) {
   return 0;
 }
 
+static int search_cancelled(void *ctx) { return job_cancelled(&((Prune *)ctx)->job); }
+
 static void run_prune(Ctx *c, Task *t) {
   Prune *s = c->s;
   const Plan *p = &s->plan;
@@ -151,15 +153,21 @@ static void run_prune(Ctx *c, Task *t) {
   if (criterion_parse(p->criterion, &crit)) crit = CRIT_TAYLOR;
   ImpCfg ic = imp_defaults(g->ratio >= 1 ? CRIT_MAGNITUDE : crit, g->t0, g->t1);  // full size: nothing to rank
   ic.seed = p->seed;
+  JobSpan span = {&s->job, (s->cur + 0.05) / s->ntasks, (s->cur + 0.5) / s->ntasks};
+  ic.watch = job_watch(&span);
   job_progress(&s->job, (s->cur + 0.05) / s->ntasks, "prune group i=%d: %s importance", p->ngroups - t->group, criterion_name(ic.crit));
   Importance imp;
-  if (importance_compute(c->base, &c->sched, &c->calib, &ic, &imp, &e)) { task_done(s, t, T_FAILED, "%s", e.msg); return; }
+  if (importance_compute(c->base, &c->sched, &c->calib, &ic, &imp, &e)) {
+    task_done(s, t, job_cancelled(&s->job) ? T_CANCELLED : T_FAILED, "%s", e.msg);
+    return;
+  }
   if (job_cancelled(&s->job)) { importance_free(&imp); task_done(s, t, T_CANCELLED, "cancelled"); return; }
   SearchCfg sc = search_defaults(g->ratio, g->t0, g->t1);
   sc.rounds = g->ratio >= 1 ? 1 : p->rounds;
   sc.proposer = p->proposer;
   sc.seed = p->seed + (uint64_t)t->group;
   sc.report = report;
+  sc.cancelled = search_cancelled;
   sc.ctx = s;
   job_lock(&s->job);
   s->nrounds = 0, s->best = -1, s->round_group = t->group;
@@ -167,7 +175,7 @@ static void run_prune(Ctx *c, Task *t) {
   Bank bank;
   UNet *m = search_run(c->base, &c->sched, &c->calib, &imp, &sc, &bank, &e);
   importance_free(&imp);
-  if (!m) { bank_free(&bank); task_done(s, t, T_FAILED, "%s", e.msg); return; }
+  if (!m) { bank_free(&bank); task_done(s, t, job_cancelled(&s->job) ? T_CANCELLED : T_FAILED, "%s", e.msg); return; }
   snprintf(bank_path, sizeof bank_path, "%s.bank.json", path);
   char t0[16], t1[16], T[16], ratio[32], proxy[32];
   snprintf(t0, sizeof t0, "%d", g->t0);
