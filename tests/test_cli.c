@@ -362,3 +362,21 @@ TEST(cli_sat_end_to_end) {
   run(&r, "eval --plan %s --n 8 --bins 4 --device cpu --threads 1", plan);
   ASSERTF(r.status == 0, "eval --plan: %s", r.err);
 }
+
+// eval --fid: samples scored by FID-FMNIST (named as such), with the machine-readable line.
+TEST(cli_eval_fid) {
+  const char *m = tiny_model();
+  if (!m) return;
+  if (access("assets/fid-fmnist-classifier.safetensors", R_OK)) { test_skip("run from the repository root (assets/)"); return; }
+  Result r;
+  run(&r, "eval --model %s --fid 24 --steps 2 --batch 12 --device cpu --threads 1", m);
+  ASSERTF(r.status == 0, "eval --fid: %s", r.err);
+  ASSERTF(strstr(r.out, "FID-FMNIST") && strstr(r.out, "not Inception"), "output: %s", r.out);
+  double fid = -1, compute = -1;
+  const char *line = strstr(r.out, "result fid_fmnist=");
+  ASSERT(line && sscanf(line, "result fid_fmnist=%lf gmacs_per_sample=%*f compute=%lf", &fid, &compute) == 2);
+  ASSERT(fid > 0 && isfinite(fid));
+  ASSERT_NEAR(compute, 1.0, 1e-9, 0);  // one model: the base's compute
+  run(&r, "eval --model %s --fid 1", m);
+  ASSERT_EQ_INT(r.status, 2);
+}
