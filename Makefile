@@ -4,7 +4,7 @@
 #   make run      open stepscope on the shipped model
 #   make test     build and run the test suite (last line: "N passed, N failed")
 #   make bench    training and sampling benchmarks, PyTorch alongside when it is installed
-#   make install  binary and man pages under PREFIX (default /usr/local)
+#   make install  binary, man pages and the shipped models under PREFIX (default /usr/local)
 #
 # CUDA: built whenever nvcc and cuDNN are found. Override CUDA_HOME / CUDNN_HOME, or
 # CUDA=0 to skip it, CUDA=1 to fail when it cannot be built.
@@ -123,7 +123,10 @@ install: stepscope
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
 	install -m 755 $(BUILD)/stepscope $(DESTDIR)$(PREFIX)/bin/stepscope
 	install -m 644 man/stepscope.1 $(DESTDIR)$(PREFIX)/share/man/man1/
-	-install -m 644 man/stepscope-plan.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 644 man/stepscope-plan.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -d $(DESTDIR)$(PREFIX)/share/stepscope/assets/plan
+	install -m 644 assets/*.safetensors assets/plan.txt assets/samples.png $(DESTDIR)$(PREFIX)/share/stepscope/assets/
+	install -m 644 assets/plan/*.safetensors $(DESTDIR)$(PREFIX)/share/stepscope/assets/plan/
 
 clean:
 	rm -rf $(BUILD) stepscope

@@ -1,6 +1,7 @@
 // app.c — the explorer's loop: terminal setup and restore, input, the frame (tabs, view,
 // status line, key bar, dialogs, help), images after curses, plan files. See app.h.
 #include "app.h"
+#include "assets.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -244,25 +245,6 @@ void app_measure_groups(App *a) {
     if (strcmp(path, a->group[j].path) || !a->group[j].ok) measure(&a->group[j], path);
     explorer_set_model_cost(&a->ex, j, a->group[j].ok ? a->group[j].macs : 0, a->group[j].params);
   }
-}
-
-// The shipped assets: ./assets/NAME, else next to the binary (build/../assets/NAME).
-static int find_asset(const char *name, char *out, size_t cap) {
-  snprintf(out, cap, "assets/%s", name);
-  if (access(out, R_OK) == 0) return 1;
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n > 0) {
-    exe[n] = 0;
-    char *dir = dirname(exe);
-    const char *rel[] = {"../assets", "assets", "../share/stepscope/assets"};
-    for (int i = 0; i < 3; i++) {
-      snprintf(out, cap, "%s/%s/%s", dir, rel[i], name);
-      if (access(out, R_OK) == 0) return 1;
-    }
-  }
-  snprintf(out, cap, "assets/%s", name);
-  return 0;
 }
 
 // ---- plan files ----
@@ -745,7 +727,7 @@ static int prepare(App *a) {
     if (plan_load(a->plan_arg, &p, &e)) { fprintf(stderr, "stepscope: %s\n", e.msg); return 1; }
     snprintf(a->plan_path, sizeof a->plan_path, "%s", a->plan_arg);
     have_plan = 1;
-  } else if (find_asset("plan.txt", path, sizeof path)) {
+  } else if (asset_path("plan.txt", path, sizeof path)) {
     if (plan_load(path, &p, &e) == 0) {
       snprintf(a->plan_path, sizeof a->plan_path, "%s", path);
       have_plan = 1;
@@ -762,7 +744,7 @@ static int prepare(App *a) {
     char planned[PATH_MAX] = "";
     if (a->ex.plan.base[0]) app_resolve(a, a->ex.plan.base, planned, sizeof planned);
     if (planned[0] && access(planned, R_OK) == 0) snprintf(path, sizeof path, "%s", planned);
-    else find_asset("base.safetensors", path, sizeof path);
+    else asset_path("base.safetensors", path, sizeof path);
     measure(&a->base, path);
     if (!a->base.ok && access(path, F_OK) != 0)
       snprintf(a->base.err, sizeof a->base.err, "no model: %.400s does not exist", path);

@@ -1,12 +1,14 @@
 // fid_cli.c — fid_eval_cli: FID-FMNIST of a set of images against the cached test statistics.
 #include "fid_cli.h"
 #include "../engine/fid.h"
+#include "assets.h"
 #include <stdio.h>
 
 int fid_eval_cli(Backend *be, const float *x, long n, int c, int h, int w, const char *classifier,
                  const char *stats, double *fid) {
-  if (!classifier) classifier = FID_DEFAULT_CLASSIFIER;
-  if (!stats) stats = FID_DEFAULT_STATS;
+  char cpath[4096], spath[4096];
+  if (!classifier) asset_path("fid-fmnist-classifier.safetensors", cpath, sizeof cpath), classifier = cpath;
+  if (!stats) asset_path("fid-fmnist-test-stats.safetensors", spath, sizeof spath), stats = spath;
   Err e;
   Classifier *m = classifier_load(classifier, be, &e);
   if (!m) { fprintf(stderr, "stepscope: %s\n", e.msg); return 1; }

@@ -6,12 +6,13 @@
 #pragma once
 #include "../kernels/backend.h"
 
+// The shipped files, as a checkout has them (fid_eval_cli also finds installed copies).
 #define FID_DEFAULT_CLASSIFIER "assets/fid-fmnist-classifier.safetensors"
 #define FID_DEFAULT_STATS "assets/fid-fmnist-test-stats.safetensors"
 
 // FID-FMNIST of n host images x (n, c, h, w) in [-1, 1] — generated samples, say — against
-// the cached test-set statistics. classifier and stats are paths (NULL: the defaults
-// above); a statistics file made by another classifier is refused as stale. Prints the
+// the cached test-set statistics. classifier and stats are paths (NULL: the shipped ones,
+// found by asset_path); a statistics file made by another classifier is refused as stale. Prints the
 // result line to stdout,
 //   FID-FMNIST 12.34  (1000 images vs 10000 test images; ...)
 // and notes (clamped eigenvalues, small n) to stderr. Returns 0, or 1 after printing

@@ -269,6 +269,22 @@ static int parse_line(Cursor *c, char *s, Plan *p, int *seen, int *group_line) {
   return 0;
 }
 
+// A relative path that names no file from the working directory but does from the plan
+// file's folder is taken from there, so a plan and its models move (or install) together.
+static void resolve_one(char *name, size_t cap, const char *plan_path) {
+  if (!name[0] || name[0] == '/' || access(name, F_OK) == 0) return;
+  const char *slash = strrchr(plan_path, '/');
+  if (!slash) return;  // the plan is in the working directory: nothing else to try
+  char joined[1024];
+  int n = snprintf(joined, sizeof joined, "%.*s/%s", (int)(slash - plan_path), plan_path, name);
+  if (n > 0 && (size_t)n < cap && access(joined, F_OK) == 0) memcpy(name, joined, (size_t)n + 1);
+}
+
+static void resolve_paths(Plan *p, const char *plan_path) {
+  resolve_one(p->base, sizeof p->base, plan_path);
+  for (int g = 0; g < p->ngroups; g++) resolve_one(p->g[g].model, sizeof p->g[g].model, plan_path);
+}
+
 int plan_load(const char *path, Plan *p, Err *e) {
   FILE *f = fopen(path, "r");
   if (!f) return err_set(e, "%s: %s", path, strerror(errno));
@@ -297,6 +313,7 @@ int plan_load(const char *path, Plan *p, Err *e) {
   c.line = group_line[q.ngroups - 1];
   if (q.g[q.ngroups - 1].t1 != q.T)
     return bad(&c, "the groups end at %d; they must cover [0, T) with T = %d", q.g[q.ngroups - 1].t1, q.T);
+  resolve_paths(&q, path);
   *p = q;
   return 0;
 }
