@@ -3,6 +3,7 @@
 #include "../engine/sampler.h"
 #include "../engine/sat/plan.h"
 #include "test.h"
+#include <sys/stat.h>
 #include <stdlib.h>
 
 // A plan with N groups uniform in t over the linear T = 1000 schedule.
@@ -362,4 +363,26 @@ TEST(plan_parse_errors_name_the_line) {
   ASSERT(ok.schedule == SCHED_COSINE && ok.T == 50 && !strcmp(ok.g[0].model, "my model.safetensors"));
   ASSERT(!strcmp(ok.criterion, "taylor") && ok.rounds == 8 && !strcmp(ok.proposer, "builtin"));  // defaults
   ASSERT(plan_load("/nonexistent/x.plan", &ok, &e) == -1 && strstr(e.msg, "/nonexistent/x.plan"));
+}
+
+// A relative model path that the working directory does not have is looked up beside the
+// plan; one the working directory has stays as written.
+TEST(plan_paths_relative_to_the_plan) {
+  char dir[512], planf[600], model[600];
+  snprintf(dir, sizeof dir, "%s/moved", test_tmpdir());
+  mkdir(dir, 0755);
+  snprintf(planf, sizeof planf, "%s/p.plan", dir);
+  snprintf(model, sizeof model, "%s/g0.safetensors", dir);
+  FILE *f = fopen(model, "w");
+  ASSERT(f);
+  fclose(f);
+  f = fopen(planf, "w");
+  ASSERT(f);
+  fprintf(f, "base missing-base.safetensors\nschedule linear 1000\ngroup 0 1000 1.0 g0.safetensors\n");
+  fclose(f);
+  Plan p;
+  Err e;
+  ASSERTF(plan_load(planf, &p, &e) == 0, "%s", e.msg);
+  ASSERTF(!strcmp(p.g[0].model, model), "model path '%s'", p.g[0].model);
+  ASSERTF(!strcmp(p.base, "missing-base.safetensors"), "base '%s'", p.base);  // found nowhere: as written
 }
