@@ -108,7 +108,11 @@ $(BUILD)/%.cu.o: %.cu
 build-tests: $(BUILD)/run_tests $(BUILD)/stepscope
 	@ln -sf $(BUILD)/stepscope stepscope
 
+# tmux drives the explorer in its tests; without it they are skipped (with the reason).
 test: deps
+	@command -v tmux >/dev/null && echo "✓ tmux (explorer tests)" || { [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux) >/dev/null 2>&1 && \
+	  echo "✓ tmux (installed)" || echo "✗ tmux: the explorer's tmux tests will be skipped"; }
 	@$(MAKE) --no-print-directory build-tests
 	@OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} ./$(BUILD)/run_tests $(T)
 
