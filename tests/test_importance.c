@@ -1,23 +1,8 @@
 // Importance scores: reproducible for a seed, zero weights rank last, units follow the
 // GroupNorm structure, and kept channels are the best-scoring units.
 #include "../engine/sat/importance.h"
+#include "models.h"
 #include "test.h"
-
-// The tiny preset with random weights (no zero-initialised layers, so every gradient is
-// non-zero) and a calibration batch of random images.
-static UNet *tiny(Backend *be, uint64_t seed) {
-  UNetConfig cfg;
-  unet_preset("tiny", 1, &cfg);
-  Err e;
-  UNet *m = unet_create(&cfg, NULL, be, &e);
-  Rng r;
-  rng_seed(&r, seed);
-  float *h = xmalloc(sizeof(float) * m->size);
-  for (size_t i = 0; i < m->size; i++) h[i] = 0.2f * rng_normal(&r);
-  be->upload(be, m->w, h, m->size);
-  free(h);
-  return m;
-}
 
 static void calib(Calib *c, int n) {
   Dataset d = {.n = n, .c = 1, .h = 32, .w = 32};
@@ -44,7 +29,7 @@ static int same_scores(const Importance *a, const Importance *b) {
 
 TEST(importance_reproducible_for_a_seed) {
   Backend *be = backend_cpu_create(1);
-  UNet *m = tiny(be, 1);
+  UNet *m = test_tiny_random(be, 1, 0.2f);
   Schedule s;
   schedule_init(&s, SCHED_LINEAR, 1000);
   Calib c;
@@ -114,7 +99,7 @@ static void zero_channel(UNet *m, int g, int ch) {
 
 TEST(importance_magnitude_zeroed_channel_ranks_last) {
   Backend *be = backend_cpu_create(1);
-  UNet *m = tiny(be, 2);
+  UNet *m = test_tiny_random(be, 2, 0.2f);
   Schedule s;
   schedule_init(&s, SCHED_LINEAR, 1000);
   Calib c;
@@ -157,7 +142,7 @@ TEST(importance_magnitude_zeroed_channel_ranks_last) {
 // The proxy is deterministic and the calibration timesteps cover the range evenly.
 TEST(importance_calibration_is_fixed) {
   Backend *be = backend_cpu_create(1);
-  UNet *m = tiny(be, 3);
+  UNet *m = test_tiny_random(be, 3, 0.2f);
   Schedule s;
   schedule_init(&s, SCHED_LINEAR, 1000);
   Calib c;

@@ -1,21 +1,8 @@
 // Structural pruning: coupled tensors are sliced consistently, the result is smaller, and
 // removing channels that carry nothing leaves the function unchanged.
 #include "../engine/unet.h"
+#include "models.h"
 #include "test.h"
-
-static UNet *tiny(Backend *be) {
-  UNetConfig cfg;
-  unet_preset("tiny", 1, &cfg);
-  Err e;
-  UNet *m = unet_create(&cfg, NULL, be, &e);
-  Rng r;
-  rng_seed(&r, 21);
-  float *h = xmalloc(sizeof(float) * m->size);
-  for (size_t i = 0; i < m->size; i++) h[i] = 0.2f * rng_normal(&r);
-  be->upload(be, m->w, h, m->size);
-  free(h);
-  return m;
-}
 
 static int group_of(const UNet *m, const char *name) {
   for (int g = 0; g < m->widths.n; g++)
@@ -58,7 +45,7 @@ static void forward(UNet *m, const float *x, float *y, size_t n) {
 // temperature do not change.
 TEST(prune_zero_channels_keeps_the_function) {
   Backend *be = backend_cpu_ref_create();
-  UNet *m = tiny(be);
+  UNet *m = test_tiny_random(be, 21, 0.2f);
   int gmid = group_of(m, "down.0.res.0.mid"), gatt = group_of(m, "down.1.attn.0.inner");
   ASSERT(gmid >= 0 && gatt >= 0);
   // tiny: 8 inner channels in 4 norm groups of 2; drop norm group 1 (channels 2,3)
@@ -97,7 +84,7 @@ TEST(prune_zero_channels_keeps_the_function) {
 // consistent shapes) and its MACs drop roughly quadratically.
 TEST(prune_every_group_half) {
   Backend *be = backend_cpu_ref_create();
-  UNet *m = tiny(be);
+  UNet *m = test_tiny_random(be, 21, 0.2f);
   int *keep[64] = {0}, nkeep[64] = {0};
   static int idx[64][512];
   for (int g = 0; g < m->widths.n; g++) {

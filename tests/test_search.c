@@ -2,22 +2,9 @@
 #include "../engine/sat/group_eval.h"
 #include "../engine/sat/proposer.h"
 #include "../engine/train.h"
+#include "models.h"
 #include "test.h"
 #include <sys/stat.h>
-
-static UNet *tiny(Backend *be) {
-  UNetConfig cfg;
-  unet_preset("tiny", 1, &cfg);
-  Err e;
-  UNet *m = unet_create(&cfg, NULL, be, &e);
-  Rng r;
-  rng_seed(&r, 11);
-  float *h = xmalloc(sizeof(float) * m->size);
-  for (size_t i = 0; i < m->size; i++) h[i] = 0.15f * rng_normal(&r);
-  be->upload(be, m->w, h, m->size);
-  free(h);
-  return m;
-}
 
 // Everything a search needs, on the tiny model with random weights and images.
 typedef struct {
@@ -30,7 +17,7 @@ typedef struct {
 
 static void fixture(Fixture *f) {
   f->be = backend_cpu_create(1);
-  f->m = tiny(f->be);
+  f->m = test_tiny_random(f->be, 11, 0.15f);
   schedule_init(&f->s, SCHED_LINEAR, 1000);
   Dataset d = {.n = 8, .c = 1, .h = 32, .w = 32};
   d.x = xmalloc(sizeof(float) * 8 * 32 * 32);

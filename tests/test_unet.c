@@ -1,24 +1,8 @@
 // The whole UNet: gradients by finite differences, checkpoint round trip, bit-exact resume,
 // cost accounting, and a short real training run whose loss falls.
 #include "../engine/checkpoint.h"
+#include "models.h"
 #include "test.h"
-
-static UNet *tiny_model(Backend *be, const WidthMap *w) {
-  UNetConfig cfg;
-  unet_preset("tiny", 1, &cfg);
-  Err e;
-  return unet_create(&cfg, w, be, &e);
-}
-
-// Random weights everywhere (the default init zeroes whole layers, which would hide bugs).
-static void randomize(UNet *m, uint64_t seed, float scale) {
-  Rng r;
-  rng_seed(&r, seed);
-  float *h = xmalloc(sizeof(float) * m->size);
-  for (size_t i = 0; i < m->size; i++) h[i] = scale * rng_normal(&r);
-  m->be->upload(m->be, m->w, h, m->size);
-  free(h);
-}
 
 static double dot_out(UNet *m, const float *x, const int *t, int B, const float *r, size_t n) {
   float *out, *h = xmalloc(sizeof(float) * n);
@@ -35,9 +19,9 @@ static double dot_out(UNet *m, const float *x, const int *t, int B, const float 
 // limits the agreement; a wrong gradient is off by O(1)).
 TEST(unet_gradient_finite_differences) {
   Backend *be = backend_cpu_ref_create();
-  UNet *m = tiny_model(be, NULL);
+  UNet *m = test_tiny_unet(be, NULL);
   ASSERT(m);
-  randomize(m, 3, 0.15f);
+  test_randomize(m, 3, 0.15f);
   int B = 2, t[2] = {10, 700};
   size_t n = (size_t)B * 32 * 32;
   float *hx = xmalloc(sizeof(float) * n), *r = xmalloc(sizeof(float) * n);
@@ -105,7 +89,7 @@ TEST(unet_rejects_bad_widths) {
   Backend *be = backend_cpu_ref_create();
   WidthMap w = {0};
   widthmap_set(&w, "down.0.res.0.mid", 0);
-  ASSERT(tiny_model(be, &w) == NULL);
+  ASSERT(test_tiny_unet(be, &w) == NULL);
   widthmap_free(&w);
   be->destroy(be);
 }
@@ -124,9 +108,9 @@ TEST(unet_checkpoint_round_trip_with_widths) {
   WidthMap w = {0};
   widthmap_set(&w, "down.0.res.0.mid", 5);   // not a multiple of the 4 groups: norm adapts
   widthmap_set(&w, "up.1.res.0.out", 12);
-  UNet *m = tiny_model(be, &w);
+  UNet *m = test_tiny_unet(be, &w);
   ASSERT(m);
-  randomize(m, 5, 0.1f);
+  test_randomize(m, 5, 0.1f);
   char path[512];
   snprintf(path, sizeof path, "%s/rt.safetensors", test_tmpdir());
   Err e;
@@ -170,14 +154,14 @@ TEST(unet_resume_is_bit_exact) {
   oc.warmup = 2;
   const int N = 6, K = 3, B = 8;
   float straight[6], resumed[6];
-  UNet *a = tiny_model(be, NULL);
+  UNet *a = test_tiny_unet(be, NULL);
   a->cfg.dropout = 0.1f;  // dropout masks come from the saved RNG too
   unet_init_params(a, 1);
   Trainer ta;
   trainer_init(&ta, a, &d, &oc, SCHED_LINEAR, 1000, B, 0, 1000, 77);
   for (int i = 0; i < N; i++) straight[i] = trainer_step(&ta, NULL, NULL);
 
-  UNet *b = tiny_model(be, NULL);
+  UNet *b = test_tiny_unet(be, NULL);
   b->cfg.dropout = 0.1f;
   unet_init_params(b, 1);
   Trainer tb;
@@ -213,7 +197,7 @@ TEST(unet_training_on_fashion_mnist_lowers_the_loss) {
   Err e;
   if (data_load("fashion-mnist", 0, &d, &e)) { test_skip(e.msg); return; }
   Backend *be = backend_cpu_create(2);
-  UNet *m = tiny_model(be, NULL);
+  UNet *m = test_tiny_unet(be, NULL);
   unet_init_params(m, 0);
   OptimCfg oc = optim_defaults();
   oc.warmup = 20;
