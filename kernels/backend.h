@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 typedef struct Backend Backend;
+typedef struct BackendGraph BackendGraph;  // a recorded sequence of ops (see capture_begin)
 
 // A 2-D convolution, square kernel, same stride/padding in both directions.
 // x is (B,Cin,H,W), w is (Cout,Cin,K,K), b is (Cout), y is (B,Cout,Ho,Wo).
@@ -104,6 +105,17 @@ struct Backend {
                 float beta1, float beta2, float eps, float wd, int step);
   void (*ema)(Backend *, size_t n, float *e, const float *p, float decay);  // e = d*e + (1-d)*p
   double (*sumsq)(Backend *, size_t n, const float *x);  // sum of squares (for grad clipping)
+
+  // ---- graphs (optional: all four NULL where a backend has none) ----
+  // Ops queued between capture_begin and capture_end are recorded instead of run, and
+  // graph_launch replays them with the same pointers and scalars: on CUDA one launch instead
+  // of hundreds. Between begin and end only queued ops may be called (no alloc, free, upload,
+  // download, sync or sumsq). capture_end returns NULL when the capture failed; the caller
+  // then runs the ops directly.
+  int (*capture_begin)(Backend *);  // 0, or -1 when no capture could start
+  BackendGraph *(*capture_end)(Backend *);
+  void (*graph_launch)(Backend *, BackendGraph *);
+  void (*graph_destroy)(Backend *, BackendGraph *);
 
   void (*destroy)(Backend *);
 };
