@@ -15,6 +15,7 @@ float *arena_get(Arena *a, size_t n) {
     a->caps[a->nchunks] = cap;
     a->nchunks++;
     a->used = 0;
+    a->gen++;
   }
   float *p = a->chunks[a->nchunks - 1] + a->used;
   a->used += n;
@@ -43,6 +44,7 @@ void arena_reset(Arena *a) {
     a->chunks[0] = a->be->alloc(a->be, cap);
     a->caps[0] = cap;
     a->nchunks = 1;
+    a->gen++;
   }
   a->used = 0;
   a->total = 0;

@@ -13,6 +13,8 @@ typedef struct {
   size_t used;      // floats used in the last chunk
   size_t total;     // floats handed out since the last reset
   size_t peak;      // the largest total seen
+  unsigned gen;     // bumped whenever the chunks change: recorded graphs that point into
+                    // the old ones must be recorded again
 } Arena;
 
 void arena_init(Arena *a, Backend *be);

@@ -166,7 +166,7 @@ static void attn_bwd(UNet *m, AttnBlock *a, int B, int side, const float *dy, fl
 
 // ---- the whole network ----
 
-static void timestep_features(int ch, const int *t, int B, float *out) {
+void unet_timestep_features(int ch, const int *t, int B, float *out) {
   int half = ch / 2;
   for (int b = 0; b < B; b++)
     for (int i = 0; i < half; i++) {
@@ -183,15 +183,26 @@ static size_t out_size(const Node *n, int B) {
 
 void unet_forward(UNet *m, const float *x, const int *t, int B, float **out) {
   Backend *be = m->be;
+  const size_t n = (size_t)B * m->cfg.ch;
+  if (m->tfeat_cap < n) {
+    if (m->tfeat) be->free(be, m->tfeat);
+    m->tfeat = be->alloc(be, n);
+    m->tfeat_cap = n;
+  }
+  float *h = xmalloc(n * sizeof(float));
+  unet_timestep_features(m->cfg.ch, t, B, h);
+  be->upload(be, m->tfeat, h, n);
+  free(h);
+  unet_forward_features(m, x, m->tfeat, B, out);
+}
+
+// Queues device work only (no upload, download or sync), so that it can be recorded as a graph.
+void unet_forward_features(UNet *m, const float *x, const float *tfeat, int B, float **out) {
+  Backend *be = m->be;
   Arena *A = &m->arena;
-  const UNetConfig *c = &m->cfg;
   arena_reset(A);
   m->B = B;
-  float *h = xcalloc((size_t)B * c->ch, sizeof(float));
-  timestep_features(c->ch, t, B, h);
-  m->tsin = arena_get(A, (size_t)B * c->ch);
-  be->upload(be, m->tsin, h, (size_t)B * c->ch);
-  free(h);
+  m->tsin = tfeat;
   m->e1 = arena_get(A, (size_t)B * m->tdim);
   m->se1 = arena_get(A, (size_t)B * m->tdim);
   m->emb = arena_get(A, (size_t)B * m->tdim);
@@ -289,25 +300,4 @@ void unet_backward(UNet *m, const float *dout) {
   linear_bwd(m, &m->temb2, B, m->se1, demb, dse1);
   be->silu_bwd(be, ne, m->e1, dse1, de1);
   linear_bwd(m, &m->temb1, B, m->tsin, de1, NULL);
-}
-
-void unet_eps_host(UNet *m, int t, const float *x, int B, float *eps) {
-  Backend *be = m->be;
-  size_t n = (size_t)B * m->cfg.in_ch * m->cfg.img * m->cfg.img;
-  int *ts = xmalloc(sizeof(int) * B);
-  for (int b = 0; b < B; b++) ts[b] = t;
-  // The input must outlive the forward's arena reset, so it has a buffer of its own.
-  if (m->xin_cap < n) {
-    if (m->xin) be->free(be, m->xin);
-    m->xin = be->alloc(be, n);
-    m->xin_cap = n;
-  }
-  be->upload(be, m->xin, x, n);
-  float *out;
-  int was = m->training;
-  m->training = 0;
-  unet_forward(m, m->xin, ts, B, &out);
-  m->training = was;
-  be->download(be, eps, out, n);
-  free(ts);
 }

@@ -101,6 +101,18 @@ typedef struct {
   float *a, *s, *mean, *rstd;  // OUT: norm and silu outputs
 } Node;
 
+// A recorded forward for batch size B, valid while the memory it reads and writes stays
+// where it was when recorded (the weights, the input buffers and the activation arena).
+#define UNET_MAX_GRAPHS 4
+typedef struct {
+  BackendGraph *g;  // NULL: empty slot
+  int B;
+  const float *w, *xin, *tfeat;
+  unsigned arena_gen;
+  float *out;       // where the replay leaves eps
+  unsigned used;    // graph_clock at the last launch
+} UNetGraph;
+
 typedef struct {
   UNetConfig cfg;
   WidthMap widths;     // every free width of this model, base ones included
@@ -116,13 +128,22 @@ typedef struct {
   Arena arena;
   // forward state
   int B;
-  float *tsin, *e1, *se1, *emb, *semb;  // timestep features and embedding
+  const float *tsin;                    // timestep features (the forward's tfeat)
+  float *e1, *se1, *emb, *semb;         // time embedding
   float *dsemb;                         // backward accumulator for silu(emb)
   float *out;
   Rng *dropout_rng;                     // set when training with dropout
+  float *tfeat;                         // timestep features (B x ch), outside the arena
+  size_t tfeat_cap;
   float *xin;                           // host-convenience input buffer (unet_eps_host)
   size_t xin_cap;
   int training;
+  // Recorded inference forwards, one per batch size (unet_graph.c). use_graphs (on by
+  // default) lets unet_eps_host replay them on backends that can record.
+  UNetGraph graphs[UNET_MAX_GRAPHS];
+  int use_graphs;
+  unsigned graph_clock;                 // for evicting the least recently used
+  long graph_captures, graph_launches;  // counters, for tests and benchmarks
 } UNet;
 
 // Builds the model with the widths of `w` (NULL: base widths); parameters are zero until
@@ -138,8 +159,18 @@ void unet_forward(UNet *m, const float *x, const int *t, int B, float **out);
 // dout: gradient w.r.t. the last forward's output. Accumulates into m->g.
 void unet_backward(UNet *m, const float *dout);
 
-// Host convenience for samplers: eps = model(x, t) with every sample at the same t.
+// The same from timestep features already in backend memory (B x cfg.ch, as
+// unet_timestep_features computes them); tfeat must stay valid through a backward.
+void unet_forward_features(UNet *m, const float *x, const float *tfeat, int B, float **out);
+// Sinusoidal features of B timesteps (host arrays; out holds B x ch floats).
+void unet_timestep_features(int ch, const int *t, int B, float *out);
+
+// Host convenience for samplers: eps = model(x, t) with every sample at the same t. On a
+// backend that records graphs (CUDA), the forward for each batch size is recorded once and
+// replayed after that, unless m->use_graphs is 0 (unet_graph.c).
 void unet_eps_host(UNet *m, int t, const float *x, int B, float *eps);
+// Drops every recorded forward (unet_free does it; nothing else needs to).
+void unet_graphs_clear(UNet *m);
 
 // Cost accounting per image: multiply-accumulates of convs, linears and attention matmuls.
 typedef struct { char name[64]; double macs; long params; } LayerCost;

@@ -300,15 +300,18 @@ UNet *unet_create(const UNetConfig *cfg, const WidthMap *w, Backend *be, Err *er
   m->w = be->alloc(be, m->size);
   m->g = be->alloc(be, m->size);
   arena_init(&m->arena, be);
+  m->use_graphs = 1;
   return m;
 }
 
 void unet_free(UNet *m) {
   if (!m) return;
+  unet_graphs_clear(m);  // before the memory they point into goes
   arena_free(&m->arena);
   if (m->w) m->be->free(m->be, m->w);
   if (m->g) m->be->free(m->be, m->g);
   if (m->xin) m->be->free(m->be, m->xin);
+  if (m->tfeat) m->be->free(m->be, m->tfeat);
   widthmap_free(&m->widths);
   free(m);
 }

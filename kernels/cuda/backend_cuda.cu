@@ -7,6 +7,7 @@
 #include "cuda_common.cuh"
 
 #define ARENA_FIRST_CHUNK ((size_t)256 << 20)
+#define BLAS_WORKSPACE ((size_t)32 << 20)  // NVIDIA's recommendation for Hopper
 
 void cuda_fatal(const char *what, const char *detail, const char *call, const char *file, int line) {
   fprintf(stderr, "stepscope: %s error: %s\n  in %s\n  at %s:%d\n", what, detail, call, file, line);
@@ -111,6 +112,7 @@ static void cu_destroy(Backend *be) {
     arena_release(&c->arena);
     if (c->cudnn) cudnnDestroy(c->cudnn);
     if (c->cublas) cublasDestroy(c->cublas);
+    if (c->blas_workspace) cudaFree(c->blas_workspace);  // after the handle that uses it
     if (c->stream) cudaStreamDestroy(c->stream);
     free(c);
   }
@@ -151,6 +153,12 @@ extern "C" Backend *backend_cuda_create(int tf32, Err *err) {
     err_set(err, "cuBLAS initialisation failed: %s", cublasGetStatusString(bs));
     goto fail;
   }
+  // After cublasSetStream, which resets the workspace to cuBLAS's own pool.
+  if ((e = cudaMalloc(&c->blas_workspace, BLAS_WORKSPACE)) != cudaSuccess ||
+      (bs = cublasSetWorkspace(c->cublas, c->blas_workspace, BLAS_WORKSPACE)) != CUBLAS_STATUS_SUCCESS) {
+    err_set(err, "cuBLAS workspace: %s", e != cudaSuccess ? cudaGetErrorString(e) : cublasGetStatusString(bs));
+    goto fail;
+  }
   if (cudnnGetVersion() / 10000 != CUDNN_MAJOR) {  // the 9.x legacy API we use is stable within a major
     err_set(err, "cuDNN library %zu does not match the headers this was built with (%d.%d)", cudnnGetVersion(),
             CUDNN_MAJOR, CUDNN_MINOR);
@@ -183,6 +191,7 @@ extern "C" Backend *backend_cuda_create(int tf32, Err *err) {
   cuda_install_conv(be);
   cuda_install_ops(be);
   cuda_install_optim(be);
+  cuda_install_graph(be);
   return be;
 
 fail:

@@ -65,6 +65,7 @@ typedef struct {
   cudnnHandle_t cudnn;
   Arena arena;
   ConvCache *convs;
+  void *blas_workspace;  // cuBLAS's, set explicitly so that recorded graphs never allocate one
   void *workspace;  // one cuDNN workspace, grown when a newly planned shape needs more
   size_t workspace_size;
   float *partials;  // device scratch for the block partial sums of sumsq
@@ -90,6 +91,7 @@ static inline float *cuda_scratch(CudaCtx *c, size_t n) {
 void cuda_install_conv(Backend *be);
 void cuda_install_ops(Backend *be);
 void cuda_install_optim(Backend *be);
+void cuda_install_graph(Backend *be);
 void cuda_conv_cache_destroy(CudaCtx *c);
 
 // ---- launch helpers ----
