@@ -149,19 +149,29 @@ static int bench_sample(const char *config, int batch, int threads, int steps, c
   printf("  %d timed steps per row after 1 warm-up, extrapolated per model call to the full run;\n"
          "  DDPM-1000 is timed on %d of its 1000 steps. PyTorch: the model forward alone, same run.\n",
          steps, steps);
-  printf("  %-10s %5s %10s %14s %14s %7s\n", "sampler", "batch", "ms/step", "stepscope/s", "pytorch/s", "ratio");
+  const int graphs = be->capture_begin != NULL;
+  if (graphs)
+    printf("  Forwards replay a graph recorded per batch size; 'ddpm direct' issues every op instead.\n");
+  printf("  %-11s %5s %10s %14s %14s %7s\n", "sampler", "batch", "ms/step", "stepscope/s", "pytorch/s", "ratio");
   for (int i = 0; i < nb; i++) {
     const int B = batches[i];
     BenchModel bm = {m, 0};
     double s_ddim = sec_per_step(&bm, &sched, ddim, B, steps);
     double s_ddpm = sec_per_step(&bm, &sched, ddpm, B, steps);
+    // Where forwards are replayed from a recording (CUDA graphs), the same without, in the same run.
+    double s_direct = 0;
+    if (graphs) {
+      m->use_graphs = 0;
+      s_direct = sec_per_step(&bm, &sched, ddpm, B, steps);
+      m->use_graphs = 1;
+    }
     double tms = torch ? torch_ms("sample", config, B, threads, steps, tdev, unet_nparams(m)) : -1;
     measured |= tms > 0;
-    const struct { const char *name; int nsteps; double sec; } rows[2] = {
-      {"ddim-50", 50, s_ddim}, {"ddpm-1000", 1000, s_ddpm}};
-    for (int r = 0; r < 2; r++) {
+    const struct { const char *name; int nsteps; double sec; } rows[3] = {
+      {"ddim-50", 50, s_ddim}, {"ddpm-1000", 1000, s_ddpm}, {"ddpm direct", 1000, s_direct}};
+    for (int r = 0; r < (graphs ? 3 : 2); r++) {
       double ips = B / (rows[r].sec * rows[r].nsteps);  // images per second
-      printf("  %-10s %5d %10.1f %14.3f", rows[r].name, B, rows[r].sec * 1e3, ips);
+      printf("  %-11s %5d %10.2f %14.3f", rows[r].name, B, rows[r].sec * 1e3, ips);
       if (tms > 0) {
         double tips = B * 1e3 / (tms * rows[r].nsteps);
         printf(" %14.3f %6.2fx\n", tips, ips / tips);

@@ -43,11 +43,14 @@ static int grow(Arena *a, size_t bytes) {
   if (a->nchunks == ARENA_MAX_CHUNKS) return -1;
   size_t want = round_up(bytes > a->reserved ? bytes : a->reserved, CHUNK_ROUND);
   void *p = NULL;
+  cuda_lock();
   if (cudaMalloc(&p, want) != cudaSuccess) {
     (void)cudaGetLastError();  // clear the error; try again with just what is needed
     want = round_up(bytes, CHUNK_ROUND);
-    if (cudaMalloc(&p, want) != cudaSuccess) { (void)cudaGetLastError(); return -1; }
+    if (cudaMalloc(&p, want) != cudaSuccess) { (void)cudaGetLastError(); p = NULL; }
   }
+  cuda_unlock();
+  if (!p) return -1;
   int k = a->nchunks++;
   a->chunk[k] = (char *)p;
   a->chunk_size[k] = want;
@@ -114,7 +117,9 @@ void arena_free(Arena *a, void *p) {
 }
 
 void arena_release(Arena *a) {
+  cuda_lock();
   for (int k = 0; k < a->nchunks; k++) cudaFree(a->chunk[k]);
+  cuda_unlock();
   free(a->blocks);
   memset(a, 0, sizeof *a);
 }

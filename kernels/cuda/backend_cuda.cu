@@ -5,6 +5,7 @@
 // (loss, AdamW, EMA, sum of squares). All work goes into one stream, in order; only copies to
 // or from the host and sumsq wait for it.
 #include "cuda_common.cuh"
+#include <pthread.h>
 
 #define ARENA_FIRST_CHUNK ((size_t)256 << 20)
 #define BLAS_WORKSPACE ((size_t)32 << 20)  // NVIDIA's recommendation for Hopper
@@ -13,6 +14,10 @@ void cuda_fatal(const char *what, const char *detail, const char *call, const ch
   fprintf(stderr, "stepscope: %s error: %s\n  in %s\n  at %s:%d\n", what, detail, call, file, line);
   exit(1);
 }
+
+static pthread_mutex_t process_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+void cuda_lock(void) { pthread_mutex_lock(&process_lock); }
+void cuda_unlock(void) { pthread_mutex_unlock(&process_lock); }
 
 // ---- memory ----
 
@@ -54,10 +59,8 @@ static void cu_copy(Backend *be, float *dst, const float *src, size_t n) {
   CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, cuda_ctx(be)->stream));
 }
 
-static void cu_sync(Backend *be) {
-  (void)be;
-  CUDA_CHECK(cudaDeviceSynchronize());
-}
+// Every op of this backend goes into its stream; other backends' streams are theirs to wait for.
+static void cu_sync(Backend *be) { CUDA_CHECK(cudaStreamSynchronize(cuda_ctx(be)->stream)); }
 
 // ---- dense algebra ----
 
@@ -99,7 +102,7 @@ static int probe(CudaCtx *c, Err *err) {
   return 0;
 }
 
-static void cu_destroy(Backend *be) {
+static void destroy(Backend *be) {
   if (!be) return;
   CudaCtx *c = cuda_ctx(be);
   if (c) {
@@ -119,7 +122,13 @@ static void cu_destroy(Backend *be) {
   free(be);
 }
 
-extern "C" Backend *backend_cuda_create(int tf32, Err *err) {
+static void cu_destroy(Backend *be) {
+  cuda_lock();
+  destroy(be);
+  cuda_unlock();
+}
+
+static Backend *create(int tf32, Err *err) {
   int count = 0;
   cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
@@ -142,7 +151,7 @@ extern "C" Backend *backend_cuda_create(int tf32, Err *err) {
 
   if ((e = cudaSetDevice(c->device)) != cudaSuccess ||
       (e = cudaGetDeviceProperties(&c->prop, c->device)) != cudaSuccess ||
-      (e = cudaStreamCreate(&c->stream)) != cudaSuccess) {
+      (e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) {
     err_set(err, "cannot use CUDA device %d: %s", c->device, cudaGetErrorString(e));
     goto fail;
   }
@@ -195,6 +204,14 @@ extern "C" Backend *backend_cuda_create(int tf32, Err *err) {
   return be;
 
 fail:
-  cu_destroy(be);
+  destroy(be);
   return NULL;
+}
+
+// Creation and destruction allocate and free device memory and handles: under the process lock.
+extern "C" Backend *backend_cuda_create(int tf32, Err *err) {
+  cuda_lock();
+  Backend *be = create(tf32, err);
+  cuda_unlock();
+  return be;
 }

@@ -5,7 +5,8 @@
 // table keyed by the ConvDesc, so a training step only looks them up. Algorithms come from
 // cudnnFind* (measured once per shape), taking the fastest deterministic one that needs at most
 // WORKSPACE_LIMIT bytes; when Find fails, the cudnnGet*_v7 heuristics decide. All directions
-// share one workspace, grown (never per step) when a new plan needs more.
+// share one workspace, grown (never per step) when a new plan needs more. Planning searches
+// and allocates, so it runs under cuda_lock().
 //
 // The contract makes backward ops accumulate: cuDNN's beta = 1 does exactly that. The bias and
 // its gradient use the broadcast kernels of ops_cuda.cu.
@@ -195,7 +196,7 @@ static void cu_conv2d_fwd(Backend *be, const ConvDesc *d, const float *x, const 
                           float *y) {
   CudaCtx *c = cuda_ctx(be);
   ConvPlan *p = plan_for(c, d);
-  if (!p->have_fwd) plan_fwd(c, p);
+  if (!p->have_fwd) { cuda_lock(); plan_fwd(c, p); cuda_unlock(); }
   const float one = 1.0f, zero = 0.0f;
   CUDNN_CHECK(cudnnConvolutionForward(c->cudnn, &one, p->x, x, p->w, w, p->conv, p->fwd, c->workspace,
                                       p->fwd_ws, &zero, p->y, y));
@@ -206,7 +207,7 @@ static void cu_conv2d_fwd(Backend *be, const ConvDesc *d, const float *x, const 
 static void cu_conv2d_bwd_data(Backend *be, const ConvDesc *d, const float *dy, const float *w, float *dx) {
   CudaCtx *c = cuda_ctx(be);
   ConvPlan *p = plan_for(c, d);
-  if (!p->have_bwd_data) plan_bwd_data(c, p);
+  if (!p->have_bwd_data) { cuda_lock(); plan_bwd_data(c, p); cuda_unlock(); }
   const float one = 1.0f;
   CUDNN_CHECK(cudnnConvolutionBackwardData(c->cudnn, &one, p->w, w, p->y, dy, p->conv, p->bwd_data,
                                            c->workspace, p->bwd_data_ws, &one, p->x, dx));
@@ -218,7 +219,7 @@ static void cu_conv2d_bwd_filter(Backend *be, const ConvDesc *d, const float *x,
   CudaCtx *c = cuda_ctx(be);
   if (dw) {
     ConvPlan *p = plan_for(c, d);
-    if (!p->have_bwd_filter) plan_bwd_filter(c, p);
+    if (!p->have_bwd_filter) { cuda_lock(); plan_bwd_filter(c, p); cuda_unlock(); }
     const float one = 1.0f;
     CUDNN_CHECK(cudnnConvolutionBackwardFilter(c->cudnn, &one, p->x, x, p->y, dy, p->conv, p->bwd_filter,
                                                c->workspace, p->bwd_filter_ws, &one, p->w, dw));

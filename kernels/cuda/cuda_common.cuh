@@ -29,6 +29,16 @@ extern "C" {
 // After every kernel launch: catches bad launch configurations at the launch site.
 #define KERNEL_CHECK() CUDA_CHECK(cudaGetLastError())
 
+// ---- one lock for the process ----
+// A CUDA graph capture is broken, and the thread that broke it gets an error, when another
+// thread meanwhile makes a call that synchronises the device (cudaFree; cudaMalloc and cuDNN's
+// algorithm search may too). One process can hold several backends on several threads (the
+// explorer samples with two side by side), so captures and such calls take this lock. It is
+// recursive: a call made inside a capture by mistake then reaches CUDA, which names it, instead
+// of deadlocking.
+void cuda_lock(void);
+void cuda_unlock(void);
+
 // ---- the device memory arena (arena_cuda.cu) ----
 // A few large cudaMalloc'd chunks, carved into 256-byte aligned blocks. Blocks are kept sorted
 // by address; freeing merges a block with free neighbours of the same chunk.
@@ -79,10 +89,12 @@ static inline CudaCtx *cuda_ctx(Backend *be) { return (CudaCtx *)be->ctx; }
 // Device scratch of at least n floats, grown (rarely: sizes repeat every step) when needed.
 static inline float *cuda_scratch(CudaCtx *c, size_t n) {
   if (n > c->scratch_cap) {
+    cuda_lock();
     CUDA_CHECK(cudaStreamSynchronize(c->stream));  // the old buffer may still be in use
     if (c->scratch) CUDA_CHECK(cudaFree(c->scratch));
     CUDA_CHECK(cudaMalloc(&c->scratch, n * sizeof(float)));
     c->scratch_cap = n;
+    cuda_unlock();
   }
   return c->scratch;
 }

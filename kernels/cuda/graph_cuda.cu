@@ -6,7 +6,8 @@
 //
 // Capture runs in thread-local mode: a call that cannot be recorded (a synchronous copy, a
 // cudaMalloc) made by this thread fails the capture, which capture_end reports by returning
-// NULL after saying why; the caller then runs without graphs.
+// NULL after saying why; the caller then runs without graphs. Other threads' calls that could
+// break the capture wait for it on cuda_lock().
 #include "cuda_common.cuh"
 
 struct BackendGraph {
@@ -15,8 +16,10 @@ struct BackendGraph {
 
 static int cu_capture_begin(Backend *be) {
   CudaCtx *c = cuda_ctx(be);
+  cuda_lock();  // held until capture_end: no other thread may synchronise the device meanwhile
   cudaError_t e = cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal);
   if (e != cudaSuccess) {
+    cuda_unlock();
     fprintf(stderr, "stepscope: cannot record a CUDA graph (%s); running without graphs\n", cudaGetErrorString(e));
     (void)cudaGetLastError();  // clear it, so the next checked call does not report it
     return -1;
@@ -31,6 +34,7 @@ static BackendGraph *cu_capture_end(Backend *be) {
   cudaError_t e = cudaStreamEndCapture(c->stream, &g);
   if (e == cudaSuccess) e = cudaGraphInstantiate(&exec, g, 0);
   if (g) cudaGraphDestroy(g);  // the executable graph keeps what it needs
+  cuda_unlock();
   if (e != cudaSuccess) {
     fprintf(stderr, "stepscope: recording a CUDA graph failed (%s); running without graphs\n", cudaGetErrorString(e));
     (void)cudaGetLastError();
