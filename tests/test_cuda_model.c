@@ -4,6 +4,7 @@
 #include "test.h"
 
 #ifdef STEPSCOPE_CUDA
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "engine/sampler.h"
@@ -191,6 +192,46 @@ TEST(cuda_model_graphs_replay_equals_direct) {
   free(x); free(a); free(b);
   unet_free(rec);
   unet_free(direct);
+}
+
+// Two backends on two threads, each recording and replaying while the other loads, plans
+// and samples (as the explorer's two samplers do): each gives what it gives alone.
+typedef struct { uint64_t seed; float x[3 * 1024]; int rc; } Side;
+
+static void *sample_side(void *arg) {
+  Side *sd = arg;
+  Err e = {{0}};
+  Backend *be = backend_create("cuda", 1, &e);
+  if (!be) { sd->rc = -2; return NULL; }
+  UNet *m = test_tiny_random(be, sd->seed, 0.1f);
+  Schedule s;
+  schedule_init(&s, SCHED_LINEAR, 1000);
+  SamplerCfg cfg = sampler_cfg_default();
+  cfg.steps = 30;
+  cfg.seed = sd->seed;
+  sd->rc = sample_run(&s, &cfg, 3, 1, 32, 32, eps_of, m, NULL, NULL, sd->x, &e);
+  schedule_free(&s);
+  unet_free(m);
+  be->destroy(be);
+  return NULL;
+}
+
+TEST(cuda_model_two_threads_record_and_sample) {
+  if (!have_gpu()) return;
+  static Side alone[2], together[2];
+  for (int k = 0; k < 2; k++) {
+    alone[k].seed = together[k].seed = 70 + k;
+    sample_side(&alone[k]);
+    ASSERT_EQ_INT(alone[k].rc, 0);
+  }
+  pthread_t th[2];
+  for (int k = 0; k < 2; k++) pthread_create(&th[k], NULL, sample_side, &together[k]);
+  for (int k = 0; k < 2; k++) pthread_join(th[k], NULL);
+  for (int k = 0; k < 2; k++) {
+    ASSERT_EQ_INT(together[k].rc, 0);
+    ASSERTF(!memcmp(alone[k].x, together[k].x, sizeof alone[k].x), "thread %d: images differ from its run alone", k);
+  }
+  printf("    two threads sampled side by side: the same images as alone\n");
 }
 
 #else
