@@ -92,10 +92,13 @@ static int open_shell(const char *s, int w, int h, const char *dir) {
   return -1;
 }
 
-// A shell, then `stepscope tui ARGS` typed into it.
+// A shell, then `stepscope tui ARGS` typed into it. The explorer computes on the CPU unless
+// STEPSCOPE_TEST_DEVICE names another device (the GPU session script sets cuda).
 static int start(const char *s, int w, int h, const char *args) {
   if (open_shell(s, w, h, NULL)) return -1;
-  sh(TMUX "send-keys -t %s '%s tui --model %s --device cpu --threads 1 --graphics blocks --view 1 %s' Enter", sock, s, BIN, model, args);
+  const char *dev = getenv("STEPSCOPE_TEST_DEVICE");
+  sh(TMUX "send-keys -t %s '%s tui --model %s --device %s --threads 1 --graphics blocks --view 1 %s' Enter", sock, s,
+     BIN, model, dev && *dev ? dev : "cpu", args);
   return wait_for(s, "1 Schedule", 10, 0) ? 0 : -1;
 }
 
