@@ -117,7 +117,7 @@ static void cu_destroy(Backend *be) {
   free(be);
 }
 
-extern "C" Backend *backend_cuda_create(int tf32, Err *err) {
+extern "C" Backend *backend_cuda_create(const BackendOpts *opts, Err *err) {
   int count = 0;
   cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
@@ -134,7 +134,8 @@ extern "C" Backend *backend_cuda_create(int tf32, Err *err) {
   be->name = "cuda";
   be->ctx = c;
   be->destroy = cu_destroy;
-  c->tf32 = tf32 != 0;
+  c->tf32 = opts && opts->tf32;
+  c->deterministic = !(opts && opts->nondeterministic);
   cublasStatus_t bs;
   cudnnStatus_t ds;
 
