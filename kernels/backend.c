@@ -4,14 +4,14 @@
 #include <string.h>
 
 Backend *backend_create(const char *name, int threads, Err *err) {
-  return backend_create_tf32(name, threads, 0, err);
+  return backend_create_opts(name, threads, NULL, err);
 }
 
-Backend *backend_create_tf32(const char *name, int threads, int tf32, Err *err) {
+Backend *backend_create_opts(const char *name, int threads, const BackendOpts *opts, Err *err) {
   if (!name || !strcmp(name, "auto")) {
 #ifdef STEPSCOPE_CUDA
     Err why = {{0}};
-    Backend *be = backend_cuda_create(tf32, &why);
+    Backend *be = backend_cuda_create(opts, &why);
     if (be) return be;
     fprintf(stderr, "stepscope: no usable CUDA device (%s); using the CPU\n", why.msg);
 #endif
@@ -21,7 +21,7 @@ Backend *backend_create_tf32(const char *name, int threads, int tf32, Err *err) 
   if (!strcmp(name, "cpu-ref")) return backend_cpu_ref_create();
   if (!strcmp(name, "cuda")) {
 #ifdef STEPSCOPE_CUDA
-    return backend_cuda_create(tf32, err);
+    return backend_cuda_create(opts, err);
 #else
     err_set(err, "this stepscope was built without CUDA");
     return NULL;

@@ -10,6 +10,7 @@
 // Kernels never know about models: shapes come in as plain integers.
 #pragma once
 #include <stddef.h>
+#include <stdio.h>
 
 typedef struct Backend Backend;
 typedef struct BackendGraph BackendGraph;  // a recorded sequence of ops (see capture_begin)
@@ -28,6 +29,19 @@ static inline ConvDesc conv_desc(int B, int Cin, int H, int W, int Cout, int K, 
   d.Wo = (W + 2 * pad - K) / stride + 1;
   return d;
 }
+
+// Convolution directions, as conv_algos and the profiler name them.
+typedef enum { CONV_FWD, CONV_BWD_DATA, CONV_BWD_FILTER } ConvDir;
+
+// What a backend chose for one convolution shape and direction (CUDA: cuDNN's algorithm, from
+// cudnnFind* when the shape was first planned), beside the fastest one it could have used.
+typedef struct {
+  ConvDesc d;
+  ConvDir dir;
+  char chosen[24], fastest[24];  // algorithm names
+  float chosen_ms, fastest_ms;   // time per call as Find measured it; < 0: unknown (heuristic pick)
+  int fastest_deterministic;     // the fastest gives the same result on every run
+} ConvAlgo;
 
 struct Backend {
   const char *name;  // "cpu", "cpu-ref", "cuda"
@@ -117,6 +131,11 @@ struct Backend {
   void (*graph_launch)(Backend *, BackendGraph *);
   void (*graph_destroy)(Backend *, BackendGraph *);
 
+  // ---- introspection (optional: NULL where a backend picks no algorithms, as on the CPU) ----
+  // Fills out[0..min(n, cap)) with the algorithm of every convolution shape and direction
+  // planned so far and returns n, how many there are.
+  int (*conv_algos)(Backend *, ConvAlgo *out, int cap);
+
   void (*destroy)(Backend *);
 };
 
@@ -127,12 +146,33 @@ struct Backend {
 // Returns NULL and fills err for an unknown or unavailable backend.
 #include "../engine/common.h"
 Backend *backend_create(const char *name, int threads, Err *err);
-// The same, with TF32 tensor-core math allowed on CUDA (off by default: fp32 results).
-Backend *backend_create_tf32(const char *name, int threads, int tf32, Err *err);
+// Choices that only CUDA reads; all zero (or opts NULL) is the default.
+typedef struct {
+  int tf32;              // allow TF32 tensor-core math in cuBLAS and cuDNN (else exact fp32)
+  int nondeterministic;  // let cuDNN take its fastest algorithms, even those whose results vary
+                         // run to run (atomics); the default takes the fastest deterministic one
+} BackendOpts;
+Backend *backend_create_opts(const char *name, int threads, const BackendOpts *opts, Err *err);
 void backend_destroy(Backend *b);
 
 Backend *backend_cpu_create(int threads);      // fast kernels (BLAS + OpenMP)
 Backend *backend_cpu_ref_create(void);         // plain reference kernels, single-threaded
 #ifdef STEPSCOPE_CUDA
-Backend *backend_cuda_create(int tf32, Err *err);  // NULL + err when no usable device
+Backend *backend_cuda_create(const BackendOpts *opts, Err *err);  // NULL + err when no usable device
 #endif
+
+// ---- profiling (backend_profile.c) ----
+// A decorator: a Backend whose every op forwards to `inner`, counted and timed per op name
+// ("conv2d_fwd", "gemm", "alloc", ...), convolutions also per shape. Each op is timed between
+// two inner->sync calls, so queued GPU work is charged to the op that queued it; the syncs
+// cost a little per call (and keep the GPU from running ahead of the host), so a profiled
+// step is slower than a plain one. Results are bit-identical to inner's. The name is inner's;
+// graph capture is not offered (NULL). Destroying the wrapper destroys inner.
+Backend *backend_profile_wrap(Backend *inner);
+void backend_profile_reset(Backend *prof);  // forget everything counted so far (warm-up)
+// Calls and seconds of the op named `op` since the last reset; -1 when no op has that name.
+int backend_profile_get(Backend *prof, const char *op, long *calls, double *sec);
+// The table, per step of `steps` that took wall_ms in all (measured by the caller around them):
+// ops by time, the sum of op times against wall_ms, the 10 costliest convolution shapes, and,
+// when the inner backend has conv_algos, each shape's algorithms and what determinism costs.
+void backend_profile_report(Backend *prof, FILE *f, double wall_ms, int steps);

@@ -380,3 +380,26 @@ TEST(cli_eval_fid) {
   run(&r, "eval --model %s --fid 1", m);
   ASSERT_EQ_INT(r.status, 2);
 }
+
+// ---- bench ----
+
+// The profiled training benchmark on the CPU: the plain row, then the op table (every op a
+// step of this model runs), the sum against the measured step, and the conv shapes. No cuDNN
+// algorithm table on the CPU. --nondeterministic is accepted (it only changes CUDA).
+TEST(cli_bench_train_profile) {
+  if (!have_binary()) return;
+  Result r;
+  run(&r, "bench train --device cpu --config tiny --batch 2 --steps 1 --no-torch --profile --threads 1 "
+          "--nondeterministic");
+  ASSERTF(r.status == 0, "status %d, stderr: %s", r.status, r.err);
+  const char *want[] = {"stepscope train step", "ms/step", "profile: 1 step on cpu", "calls/step", "conv2d_fwd",
+                        "conv2d_bwd_data", "conv2d_bwd_filter", "gemm", "groupnorm_fwd", "groupnorm_bwd",
+                        "silu_fwd", "softmax_bwd", "upsample2x_fwd", "chan_copy", "mse_loss", "adamw", "ema",
+                        "sumsq", "sum of ops", "measured step", "convolutions by shape", "x32->8,k3,s1"};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+    ASSERTF(strstr(r.out, want[i]), "no '%s' in:\n%s", want[i], r.out);
+  ASSERTF(!strstr(r.out, "cuDNN"), "CUDA-only lines on the CPU:\n%s", r.out);
+  ASSERT(strstr(r.out, "profile:") > strstr(r.out, "stepscope train step"));  // after the plain timing
+  run(&r, "bench --help");
+  ASSERT(strstr(r.out, "--profile") && strstr(r.out, "--nondeterministic"));
+}

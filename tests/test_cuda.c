@@ -26,7 +26,7 @@ static int have_backends(void) {
   if (!tried) {
     tried = 1;
     Err err = {{0}};
-    gpu_be = backend_cuda_create(0, &err);
+    gpu_be = backend_cuda_create(NULL, &err);
     if (!gpu_be) snprintf(why_skip, sizeof why_skip, "no usable CUDA device: %s", err.msg);
     else if (!(ref_be = backend_cpu_ref_create())) snprintf(why_skip, sizeof why_skip, "no CPU reference backend");
   }
@@ -163,7 +163,7 @@ TEST(cuda_create_destroy_tf32) {
   if (!have_backends()) return;
   // A second, independent instance with TF32 on: a GEMM stays close (TF32 keeps 10 mantissa bits).
   Err err = {{0}};
-  Backend *t = backend_cuda_create(1, &err);
+  Backend *t = backend_cuda_create(&(BackendOpts){.tf32 = 1}, &err);
   ASSERTF(t, "backend_cuda_create(tf32=1): %s", err.msg);
   ASSERT(strcmp(t->name, "cuda") == 0);
   enum { M = 64, N = 48, K = 96 };
@@ -270,6 +270,50 @@ TEST(cuda_conv_model) {
   check_conv(conv_desc(64, 64, 32, 32, 64, 3, 2, 1), 1, 1);  // its downsampling conv
   if (test_failed()) return;
   check_conv(conv_desc(64, 1, 32, 32, 64, 3, 1, 1), 1, 1);   // stem
+}
+
+// A second backend made with nondeterministic = 1 and wrapped by the profiler: its convolutions
+// still match the reference, the profiler counts them, and conv_algos lists each planned
+// direction with the fastest algorithm chosen. The deterministic backend's choice for the same
+// shape is never faster than the fastest (Find sorts by time). Both reports are printed.
+TEST(cuda_conv_nondeterministic_profiled) {
+  if (!have_backends()) return;
+  Err err = {{0}};
+  Backend *nd = backend_cuda_create(&(BackendOpts){.nondeterministic = 1}, &err);
+  ASSERTF(nd, "backend_cuda_create(nondeterministic): %s", err.msg);
+  Backend *prof = backend_profile_wrap(nd), *det = gpu_be;
+  ASSERT(prof->capture_begin == NULL && prof->conv_algos != NULL);
+  const ConvDesc d = conv_desc(8, 16, 16, 16, 24, 3, 1, 1);
+  gpu_be = prof;  // check_conv runs on gpu_be
+  check_conv(d, 1, 1);
+  gpu_be = det;
+  long calls = -1;
+  ASSERT(backend_profile_get(prof, "conv2d_fwd", &calls, NULL) == 0);
+  ASSERT_EQ_INT(calls, 1);
+  ConvAlgo a[4];
+  ASSERT_EQ_INT(prof->conv_algos(prof, a, 4), 3);  // a fresh backend: this shape's three directions
+  for (int i = 0; i < 3; i++) {
+    ASSERTF(!strcmp(a[i].chosen, a[i].fastest), "dir %d: chose %s, fastest %s", a[i].dir, a[i].chosen, a[i].fastest);
+    ASSERT(a[i].chosen_ms == a[i].fastest_ms);
+  }
+  backend_profile_report(prof, stdout, 1.0, 1);
+  prof->destroy(prof);
+
+  check_conv(d, 1, 1);  // plans the shape on the deterministic backend too
+  int n = det->conv_algos(det, NULL, 0);
+  ConvAlgo *all = calloc(n, sizeof *all);
+  ASSERT_EQ_INT(det->conv_algos(det, all, n), n);
+  int seen = 0;
+  for (int i = 0; i < n; i++) {
+    const ConvAlgo *x = &all[i];
+    if (x->d.B != d.B || x->d.Cin != d.Cin || x->d.H != d.H || x->d.Cout != d.Cout) continue;
+    seen++;
+    printf("    deterministic: dir %d chose %s (%.3f ms), fastest %s%s (%.3f ms)\n", x->dir, x->chosen, x->chosen_ms,
+           x->fastest, x->fastest_deterministic ? "" : "*", x->fastest_ms);
+    if (x->chosen_ms >= 0) ASSERT(x->chosen_ms >= x->fastest_ms);
+  }
+  free(all);
+  ASSERT_EQ_INT(seen, 3);
 }
 
 // ---- normalisation and activations ----

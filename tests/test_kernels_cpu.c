@@ -223,6 +223,10 @@ TEST(kernels_backend_create_by_name) {
   ASSERT(p[0] == 0 && p[999] == 0);
   b->free(b, p);
   backend_destroy(b);
+  // Options only CUDA reads: the CPU backends take them and ignore them.
+  b = backend_create_opts("cpu-ref", 1, &(BackendOpts){.tf32 = 1, .nondeterministic = 1}, &err);
+  ASSERT(b && !strcmp(b->name, "cpu-ref") && b->conv_algos == NULL);
+  backend_destroy(b);
   ASSERT(backend_create("tpu", 0, &err) == NULL);
   ASSERT(strstr(err.msg, "tpu") && strstr(err.msg, "cpu-ref") && strstr(err.msg, "cuda"));
 #ifndef STEPSCOPE_CUDA

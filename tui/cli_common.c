@@ -1,11 +1,14 @@
 #include "commands.h"
 #include <stdio.h>
 
-int cli_tf32;
+int cli_tf32, cli_nondeterministic;
+
+BackendOpts cli_backend_opts(void) { return (BackendOpts){.tf32 = cli_tf32, .nondeterministic = cli_nondeterministic}; }
 
 Backend *cli_backend(const char *device, int threads) {
   Err e;
-  Backend *be = backend_create_tf32(device ? device : "auto", threads, cli_tf32, &e);
+  BackendOpts o = cli_backend_opts();
+  Backend *be = backend_create_opts(device ? device : "auto", threads, &o, &e);
   if (!be) fprintf(stderr, "stepscope: %s\n", e.msg);
   return be;
 }

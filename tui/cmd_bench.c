@@ -60,43 +60,94 @@ static int bench_model(const char *config, const char *device, int threads, Back
   return 0;
 }
 
-static int bench_train(const char *config, int batch, int threads, int steps, const char *device, int torch) {
+// Milliseconds per training step of m on synthetic data (speed does not depend on the pixels):
+// 3 warm-up steps (arena sizing, cuDNN's algorithm search), then `steps` timed. With prof (m's
+// backend, made by backend_profile_wrap) the profile covers the timed steps only.
+static double train_ms(UNet *m, int batch, int steps, Backend *prof) {
+  Backend *be = m->be;
+  const int S = m->cfg.img;
+  Dataset ds = {.n = 4 * batch, .c = 1, .h = S, .w = S};
+  ds.x = xmalloc(sizeof(float) * ds.n * S * S);
+  Rng r;
+  rng_seed(&r, 7);
+  for (long i = 0; i < (long)ds.n * S * S; i++) ds.x[i] = 2 * rng_uniform(&r) - 1;
+  OptimCfg oc = optim_defaults();
+  Trainer tr;
+  trainer_init(&tr, m, &ds, &oc, SCHED_LINEAR, 1000, batch, 0, 1000, 1);
+  for (int i = 0; i < 3; i++) trainer_step(&tr, NULL, NULL);
+  be->sync(be);
+  if (prof) backend_profile_reset(prof);
+  double t0 = now_sec();
+  for (int i = 0; i < steps; i++) trainer_step(&tr, NULL, NULL);
+  be->sync(be);
+  double ms = (now_sec() - t0) * 1e3 / steps;
+  trainer_free(&tr);
+  free(ds.x);
+  return ms;
+}
+
+// train_ms of a fresh model of cfg on a new backend of kind `kind` made with o; with profile, the
+// backend is wrapped by the profiler and its report printed. -1 when the backend cannot be made.
+static double train_ms_fresh(const char *kind, const UNetConfig *cfg, int threads, const BackendOpts *o, int batch,
+                             int steps, int profile) {
+  Err e;
+  Backend *be = backend_create_opts(kind, threads, o, &e);
+  if (!be) { fprintf(stderr, "stepscope: %s\n", e.msg); return -1; }
+  if (profile) be = backend_profile_wrap(be);
+  UNet *m = unet_create(cfg, NULL, be, &e);
+  unet_init_params(m, 1);
+  double ms = train_ms(m, batch, steps, profile ? be : NULL);
+  if (profile) {
+    printf("\n");
+    backend_profile_report(be, stdout, ms * steps, steps);
+  }
+  unet_free(m);
+  be->destroy(be);
+  return ms;
+}
+
+// On CUDA the step is timed twice, with deterministic cuDNN algorithms and with the fastest
+// (PyTorch's cudnn.benchmark picks those), each on its own backend, so one run shows the
+// trade-off; the first row has the algorithms the flags ask for (deterministic unless
+// --nondeterministic). --profile adds a last, profiled run (its syncs slow it down: the rows
+// above stay unprofiled).
+static int bench_train(const char *config, int batch, int threads, int steps, const char *device, int torch,
+                       int profile) {
   Backend *be;
   UNet *m;
   int rc = bench_model(config, device, threads, &be, &m);
   if (rc) return rc;
   const UNetConfig cfg = m->cfg;
-  // Synthetic data: speed does not depend on the pixels.
-  Dataset ds = {.n = 4 * batch, .c = 1, .h = cfg.img, .w = cfg.img};
-  ds.x = xmalloc(sizeof(float) * ds.n * cfg.img * cfg.img);
-  Rng r;
-  rng_seed(&r, 7);
-  for (long i = 0; i < (long)ds.n * cfg.img * cfg.img; i++) ds.x[i] = 2 * rng_uniform(&r) - 1;
-  OptimCfg oc = optim_defaults();
-  Trainer tr;
-  trainer_init(&tr, m, &ds, &oc, SCHED_LINEAR, 1000, batch, 0, 1000, 1);
-  for (int i = 0; i < 3; i++) trainer_step(&tr, NULL, NULL);  // warm-up: arena sizing, caches
-  be->sync(be);
-  double t0 = now_sec();
-  for (int i = 0; i < steps; i++) trainer_step(&tr, NULL, NULL);
-  be->sync(be);
-  double ms = (now_sec() - t0) * 1e3 / steps;
-  double flops = 3.0 * 2.0 * unet_macs(m) * batch;  // forward + ~2x forward for the backward
+  const double flops = 3.0 * 2.0 * unet_macs(m) * batch;  // forward + ~2x forward for the backward
+  const long nparams = unet_nparams(m);
+  const char *kind = be->name;  // a string literal of the backend's: outlives it
+  const int cuda = !strcmp(kind, "cuda");
+  const BackendOpts o = cli_backend_opts(), other = {o.tf32, !o.nondeterministic};
+  const char *policy[2] = {"deterministic cuDNN", "fastest cuDNN"}, *flag[2] = {"", " (--nondeterministic)"};
+  double ms = train_ms(m, batch, steps, NULL);
   note_blas_env(be);
-  printf("stepscope train step  config %s  batch %d  threads %d  device %s\n", config, batch, threads, be->name);
-  printf("  %-10s %9.1f ms/step %9.1f img/s %8.1f GFLOP/s\n", "stepscope", ms, batch * 1e3 / ms, flops / ms / 1e6);
-  double tms = torch ? torch_ms("train", config, batch, threads, steps, strcmp(be->name, "cuda") ? "cpu" : "cuda",
-                                 unet_nparams(m)) : -1;
+  unet_free(m);
+  be->destroy(be);  // one model on the device at a time
+  printf("stepscope train step  config %s  batch %d  threads %d  device %s\n", config, batch, threads, kind);
+  printf("  %-10s %9.1f ms/step %9.1f img/s %8.1f GFLOP/s", "stepscope", ms, batch * 1e3 / ms, flops / ms / 1e6);
+  if (cuda) printf("  %s%s", policy[o.nondeterministic], flag[o.nondeterministic]);
+  printf("\n");
+  fflush(stdout);
+  double ms2 = cuda ? train_ms_fresh(kind, &cfg, threads, &other, batch, steps, 0) : -1;
+  if (ms2 > 0)
+    printf("  %-10s %9.1f ms/step %9.1f img/s %8.1f GFLOP/s  %s%s\n", "stepscope", ms2, batch * 1e3 / ms2,
+           flops / ms2 / 1e6, policy[other.nondeterministic], flag[other.nondeterministic]);
+  double tms = torch ? torch_ms("train", config, batch, threads, steps, cuda ? "cuda" : "cpu", nparams) : -1;
   if (tms > 0) {
     printf("  %-10s %9.1f ms/step %9.1f img/s %8.1f GFLOP/s\n", "pytorch", tms, batch * 1e3 / tms, flops / tms / 1e6);
-    printf("  stepscope is %.2fx the speed of PyTorch\n", tms / ms);
+    printf("  stepscope is %.2fx the speed of PyTorch", tms / ms);
+    if (ms2 > 0) printf(" (%.2fx with %s)", tms / ms2, policy[other.nondeterministic]);
+    printf("\n");
   } else if (torch) {
     printf("  pytorch: not measured (python3 with torch not found, or tests/bench/torch_unet.py missing)\n");
   }
-  trainer_free(&tr);
-  free(ds.x);
-  unet_free(m);
-  be->destroy(be);
+  fflush(stdout);
+  if (profile && train_ms_fresh(kind, &cfg, threads, &o, batch, steps, 1) < 0) return 1;
   return 0;
 }
 
@@ -190,7 +241,7 @@ static int bench_sample(const char *config, int batch, int threads, int steps, c
 
 int cmd_bench(int argc, char **argv) {
   const char *what = NULL, *config = "default", *device = "auto";
-  int batch = 0, threads = 2, steps = 0, no_torch = 0;
+  int batch = 0, threads = 2, steps = 0, no_torch = 0, profile = 0;
   Opt opts[] = {
     {"--config", OPT_STR, &config, "NAME", "model preset (default: default)"},
     {"--batch", OPT_INT, &batch, "N", "batch size (default: train 64; sample 16 and 64)"},
@@ -198,7 +249,10 @@ int cmd_bench(int argc, char **argv) {
     {"--steps", OPT_INT, &steps, "N", "timed steps (default: train 10 after 3 warm-up; sample 4 after 1)"},
     {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
     OPT_TF32,
+    OPT_NONDETERMINISTIC,
     {"--no-torch", OPT_FLAG, &no_torch, NULL, "skip the PyTorch reference"},
+    {"--profile", OPT_FLAG, &profile, NULL,
+     "train: as many steps again with every op timed, then a table of where the time goes"},
   };
   ArgSpec spec = {"bench", "train|sample [options]",
                   "train: times a training step of a preset (AdamW, EMA and all); sample: images per second\n"
@@ -208,7 +262,8 @@ int cmd_bench(int argc, char **argv) {
   int rc = args_parse(&spec, argc, argv);
   if (rc) return rc == 1 ? 0 : 2;
   if (batch < 0 || steps < 0) { fprintf(stderr, "stepscope: bench: --batch and --steps must be positive\n"); return 2; }
-  if (!strcmp(what, "train")) return bench_train(config, batch ? batch : 64, threads, steps ? steps : 10, device, !no_torch);
+  if (!strcmp(what, "train"))
+    return bench_train(config, batch ? batch : 64, threads, steps ? steps : 10, device, !no_torch, profile);
   if (!strcmp(what, "sample")) return bench_sample(config, batch, threads, steps ? steps : 4, device, !no_torch);
   fprintf(stderr, "stepscope: bench: unknown benchmark '%s' (train, sample)\n", what);
   return 2;

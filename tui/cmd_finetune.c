@@ -32,6 +32,7 @@ int cmd_finetune(int argc, char **argv) {
     {"--data", OPT_STR, &data, "SPEC", "training data (default: the base model's)"},
     {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
     OPT_TF32,
+    OPT_NONDETERMINISTIC,
     {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
     {"--quiet", OPT_FLAG, &quiet, NULL, "no progress output"},
   };

@@ -20,6 +20,7 @@ int cmd_importance(int argc, char **argv) {
     {"--data", OPT_STR, &data, "SPEC", "calibration data (default: the base model's, test split)"},
     {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
     OPT_TF32,
+    OPT_NONDETERMINISTIC,
     {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
   };
   ArgSpec spec = {"importance", "--plan PLAN [--group G] [options]",

@@ -54,6 +54,7 @@ int cmd_prune(int argc, char **argv) {
     {"--data", OPT_STR, &data, "SPEC", "calibration data (default: the base model's, test split)"},
     {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
     OPT_TF32,
+    OPT_NONDETERMINISTIC,
     {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
     {"--quiet", OPT_FLAG, &quiet, NULL, "only errors and the summary"},
   };

@@ -236,6 +236,7 @@ int cmd_sample(int argc, char **argv) {
     {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
     {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
     OPT_TF32,
+    OPT_NONDETERMINISTIC,
   };
   ArgSpec spec = {"sample", "(--model FILE | --plan PLAN) [options]",
                   "Draws images with DDIM or DDPM from a checkpoint's EMA weights and writes them as a\n"

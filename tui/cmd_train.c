@@ -36,6 +36,7 @@ int cmd_train(int argc, char **argv) {
     {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
     {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
     OPT_TF32,
+    OPT_NONDETERMINISTIC,
     {"--slim", OPT_FLAG, &slim, NULL, "write only the EMA weights (shipping form; not resumable)"},
     {"--classifier", OPT_FLAG, &classifier, NULL, "train the FID-FMNIST feature classifier instead (see its --help)"},
     {"--log", OPT_STR, &log_path, "FILE", "append one line per step: step,loss,lr (CSV)"},

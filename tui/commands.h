@@ -16,10 +16,15 @@ int cmd_prune(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 
-// --tf32 (commands that compute on a GPU list it): allow TF32 math in cuBLAS and cuDNN.
-extern int cli_tf32;
+// --tf32 and --nondeterministic (commands that compute on a GPU list both): allow TF32 math in
+// cuBLAS and cuDNN; let cuDNN take its fastest algorithms, deterministic or not.
+extern int cli_tf32, cli_nondeterministic;
 #define OPT_TF32 {"--tf32", OPT_FLAG, &cli_tf32, NULL, "CUDA: allow TF32 tensor-core math (default: exact fp32)"}
-// Opens the backend named by --device (auto|cpu|cuda); prints the error and returns NULL.
+#define OPT_NONDETERMINISTIC {"--nondeterministic", OPT_FLAG, &cli_nondeterministic, NULL, \
+    "CUDA: let cuDNN use its fastest algorithms even where results vary run to run (default: deterministic)"}
+BackendOpts cli_backend_opts(void);  // what those two flags ask for
+// Opens the backend named by --device (auto|cpu|cuda) with those options; prints the error and
+// returns NULL.
 Backend *cli_backend(const char *device, int threads);
 
 // --groups / --bounds / --split as `snr` and `plan` take them (cmd_snr.c): sets p's groups,

@@ -128,7 +128,7 @@ static void cu_destroy(Backend *be) {
   cuda_unlock();
 }
 
-static Backend *create(int tf32, Err *err) {
+static Backend *create(const BackendOpts *opts, Err *err) {
   int count = 0;
   cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
@@ -145,7 +145,8 @@ static Backend *create(int tf32, Err *err) {
   be->name = "cuda";
   be->ctx = c;
   be->destroy = cu_destroy;
-  c->tf32 = tf32 != 0;
+  c->tf32 = opts && opts->tf32;
+  c->deterministic = !(opts && opts->nondeterministic);
   cublasStatus_t bs;
   cudnnStatus_t ds;
 
@@ -209,9 +210,9 @@ fail:
 }
 
 // Creation and destruction allocate and free device memory and handles: under the process lock.
-extern "C" Backend *backend_cuda_create(int tf32, Err *err) {
+extern "C" Backend *backend_cuda_create(const BackendOpts *opts, Err *err) {
   cuda_lock();
-  Backend *be = create(tf32, err);
+  Backend *be = create(opts, err);
   cuda_unlock();
   return be;
 }

@@ -69,6 +69,7 @@ typedef struct ConvCache ConvCache;  // conv_cuda.cu: cuDNN descriptors and algo
 
 typedef struct {
   int device, tf32;
+  int deterministic;  // cuDNN runs only deterministic algorithms where it has one (conv_cuda.cu)
   cudaDeviceProp prop;
   cudaStream_t stream;  // every kernel, copy and library call is queued here, in order
   cublasHandle_t cublas;

@@ -1,57 +1,71 @@
 #!/usr/bin/env bash
-# tests/gpu/session.sh — everything one lent GPU session does, in one call, under a deadline:
-# build with CUDA, the CUDA op tests, CPU-vs-GPU training agreement, benchmarks against
-# PyTorch, and (with the time left) training the default model on the GPU.
+# tests/gpu/session.sh — what one lent GPU session checks and measures, in one call, under a
+# deadline: build with CUDA; the CUDA tests (every op against the CPU reference, the whole
+# model, recorded graphs, two threads); the explorer's tmux tests with --device cuda; the
+# training benchmark at batch 64 and 256 with the per-op profile and the cuDNN algorithm
+# report; the sampling benchmark (graphs against direct); the SAT plan's models on the GPU.
+# Each PyTorch comparison runs in the same call, on the same card.
 #
-# It expects, carried next to the tree (ignored by git), .gpu/debs/*.deb (Debian's dev
-# packages for ncurses, libsixel, libpng, zlib, OpenBLAS: the device image lacks some and can
-# fetch nothing) and .gpu/data/*.gz (Fashion-MNIST). Logs and results go to $OUT.
-#   DEADLINE  seconds from start by which everything must have ended (default 420)
-set -x
+# Carried next to the tree (ignored by git): .gpu/debs/*.deb (Debian's dev packages for
+# ncurses, libsixel, libpng, zlib, OpenBLAS, and tmux: the device image lacks some and can
+# fetch nothing) and .gpu/data/*.gz (Fashion-MNIST). Everything goes to $OUT as summary.txt
+# (the headline lines) and logs.tgz.
+#   DEADLINE  seconds from start by which everything must have ended (default 360)
+#   DEVICE    cuda (default); cpu dry-runs the script here, without a GPU, before spending device time
 cd "$(dirname "$0")/../.." || exit 2
 FINAL=${OUT:-./gpu-out}
-DEADLINE=${DEADLINE:-420}
-# At most 8 files come back from the device: logs are gathered in one archive at exit.
-OUT=/tmp/gpu-logs
-mkdir -p "$OUT" "$FINAL"
-trap 'tar -czf "$FINAL/logs.tgz" -C "$OUT" . 2>/dev/null' EXIT
+DEADLINE=${DEADLINE:-360}
+DEVICE=${DEVICE:-cuda}
+LOGS=/tmp/gpu-logs
+mkdir -p "$LOGS" "$FINAL"
+trap 'tar -czf "$FINAL/logs.tgz" -C "$LOGS" . 2>/dev/null' EXIT
 t_start=$SECONDS
 left() { echo $((DEADLINE - (SECONDS - t_start))); }
+# part NAME SECONDS CMD...: runs CMD with a timeout (never past the deadline), output to
+# $LOGS/NAME.log; one line per part in the summary.
+part() {
+  local name=$1 limit=$2
+  shift 2
+  [ "$limit" -gt "$(( $(left) - 5 ))" ] && limit=$(( $(left) - 5 ))
+  if [ "$limit" -lt 5 ]; then echo "SKIP  $name (no time left)" | tee -a "$FINAL/summary.txt"; return; fi
+  local t0=$SECONDS
+  timeout "$limit" "$@" > "$LOGS/$name.log" 2>&1
+  local rc=$?
+  printf '%-5s %-28s exit %3d  %4d s\n' "$([ $rc = 0 ] && echo ok || echo FAIL)" "$name" $rc $((SECONDS - t0)) |
+    tee -a "$FINAL/summary.txt"
+}
 
-. tests/gpu/sysroot.sh
+{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; date -u +%FT%TZ; } 2>&1 |
+  tee "$FINAL/summary.txt"
+[ -d .gpu/debs ] && . tests/gpu/sysroot.sh > "$LOGS/sysroot.log" 2>&1
+# Fashion-MNIST from the carried files, where the data loader looks for it.
+[ -e /usr/share/datasets/fashion-mnist ] || { mkdir -p /usr/share/datasets && ln -s "$PWD/.gpu/data" /usr/share/datasets/fashion-mnist; }
+export PATH=/tmp/sysroot/usr/bin:$PATH   # tmux, from the carried packages
+CUDNN_HOME=$(python3 -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null || echo /usr/local/cuda)
+export CUDNN_HOME LD_LIBRARY_PATH="$CUDNN_HOME/lib:$LD_LIBRARY_PATH"
+python3 -c 'import torch; print("torch", torch.__version__, "cudnn", torch.backends.cudnn.version())' >> "$FINAL/summary.txt" 2>&1
 
-# Build and CUDA op tests (the helper script: environment, build, tests; no sanitizer run).
-OUT=$OUT SKIP_DEPS=1 SANITIZE=0 TEST_TIMEOUT=150 SKIP_FULL=1 timeout $(( $(left) - 200 )) tests/gpu/run.sh > "$OUT/run.log" 2>&1
-echo "run.sh exit $?"
-tail -30 "$OUT/run.log"
-. "$OUT/env.sh" 2>/dev/null   # LD_LIBRARY_PATH for cuDNN, written by run.sh
+CUDA_FLAG=; [ $DEVICE = cuda ] && CUDA_FLAG=CUDA=1   # there, insist on CUDA
+part build 150 make -j16 $CUDA_FLAG CUDNN_HOME="$CUDNN_HOME" build/stepscope build/run_tests
+[ -x build/stepscope ] || { tail -40 "$LOGS/build.log"; exit 1; }
 S=./build/stepscope
-[ -x $S ] || { echo "no binary"; exit 1; }
-DATA=fashion-mnist:.gpu/data
+[ $DEVICE = cuda ] && export STEPSCOPE_REQUIRE_CUDA=1
+export OMP_WAIT_POLICY=passive
 
-# CPU and GPU training from the same seed: the losses should track each other.
-for dev in cpu cuda; do
-  rm -f "$OUT/track-$dev.csv"
-  timeout 60 $S train --config small --batch 32 --steps 100 --device $dev --threads 16 --data $DATA \
-    --out /tmp/track-$dev.safetensors --log "$OUT/track-$dev.csv" --quiet
-done
-paste -d, "$OUT/track-cpu.csv" "$OUT/track-cuda.csv" | awk -F, '{d=$2-$5; if(d<0)d=-d; r=d/$2; if(r>m)m=r; s+=r; n++}
-  END {printf "train track: %d steps, max rel loss diff %.3g, mean %.3g\n", n, m, s/n}' | tee "$OUT/track.txt"
+part test-cuda 120 ./build/run_tests cuda
+grep -E "^(FAIL|skip)|passed|rel L2 error [0-9.e+-]+ .*(output|gradients|DDIM)|worst tensor|losses over|bit-identical|side by side" \
+  "$LOGS/test-cuda.log" | tee -a "$FINAL/summary.txt"
+part test-tui-cuda 90 env STEPSCOPE_TEST_DEVICE=$DEVICE ./build/run_tests tui
+grep -E "^(FAIL|skip)|passed" "$LOGS/test-tui-cuda.log" | tee -a "$FINAL/summary.txt"
 
-# Benchmarks against PyTorch eager + cuDNN, same card, same run.
 for b in 64 256; do
-  timeout 90 $S bench train --device cuda --batch $b --steps 20 2>&1 | tee -a "$OUT/bench.txt"
+  part bench-train-$b 75 $S bench train --device $DEVICE --batch $b --steps 20 --profile
+  grep -E "stepscope|pytorch|cuDNN|speed" "$LOGS/bench-train-$b.log" | head -8 | tee -a "$FINAL/summary.txt"
 done
-timeout 60 $S bench train --device cpu --threads 16 --batch 64 --steps 5 2>&1 | tee -a "$OUT/bench.txt"
-
-# The default model, trained on the GPU for the time that is left; SIGINT saves it.
-budget=$(( $(left) - 25 ))
-echo "training the default model for $budget s"
-if [ $budget -gt 30 ]; then
-  timeout -s INT $budget $S train --config default --device cuda --batch 128 --lr 1e-3 --steps 60000 \
-    --seed 0 --data $DATA --out /tmp/base.safetensors --save-every 2000 --log "$OUT/base-train.csv" 2>&1 | tail -3
-  $S info /tmp/base.safetensors | head -8
-  split -b 15M -d /tmp/base.safetensors "$FINAL/base.safetensors.part"
-fi
-echo "session done after $((SECONDS - t_start)) s"
-cat "$OUT/track.txt" "$OUT/bench.txt" | tee "$FINAL/summary.txt"
+part bench-sample 90 $S bench sample --device $DEVICE
+grep -E "ddim|ddpm|ratio" "$LOGS/bench-sample.log" | tee -a "$FINAL/summary.txt"
+part eval-plan 45 $S eval --plan assets/plan.txt --n 64 --bins 2 --device $DEVICE
+tail -12 "$LOGS/eval-plan.log" >> "$FINAL/summary.txt"
+part sample-plan 30 $S sample --plan assets/plan.txt --n 16 --sampler ddpm --device $DEVICE --out "$LOGS/plan-ddpm.png"
+tail -3 "$LOGS/sample-plan.log" >> "$FINAL/summary.txt"
+echo "session done after $((SECONDS - t_start)) s" | tee -a "$FINAL/summary.txt"
