@@ -90,7 +90,7 @@ __global__ static void probe_kernel(float *x, int n) {
 
 static int probe(CudaCtx *c, Err *err) {
   float *d = (float *)arena_alloc(&c->arena, 32 * sizeof(float)), h[32];
-  probe_kernel<<<1, 32, 0, c->stream>>>(d, 32);
+  KLAUNCH(probe_kernel, 1, 32, c->stream)(d, 32);
   cudaError_t e = cudaGetLastError();
   if (e == cudaSuccess) e = cudaMemcpyAsync(h, d, sizeof h, cudaMemcpyDeviceToHost, c->stream);
   if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);

@@ -108,6 +108,9 @@ void cuda_install_graph(Backend *be);
 void cuda_conv_cache_destroy(CudaCtx *c);
 
 // ---- launch helpers ----
+// Every kernel launch is written KLAUNCH(kernel, grid, block, stream)(args...): nvcc's
+// triple-chevron launch, spelt so that another build can launch the same kernels without it.
+#define KLAUNCH(kernel, grid, block, stream) kernel<<<(grid), (block), 0, (stream)>>>
 #define SUMSQ_BLOCKS 1024  // fixed, so the sum of squares is reduced in the same order every time
 
 // Blocks for a grid-stride loop over n items; the loops below cover any n.

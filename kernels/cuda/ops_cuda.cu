@@ -31,7 +31,7 @@ __global__ static void silu_bwd_kernel(size_t n, const float *x, const float *dy
 
 // Launches a grid-stride kernel over n items on the stream of `be` (the enclosing function's).
 #define LAUNCH(kernel, n, ...) do { if ((n) == 0) break; \
-    kernel<<<grid_for((n), THREADS), THREADS, 0, cuda_ctx(be)->stream>>>((n), __VA_ARGS__); KERNEL_CHECK(); } while (0)
+    KLAUNCH(kernel, grid_for((n), THREADS), THREADS, cuda_ctx(be)->stream)((n), __VA_ARGS__); KERNEL_CHECK(); } while (0)
 
 static void cu_fill(Backend *be, float *x, float v, size_t n) { LAUNCH(fill_kernel, n, v, x); }
 static void cu_add(Backend *be, size_t n, const float *a, const float *b, float *y) { LAUNCH(add_kernel, n, a, b, y); }
@@ -90,10 +90,10 @@ static void cu_bcast_add_bwd(Backend *be, int B, int C, int HW, const float *dy,
   if (B <= 0 || C <= 0 || HW <= 0) return;
   CudaCtx *c = cuda_ctx(be);
   float *part = cuda_scratch(c, (size_t)B * C);
-  row_sum_kernel<<<B * C, threads_for((size_t)HW), 0, c->stream>>>(HW, dy, part);
+  KLAUNCH(row_sum_kernel, B * C, threads_for((size_t)HW), c->stream)(HW, dy, part);
   KERNEL_CHECK();
-  if (vstride == 0) col_sum_kernel<<<(C + 127) / 128, 128, 0, c->stream>>>(B, C, part, dv);
-  else scatter_add_kernel<<<(B * C + 255) / 256, 256, 0, c->stream>>>(B * C, C, vstride, part, dv);
+  if (vstride == 0) KLAUNCH(col_sum_kernel, (C + 127) / 128, 128, c->stream)(B, C, part, dv);
+  else KLAUNCH(scatter_add_kernel, (B * C + 255) / 256, 256, c->stream)(B * C, C, vstride, part, dv);
   KERNEL_CHECK();
 }
 
@@ -181,14 +181,14 @@ __global__ static void softmax_bwd_kernel(int rows, int n, float scale, const fl
 
 static void cu_softmax_fwd(Backend *be, int rows, int n, float scale, const float *x, float *y) {
   if (rows <= 0 || n <= 0) return;
-  softmax_fwd_kernel<<<(rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK, THREADS, 0, cuda_ctx(be)->stream>>>(
+  KLAUNCH(softmax_fwd_kernel, (rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK, THREADS, cuda_ctx(be)->stream)(
       rows, n, scale, x, y);
   KERNEL_CHECK();
 }
 
 static void cu_softmax_bwd(Backend *be, int rows, int n, float scale, const float *y, const float *dy, float *dx) {
   if (rows <= 0 || n <= 0) return;
-  softmax_bwd_kernel<<<(rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK, THREADS, 0, cuda_ctx(be)->stream>>>(
+  KLAUNCH(softmax_bwd_kernel, (rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK, THREADS, cuda_ctx(be)->stream)(
       rows, n, scale, y, dy, dx);
   KERNEL_CHECK();
 }
@@ -269,7 +269,7 @@ static void cu_groupnorm_fwd(Backend *be, int B, int C, int HW, int G, const flo
                              const float *beta, float *y, float *mean, float *rstd) {
   if (B <= 0 || C <= 0 || HW <= 0) return;
   check_groups(C, G);
-  groupnorm_fwd_kernel<<<B * G, threads_for((size_t)C / G * HW), 0, cuda_ctx(be)->stream>>>(
+  KLAUNCH(groupnorm_fwd_kernel, B * G, threads_for((size_t)C / G * HW), cuda_ctx(be)->stream)(
       C, HW, G, x, gamma, beta, y, mean, rstd);
   KERNEL_CHECK();
 }
@@ -281,16 +281,16 @@ static void cu_groupnorm_bwd(Backend *be, int B, int C, int HW, int G, const flo
   check_groups(C, G);
   cudaStream_t s = cuda_ctx(be)->stream;
   if (dx) {
-    groupnorm_bwd_dx_kernel<<<B * G, threads_for((size_t)C / G * HW), 0, s>>>(C, HW, G, x, dy, gamma, mean, rstd, dx);
+    KLAUNCH(groupnorm_bwd_dx_kernel, B * G, threads_for((size_t)C / G * HW), s)(C, HW, G, x, dy, gamma, mean, rstd, dx);
     KERNEL_CHECK();
   }
   if (dgamma || dbeta) {
     size_t nbc = (size_t)B * C;
     float *part = cuda_scratch(cuda_ctx(be), 2 * nbc);
-    groupnorm_params_part_kernel<<<B * C, threads_for((size_t)HW), 0, s>>>(C, HW, G, x, dy, mean, rstd, part, nbc);
+    KLAUNCH(groupnorm_params_part_kernel, B * C, threads_for((size_t)HW), s)(C, HW, G, x, dy, mean, rstd, part, nbc);
     KERNEL_CHECK();
-    if (dgamma) col_sum_kernel<<<(C + 127) / 128, 128, 0, s>>>(B, C, part, dgamma);
-    if (dbeta) col_sum_kernel<<<(C + 127) / 128, 128, 0, s>>>(B, C, part + nbc, dbeta);
+    if (dgamma) KLAUNCH(col_sum_kernel, (C + 127) / 128, 128, s)(B, C, part, dgamma);
+    if (dbeta) KLAUNCH(col_sum_kernel, (C + 127) / 128, 128, s)(B, C, part + nbc, dbeta);
     KERNEL_CHECK();
   }
 }

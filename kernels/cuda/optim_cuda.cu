@@ -26,7 +26,7 @@ __global__ static void mse_loss_kernel(int B, int D, const float *pred, const fl
 static void cu_mse_loss(Backend *be, int B, int D, const float *pred, const float *target, const float *w,
                         float *loss, float *dpred) {
   if (B <= 0 || D <= 0) return;
-  mse_loss_kernel<<<B, threads_for(D), 0, cuda_ctx(be)->stream>>>(B, D, pred, target, w, loss, dpred);
+  KLAUNCH(mse_loss_kernel, B, threads_for(D), cuda_ctx(be)->stream)(B, D, pred, target, w, loss, dpred);
   KERNEL_CHECK();
 }
 
@@ -48,7 +48,7 @@ static void cu_adamw(Backend *be, size_t n, float *p, const float *g, float *m, 
                      float beta2, float eps, float wd, int step) {
   if (!n) return;
   float c1 = (float)(1.0 - pow(beta1, step)), c2 = (float)(1.0 - pow(beta2, step));
-  adamw_kernel<<<grid_for(n, THREADS), THREADS, 0, cuda_ctx(be)->stream>>>(n, p, g, m, v, lr, beta1, beta2, eps, wd,
+  KLAUNCH(adamw_kernel, grid_for(n, THREADS), THREADS, cuda_ctx(be)->stream)(n, p, g, m, v, lr, beta1, beta2, eps, wd,
                                                                           c1, c2);
   KERNEL_CHECK();
 }
@@ -59,7 +59,7 @@ __global__ static void ema_kernel(size_t n, float *e, const float *p, float deca
 
 static void cu_ema(Backend *be, size_t n, float *e, const float *p, float decay) {
   if (!n) return;
-  ema_kernel<<<grid_for(n, THREADS), THREADS, 0, cuda_ctx(be)->stream>>>(n, e, p, decay);
+  KLAUNCH(ema_kernel, grid_for(n, THREADS), THREADS, cuda_ctx(be)->stream)(n, e, p, decay);
   KERNEL_CHECK();
 }
 
@@ -77,7 +77,7 @@ static double cu_sumsq(Backend *be, size_t n, const float *x) {
   CudaCtx *c = cuda_ctx(be);
   unsigned blocks = grid_for(n, THREADS);
   if (blocks > SUMSQ_BLOCKS) blocks = SUMSQ_BLOCKS;
-  sumsq_kernel<<<blocks, THREADS, 0, c->stream>>>(n, x, c->partials);
+  KLAUNCH(sumsq_kernel, blocks, THREADS, c->stream)(n, x, c->partials);
   KERNEL_CHECK();
   CUDA_CHECK(cudaMemcpyAsync(c->partials_host, c->partials, blocks * sizeof(float), cudaMemcpyDeviceToHost, c->stream));
   CUDA_CHECK(cudaStreamSynchronize(c->stream));
