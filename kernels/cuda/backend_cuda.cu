@@ -200,6 +200,7 @@ static Backend *create(const BackendOpts *opts, Err *err) {
   be->gemm = cu_gemm;
   cuda_install_conv(be);
   cuda_install_ops(be);
+  cuda_install_groupnorm(be);
   cuda_install_optim(be);
   cuda_install_graph(be);
   return be;

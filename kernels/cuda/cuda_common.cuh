@@ -105,6 +105,9 @@ void cuda_install_conv(Backend *be);
 void cuda_install_ops(Backend *be);
 void cuda_install_optim(Backend *be);
 void cuda_install_graph(Backend *be);
+void cuda_install_groupnorm(Backend *be);
+// dv[c] += sum over b of part[b*C + c] (ops_cuda.cu): the second stage of per-channel sums.
+void cuda_col_sum(CudaCtx *c, int B, int C, const float *part, float *dv);
 void cuda_conv_cache_destroy(CudaCtx *c);
 
 // ---- launch helpers ----

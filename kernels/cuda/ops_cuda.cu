@@ -1,5 +1,5 @@
-// ops_cuda.cu — the kernels between the convolutions: elementwise, layout, activations,
-// softmax and group norm.
+// ops_cuda.cu — the kernels between the convolutions: elementwise, layout, activations and
+// softmax (group norm has groupnorm_cuda.cu).
 //
 // Elementwise and layout kernels are grid-stride loops over the output (each output written by
 // one thread, so backward passes accumulate without atomics). Reductions give one block (group
@@ -75,6 +75,11 @@ __global__ static void col_sum_kernel(int B, int C, const float *part, float *dv
   dv[c] += s;
 }
 
+void cuda_col_sum(CudaCtx *c, int B, int C, const float *part, float *dv) {
+  KLAUNCH(col_sum_kernel, (C + 127) / 128, 128, c->stream)(B, C, part, dv);
+  KERNEL_CHECK();
+}
+
 // dv[b*vstride + c] += part[b*C + c]
 __global__ static void scatter_add_kernel(int n, int C, int vstride, const float *part, float *dv) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -92,7 +97,7 @@ static void cu_bcast_add_bwd(Backend *be, int B, int C, int HW, const float *dy,
   float *part = cuda_scratch(c, (size_t)B * C);
   KLAUNCH(row_sum_kernel, B * C, threads_for((size_t)HW), c->stream)(HW, dy, part);
   KERNEL_CHECK();
-  if (vstride == 0) KLAUNCH(col_sum_kernel, (C + 127) / 128, 128, c->stream)(B, C, part, dv);
+  if (vstride == 0) cuda_col_sum(c, B, C, part, dv);
   else KLAUNCH(scatter_add_kernel, (B * C + 255) / 256, 256, c->stream)(B * C, C, vstride, part, dv);
   KERNEL_CHECK();
 }
@@ -193,108 +198,6 @@ static void cu_softmax_bwd(Backend *be, int rows, int n, float scale, const floa
   KERNEL_CHECK();
 }
 
-// ---- group norm ----
-// x is (B,C,HW); the C/G channels of group g of sample b are contiguous, n = C/G*HW values
-// starting at (b*G + g) * n. Statistics in two passes (mean, then the mean of squared
-// deviations), which stays accurate where E[x^2] - E[x]^2 would cancel.
-
-#define GN_EPS 1e-5f
-
-// One block per (sample, group). gamma/beta may be NULL (scale 1, shift 0).
-__global__ static void groupnorm_fwd_kernel(int C, int HW, int G, const float *x, const float *gamma,
-                                            const float *beta, float *y, float *mean, float *rstd) {
-  const int bg = blockIdx.x, cg = C / G, c0 = (bg % G) * cg;
-  const size_t n = (size_t)cg * HW, base = (size_t)bg * n;
-  float s = 0.0f;
-  for (size_t i = threadIdx.x; i < n; i += blockDim.x) s += x[base + i];
-  const float mu = block_sum(s) / (float)n;
-  float v = 0.0f;
-  for (size_t i = threadIdx.x; i < n; i += blockDim.x) { float d = x[base + i] - mu; v += d * d; }
-  const float rs = 1.0f / sqrtf(block_sum(v) / (float)n + GN_EPS);
-  if (threadIdx.x == 0) { mean[bg] = mu; rstd[bg] = rs; }
-  for (size_t i = threadIdx.x; i < n; i += blockDim.x) {
-    int c = c0 + (int)(i / HW);
-    float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
-    y[base + i] = (x[base + i] - mu) * rs * g + b;
-  }
-}
-
-// dx += rstd * (dy*gamma - mean(dy*gamma) - xhat * mean(dy*gamma*xhat)), one block per (sample, group).
-__global__ static void groupnorm_bwd_dx_kernel(int C, int HW, int G, const float *x, const float *dy,
-                                               const float *gamma, const float *mean, const float *rstd, float *dx) {
-  const int bg = blockIdx.x, cg = C / G, c0 = (bg % G) * cg;
-  const size_t n = (size_t)cg * HW, base = (size_t)bg * n;
-  const float mu = mean[bg], rs = rstd[bg];
-  float s1 = 0.0f, s2 = 0.0f;
-  for (size_t i = threadIdx.x; i < n; i += blockDim.x) {
-    float g = gamma ? gamma[c0 + (int)(i / HW)] : 1.0f;
-    float dyg = dy[base + i] * g, xhat = (x[base + i] - mu) * rs;
-    s1 += dyg;
-    s2 += dyg * xhat;
-  }
-  const float m1 = block_sum(s1) / (float)n, m2 = block_sum(s2) / (float)n;
-  for (size_t i = threadIdx.x; i < n; i += blockDim.x) {
-    float g = gamma ? gamma[c0 + (int)(i / HW)] : 1.0f;
-    float xhat = (x[base + i] - mu) * rs;
-    dx[base + i] += rs * (dy[base + i] * g - m1 - xhat * m2);
-  }
-}
-
-// First stage of dgamma/dbeta, one block per (sample, channel) over its contiguous HW row:
-// part[b*C + c] = sum dy*xhat, part[B*C + b*C + c] = sum dy. col_sum_kernel finishes.
-__global__ static void groupnorm_params_part_kernel(int C, int HW, int G, const float *x, const float *dy,
-                                                    const float *mean, const float *rstd, float *part, size_t nbc) {
-  const int bc = blockIdx.x, b = bc / C, c = bc % C, g = c / (C / G);
-  const float mu = mean[b * G + g], rs = rstd[b * G + g];
-  const size_t base = (size_t)bc * HW;
-  float sg = 0.0f, sb = 0.0f;
-  for (int i = threadIdx.x; i < HW; i += blockDim.x) {
-    float d = dy[base + i];
-    sg += d * (x[base + i] - mu) * rs;
-    sb += d;
-  }
-  sg = block_sum(sg);
-  sb = block_sum(sb);
-  if (threadIdx.x == 0) { part[bc] = sg; part[nbc + bc] = sb; }
-}
-
-static void check_groups(int C, int G) {
-  if (G <= 0 || C % G != 0) {
-    fprintf(stderr, "stepscope: group norm with %d channels in %d groups\n", C, G);
-    abort();
-  }
-}
-
-static void cu_groupnorm_fwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *gamma,
-                             const float *beta, float *y, float *mean, float *rstd) {
-  if (B <= 0 || C <= 0 || HW <= 0) return;
-  check_groups(C, G);
-  KLAUNCH(groupnorm_fwd_kernel, B * G, threads_for((size_t)C / G * HW), cuda_ctx(be)->stream)(
-      C, HW, G, x, gamma, beta, y, mean, rstd);
-  KERNEL_CHECK();
-}
-
-static void cu_groupnorm_bwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *dy,
-                             const float *gamma, const float *mean, const float *rstd, float *dx, float *dgamma,
-                             float *dbeta) {
-  if (B <= 0 || C <= 0 || HW <= 0) return;
-  check_groups(C, G);
-  cudaStream_t s = cuda_ctx(be)->stream;
-  if (dx) {
-    KLAUNCH(groupnorm_bwd_dx_kernel, B * G, threads_for((size_t)C / G * HW), s)(C, HW, G, x, dy, gamma, mean, rstd, dx);
-    KERNEL_CHECK();
-  }
-  if (dgamma || dbeta) {
-    size_t nbc = (size_t)B * C;
-    float *part = cuda_scratch(cuda_ctx(be), 2 * nbc);
-    KLAUNCH(groupnorm_params_part_kernel, B * C, threads_for((size_t)HW), s)(C, HW, G, x, dy, mean, rstd, part, nbc);
-    KERNEL_CHECK();
-    if (dgamma) KLAUNCH(col_sum_kernel, (C + 127) / 128, 128, s)(B, C, part, dgamma);
-    if (dbeta) KLAUNCH(col_sum_kernel, (C + 127) / 128, 128, s)(B, C, part + nbc, dbeta);
-    KERNEL_CHECK();
-  }
-}
-
 void cuda_install_ops(Backend *be) {
   be->fill = cu_fill;
   be->add = cu_add;
@@ -311,6 +214,4 @@ void cuda_install_ops(Backend *be) {
   be->upsample2x_bwd = cu_upsample2x_bwd;
   be->softmax_fwd = cu_softmax_fwd;
   be->softmax_bwd = cu_softmax_bwd;
-  be->groupnorm_fwd = cu_groupnorm_fwd;
-  be->groupnorm_bwd = cu_groupnorm_bwd;
 }
