@@ -353,6 +353,8 @@ TEST(cuda_groupnorm) {
   check_groupnorm(64, 64, 1024, 32);  // the default model
   if (test_failed()) return;
   check_groupnorm(64, 128, 256, 32);
+  if (test_failed()) return;
+  check_groupnorm(2, 64, 1024, 2);  // 32 768 values per group: more than the forward caches
 }
 
 TEST(cuda_silu) {
