@@ -68,4 +68,10 @@ part eval-plan 45 $S eval --plan assets/plan.txt --n 64 --bins 2 --device $DEVIC
 tail -12 "$LOGS/eval-plan.log" >> "$FINAL/summary.txt"
 part sample-plan 30 $S sample --plan assets/plan.txt --n 16 --sampler ddpm --device $DEVICE --out "$LOGS/plan-ddpm.png"
 tail -3 "$LOGS/sample-plan.log" >> "$FINAL/summary.txt"
+# Last, with what time is left: memcheck over recorded graphs and the GroupNorm kernels.
+SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null | head -1)
+if [ $DEVICE = cuda ] && [ -n "$SAN" ]; then
+  part memcheck-graphs 40 "$SAN" --tool memcheck --error-exitcode 1 ./build/run_tests cuda_model_graphs
+  part memcheck-groupnorm 40 "$SAN" --tool memcheck --error-exitcode 1 ./build/run_tests cuda_groupnorm
+fi
 echo "session done after $((SECONDS - t_start)) s" | tee -a "$FINAL/summary.txt"
