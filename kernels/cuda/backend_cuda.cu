@@ -111,6 +111,7 @@ static void destroy(Backend *be) {
     if (c->workspace) cudaFree(c->workspace);
     if (c->partials) cudaFree(c->partials);
     if (c->scratch) cudaFree(c->scratch);
+    for (int i = 0; i < c->nretired; i++) cudaFree(c->retired[i]);
     free(c->partials_host);
     arena_release(&c->arena);
     if (c->cudnn) cudnnDestroy(c->cudnn);

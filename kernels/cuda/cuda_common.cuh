@@ -65,6 +65,7 @@ void arena_free(Arena *a, void *p);              // p must come from arena_alloc
 void arena_release(Arena *a);                    // frees every chunk
 
 // ---- the backend's private state ----
+#define CUDA_MAX_RETIRED 64
 typedef struct ConvCache ConvCache;  // conv_cuda.cu: cuDNN descriptors and algorithms per shape
 
 typedef struct {
@@ -82,21 +83,38 @@ typedef struct {
   float *partials;  // device scratch for the block partial sums of sumsq
   float *partials_host;
   float *scratch;   // per-(sample, channel) partial sums of the two-stage reductions
-  size_t scratch_cap;
+  size_t scratch_bytes;
+  void *retired[CUDA_MAX_RETIRED];  // outgrown buffers, kept for recorded graphs (cuda_grow)
+  int nretired;
 } CudaCtx;
 
 static inline CudaCtx *cuda_ctx(Backend *be) { return (CudaCtx *)be->ctx; }
 
-// Device scratch of at least n floats, grown (rarely: sizes repeat every step) when needed.
-static inline float *cuda_scratch(CudaCtx *c, size_t n) {
-  if (n > c->scratch_cap) {
-    cuda_lock();
-    CUDA_CHECK(cudaStreamSynchronize(c->stream));  // the old buffer may still be in use
-    if (c->scratch) CUDA_CHECK(cudaFree(c->scratch));
-    CUDA_CHECK(cudaMalloc(&c->scratch, n * sizeof(float)));
-    c->scratch_cap = n;
-    cuda_unlock();
+// Grows a device buffer to at least `bytes`, and to at least twice its size, so that growth is
+// rare and the buffers ever made add up to less than twice the last. The old buffer is retired,
+// not freed: a recorded graph (graph_cuda.cu) may still point into it. Retired buffers go when
+// the backend does.
+static inline void cuda_grow(CudaCtx *c, void **buf, size_t *cap, size_t bytes) {
+  if (bytes <= *cap) return;
+  if (bytes < 2 * *cap) bytes = 2 * *cap;
+  cuda_lock();
+  if (*buf) {
+    if (c->nretired == CUDA_MAX_RETIRED) {  // cannot happen with doubling; be safe anyway
+      CUDA_CHECK(cudaDeviceSynchronize());
+      for (int i = 0; i < c->nretired; i++) CUDA_CHECK(cudaFree(c->retired[i]));
+      c->nretired = 0;
+    }
+    c->retired[c->nretired++] = *buf;
   }
+  *buf = NULL;
+  CUDA_CHECK(cudaMalloc(buf, bytes));
+  *cap = bytes;
+  cuda_unlock();
+}
+
+// Device scratch of at least n floats (sizes repeat every step, so it rarely grows).
+static inline float *cuda_scratch(CudaCtx *c, size_t n) {
+  cuda_grow(c, (void **)&c->scratch, &c->scratch_bytes, n * sizeof(float));
   return c->scratch;
 }
 
