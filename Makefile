@@ -68,6 +68,16 @@ TEST_SRC   := $(wildcard tests/*.c)
 LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRC) $(KERNEL_SRC) $(TUI_SRC)) \
               $(patsubst %.cu,$(BUILD)/%.cu.o,$(CUDA_SRC))
 
+# The CUDA emulator of the tests (tests/cuda_emu): our own kernel files (ops, group norm, optimiser)
+# compiled a second time, by g++ instead of nvcc, to run on the CPU. Built with the tests whether
+# or not CUDA is found; the kernel files are compiled through kernel_unit.cpp, inside a namespace,
+# so they coexist with the nvcc-built objects (tests/cuda_emu/emulated.h).
+EMU_CXXFLAGS := -O2 -std=c++17 -DSTEPSCOPE_CUDA_EMU -I. -Wall -Wextra -Wno-unused-parameter -fno-exceptions \
+                -fno-rtti -MMD -MP
+EMU_KERNELS  := ops_cuda groupnorm_cuda optim_cuda
+EMU_OBJ      := $(patsubst %,$(BUILD)/tests/cuda_emu/%.emu.o,$(EMU_KERNELS)) \
+                $(patsubst %.cpp,$(BUILD)/%.o,$(filter-out tests/cuda_emu/kernel_unit.cpp,$(wildcard tests/cuda_emu/*.cpp)))
+
 .PHONY: all deps run test bench install clean
 all: deps stepscope
 
@@ -94,8 +104,8 @@ build-bin: $(BUILD)/stepscope
 $(BUILD)/stepscope: $(LIB_OBJ) $(BUILD)/tui/main.o
 	$(CC) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/run_tests: $(LIB_OBJ) $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRC))
-	$(CC) -o $@ $^ $(LDLIBS)
+$(BUILD)/run_tests: $(LIB_OBJ) $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRC)) $(EMU_OBJ)
+	$(CC) -o $@ $^ $(LDLIBS) -lstdc++
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -105,14 +115,26 @@ $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c -o $@ $<
 
+$(BUILD)/tests/cuda_emu/%.emu.o: kernels/cuda/%.cu tests/cuda_emu/kernel_unit.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_CXXFLAGS) -DEMU_KERNEL_FILE='"$<"' -c -o $@ tests/cuda_emu/kernel_unit.cpp
+
+$(BUILD)/tests/cuda_emu/%.o: tests/cuda_emu/%.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_CXXFLAGS) -c -o $@ $<
+
 build-tests: $(BUILD)/run_tests $(BUILD)/stepscope
 	@ln -sf $(BUILD)/stepscope stepscope
 
-# tmux drives the explorer in its tests; without it they are skipped (with the reason).
+# tmux drives the explorer in its tests; without it they are skipped (with the reason). g++ builds
+# the CUDA emulator (tests/cuda_emu), which the tests need.
 test: deps
 	@command -v tmux >/dev/null && echo "✓ tmux (explorer tests)" || { [ "$$(id -u)" = 0 ] && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux) >/dev/null 2>&1 && \
 	  echo "✓ tmux (installed)" || echo "✗ tmux: the explorer's tmux tests will be skipped"; }
+	@command -v $(CXX) >/dev/null && echo "✓ $(CXX) (the CUDA emulator's tests)" || { [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++) >/dev/null 2>&1 && \
+	  echo "✓ g++ (installed)" || { echo "✗ $(CXX): the tests need it (sudo apt-get install g++)"; exit 1; }; }
 	@$(MAKE) --no-print-directory build-tests
 	@OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} ./$(BUILD)/run_tests $(T)
 

@@ -5,12 +5,18 @@
 #include <stdio.h>
 #include <string.h>
 
+#ifdef __cplusplus
+extern "C" {  // tests written in C++ (tests/cuda_emu) register with the same runner
+#endif
 typedef struct { const char *name; void (*fn)(void); } TestCase;
 void test_register(const char *name, void (*fn)(void));
 void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void test_skip(const char *reason);  // marks the current test skipped (call, then return)
 int test_failed(void);               // has the current test failed so far?
 const char *test_tmpdir(void);       // a fresh scratch directory for this run
+#ifdef __cplusplus
+}
+#endif
 
 #define TEST(fn)                                                        \
   static void fn(void);                                                 \

@@ -1,24 +1,37 @@
-// test_cuda.c — every op of the CUDA backend against the CPU reference backend.
+// test_cuda.c — every op of the CUDA backend against the CPU reference backend; and our own
+// kernels, run by the CPU emulator of tests/cuda_emu, against it in every build.
 //
-// Each test feeds the same random inputs to backend_cpu_ref_create() and to the CUDA backend
-// (TF32 off), runs the op on both and compares the outputs by relative L2 error,
+// Each test feeds the same random inputs to backend_cpu_ref_create() and to the backend under
+// test, runs the op on both and compares the outputs by relative L2 error,
 // ||cuda - ref|| / ||ref|| <= 1e-4, printing the error of every comparison. Backward ops start
-// from random gradients and run twice, so the "+=" of the contract is checked too. Shapes are
-// small odd ones (edge handling) and the default model's (B = 64, C = 64, 32x32).
+// from random gradients and run twice, so the "+=" of the contract is checked too.
+//
+// The cuda_* tests run on a GPU (TF32 off), on small odd shapes (edge handling) and the default
+// model's (B = 64, C = 64, 32x32). The cuda_emu_* tests run the same checks on the emulated
+// backend (backend_cuda_emu_create: our kernels from ops_cuda.cu, groupnorm_cuda.cu and
+// optim_cuda.cu on the CPU, threads as fibers resumed in a random order), on the small shapes
+// and a few medium ones sized for CI: they catch indexing, reduction, barrier and
+// accumulate-versus-overwrite mistakes in every build, GPU or not. tests/cuda_emu/test_cuda_emu.cpp
+// tests the emulator itself.
 #include "test.h"
 
-#ifdef STEPSCOPE_CUDA
 #include <stdlib.h>
 
 #include "engine/rng.h"
 #include "kernels/backend.h"
+#include "tests/cuda_emu/backend_cuda_emu.h"
 
 #define TOL 1e-4
 
-// The backends are made once for all tests and live until the process ends. Without a usable
-// device the tests skip, or fail when STEPSCOPE_REQUIRE_CUDA=1 (set on the GPU machine, where a
-// skip would hide a broken setup).
+// The backends are made once for all tests and live until the process ends. gpu_be is the
+// backend under test: the first line of every test picks it, have_backends() the CUDA backend,
+// have_emu() the emulated one. Without a usable device the GPU tests skip, or fail when
+// STEPSCOPE_REQUIRE_CUDA=1 (set on the GPU machine, where a skip would hide a broken setup).
 static Backend *ref_be, *gpu_be;
+
+#ifdef STEPSCOPE_CUDA
+#define GPU_TEST(fn) TEST(fn)
+static Backend *cuda_be;
 static char why_skip[600];
 
 static int have_backends(void) {
@@ -26,15 +39,37 @@ static int have_backends(void) {
   if (!tried) {
     tried = 1;
     Err err = {{0}};
-    gpu_be = backend_cuda_create(NULL, &err);
-    if (!gpu_be) snprintf(why_skip, sizeof why_skip, "no usable CUDA device: %s", err.msg);
-    else if (!(ref_be = backend_cpu_ref_create())) snprintf(why_skip, sizeof why_skip, "no CPU reference backend");
+    cuda_be = backend_cuda_create(NULL, &err);
+    if (!cuda_be) snprintf(why_skip, sizeof why_skip, "no usable CUDA device: %s", err.msg);
+    else if (!ref_be && !(ref_be = backend_cpu_ref_create())) snprintf(why_skip, sizeof why_skip, "no CPU reference backend");
   }
+  gpu_be = cuda_be;
   if (gpu_be && ref_be) return 1;
   const char *req = getenv("STEPSCOPE_REQUIRE_CUDA");
   if (req && strcmp(req, "1") == 0) test_fail(__FILE__, __LINE__, "%s (STEPSCOPE_REQUIRE_CUDA=1)", why_skip);
   else test_skip(why_skip);
   return 0;
+}
+#else
+// Built without CUDA the GPU tests of our kernels are compiled (they share their checks with
+// the emulated ones) but not registered; the test cuda_backend at the end says why.
+#define GPU_TEST(fn) __attribute__((unused)) static void fn(void)
+static int have_backends(void) { return 0; }
+#endif
+
+// The emulated backend, with the emulator's schedule seeded afresh for each test: a test runs
+// the same schedule however the suite was filtered (STEPSCOPE_EMU_SEED overrides the seed).
+static int have_emu(void) {
+  static Backend *emu;
+  if (!emu) emu = backend_cuda_emu_create();
+  if (!ref_be) ref_be = backend_cpu_ref_create();
+  if (!emu || !ref_be) {
+    test_fail(__FILE__, __LINE__, "could not create the emulated backend or the reference backend");
+    return 0;
+  }
+  gpu_be = emu;
+  cuda_emu_seed(1);
+  return 1;
 }
 
 // ---- one tensor, held by both backends ----
@@ -49,7 +84,7 @@ static Buf buf_from(const float *host, size_t n) {
 }
 
 static Buf buf_randn(Rng *r, size_t n, float sd) {
-  float *h = malloc(n * sizeof *h);
+  float *h = calloc(n ? n : 1, sizeof *h);  // calloc: malloc draws a false GCC 12 warning
   for (size_t i = 0; i < n; i++) h[i] = sd * rng_normal(r);
   Buf b = buf_from(h, n);
   free(h);
@@ -98,6 +133,8 @@ static double buf_err(const char *what, Buf b) {
 
 static char label_buf[160];
 #define LABEL(...) (snprintf(label_buf, sizeof label_buf, __VA_ARGS__), label_buf)
+
+#ifdef STEPSCOPE_CUDA  // memory, GEMM and convolutions: the GPU only (cuBLAS and cuDNN are not emulated)
 
 // ---- memory ----
 
@@ -316,6 +353,8 @@ TEST(cuda_conv_nondeterministic_profiled) {
   ASSERT_EQ_INT(seen, 3);
 }
 
+#endif  // STEPSCOPE_CUDA
+
 // ---- normalisation and activations ----
 
 static void check_groupnorm(int B, int C, int HW, int G) {
@@ -342,7 +381,7 @@ static void check_groupnorm(int B, int C, int HW, int G) {
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) buf_free(&all[i]);
 }
 
-TEST(cuda_groupnorm) {
+GPU_TEST(cuda_groupnorm) {
   if (!have_backends()) return;
   check_groupnorm(3, 6, 35, 3);
   if (test_failed()) return;
@@ -357,21 +396,45 @@ TEST(cuda_groupnorm) {
   check_groupnorm(2, 64, 1024, 2);  // 32 768 values per group: more than the forward caches
 }
 
-TEST(cuda_silu) {
+TEST(cuda_emu_groupnorm) {
+  if (!have_emu()) return;
+  check_groupnorm(3, 6, 35, 3);
+  if (test_failed()) return;
+  check_groupnorm(2, 8, 4, 8);  // one channel per group
+  if (test_failed()) return;
+  check_groupnorm(5, 12, 49, 4);
+  if (test_failed()) return;
+  check_groupnorm(2, 16, 100, 4);  // 400 values per group: 256 threads, each over two
+  if (test_failed()) return;
+  check_groupnorm(2, 160, 9, 32);  // 160 channels: two blocks sum the dgamma/dbeta columns
+  if (test_failed()) return;
+  check_groupnorm(2, 64, 1024, 32);  // the GPU test's 64 channels of 32x32, at batch 2
+}
+
+static void check_silu(Rng *r, size_t n) {
+  Buf x = buf_randn(r, n, 4), y = buf_randn(r, n, 1), dy = buf_randn(r, n, 1), dx = buf_randn(r, n, 1);
+  BOTH(be->silu_fwd(be, n, ON(x), ON(y)));
+  EXPECT_CLOSE(LABEL("silu fwd n%zu", n), y);
+  for (int rep = 0; rep < 2; rep++) BOTH(be->silu_bwd(be, n, ON(x), ON(dy), ON(dx)));
+  EXPECT_CLOSE(LABEL("silu bwd x2 n%zu", n), dx);
+  Buf all[] = {x, y, dy, dx};
+  for (int i = 0; i < 4; i++) buf_free(&all[i]);
+}
+
+GPU_TEST(cuda_silu) {
   if (!have_backends()) return;
   Rng r;
   rng_seed(&r, 400);
   size_t sizes[] = {1, 1000003, (size_t)64 * 64 * 1024};
-  for (int k = 0; k < 3; k++) {
-    size_t n = sizes[k];
-    Buf x = buf_randn(&r, n, 4), y = buf_randn(&r, n, 1), dy = buf_randn(&r, n, 1), dx = buf_randn(&r, n, 1);
-    BOTH(be->silu_fwd(be, n, ON(x), ON(y)));
-    EXPECT_CLOSE(LABEL("silu fwd n%zu", n), y);
-    for (int rep = 0; rep < 2; rep++) BOTH(be->silu_bwd(be, n, ON(x), ON(dy), ON(dx)));
-    EXPECT_CLOSE(LABEL("silu bwd x2 n%zu", n), dx);
-    Buf all[] = {x, y, dy, dx};
-    for (int i = 0; i < 4; i++) buf_free(&all[i]);
-  }
+  for (int k = 0; k < 3 && !test_failed(); k++) check_silu(&r, sizes[k]);
+}
+
+TEST(cuda_emu_silu) {
+  if (!have_emu()) return;
+  Rng r;
+  rng_seed(&r, 400);
+  size_t sizes[] = {1, 257, 70001};
+  for (int k = 0; k < 3 && !test_failed(); k++) check_silu(&r, sizes[k]);
 }
 
 static void check_softmax(int rows, int n, float scale) {
@@ -388,7 +451,7 @@ static void check_softmax(int rows, int n, float scale) {
   for (int i = 0; i < 4; i++) buf_free(&all[i]);
 }
 
-TEST(cuda_softmax) {
+GPU_TEST(cuda_softmax) {
   if (!have_backends()) return;
   check_softmax(37, 19, 0.7f);
   if (test_failed()) return;
@@ -399,34 +462,54 @@ TEST(cuda_softmax) {
   check_softmax(64 * 256, 256, 0.125f);  // attention over 16x16 tokens, batch 64
 }
 
+TEST(cuda_emu_softmax) {
+  if (!have_emu()) return;
+  check_softmax(37, 19, 0.7f);
+  if (test_failed()) return;
+  check_softmax(3, 1, 1.0f);
+  if (test_failed()) return;
+  check_softmax(5, 1000, 0.125f);
+  if (test_failed()) return;
+  check_softmax(2 * 256, 256, 0.125f);  // attention over 16x16 tokens, batch 2
+}
+
 // ---- elementwise and layout ----
 
-TEST(cuda_elementwise) {
+static void check_elementwise(Rng *r, size_t n) {
+  Buf a = buf_randn(r, n, 1), b = buf_randn(r, n, 1), y = buf_randn(r, n, 1);
+  BOTH(be->add(be, n, ON(a), ON(b), ON(y)));
+  EXPECT_CLOSE(LABEL("add n%zu", n), y);
+  BOTH(be->axpy(be, n, -0.3f, ON(a), ON(y)));
+  EXPECT_CLOSE(LABEL("axpy n%zu", n), y);
+  BOTH(be->scale(be, n, 1.7f, ON(y)));
+  EXPECT_CLOSE(LABEL("scale n%zu", n), y);
+  BOTH(be->mul_acc(be, n, ON(a), ON(b), ON(y)));
+  EXPECT_CLOSE(LABEL("mul_acc n%zu", n), y);
+  BOTH(be->mul(be, n, ON(a), ON(b), ON(y)));
+  EXPECT_CLOSE(LABEL("mul n%zu", n), y);
+  BOTH(be->fill(be, ON(y), -1.25f, n));
+  EXPECT_CLOSE(LABEL("fill n%zu", n), y);
+  BOTH(be->copy(be, ON(y), ON(a), n));
+  EXPECT_CLOSE(LABEL("copy n%zu", n), y);
+  buf_free(&a);
+  buf_free(&b);
+  buf_free(&y);
+}
+
+GPU_TEST(cuda_elementwise) {
   if (!have_backends()) return;
   Rng r;
   rng_seed(&r, 600);
   size_t sizes[] = {1, 33, 1000003};
-  for (int k = 0; k < 3; k++) {
-    size_t n = sizes[k];
-    Buf a = buf_randn(&r, n, 1), b = buf_randn(&r, n, 1), y = buf_randn(&r, n, 1);
-    BOTH(be->add(be, n, ON(a), ON(b), ON(y)));
-    EXPECT_CLOSE(LABEL("add n%zu", n), y);
-    BOTH(be->axpy(be, n, -0.3f, ON(a), ON(y)));
-    EXPECT_CLOSE(LABEL("axpy n%zu", n), y);
-    BOTH(be->scale(be, n, 1.7f, ON(y)));
-    EXPECT_CLOSE(LABEL("scale n%zu", n), y);
-    BOTH(be->mul_acc(be, n, ON(a), ON(b), ON(y)));
-    EXPECT_CLOSE(LABEL("mul_acc n%zu", n), y);
-    BOTH(be->mul(be, n, ON(a), ON(b), ON(y)));
-    EXPECT_CLOSE(LABEL("mul n%zu", n), y);
-    BOTH(be->fill(be, ON(y), -1.25f, n));
-    EXPECT_CLOSE(LABEL("fill n%zu", n), y);
-    BOTH(be->copy(be, ON(y), ON(a), n));
-    EXPECT_CLOSE(LABEL("copy n%zu", n), y);
-    buf_free(&a);
-    buf_free(&b);
-    buf_free(&y);
-  }
+  for (int k = 0; k < 3 && !test_failed(); k++) check_elementwise(&r, sizes[k]);
+}
+
+TEST(cuda_emu_elementwise) {
+  if (!have_emu()) return;
+  Rng r;
+  rng_seed(&r, 600);
+  size_t sizes[] = {1, 33, 70001};
+  for (int k = 0; k < 3 && !test_failed(); k++) check_elementwise(&r, sizes[k]);
 }
 
 static void check_bcast(int B, int C, int HW, int per_sample) {
@@ -444,13 +527,24 @@ static void check_bcast(int B, int C, int HW, int per_sample) {
   buf_free(&dv);
 }
 
-TEST(cuda_bcast_add) {
+GPU_TEST(cuda_bcast_add) {
   if (!have_backends()) return;
   for (int ps = 0; ps < 2; ps++) {
     check_bcast(3, 5, 7, ps);
     check_bcast(2, 3, 1, ps);
     check_bcast(64, 64, 1024, ps);
     check_bcast(64, 256, 64, ps);
+    if (test_failed()) return;
+  }
+}
+
+TEST(cuda_emu_bcast_add) {
+  if (!have_emu()) return;
+  for (int ps = 0; ps < 2; ps++) {
+    check_bcast(3, 5, 7, ps);
+    check_bcast(2, 3, 1, ps);
+    check_bcast(3, 130, 300, ps);  // rows of 300 over 256 threads; 130 channels: two column blocks
+    check_bcast(2, 64, 1024, ps);   // 64 channels of 32x32, at batch 2
     if (test_failed()) return;
   }
 }
@@ -467,11 +561,18 @@ static void check_chan_copy(int B, int HW, int src_C, int src_off, int dst_C, in
   buf_free(&dst);
 }
 
-TEST(cuda_chan_copy) {
+GPU_TEST(cuda_chan_copy) {
   if (!have_backends()) return;
   check_chan_copy(3, 9, 7, 2, 10, 5, 4);
   check_chan_copy(64, 1024, 64, 0, 128, 64, 64);   // concat's second half
   check_chan_copy(64, 1024, 128, 64, 64, 0, 64);   // its backward's slice
+}
+
+TEST(cuda_emu_chan_copy) {
+  if (!have_emu()) return;
+  check_chan_copy(3, 9, 7, 2, 10, 5, 4);
+  check_chan_copy(2, 1024, 64, 0, 128, 64, 64);   // concat's second half, batch 2
+  check_chan_copy(2, 1024, 128, 64, 64, 0, 64);   // its backward's slice
 }
 
 static void check_upsample(int B, int C, int H, int W) {
@@ -488,11 +589,18 @@ static void check_upsample(int B, int C, int H, int W) {
   buf_free(&dx);
 }
 
-TEST(cuda_upsample2x) {
+GPU_TEST(cuda_upsample2x) {
   if (!have_backends()) return;
   check_upsample(3, 5, 7, 9);
   check_upsample(1, 1, 1, 1);
   check_upsample(64, 64, 16, 16);
+}
+
+TEST(cuda_emu_upsample2x) {
+  if (!have_emu()) return;
+  check_upsample(3, 5, 7, 9);
+  check_upsample(1, 1, 1, 1);
+  check_upsample(2, 64, 16, 16);
 }
 
 // ---- loss and optimiser ----
@@ -512,7 +620,7 @@ static void check_mse(int B, int D, int weighted) {
   for (int i = 0; i < 5; i++) buf_free(&all[i]);
 }
 
-TEST(cuda_mse_loss) {
+GPU_TEST(cuda_mse_loss) {
   if (!have_backends()) return;
   check_mse(5, 17, 1);
   check_mse(1, 1, 0);
@@ -520,11 +628,17 @@ TEST(cuda_mse_loss) {
   check_mse(64, 3072, 0);
 }
 
-TEST(cuda_adamw_ema) {
-  if (!have_backends()) return;
+TEST(cuda_emu_mse_loss) {
+  if (!have_emu()) return;
+  check_mse(5, 17, 1);
+  check_mse(1, 1, 0);
+  check_mse(8, 1024, 1);
+  check_mse(8, 3072, 0);
+}
+
+static void check_adamw_ema(size_t n) {
   Rng r;
   rng_seed(&r, 1100);
-  size_t n = 100003;
   Buf p = buf_randn(&r, n, 0.5f), m = buf_randn(&r, n, 0), v = buf_randn(&r, n, 0), e = buf_randn(&r, n, 0.5f);
   for (int step = 1; step <= 3; step++) {
     Buf g = buf_randn(&r, n, step == 2 ? 1e-3f : 1.0f);
@@ -540,24 +654,44 @@ TEST(cuda_adamw_ema) {
   for (int i = 0; i < 4; i++) buf_free(&all[i]);
 }
 
-TEST(cuda_sumsq) {
+GPU_TEST(cuda_adamw_ema) {
+  if (!have_backends()) return;
+  check_adamw_ema(100003);
+}
+
+TEST(cuda_emu_adamw_ema) {
+  if (!have_emu()) return;
+  check_adamw_ema(20011);
+}
+
+static void check_sumsq(Rng *r, size_t n) {
+  Buf x = buf_randn(r, n, 1);
+  double a = ref_be->sumsq(ref_be, n, x.ref), b = gpu_be->sumsq(gpu_be, n, x.gpu);
+  double e = fabs(b - a) / a;
+  printf("    %-52s rel error    %.2e  (n = %zu)\n", "sumsq", e, n);
+  ASSERTF(e <= TOL, "sumsq n %zu: %.17g vs %.17g", n, b, a);
+  // The same input gives the same bits: the reduction order is fixed.
+  ASSERT(gpu_be->sumsq(gpu_be, n, x.gpu) == b);
+  buf_free(&x);
+}
+
+GPU_TEST(cuda_sumsq) {
   if (!have_backends()) return;
   Rng r;
   rng_seed(&r, 1200);
   size_t sizes[] = {1, 1000, 1000003, (size_t)36 << 20};
-  for (int k = 0; k < 4; k++) {
-    Buf x = buf_randn(&r, sizes[k], 1);
-    double a = ref_be->sumsq(ref_be, sizes[k], x.ref), b = gpu_be->sumsq(gpu_be, sizes[k], x.gpu);
-    double e = fabs(b - a) / a;
-    printf("    %-52s rel error    %.2e  (n = %zu)\n", "sumsq", e, sizes[k]);
-    ASSERTF(e <= TOL, "sumsq n %zu: %.17g vs %.17g", sizes[k], b, a);
-    // The same input gives the same bits: the reduction order is fixed.
-    ASSERT(gpu_be->sumsq(gpu_be, sizes[k], x.gpu) == b);
-    buf_free(&x);
-  }
+  for (int k = 0; k < 4 && !test_failed(); k++) check_sumsq(&r, sizes[k]);
 }
 
-#else  // built without CUDA
+TEST(cuda_emu_sumsq) {
+  if (!have_emu()) return;
+  Rng r;
+  rng_seed(&r, 1200);
+  size_t sizes[] = {1, 1000, 300007};  // the last over all SUMSQ_BLOCKS blocks, looping
+  for (int k = 0; k < 3 && !test_failed(); k++) check_sumsq(&r, sizes[k]);
+}
+
+#ifndef STEPSCOPE_CUDA
 
 TEST(cuda_backend) { test_skip("built without CUDA (nvcc or cuDNN not found, or CUDA=0)"); }
 

@@ -7,9 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef STEPSCOPE_CUDA_EMU
+// The tests' CPU emulator of our own kernels (tests/cuda_emu/): ops_cuda.cu, groupnorm_cuda.cu and
+// optim_cuda.cu compiled by g++. Neither cuBLAS nor cuDNN exists there.
+#include "tests/cuda_emu/cuda_emu.h"
+#else
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
+#endif
 
 extern "C" {
 #include "kernels/backend.h"
@@ -130,8 +136,13 @@ void cuda_conv_cache_destroy(CudaCtx *c);
 
 // ---- launch helpers ----
 // Every kernel launch is written KLAUNCH(kernel, grid, block, stream)(args...): nvcc's
-// triple-chevron launch, spelt so that another build can launch the same kernels without it.
+// triple-chevron launch, spelt so that another build can launch the same kernels without it
+// (the emulator of tests/cuda_emu runs the launch on the CPU).
+#ifdef STEPSCOPE_CUDA_EMU
+#define KLAUNCH(kernel, grid, block, stream) CUDA_EMU_LAUNCH(kernel, grid, block, stream)
+#else
 #define KLAUNCH(kernel, grid, block, stream) kernel<<<(grid), (block), 0, (stream)>>>
+#endif
 #define SUMSQ_BLOCKS 1024  // fixed, so the sum of squares is reduced in the same order every time
 
 // Blocks for a grid-stride loop over n items; the loops below cover any n.

@@ -1,0 +1,244 @@
+// test_cuda_emu.cpp — the CUDA emulator itself: its primitives, that a missing __syncthreads
+// gives wrong results under it, and that a deadlocking kernel is reported, not left hanging.
+// (test_cuda.c runs our real kernels under it, against the CPU reference.)
+//
+// The kernels here are written for the test, in CUDA, and launched as the backend's are.
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <stdlib.h>
+
+#include "tests/cuda_emu/cuda_emu.h"
+#include "tests/test.h"
+
+#define LAUNCH(kernel, grid, block) CUDA_EMU_LAUNCH(kernel, grid, block, nullptr)
+
+// ---- primitives ----
+
+// Every shuffle flavour, per thread; widths below 32 keep lanes inside their group.
+__global__ static void shuffles_kernel(const int *x, int *out) {
+  const int t = threadIdx.x, v = x[t];
+  int *o = out + 6 * t;
+  o[0] = __shfl_xor_sync(0xffffffffu, v, 1);
+  o[1] = __shfl_xor_sync(0xffffffffu, v, 8, 8);  // lane ^ 8 leaves its group of 8: its own value
+  o[2] = __shfl_down_sync(0xffffffffu, v, 3);
+  o[3] = __shfl_up_sync(0xffffffffu, v, 2, 16);
+  o[4] = __shfl_sync(0xffffffffu, v, 7);
+  __syncwarp();
+  o[5] = __shfl_xor_sync(0xffffffffu, v, 31);
+}
+
+// Half the block returns at once; the rest meet at __syncthreads (the returned count as arrived)
+// and read what the others wrote to shared memory before it.
+__global__ static void early_return_kernel(int *out) {
+  __shared__ int s[128];
+  const int t = threadIdx.x;
+  if (t >= 64) return;
+  s[t] = 1000 * (int)blockIdx.x + t;
+  __syncthreads();
+  out[blockIdx.x * 64 + t] = s[63 - t];
+}
+
+__global__ static void count_kernel(int *out) { out[blockIdx.x * blockDim.x + threadIdx.x]++; }
+
+TEST(cuda_emu_primitives) {
+  cuda_emu_seed(1);
+  int x[64], out[64 * 6];
+  for (int t = 0; t < 64; t++) x[t] = 100 + 3 * t;
+  LAUNCH(shuffles_kernel, 1, 64)(x, out);
+  ASSERT(cudaGetLastError() == cudaSuccess);
+  for (int t = 0; t < 64; t++) {
+    const int lane = t % 32, w0 = t - lane;
+    const int up = lane % 16 >= 2 ? lane - 2 : lane, down = lane + 3 < 32 ? lane + 3 : lane;
+    const int want[6] = {x[w0 + (lane ^ 1)], x[t], x[w0 + down], x[w0 + up], x[w0 + 7], x[w0 + (lane ^ 31)]};
+    for (int k = 0; k < 6; k++)
+      ASSERTF(out[6 * t + k] == want[k], "thread %d, shuffle %d: %d, want %d", t, k, out[6 * t + k], want[k]);
+  }
+
+  int got[3 * 64];
+  LAUNCH(early_return_kernel, 3, 128)(got);
+  for (int b = 0; b < 3; b++)
+    for (int t = 0; t < 64; t++) ASSERT_EQ_INT(got[b * 64 + t], 1000 * b + 63 - t);
+
+  // Each of 5 x 96 threads runs once; bad configurations launch nothing and say so, as in CUDA.
+  int cnt[480] = {0};
+  unsigned long long before = cuda_emu_threads_run();
+  LAUNCH(count_kernel, 5, 96)(cnt);
+  ASSERT(cudaGetLastError() == cudaSuccess);
+  ASSERT_EQ_INT(cuda_emu_threads_run() - before, 480);
+  for (int i = 0; i < 480; i++) ASSERT_EQ_INT(cnt[i], 1);
+  LAUNCH(count_kernel, 0, 96)(cnt);
+  ASSERT(cudaGetLastError() == cudaErrorInvalidConfiguration);
+  ASSERT(cudaGetLastError() == cudaSuccess);  // read once, then cleared
+  LAUNCH(count_kernel, 1, 1025)(cnt);
+  ASSERT(cudaGetLastError() == cudaErrorInvalidConfiguration);
+  for (int i = 0; i < 480; i++) ASSERT_EQ_INT(cnt[i], 1);
+
+  // Device memory comes back poisoned (NaN), as nothing zeroes cudaMalloc's memory on a GPU.
+  float *p = NULL;
+  ASSERT(cudaMalloc(&p, 16 * sizeof(float)) == cudaSuccess);
+  for (int i = 0; i < 16; i++) ASSERT(isnan(p[i]));
+  ASSERT(cudaFree(p) == cudaSuccess);
+}
+
+// ---- a missing __syncthreads is a wrong result ----
+
+// Each thread stores its value in shared memory and reads its left neighbour's. Without the
+// barrier between the store and the load it is a race (a read before the write).
+template <bool Barrier> __global__ static void shift_kernel(const float *x, float *y) {
+  __shared__ float s[256];
+  const int t = threadIdx.x;
+  const size_t i = (size_t)blockIdx.x * blockDim.x + t;
+  s[t] = x[i];
+  if (Barrier) __syncthreads();
+  y[i] = t ? s[t - 1] : 0.0f;
+}
+
+// The block reduction of cuda_common.cuh, called twice in a row, with the first of its two
+// barriers optional. Without it a warp that has read the first sum can go on and overwrite
+// part[] with the second before slower warps have read the first (a write after a read).
+__device__ __forceinline__ static float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+template <bool FirstBarrier> __device__ __forceinline__ static float block_sum(float v) {
+  __shared__ float part[32];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nwarps = blockDim.x / 32;
+  v = warp_sum(v);
+  if (FirstBarrier) __syncthreads();
+  if (lane == 0) part[warp] = v;
+  __syncthreads();
+  return warp_sum(lane < nwarps ? part[lane] : 0.0f);
+}
+template <bool FirstBarrier> __global__ static void two_sums_kernel(const float *x, float *sum1, float *sum2) {
+  const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+  sum1[i] = block_sum<FirstBarrier>(x[i]);
+  sum2[i] = block_sum<FirstBarrier>(2.0f * x[i] + 1.0f);
+}
+
+// How many of the n values of y differ from want.
+static int wrong(const float *y, const float *want, int n) {
+  int bad = 0;
+  for (int i = 0; i < n; i++) bad += y[i] != want[i];
+  return bad;
+}
+
+TEST(cuda_emu_catches_missing_syncthreads) {
+  enum { BLOCKS = 8, T = 256, N = BLOCKS * T };
+  static float x[N], y[N], want[N], s1[N], s2[N], want1[N], want2[N];
+  for (int i = 0; i < N; i++) x[i] = (float)(i % 97) - 40.0f;  // small integers: every sum is exact
+  for (int i = 0; i < N; i++) want[i] = i % T ? x[i - 1] : 0.0f;
+  for (int b = 0; b < BLOCKS; b++) {
+    float a = 0, c = 0;
+    for (int t = 0; t < T; t++) a += x[b * T + t], c += 2.0f * x[b * T + t] + 1.0f;
+    for (int t = 0; t < T; t++) want1[b * T + t] = a, want2[b * T + t] = c;
+  }
+
+  // With its barrier the shift is right in any order.
+  cuda_emu_seed(1);
+  LAUNCH(shift_kernel<true>, BLOCKS, T)(x, y);
+  ASSERT_EQ_INT(wrong(y, want, N), 0);
+  // Without it, threads resumed in thread order happen to write before their right neighbours
+  // read: it passes by luck, as it might on a GPU...
+  cuda_emu_in_order(1);
+  LAUNCH(shift_kernel<false>, BLOCKS, T)(x, y);
+  cuda_emu_in_order(0);
+  int lucky = wrong(y, want, N);
+  // ... and the randomised order turns the race into wrong values.
+  LAUNCH(shift_kernel<false>, BLOCKS, T)(x, y);
+  int racy = wrong(y, want, N);
+  printf("    shift without __syncthreads: %d of %d values wrong in thread order, %d in random order\n", lucky, N,
+         racy);
+  ASSERT_EQ_INT(lucky, 0);
+  ASSERTF(racy > 0, "the race went unnoticed");
+
+  // Two block sums in a row: right with both barriers, wrong without the first.
+  LAUNCH(two_sums_kernel<true>, BLOCKS, T)(x, s1, s2);
+  ASSERT_EQ_INT(wrong(s1, want1, N) + wrong(s2, want2, N), 0);
+  LAUNCH(two_sums_kernel<false>, BLOCKS, T)(x, s1, s2);
+  int bad = wrong(s1, want1, N) + wrong(s2, want2, N);
+  printf("    block_sum twice without its first __syncthreads: %d of %d sums wrong\n", bad, 2 * N);
+  ASSERTF(bad > 0, "the race went unnoticed");
+}
+
+// ---- deadlocks are reported ----
+
+// Half of each warp shuffles while the other half waits at __syncthreads: neither barrier can
+// ever complete.
+__global__ static void divergent_shuffle_kernel(float *x) {
+  float v = x[threadIdx.x];
+  if (threadIdx.x % 32 < 16) v = __shfl_xor_sync(0xffffffffu, v, 1);
+  __syncthreads();
+  x[threadIdx.x] = v;
+}
+
+// The upper half of each warp returns; the lower half shuffles with it.
+__global__ static void half_warp_returns_kernel(float *x) {
+  if (threadIdx.x % 32 >= 16) return;
+  x[threadIdx.x] = __shfl_xor_sync(0xffffffffu, x[threadIdx.x], 1);
+}
+
+static void run_divergent_shuffle(void) {
+  static float x[64];
+  LAUNCH(divergent_shuffle_kernel, 2, 64)(x);
+}
+static void run_half_warp_returns(void) {
+  static float x[64];
+  LAUNCH(half_warp_returns_kernel, 1, 64)(x);
+}
+
+// Runs fn in a child process and returns what it wrote to stderr (in msg) and how it ended: 1
+// when it died of SIGABRT, 0 when it returned, -1 when it had to be killed (it hung).
+static int in_child(void (*fn)(void), char *msg, size_t cap) {
+  int fd[2];
+  if (pipe(fd) != 0) return -2;
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);  // the abort is expected: no core file
+    dup2(fd[1], 2);
+    close(fd[0]);
+    alarm(20);  // a hang ends here
+    fn();
+    _exit(0);
+  }
+  close(fd[1]);
+  size_t len = 0;
+  ssize_t got;
+  while ((got = read(fd[0], msg + len, cap - 1 - len)) > 0) len += (size_t)got;
+  msg[len] = 0;
+  close(fd[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFSIGNALED(status)) return WTERMSIG(status) == SIGABRT ? 1 : -1;
+  return 0;
+}
+
+static void print_indented(const char *text) {
+  for (const char *p = text; *p;) {
+    const char *e = strchr(p, '\n');
+    int len = e ? (int)(e - p) : (int)strlen(p);
+    printf("    %.*s\n", len, p);
+    p += len + (e != NULL);
+  }
+}
+
+TEST(cuda_emu_reports_deadlock) {
+  static char msg[8192];
+  cuda_emu_seed(1);
+  int how = in_child(run_divergent_shuffle, msg, sizeof msg);
+  print_indented(msg);
+  ASSERTF(how == 1, "the deadlocked kernel %s", how == 0 ? "returned" : "hung (or died of another signal)");
+  ASSERT(strstr(msg, "deadlock in divergent_shuffle_kernel<<<2, 64>>>, block 0"));
+  ASSERT(strstr(msg, "threads 0-15 at __shfl_xor_sync, threads 16-31 at __syncthreads"));
+
+  how = in_child(run_half_warp_returns, msg, sizeof msg);
+  print_indented(msg);
+  ASSERTF(how == 1, "the partial-warp shuffle %s", how == 0 ? "returned" : "hung (or died of another signal)");
+  ASSERT(strstr(msg, "half_warp_returns_kernel<<<1, 64>>>"));
+  ASSERT(strstr(msg, "lanes of its warp"));
+}
