@@ -409,6 +409,10 @@ TEST(cuda_emu_groupnorm) {
   check_groupnorm(2, 160, 9, 32);  // 160 channels: two blocks sum the dgamma/dbeta columns
   if (test_failed()) return;
   check_groupnorm(2, 64, 1024, 32);  // the GPU test's 64 channels of 32x32, at batch 2
+  if (test_failed()) return;
+  check_groupnorm(2, 24, 1024, 8);  // 3 072 values per group: the forward's large cache
+  if (test_failed()) return;
+  check_groupnorm(1, 64, 1024, 2);  // 32 768 values per group: more than the forward caches
 }
 
 static void check_silu(Rng *r, size_t n) {
