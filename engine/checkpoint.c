@@ -48,9 +48,14 @@ static int save(const char *path, UNet *m, const Trainer *tr, int slim, const ch
   }
   if (tr && !slim) {
     meta_int(&f, "batch", tr->batch);
-    rng_to_string(&tr->rng, buf, sizeof buf);
+    Rng rng;
+    int epoch;
+    long pos;
+    uint64_t perm_seed;
+    trainer_position(tr, &rng, &epoch, &pos, &perm_seed);
+    rng_to_string(&rng, buf, sizeof buf);
     st_set_meta(&f, "rng", buf);
-    snprintf(buf, sizeof buf, "%d,%ld,%016llx", tr->epoch, tr->pos, (unsigned long long)tr->perm_seed);
+    snprintf(buf, sizeof buf, "%d,%ld,%016llx", epoch, pos, (unsigned long long)perm_seed);
     st_set_meta(&f, "data_position", buf);
     const OptimCfg *o = &tr->opt.cfg;
     snprintf(buf, sizeof buf,
@@ -201,6 +206,7 @@ int ckpt_load_train_state(const char *path, Trainer *tr, Err *e) {
       load_vector(path, &f, tr->model, "optim.v.", tr->opt.v, e))
     goto done;
   tr->opt.step = meta_atoi(&f, "step", 0);
+  trainer_discard_next(tr);
   tr->epoch = epoch;
   tr->pos = p;
   tr->perm_seed = seed;

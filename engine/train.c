@@ -17,11 +17,13 @@ void trainer_init(Trainer *tr, UNet *model, const Dataset *data, const OptimCfg 
   rng_seed(&tr->rng, seed);
   tr->perm = xmalloc(sizeof(int) * (data ? data->n : 1));
   size_t d = (size_t)model->cfg.in_ch * model->cfg.img * model->cfg.img;
-  tr->h_x = xmalloc(sizeof(float) * batch * d);
-  tr->h_eps = xmalloc(sizeof(float) * batch * d);
-  tr->h_w = xmalloc(sizeof(float) * batch);
+  for (int k = 0; k < 2; k++) {
+    tr->h_x[k] = xmalloc(sizeof(float) * batch * d);
+    tr->h_eps[k] = xmalloc(sizeof(float) * batch * d);
+    tr->h_w[k] = xmalloc(sizeof(float) * batch);
+    tr->h_t[k] = xmalloc(sizeof(int) * batch);
+  }
   tr->h_loss = xmalloc(sizeof(float) * batch);
-  tr->h_t = xmalloc(sizeof(int) * batch);
   tr->d_x = be->alloc(be, batch * d);
   tr->d_eps = be->alloc(be, batch * d);
   tr->d_grad = be->alloc(be, batch * d);
@@ -35,7 +37,8 @@ void trainer_free(Trainer *tr) {
   Backend *be = tr->model->be;
   be->free(be, tr->d_x); be->free(be, tr->d_eps); be->free(be, tr->d_grad);
   be->free(be, tr->d_w); be->free(be, tr->d_loss);
-  free(tr->h_x); free(tr->h_eps); free(tr->h_w); free(tr->h_loss); free(tr->h_t); free(tr->perm);
+  for (int k = 0; k < 2; k++) { free(tr->h_x[k]); free(tr->h_eps[k]); free(tr->h_w[k]); free(tr->h_t[k]); }
+  free(tr->h_loss); free(tr->perm);
   optim_free(&tr->opt);
   schedule_free(&tr->sched);
   tr->model->dropout_rng = NULL;
@@ -66,39 +69,67 @@ static const float *next_image(Trainer *tr) {
   return d->x + (size_t)tr->perm[tr->pos++] * d->c * d->h * d->w;
 }
 
+// Draws a batch into slot k: images in the epoch's order, t ~ U[t0, t1), eps ~ N(0, I),
+// x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, and each sample's loss weight.
+static void draw_batch(Trainer *tr, int k) {
+  const int B = tr->batch;
+  const size_t D = (size_t)tr->model->cfg.in_ch * tr->model->cfg.img * tr->model->cfg.img;
+  for (int b = 0; b < B; b++) {
+    const float *x0 = next_image(tr);
+    int t = tr->t0 + rng_int(&tr->rng, tr->t1 - tr->t0);
+    float sa = (float)sqrt(tr->sched.abar[t]), sb = (float)sqrt(1 - tr->sched.abar[t]);
+    float *xt = tr->h_x[k] + b * D, *eps = tr->h_eps[k] + b * D;
+    rng_normal_fill(&tr->rng, eps, (long)D);
+    for (size_t i = 0; i < D; i++) xt[i] = sa * x0[i] + sb * eps[i];
+    tr->h_t[k][b] = t;
+    double snr = tr->sched.snr[t];
+    tr->h_w[k][b] = tr->minsnr_gamma > 0 ? (float)(fmin(snr, tr->minsnr_gamma) / snr) : 1.0f;
+  }
+}
+
+void trainer_position(const Trainer *tr, Rng *rng, int *epoch, long *pos, uint64_t *perm_seed) {
+  if (tr->has_next) {
+    *rng = tr->before_next.rng, *epoch = tr->before_next.epoch;
+    *pos = tr->before_next.pos, *perm_seed = tr->before_next.perm_seed;
+  } else {
+    *rng = tr->rng, *epoch = tr->epoch, *pos = tr->pos, *perm_seed = tr->perm_seed;
+  }
+}
+
+void trainer_discard_next(Trainer *tr) { tr->has_next = 0; }
+
 float trainer_step(Trainer *tr, int *per_sample_t, float *per_sample_loss) {
   UNet *m = tr->model;
   Backend *be = m->be;
   int B = tr->batch;
   size_t D = (size_t)m->cfg.in_ch * m->cfg.img * m->cfg.img;
-  for (int b = 0; b < B; b++) {
-    const float *x0 = next_image(tr);
-    int t = tr->t0 + rng_int(&tr->rng, tr->t1 - tr->t0);
-    float sa = (float)sqrt(tr->sched.abar[t]), sb = (float)sqrt(1 - tr->sched.abar[t]);
-    float *xt = tr->h_x + b * D, *eps = tr->h_eps + b * D;
-    rng_normal_fill(&tr->rng, eps, (long)D);
-    for (size_t i = 0; i < D; i++) xt[i] = sa * x0[i] + sb * eps[i];
-    tr->h_t[b] = t;
-    double snr = tr->sched.snr[t];
-    tr->h_w[b] = tr->minsnr_gamma > 0 ? (float)(fmin(snr, tr->minsnr_gamma) / snr) : 1.0f;
-  }
-  be->upload(be, tr->d_x, tr->h_x, B * D);
-  be->upload(be, tr->d_eps, tr->h_eps, B * D);
-  be->upload(be, tr->d_w, tr->h_w, B);
+  if (tr->has_next) tr->cur ^= 1;
+  else draw_batch(tr, tr->cur);  // the first step, or the first after a resume
+  tr->has_next = 0;
+  const int k = tr->cur;
+  be->upload(be, tr->d_x, tr->h_x[k], B * D);
+  be->upload(be, tr->d_eps, tr->h_eps[k], B * D);
+  be->upload(be, tr->d_w, tr->h_w[k], B);
   m->training = 1;
   float *pred;
-  unet_forward(m, tr->d_x, tr->h_t, B, &pred);
+  unet_forward(m, tr->d_x, tr->h_t[k], B, &pred);
   be->fill(be, tr->d_grad, 0.0f, B * D);
   be->mse_loss(be, B, (int)D, pred, tr->d_eps, tr->d_w, tr->d_loss, tr->d_grad);
   be->fill(be, m->g, 0.0f, m->size);
   unet_backward(m, tr->d_grad);
   m->training = 0;
+  // The forward's dropout masks were drawn above, so the next batch's draws follow them as
+  // they would without the overlap. The optimiser below waits for the device (gradient norm).
+  tr->before_next.rng = tr->rng, tr->before_next.epoch = tr->epoch;
+  tr->before_next.pos = tr->pos, tr->before_next.perm_seed = tr->perm_seed;
+  draw_batch(tr, k ^ 1);
+  tr->has_next = 1;
   optim_step(&tr->opt, m->w, m->g);
   be->download(be, tr->h_loss, tr->d_loss, B);
   double mean = 0;
   for (int b = 0; b < B; b++) {
     mean += tr->h_loss[b];
-    if (per_sample_t) per_sample_t[b] = tr->h_t[b];
+    if (per_sample_t) per_sample_t[b] = tr->h_t[k][b];
     if (per_sample_loss) per_sample_loss[b] = tr->h_loss[b];
   }
   return (float)(mean / B);

@@ -24,11 +24,25 @@ typedef struct {
   long pos;
   uint64_t perm_seed;
   int *perm;
-  // scratch
-  float *h_x, *h_eps, *h_w, *h_loss;
-  int *h_t;
+  // Host batches in two slots: slot `cur` is this step's; while the device computes it, the
+  // next step's batch is drawn into the other (on a backend that queues its work, CUDA, the
+  // drawing then costs no step time). Those draws come after this step's in the one Rng, so
+  // the sequence of numbers is what it would be without. A checkpoint must not count a batch
+  // it does not save: `before_next` is the Rng and data position from before the drawing,
+  // and what trainer_position reports while has_next is set.
+  float *h_x[2], *h_eps[2], *h_w[2];
+  int *h_t[2];
+  int cur, has_next;
+  struct { Rng rng; int epoch; long pos; uint64_t perm_seed; } before_next;
+  float *h_loss;
   float *d_x, *d_eps, *d_w, *d_loss, *d_grad;
 } Trainer;
+
+// The Rng and data position a checkpoint records: those of the step to come, as if its batch
+// had not been drawn yet.
+void trainer_position(const Trainer *tr, Rng *rng, int *epoch, long *pos, uint64_t *perm_seed);
+// After the Rng or data position were set from outside (resume): forget a drawn batch.
+void trainer_discard_next(Trainer *tr);
 
 void trainer_init(Trainer *tr, UNet *model, const Dataset *data, const OptimCfg *oc, SchedKind sk,
                   int T, int batch, int t0, int t1, uint64_t seed);
