@@ -104,9 +104,9 @@ static void draw_noise(Rng *rng, int B, long per_image, float *z) {
   for (int b = 0; b < B; b++) rng_normal_fill(&rng[b], z + b * per_image, per_image);
 }
 
-int sample_run(const Schedule *s, const SamplerCfg *cfg, int B, int C, int H, int W,
-               EpsFn eps_fn, void *eps_user, StepFn cb, void *cb_user, float *x, Err *e) {
-  CHECK(eps_fn && x, "sample_run needs a model callback and an output buffer");
+int sample_run_split(const Schedule *s, const SamplerCfg *cfg, int B, int C, int H, int W,
+                     const EpsSplit *model, void *user, StepFn cb, void *cb_user, float *x, Err *e) {
+  CHECK(model && model->begin && model->finish && x, "sample_run needs a model and an output buffer");
   if (B < 1) return err_set(e, "sampler: batch size must be >= 1, got %d", B);
   if (C < 1 || H < 1 || W < 1) return err_set(e, "sampler: bad image shape (%d,%d,%d)", C, H, W);
   int *ts = xmalloc(sizeof(int) * (s->T > 0 ? s->T : 1));
@@ -123,31 +123,33 @@ int sample_run(const Schedule *s, const SamplerCfg *cfg, int B, int C, int H, in
   for (int i = 0; i < nsteps && rc == 0; i++) {
     const int t = ts[i], t_prev = i + 1 < nsteps ? ts[i + 1] : -1;
     const double abar = s->abar[t], abar_prev = t_prev >= 0 ? s->abar[t_prev] : 1.0;
+    // The noise scale of this step: DDPM's posterior variance beta_tilde, or DDIM's
+    // sigma = eta * sqrt((1 - abar_prev) / (1 - abar)) * sqrt(1 - abar / abar_prev).
+    const double sigma = cfg->kind == SAMPLER_DDPM
+                             ? sqrt(s->beta[t] * (1 - abar_prev) / (1 - abar))
+                             : cfg->eta * sqrt((1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev));
     e->msg[0] = 0;
-    if (eps_fn(eps_user, t, x, B, eps, e)) {
-      if (!e->msg[0]) err_set(e, "sampler: model failed at t = %d", t);
-      rc = -1;
-      break;
+    if (model->begin(user, t, x, B, e) == 0) {
+      if (sigma > 0) draw_noise(rng, B, per_image, z);  // on the host, while the model computes
+      if (model->finish(user, eps, e) == 0) goto got_eps;
     }
+    if (!e->msg[0]) err_set(e, "sampler: model failed at t = %d", t);
+    rc = -1;
+    break;
+  got_eps:
     predict_x0(n, x, eps, abar, cfg->clip_x0, x0);
-
     if (cfg->kind == SAMPLER_DDPM) {
-      // Posterior q(x_{t-1} | x_t, x0): mean = c0 x0 + ct x_t, variance beta_tilde.
+      // Posterior q(x_{t-1} | x_t, x0): mean = c0 x0 + ct x_t, variance sigma^2.
       // (DDPM walks every t, so t_prev = t - 1 and abar / abar_prev = alpha_t.)
       const double beta = s->beta[t], alpha = s->alpha[t];
       const double c0 = sqrt(abar_prev) * beta / (1 - abar);
       const double ct = sqrt(alpha) * (1 - abar_prev) / (1 - abar);
-      const double sigma = sqrt(beta * (1 - abar_prev) / (1 - abar));
-      if (sigma > 0) draw_noise(rng, B, per_image, z);
       for (long k = 0; k < n; k++)
         x[k] = (float)(c0 * x0[k] + ct * x[k] + (sigma > 0 ? sigma * z[k] : 0));
     } else {
-      // x_prev = sqrt(abar_prev) x0 + sqrt(1 - abar_prev - sigma^2) eps + sigma z, with
-      // sigma = eta * sqrt((1 - abar_prev) / (1 - abar)) * sqrt(1 - abar / abar_prev).
-      const double sigma = cfg->eta * sqrt((1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev));
+      // x_prev = sqrt(abar_prev) x0 + sqrt(1 - abar_prev - sigma^2) eps + sigma z.
       const double dir2 = 1 - abar_prev - sigma * sigma, dir = dir2 > 0 ? sqrt(dir2) : 0;
       const double sap = sqrt(abar_prev);
-      if (sigma > 0) draw_noise(rng, B, per_image, z);
       for (long k = 0; k < n; k++)
         x[k] = (float)(sap * x0[k] + dir * eps[k] + (sigma > 0 ? sigma * z[k] : 0));
     }
@@ -155,4 +157,26 @@ int sample_run(const Schedule *s, const SamplerCfg *cfg, int B, int C, int H, in
   }
   free(ts); free(eps); free(x0); free(z); free(rng);
   return rc;
+}
+
+// A whole-call model as a split one: begin remembers the call, finish makes it.
+typedef struct { EpsFn fn; void *user; int t, B; const float *x; } WholeCall;
+
+static int whole_begin(void *u, int t, const float *x, int B, Err *e) {
+  WholeCall *w = u;
+  w->t = t, w->x = x, w->B = B;
+  return 0;
+}
+
+static int whole_finish(void *u, float *eps, Err *e) {
+  WholeCall *w = u;
+  return w->fn(w->user, w->t, w->x, w->B, eps, e);
+}
+
+int sample_run(const Schedule *s, const SamplerCfg *cfg, int B, int C, int H, int W,
+               EpsFn eps_fn, void *eps_user, StepFn cb, void *cb_user, float *x, Err *e) {
+  CHECK(eps_fn, "sample_run needs a model callback");
+  WholeCall w = {eps_fn, eps_user, 0, 0, NULL};
+  const EpsSplit split = {whole_begin, whole_finish};
+  return sample_run_split(s, cfg, B, C, H, W, &split, &w, cb, cb_user, x, e);
 }

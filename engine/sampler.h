@@ -23,6 +23,14 @@
 // after filling e to abort sampling with that error.
 typedef int (*EpsFn)(void *user, int t, const float *x, int B, float *eps, Err *e);
 
+// The same model in two halves, for models that compute on a device: begin starts
+// eps = model(x_t, t) (x may change once it returns), finish waits for it and writes eps.
+// The sampler draws the step's noise on the host in between, while the device computes.
+typedef struct {
+  int (*begin)(void *user, int t, const float *x, int B, Err *e);
+  int (*finish)(void *user, float *eps, Err *e);
+} EpsSplit;
+
 // Called after each step: x is the new sample (at the next timestep, or x0 after the last
 // step), x0_pred the x0-hat predicted at t; both (B,C,H,W). step counts 0..nsteps-1.
 // Return nonzero to cancel sampling.
@@ -77,3 +85,6 @@ int sample_count_steps_per_t(const Schedule *s, const SamplerCfg *cfg, int *coun
 // holds the latest x), or -1 with e filled (bad arguments, or eps failed).
 int sample_run(const Schedule *s, const SamplerCfg *cfg, int B, int C, int H, int W,
                EpsFn eps, void *eps_user, StepFn cb, void *cb_user, float *x_out, Err *e);
+// The same with a split model: the same pixels, the noise drawn while the model computes.
+int sample_run_split(const Schedule *s, const SamplerCfg *cfg, int B, int C, int H, int W,
+                     const EpsSplit *model, void *user, StepFn cb, void *cb_user, float *x_out, Err *e);

@@ -144,6 +144,8 @@ typedef struct {
   int use_graphs;
   unsigned graph_clock;                 // for evicting the least recently used
   long graph_captures, graph_launches;  // counters, for tests and benchmarks
+  const float *eps_out;                 // unet_eps_begin's output, for unet_eps_finish
+  int eps_B;
 } UNet;
 
 // Builds the model with the widths of `w` (NULL: base widths); parameters are zero until
@@ -169,6 +171,11 @@ void unet_timestep_features(int ch, const int *t, int B, float *out);
 // backend that records graphs (CUDA), the forward for each batch size is recorded once and
 // replayed after that, unless m->use_graphs is 0 (unet_graph.c).
 void unet_eps_host(UNet *m, int t, const float *x, int B, float *eps);
+// The same in two halves (the sampler's EpsSplit): begin stages x and queues the forward,
+// finish waits for it and writes eps (B images, as given to begin). On a backend that queues
+// its work the host is free in between.
+void unet_eps_begin(UNet *m, int t, const float *x, int B);
+void unet_eps_finish(UNet *m, float *eps);
 // Drops every recorded forward (unet_free does it; nothing else needs to).
 void unet_graphs_clear(UNet *m);
 

@@ -68,7 +68,7 @@ static UNetGraph *graph_for(UNet *m, int B) {
   return record(m, B);
 }
 
-void unet_eps_host(UNet *m, int t, const float *x, int B, float *eps) {
+void unet_eps_begin(UNet *m, int t, const float *x, int B) {
   Backend *be = m->be;
   const size_t n = (size_t)B * m->cfg.in_ch * m->cfg.img * m->cfg.img, nf = (size_t)B * m->cfg.ch;
   reserve(be, &m->xin, &m->xin_cap, n);
@@ -79,6 +79,8 @@ void unet_eps_host(UNet *m, int t, const float *x, int B, float *eps) {
   unet_timestep_features(m->cfg.ch, ts, B, h);
   be->upload(be, m->tfeat, h, nf);
   be->upload(be, m->xin, x, n);
+  free(h);
+  free(ts);
 
   const int was = m->training;
   m->training = 0;
@@ -93,7 +95,17 @@ void unet_eps_host(UNet *m, int t, const float *x, int B, float *eps) {
     unet_forward_features(m, m->xin, m->tfeat, B, &out);
   }
   m->training = was;
-  be->download(be, eps, out, n);
-  free(h);
-  free(ts);
+  m->eps_out = out;
+  m->eps_B = B;
+}
+
+void unet_eps_finish(UNet *m, float *eps) {
+  CHECK(m->eps_out, "unet_eps_finish without unet_eps_begin");
+  m->be->download(m->be, eps, m->eps_out, (size_t)m->eps_B * m->cfg.in_ch * m->cfg.img * m->cfg.img);
+  m->eps_out = NULL;
+}
+
+void unet_eps_host(UNet *m, int t, const float *x, int B, float *eps) {
+  unet_eps_begin(m, t, x, B);
+  unet_eps_finish(m, eps);
 }

@@ -361,3 +361,57 @@ TEST(sampler_callback_and_cancel) {
   ASSERT(strstr(e.msg, "out of memory at t = 499"));
   schedule_free(&s);
 }
+
+// ---- the split model ----
+
+// The Gaussian model in two halves, with a log of the calls: begin copies x (the sampler may
+// not change it before finish) and finish computes from the copy.
+typedef struct { Gauss g; float *x; int t, B, pending, begins, bad_order, fail_at; } SplitGauss;
+
+static int split_begin(void *u, int t, const float *x, int B, Err *e) {
+  SplitGauss *s = u;
+  s->bad_order |= s->pending;
+  if (s->begins++ == s->fail_at) return err_set(e, "model refused t = %d", t);
+  memcpy(s->x, x, sizeof(float) * B * s->g.per_image);
+  s->t = t, s->B = B, s->pending = 1;
+  return 0;
+}
+
+static int split_finish(void *u, float *eps, Err *e) {
+  SplitGauss *s = u;
+  s->bad_order |= !s->pending;
+  s->pending = 0;
+  return gauss_eps(&s->g, s->t, s->x, s->B, eps, e);
+}
+
+// The same pixels as the whole-call model for every sampler (the noise is drawn between the
+// halves now, from the same streams), begin and finish alternating, and a failing begin ends
+// the run with its message.
+TEST(sampler_split_model_same_pixels) {
+  enum { B = 2, C = 1, H = 8, W = 8 };
+  const long per = C * H * W;
+  Schedule s;
+  schedule_init(&s, SCHED_LINEAR, T);
+  float *mu = point_image(per), *a = malloc(sizeof(float) * B * per), *b = malloc(sizeof(float) * B * per);
+  SamplerCfg cfgs[3] = {sampler_cfg_default(), sampler_cfg_default(), sampler_cfg_default()};
+  cfgs[0].kind = SAMPLER_DDPM;
+  cfgs[1].steps = 25, cfgs[1].eta = 0.7f;
+  cfgs[2].steps = 10;
+  const EpsSplit split = {split_begin, split_finish};
+  for (int c = 0; c < 3; c++) {
+    Err e;
+    cfgs[c].seed = 3;
+    Gauss g = {&s, mu, 0.2f, per, 0};
+    SplitGauss sg = {.g = g, .x = malloc(sizeof(float) * B * per), .fail_at = -1};
+    ASSERT_EQ_INT(sample_run(&s, &cfgs[c], B, C, H, W, gauss_eps, &g, NULL, NULL, a, &e), 0);
+    ASSERT_EQ_INT(sample_run_split(&s, &cfgs[c], B, C, H, W, &split, &sg, NULL, NULL, b, &e), 0);
+    ASSERTF(!memcmp(a, b, sizeof(float) * B * per), "cfg %d: split model gives other pixels", c);
+    ASSERT(!sg.bad_order && !sg.pending && sg.begins == g.calls);
+    sg.fail_at = 4, sg.begins = 0;
+    ASSERT_EQ_INT(sample_run_split(&s, &cfgs[c], B, C, H, W, &split, &sg, NULL, NULL, b, &e), -1);
+    ASSERTF(strstr(e.msg, "model refused"), "message: %s", e.msg);
+    free(sg.x);
+  }
+  free(mu); free(a); free(b);
+  schedule_free(&s);
+}

@@ -155,10 +155,17 @@ static int bench_train(const char *config, int batch, int threads, int steps, co
 
 typedef struct { UNet *m; int stop_after; } BenchModel;
 
-static int bench_eps(void *user, int t, const float *x, int B, float *eps, Err *e) {
-  unet_eps_host(((BenchModel *)user)->m, t, x, B, eps);
+static int bench_begin(void *user, int t, const float *x, int B, Err *e) {
+  unet_eps_begin(((BenchModel *)user)->m, t, x, B);
   return 0;
 }
+
+static int bench_finish(void *user, float *eps, Err *e) {
+  unet_eps_finish(((BenchModel *)user)->m, eps);
+  return 0;
+}
+
+static const EpsSplit bench_split = {bench_begin, bench_finish};
 
 static int bench_stop(void *user, int step, int nsteps, int t, const float *x, const float *x0, int B) {
   return step + 1 >= ((BenchModel *)user)->stop_after;
@@ -171,11 +178,11 @@ static double sec_per_step(BenchModel *bm, const Schedule *s, SamplerCfg cfg, in
   float *x = xmalloc(sizeof(float) * B * C * S * S);
   Err e;
   bm->stop_after = 1;
-  sample_run(s, &cfg, B, C, S, S, bench_eps, bm, bench_stop, bm, x, &e);
+  sample_run_split(s, &cfg, B, C, S, S, &bench_split, bm, bench_stop, bm, x, &e);
   bm->m->be->sync(bm->m->be);
   double t0 = now_sec();
   bm->stop_after = steps;
-  sample_run(s, &cfg, B, C, S, S, bench_eps, bm, bench_stop, bm, x, &e);
+  sample_run_split(s, &cfg, B, C, S, S, &bench_split, bm, bench_stop, bm, x, &e);
   bm->m->be->sync(bm->m->be);
   free(x);
   return (now_sec() - t0) / steps;

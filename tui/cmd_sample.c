@@ -29,24 +29,35 @@
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { stop_requested = sig; }
 
-// ---- the model as the sampler's EpsFn, timed ----
+// ---- the model as the sampler's EpsSplit, timed ----
 
 typedef struct {
   UNet *m;
   PlanModels *pm; // with --plan: the model of the group holding t runs at t
   long calls;     // forward passes (each over one batch)
-  double sec;     // time spent in them
+  double sec;     // time the sampler spent in them (waiting included, the overlap not)
 } Model;
 
-static int model_eps(void *user, int t, const float *x, int B, float *eps, Err *e) {
+static int model_begin(void *user, int t, const float *x, int B, Err *e) {
   Model *md = user;
   double t0 = now_sec();
-  if (md->pm) plan_models_eps(md->pm, t, x, B, eps, e);
-  else unet_eps_host(md->m, t, x, B, eps);
+  if (md->pm) plan_models_split.begin(md->pm, t, x, B, e);
+  else unet_eps_begin(md->m, t, x, B);
   md->sec += now_sec() - t0;
   md->calls++;
   return 0;
 }
+
+static int model_finish(void *user, float *eps, Err *e) {
+  Model *md = user;
+  double t0 = now_sec();
+  if (md->pm) plan_models_split.finish(md->pm, eps, e);
+  else unet_eps_finish(md->m, eps);
+  md->sec += now_sec() - t0;
+  return 0;
+}
+
+static const EpsSplit model_split = {model_begin, model_finish};
 
 // ---- the terminal view ----
 
@@ -336,7 +347,8 @@ int cmd_sample(int argc, char **argv) {
     SamplerCfg bc = sc;
     bc.seed = seed + (uint64_t)run.i0;  // image i: stream seed + i, whatever the batching
     int nb = n - run.i0 < B ? n - run.i0 : B;
-    rc = sample_run(&sched, &bc, nb, C, S, S, model_eps, &md, on_step, &run, x + (long)run.i0 * per_image, &e);
+    rc = sample_run_split(&sched, &bc, nb, C, S, S, &model_split, &md, on_step, &run, x + (long)run.i0 * per_image,
+                          &e);
     if (rc < 0) { fprintf(stderr, "stepscope: %s\n", e.msg); status = 1; }
     else if (rc == SAMPLE_CANCELLED) status = 1;
   }

@@ -46,7 +46,7 @@ int eval_fid_run(const EvalFid *c) {
     int nb = c->n - i0 < c->batch ? c->n - i0 : c->batch;
     SamplerCfg sc = c->sampler;
     sc.seed = c->sampler.seed + (uint64_t)i0;  // image i: noise stream seed + i, as `sample` does
-    if (sample_run(&sched, &sc, nb, C, S, S, plan_models_eps, &pm, NULL, NULL, x + (size_t)i0 * D, &e) < 0) {
+    if (sample_run_split(&sched, &sc, nb, C, S, S, &plan_models_split, &pm, NULL, NULL, x + (size_t)i0 * D, &e) < 0) {
       fprintf(stderr, "stepscope: %s\n", e.msg);
       goto done;
     }

@@ -41,12 +41,26 @@ UNet *plan_models_at(PlanModels *pm, int t) {
   return g >= 0 && pm->group[g] ? pm->group[g] : pm->base;
 }
 
-int plan_models_eps(void *user, int t, const float *x, int B, float *eps, Err *e) {
+static int begin(void *user, int t, const float *x, int B, Err *e) {
   PlanModels *pm = user;
   UNet *m = plan_models_at(pm, t);
-  unet_eps_host(m, t, x, B, eps);
+  unet_eps_begin(m, t, x, B);
+  pm->running = m;
   pm->macs += unet_macs(m);
   pm->base_macs += unet_macs(pm->base);
   pm->calls++;
   return 0;
+}
+
+static int finish(void *user, float *eps, Err *e) {
+  PlanModels *pm = user;
+  unet_eps_finish(pm->running, eps);
+  pm->running = NULL;
+  return 0;
+}
+
+const EpsSplit plan_models_split = {begin, finish};
+
+int plan_models_eps(void *user, int t, const float *x, int B, float *eps, Err *e) {
+  return begin(user, t, x, B, e) ? -1 : finish(user, eps, e);
 }

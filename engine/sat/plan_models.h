@@ -5,6 +5,7 @@
 #pragma once
 #include "../checkpoint.h"
 #include "plan.h"
+#include "../sampler.h"
 
 typedef struct {
   Plan plan;
@@ -13,6 +14,7 @@ typedef struct {
   int base_only;                 // run the base at every t (the comparison run)
   double macs, base_macs;        // MACs per image spent so far, and what the base would spend
   long calls;
+  UNet *running;                 // the model plan_models_begin started
 } PlanModels;
 
 // Loads PLAN's base and group models (EMA weights when use_ema). A group without a model
@@ -21,3 +23,5 @@ int plan_models_load(PlanModels *pm, const char *plan_path, Backend *be, int use
 void plan_models_free(PlanModels *pm);
 UNet *plan_models_at(PlanModels *pm, int t);  // the model that runs at t
 int plan_models_eps(void *user, int t, const float *x, int B, float *eps, Err *e);  // an EpsFn
+// The same as the sampler's EpsSplit: pass &plan_models_split with the PlanModels as user.
+extern const EpsSplit plan_models_split;

@@ -90,11 +90,17 @@ typedef struct {
   Worker *w;
   UNet *base, *group[PLAN_MAX_GROUPS];
   int calls;
+  UNet *running;  // the model eps_begin started, its group (or -1) and the time spent so far
+  int group_of_running;
+  double sec;
 } Run;
 
 static int cancelled(Worker *w) { return job_cancelled(&w->job); }
 
-static int eps_fn(void *user, int t, const float *x, int B, float *eps, Err *e) {
+// The sampler's model, in two halves (the noise is drawn while a GPU computes): begin paces
+// the run to the UI's target step and starts the model of t; finish collects eps and shows
+// which model ran and how long the sampler waited for it.
+static int eps_begin(void *user, int t, const float *x, int B, Err *e) {
   Run *r = user;
   Worker *w = r->w;
   Gen *g = w->g;
@@ -120,8 +126,23 @@ static int eps_fn(void *user, int t, const float *x, int B, float *eps, Err *e) 
   int j = plan_group_of(&g->plan, t);
   UNet *m = w->side == SAT && r->group[j] ? r->group[j] : r->base;
   double t0 = now_sec();
-  unet_eps_host(m, t, x, B, eps);
-  double ms = (now_sec() - t0) * 1000;
+  unet_eps_begin(m, t, x, B);
+  r->sec = now_sec() - t0;
+  r->running = m;
+  r->group_of_running = j;
+  return 0;
+}
+
+static int eps_finish(void *user, float *eps, Err *e) {
+  Run *r = user;
+  Worker *w = r->w;
+  Gen *g = w->g;
+  Frame *f = &g->f[w->side];
+  UNet *m = r->running;
+  const int j = r->group_of_running;
+  double t0 = now_sec();
+  unet_eps_finish(m, eps);
+  double ms = (r->sec + now_sec() - t0) * 1000;
   pthread_mutex_lock(&g->mu);
   f->ms = f->ms > 0 ? 0.8 * f->ms + 0.2 * ms : ms;
   f->group = w->side == SAT ? j : -1;
@@ -175,7 +196,8 @@ static void work(Job *job) {
     cfg.steps = g->ddim_steps;
     cfg.seed = g->seed;
     float *out = xmalloc(sizeof(float) * (size_t)g->B * g->C * g->H * g->W);
-    int rc = sample_run(&s, &cfg, g->B, g->C, g->H, g->W, eps_fn, &r, step_fn, &r, out, &e);
+    const EpsSplit model = {eps_begin, eps_finish};
+    int rc = sample_run_split(&s, &cfg, g->B, g->C, g->H, g->W, &model, &r, step_fn, &r, out, &e);
     if (rc < 0 && !cancelled(w)) job_fail(job, "%s", e.msg);
     free(out);
     schedule_free(&s);
