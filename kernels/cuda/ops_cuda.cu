@@ -47,12 +47,25 @@ static void cu_silu_bwd(Backend *be, size_t n, const float *x, const float *dy, 
 // ---- broadcast over HW, channel copies, upsampling ----
 
 // y is (B,C,HW): y[b,c,:] += v[b*vstride + c].
+// Rows of HW >= ROW_MIN values get one block each (row = b*C + c), so that the index
+// arithmetic is done once per row: integer division costs tens of instructions, more than a
+// memory-bound kernel has to spare per element. Shorter rows (linear layers' biases, HW = 1)
+// take one thread per element.
+#define ROW_MIN 32
+
 __global__ static void bcast_add_kernel(size_t n, int C, int HW, const float *v, int vstride, float *y) {
   GRID_STRIDE(i, n) {
     size_t bc = i / HW;
     int b = (int)(bc / C), c = (int)(bc % C);
     y[i] += v[(size_t)b * vstride + c];
   }
+}
+
+__global__ static void bcast_add_rows_kernel(int C, int HW, const float *v, int vstride, float *y) {
+  const int row = blockIdx.x, b = row / C, c = row % C;
+  const float a = v[(size_t)b * vstride + c];
+  float *yr = y + (size_t)row * HW;
+  for (int i = threadIdx.x; i < HW; i += blockDim.x) yr[i] += a;
 }
 
 // One block per (sample, channel): part[b*C + c] = sum of dy[b,c,:] (a contiguous row).
@@ -88,7 +101,10 @@ __global__ static void scatter_add_kernel(int n, int C, int vstride, const float
 
 static void cu_bcast_add(Backend *be, int B, int C, int HW, const float *v, int vstride, float *y) {
   size_t n = (size_t)B * C * HW;
-  LAUNCH(bcast_add_kernel, n, C, HW, v, vstride, y);
+  if (n == 0) return;
+  if (HW < ROW_MIN) { LAUNCH(bcast_add_kernel, n, C, HW, v, vstride, y); return; }
+  KLAUNCH(bcast_add_rows_kernel, B * C, threads_for((size_t)HW), cuda_ctx(be)->stream)(C, HW, v, vstride, y);
+  KERNEL_CHECK();
 }
 
 static void cu_bcast_add_bwd(Backend *be, int B, int C, int HW, const float *dy, int vstride, float *dv) {
@@ -115,10 +131,26 @@ __global__ static void chan_copy_kernel(size_t n, int nc, int HW, const float *s
   }
 }
 
+// The same, one block per copied row (row = b*nc + c).
+__global__ static void chan_copy_rows_kernel(int nc, int HW, const float *src, int src_C, int src_off, float *dst,
+                                             int dst_C, int dst_off, float beta) {
+  const int row = blockIdx.x, b = row / nc, c = row % nc;
+  const float *sr = src + ((size_t)b * src_C + src_off + c) * HW;
+  float *dr = dst + ((size_t)b * dst_C + dst_off + c) * HW;
+  if (beta == 0.0f)
+    for (int i = threadIdx.x; i < HW; i += blockDim.x) dr[i] = sr[i];
+  else
+    for (int i = threadIdx.x; i < HW; i += blockDim.x) dr[i] = beta * dr[i] + sr[i];
+}
+
 static void cu_chan_copy(Backend *be, int B, int nc, int HW, const float *src, int src_C, int src_off, float *dst,
                          int dst_C, int dst_off, float beta) {
   size_t n = (size_t)B * nc * HW;
-  LAUNCH(chan_copy_kernel, n, nc, HW, src, src_C, src_off, dst, dst_C, dst_off, beta);
+  if (HW < ROW_MIN) { LAUNCH(chan_copy_kernel, n, nc, HW, src, src_C, src_off, dst, dst_C, dst_off, beta); return; }
+  if (n == 0) return;
+  KLAUNCH(chan_copy_rows_kernel, B * nc, threads_for((size_t)HW), cuda_ctx(be)->stream)(nc, HW, src, src_C, src_off,
+                                                                                         dst, dst_C, dst_off, beta);
+  KERNEL_CHECK();
 }
 
 // x (B*C planes of H,W) -> y (planes of 2H,2W), one thread per output value.
