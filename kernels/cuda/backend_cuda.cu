@@ -40,18 +40,25 @@ static float *cu_alloc(Backend *be, size_t n) {
 
 static void cu_free(Backend *be, float *p) { arena_free(&cuda_ctx(be)->arena, p); }
 
+// Copies from and to pageable host memory, which the driver stages and may synchronise for:
+// under cuda_lock, so that none lands inside another thread's graph capture. Uncontended, the
+// lock costs nanoseconds; contended, the wait is one capture (a forward's launches).
 static void cu_upload(Backend *be, float *dst, const float *host_src, size_t n) {
   if (!n) return;
   CudaCtx *c = cuda_ctx(be);
+  cuda_lock();
   CUDA_CHECK(cudaMemcpyAsync(dst, host_src, n * sizeof(float), cudaMemcpyHostToDevice, c->stream));
   CUDA_CHECK(cudaStreamSynchronize(c->stream));
+  cuda_unlock();
 }
 
 static void cu_download(Backend *be, float *host_dst, const float *src, size_t n) {
   if (!n) return;
   CudaCtx *c = cuda_ctx(be);
+  cuda_lock();
   CUDA_CHECK(cudaMemcpyAsync(host_dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, c->stream));
   CUDA_CHECK(cudaStreamSynchronize(c->stream));
+  cuda_unlock();
 }
 
 static void cu_copy(Backend *be, float *dst, const float *src, size_t n) {
