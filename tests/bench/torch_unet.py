@@ -4,6 +4,7 @@ for the benchmark's reference figures. Not part of the build or the tests.
 
   python3 tests/bench/torch_unet.py --mode train --config default --batch 64 --threads 2
   python3 tests/bench/torch_unet.py --check model.safetensors   # load our file, print its eps
+  python3 tests/bench/torch_unet.py --device cuda --batch 256 --profile   # its kernels, by time
 prints "ms_per_step X" (train: forward, loss, backward, AdamW, EMA; sample: one forward).
 """
 import argparse, math, time
@@ -109,6 +110,7 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--check")
+    ap.add_argument("--profile", action="store_true", help="after timing, the kernels of a few steps by device time")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
@@ -148,6 +150,15 @@ def main():
     for _ in range(a.steps): step()
     if dev.type == "cuda": torch.cuda.synchronize()
     print("ms_per_step %.3f" % ((time.perf_counter() - t0) * 1e3 / a.steps))
+    if a.profile:  # what PyTorch runs, to set beside `stepscope bench train --profile`
+        acts = [torch.profiler.ProfilerActivity.CPU]
+        if dev.type == "cuda": acts.append(torch.profiler.ProfilerActivity.CUDA)
+        with torch.profiler.profile(activities=acts) as prof:
+            for _ in range(5): step()
+            if dev.type == "cuda": torch.cuda.synchronize()
+        key = "self_cuda_time_total" if dev.type == "cuda" else "self_cpu_time_total"
+        print("profile over 5 steps (divide by 5 for one step):")
+        print(prof.key_averages().table(sort_by=key, row_limit=30, max_name_column_width=70))
 
 if __name__ == "__main__":
     main()

@@ -62,6 +62,8 @@ for b in 64 256; do
   part bench-train-$b 75 $S bench train --device $DEVICE --batch $b --steps 20 --profile
   grep -E "stepscope|pytorch|cuDNN|speed" "$LOGS/bench-train-$b.log" | head -8 | tee -a "$FINAL/summary.txt"
 done
+# PyTorch's kernels at batch 256, to set beside ours (bench-train-256.log) shape for shape.
+part torch-profile-256 60 python3 tests/bench/torch_unet.py --device $DEVICE --batch 256 --steps 10 --profile
 part bench-sample 90 $S bench sample --device $DEVICE
 grep -E "ddim|ddpm|ratio" "$LOGS/bench-sample.log" | tee -a "$FINAL/summary.txt"
 part eval-plan 45 $S eval --plan assets/plan.txt --n 64 --bins 2 --device $DEVICE
