@@ -10,11 +10,12 @@
 # ncurses, libsixel, libpng, zlib, OpenBLAS, and tmux: the device image lacks some and can
 # fetch nothing) and .gpu/data/*.gz (Fashion-MNIST). Everything goes to $OUT as summary.txt
 # (the headline lines) and logs.tgz.
-#   DEADLINE  seconds from start by which everything must have ended (default 360)
+#   DEADLINE  seconds from start by which everything must have ended (default 420; give the
+#             device call timeout_s 480, which leaves a lease of 15 min room for a short rerun)
 #   DEVICE    cuda (default); cpu dry-runs the script here, without a GPU, before spending device time
 cd "$(dirname "$0")/../.." || exit 2
 FINAL=${OUT:-./gpu-out}
-DEADLINE=${DEADLINE:-360}
+DEADLINE=${DEADLINE:-420}
 DEVICE=${DEVICE:-cuda}
 LOGS=/tmp/gpu-logs
 mkdir -p "$LOGS" "$FINAL"
