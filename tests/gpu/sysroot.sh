@@ -4,7 +4,7 @@
 SR=/tmp/sysroot
 mkdir -p $SR/links
 for f in .gpu/debs/*.deb; do dpkg -x "$f" $SR; done
-for lib in sixel png16 z openblas ncursesw tinfo gfortran quadmath; do
+for lib in sixel png16 z openblas ncursesw tinfo gfortran quadmath event_core-2.1 utempter; do
   real=$(ls $SR/usr/lib/x86_64-linux-gnu/lib$lib.so.* $SR/usr/lib/x86_64-linux-gnu/openblas-pthread/lib$lib.so.* \
             $SR/lib/x86_64-linux-gnu/lib$lib.so.* 2>/dev/null | head -1)
   [ -n "$real" ] && ln -sf "$real" $SR/links/lib$lib.so && ln -sf "$real" $SR/links/$(basename "$real")
