@@ -30,11 +30,13 @@ void trainer_init(Trainer *tr, UNet *model, const Dataset *data, const OptimCfg 
   tr->d_w = be->alloc(be, batch);
   tr->d_loss = be->alloc(be, batch);
   tr->pos = -1;  // no epoch started yet
+  tr->use_graph = 1;
   model->dropout_rng = &tr->rng;
 }
 
 void trainer_free(Trainer *tr) {
   Backend *be = tr->model->be;
+  if (tr->graph) be->graph_destroy(be, tr->graph);
   be->free(be, tr->d_x); be->free(be, tr->d_eps); be->free(be, tr->d_grad);
   be->free(be, tr->d_w); be->free(be, tr->d_loss);
   for (int k = 0; k < 2; k++) { free(tr->h_x[k]); free(tr->h_eps[k]); free(tr->h_w[k]); free(tr->h_t[k]); }
@@ -98,6 +100,56 @@ void trainer_position(const Trainer *tr, Rng *rng, int *epoch, long *pos, uint64
 
 void trainer_discard_next(Trainer *tr) { tr->has_next = 0; }
 
+// A step's device work, queued only (no upload, download or sync): the forward from the staged
+// batch and timestep features, the weighted loss and its gradient, the backward into m->g.
+static void step_ops(Trainer *tr) {
+  UNet *m = tr->model;
+  Backend *be = m->be;
+  const int B = tr->batch;
+  const size_t D = (size_t)m->cfg.in_ch * m->cfg.img * m->cfg.img;
+  float *pred;
+  m->training = 1;
+  unet_forward_features(m, tr->d_x, m->tfeat, B, &pred);
+  be->fill(be, tr->d_grad, 0.0f, B * D);
+  be->mse_loss(be, B, (int)D, pred, tr->d_eps, tr->d_w, tr->d_loss, tr->d_grad);
+  be->fill(be, m->g, 0.0f, m->size);
+  unet_backward(m, tr->d_grad);
+  m->training = 0;
+}
+
+// The step's ops as a graph: every step runs the same ops on the same buffers, so on a backend
+// that records (CUDA) they are recorded once and replayed as one launch instead of ~500. The
+// recording reads and writes the weights, gradients, timestep features and activation arena
+// where they were when it was made (the trainer's own buffers never move): it is made again
+// when one of them moved. Dropout draws its masks on the host inside the forward, so a model
+// with dropout runs its ops directly. NULL: run step_ops.
+static BackendGraph *step_graph(Trainer *tr) {
+  UNet *m = tr->model;
+  Backend *be = m->be;
+  if (!tr->use_graph || !be->capture_begin || (m->cfg.dropout > 0 && m->dropout_rng)) return NULL;
+  if (tr->graph && tr->graph_w == m->w && tr->graph_g == m->g && tr->graph_tfeat == m->tfeat &&
+      tr->graph_gen == m->arena.gen)
+    return tr->graph;
+  if (tr->graph) be->graph_destroy(be, tr->graph);
+  tr->graph = NULL;
+  // One direct run first (it plans algorithms and sizes the arena, which must not happen while
+  // recording; the replay recomputes its results), then the arena in one chunk that holds it.
+  step_ops(tr);
+  arena_reset(&m->arena);
+  const unsigned gen = m->arena.gen;
+  if (be->capture_begin(be) != 0) { tr->use_graph = 0; return NULL; }
+  step_ops(tr);
+  BackendGraph *g = be->capture_end(be);
+  if (!g || m->arena.gen != gen) {
+    if (g) be->graph_destroy(be, g);
+    tr->use_graph = 0;
+    return NULL;
+  }
+  tr->graph = g, tr->graph_w = m->w, tr->graph_g = m->g, tr->graph_tfeat = m->tfeat, tr->graph_gen = gen;
+  tr->graph_captures++;
+  return g;
+}
+
 float trainer_step(Trainer *tr, int *per_sample_t, float *per_sample_loss) {
   UNet *m = tr->model;
   Backend *be = m->be;
@@ -110,14 +162,14 @@ float trainer_step(Trainer *tr, int *per_sample_t, float *per_sample_loss) {
   be->upload(be, tr->d_x, tr->h_x[k], B * D);
   be->upload(be, tr->d_eps, tr->h_eps[k], B * D);
   be->upload(be, tr->d_w, tr->h_w[k], B);
-  m->training = 1;
-  float *pred;
-  unet_forward(m, tr->d_x, tr->h_t[k], B, &pred);
-  be->fill(be, tr->d_grad, 0.0f, B * D);
-  be->mse_loss(be, B, (int)D, pred, tr->d_eps, tr->d_w, tr->d_loss, tr->d_grad);
-  be->fill(be, m->g, 0.0f, m->size);
-  unet_backward(m, tr->d_grad);
-  m->training = 0;
+  unet_stage_timesteps(m, tr->h_t[k], B);
+  BackendGraph *g = step_graph(tr);
+  if (g) {
+    be->graph_launch(be, g);
+    tr->graph_launches++;
+  } else {
+    step_ops(tr);
+  }
   // The forward's dropout masks were drawn above, so the next batch's draws follow them as
   // they would without the overlap. The optimiser below waits for the device (gradient norm).
   tr->before_next.rng = tr->rng, tr->before_next.epoch = tr->epoch;

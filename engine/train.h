@@ -36,6 +36,13 @@ typedef struct {
   struct { Rng rng; int epoch; long pos; uint64_t perm_seed; } before_next;
   float *h_loss;
   float *d_x, *d_eps, *d_w, *d_loss, *d_grad;
+  // The step's device work (forward, loss, backward) recorded as a graph on backends that
+  // record: valid while the memory it uses stays put (see train.c). use_graph: on by default.
+  BackendGraph *graph;
+  const float *graph_w, *graph_g, *graph_tfeat;
+  unsigned graph_gen;
+  int use_graph;
+  long graph_captures, graph_launches;
 } Trainer;
 
 // The Rng and data position a checkpoint records: those of the step to come, as if its batch

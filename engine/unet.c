@@ -181,7 +181,7 @@ static size_t out_size(const Node *n, int B) {
   return (size_t)B * n->cout * so * so;
 }
 
-void unet_forward(UNet *m, const float *x, const int *t, int B, float **out) {
+void unet_stage_timesteps(UNet *m, const int *t, int B) {
   Backend *be = m->be;
   const size_t n = (size_t)B * m->cfg.ch;
   if (m->tfeat_cap < n) {
@@ -193,6 +193,10 @@ void unet_forward(UNet *m, const float *x, const int *t, int B, float **out) {
   unet_timestep_features(m->cfg.ch, t, B, h);
   be->upload(be, m->tfeat, h, n);
   free(h);
+}
+
+void unet_forward(UNet *m, const float *x, const int *t, int B, float **out) {
+  unet_stage_timesteps(m, t, B);
   unet_forward_features(m, x, m->tfeat, B, out);
 }
 

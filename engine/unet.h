@@ -164,6 +164,8 @@ void unet_backward(UNet *m, const float *dout);
 // The same from timestep features already in backend memory (B x cfg.ch, as
 // unet_timestep_features computes them); tfeat must stay valid through a backward.
 void unet_forward_features(UNet *m, const float *x, const float *tfeat, int B, float **out);
+// Computes the features of B timesteps into m->tfeat (grown as needed), for the above.
+void unet_stage_timesteps(UNet *m, const int *t, int B);
 // Sinusoidal features of B timesteps (host arrays; out holds B x ch floats).
 void unet_timestep_features(int ch, const int *t, int B, float *out);
 

@@ -70,16 +70,12 @@ static UNetGraph *graph_for(UNet *m, int B) {
 
 void unet_eps_begin(UNet *m, int t, const float *x, int B) {
   Backend *be = m->be;
-  const size_t n = (size_t)B * m->cfg.in_ch * m->cfg.img * m->cfg.img, nf = (size_t)B * m->cfg.ch;
+  const size_t n = (size_t)B * m->cfg.in_ch * m->cfg.img * m->cfg.img;
   reserve(be, &m->xin, &m->xin_cap, n);
-  reserve(be, &m->tfeat, &m->tfeat_cap, nf);
-  float *h = xmalloc(sizeof(float) * nf);
+  be->upload(be, m->xin, x, n);
   int *ts = xmalloc(sizeof(int) * B);
   for (int b = 0; b < B; b++) ts[b] = t;
-  unet_timestep_features(m->cfg.ch, ts, B, h);
-  be->upload(be, m->tfeat, h, nf);
-  be->upload(be, m->xin, x, n);
-  free(h);
+  unet_stage_timesteps(m, ts, B);
   free(ts);
 
   const int was = m->training;

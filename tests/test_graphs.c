@@ -15,13 +15,16 @@ typedef struct {
   RecorderStats *st;
 } Pair;
 
-static void pair_open(Pair *p, uint64_t seed) {
-  p->rbe = backend_recorder_wrap(backend_cpu_ref_create());
-  p->pbe = backend_cpu_ref_create();
+// fast: the BLAS backend on one thread (deterministic too), for the slower tests.
+static void pair_open_on(Pair *p, uint64_t seed, int fast) {
+  p->rbe = backend_recorder_wrap(fast ? backend_cpu_create(1) : backend_cpu_ref_create());
+  p->pbe = fast ? backend_cpu_create(1) : backend_cpu_ref_create();
   p->rm = test_tiny_random(p->rbe, seed, 0.1f);
   p->pm = test_tiny_random(p->pbe, seed, 0.1f);
   p->st = backend_recorder_stats(p->rbe);
 }
+
+static void pair_open(Pair *p, uint64_t seed) { pair_open_on(p, seed, 0); }
 
 static void pair_close(Pair *p) {
   unet_free(p->rm); unet_free(p->pm);
@@ -176,4 +179,77 @@ TEST(graphs_sampling_two_models_same_pixels) {
   schedule_free(&s);
   pair_close(&p);
   pair_close(&q);
+}
+
+// ---- training steps ----
+
+#include "../engine/train.h"
+
+// A random data set of n tiny-preset images.
+static Dataset random_data(int n, uint64_t seed) {
+  Dataset ds = {.n = n, .c = 1, .h = 32, .w = 32};
+  ds.x = xmalloc(sizeof(float) * n * IMG);
+  Rng r;
+  rng_seed(&r, seed);
+  for (long i = 0; i < (long)n * IMG; i++) ds.x[i] = 2 * rng_uniform(&r) - 1;
+  return ds;
+}
+
+// Training steps replayed from one recording give the losses and weights of direct steps,
+// bit for bit, over an epoch boundary and while the model also samples at a larger batch
+// (which moves the arena, so the step is recorded again).
+TEST(graphs_training_steps_equal_direct) {
+  Pair p;
+  pair_open_on(&p, 31, 1);
+  Dataset ds = random_data(7, 5);
+  OptimCfg oc = optim_defaults();
+  Trainer a, b;
+  trainer_init(&a, p.rm, &ds, &oc, SCHED_LINEAR, 1000, 3, 0, 1000, 9);
+  trainer_init(&b, p.pm, &ds, &oc, SCHED_LINEAR, 1000, 3, 0, 1000, 9);
+  ASSERT(same_eps(&p, 400, 16, 76));  // input buffers sized for 16 from the start
+  for (int s = 0; s < 6; s++) {
+    if (s == 4) {  // a larger pass in between moves the arena (and nothing else)
+      const unsigned gen = p.rm->arena.gen;
+      const float *tfeat = p.rm->tfeat;
+      ASSERT_EQ_INT(a.graph_captures, 1);
+      float *x = p.rbe->alloc(p.rbe, (size_t)12 * IMG), *out;
+      const int t[12] = {0};
+      unet_forward(p.rm, x, t, 12, &out);
+      unet_backward(p.rm, out);
+      p.rbe->free(p.rbe, x);
+      ASSERT(p.rm->arena.gen != gen && p.rm->tfeat == tfeat);
+    }
+    float la = trainer_step(&a, NULL, NULL), lb = trainer_step(&b, NULL, NULL);
+    ASSERTF(la == lb && isfinite(la), "step %d: loss %.9g recorded, %.9g direct", s, la, lb);
+  }
+  ASSERT_EQ_INT(a.graph_captures, 2);
+  ASSERT_EQ_INT(a.graph_launches, 6);
+  float *wa = xmalloc(sizeof(float) * p.rm->size), *wb = xmalloc(sizeof(float) * p.pm->size);
+  p.rbe->download(p.rbe, wa, a.opt.ema, p.rm->size);
+  p.pbe->download(p.pbe, wb, b.opt.ema, p.pm->size);
+  ASSERT(!memcmp(wa, wb, sizeof(float) * p.rm->size));
+  ASSERTF(p.st->violations == 0, "%d refused calls during capture, first: %s", p.st->violations, p.st->first_violation);
+  ASSERT_EQ_INT(p.st->freed_touched, 0);
+  free(wa); free(wb);
+  trainer_free(&a); trainer_free(&b);
+  free(ds.x);
+  pair_close(&p);
+}
+
+// Dropout draws its masks on the host in the forward: such a model trains without a recording.
+TEST(graphs_training_with_dropout_runs_directly) {
+  Pair p;
+  pair_open(&p, 32);
+  p.rm->cfg.dropout = p.pm->cfg.dropout = 0.2f;
+  Dataset ds = random_data(6, 6);
+  OptimCfg oc = optim_defaults();
+  Trainer a, b;
+  trainer_init(&a, p.rm, &ds, &oc, SCHED_LINEAR, 1000, 2, 0, 1000, 3);
+  trainer_init(&b, p.pm, &ds, &oc, SCHED_LINEAR, 1000, 2, 0, 1000, 3);
+  for (int s = 0; s < 2; s++) ASSERT(trainer_step(&a, NULL, NULL) == trainer_step(&b, NULL, NULL));
+  ASSERT_EQ_INT(a.graph_captures, 0);
+  ASSERT_EQ_INT(p.st->launches, 0);
+  trainer_free(&a); trainer_free(&b);
+  free(ds.x);
+  pair_close(&p);
 }
