@@ -24,14 +24,18 @@ extern "C" {
 // ---- checked calls ----
 // A failing call inside an op is not recoverable (the device state is unknown), so these print
 // the call, file and line and exit. backend_cuda_create() reports its failures through Err instead.
+// One exception: while this thread records a graph nothing has run yet, so a failure (a call
+// that cannot be recorded) only voids the recording: cuda_check_failed notes it, capture_end
+// reports it and returns NULL, and the caller runs its ops directly (graph_cuda.cu).
 [[noreturn]] void cuda_fatal(const char *what, const char *detail, const char *call, const char *file, int line);
+void cuda_check_failed(const char *what, const char *detail, const char *call, const char *file, int line);
 
 #define CUDA_CHECK(call) do { cudaError_t e_ = (call); \
-    if (e_ != cudaSuccess) cuda_fatal("CUDA", cudaGetErrorString(e_), #call, __FILE__, __LINE__); } while (0)
+    if (e_ != cudaSuccess) cuda_check_failed("CUDA", cudaGetErrorString(e_), #call, __FILE__, __LINE__); } while (0)
 #define CUDNN_CHECK(call) do { cudnnStatus_t s_ = (call); \
-    if (s_ != CUDNN_STATUS_SUCCESS) cuda_fatal("cuDNN", cudnnGetErrorString(s_), #call, __FILE__, __LINE__); } while (0)
+    if (s_ != CUDNN_STATUS_SUCCESS) cuda_check_failed("cuDNN", cudnnGetErrorString(s_), #call, __FILE__, __LINE__); } while (0)
 #define CUBLAS_CHECK(call) do { cublasStatus_t s_ = (call); \
-    if (s_ != CUBLAS_STATUS_SUCCESS) cuda_fatal("cuBLAS", cublasGetStatusString(s_), #call, __FILE__, __LINE__); } while (0)
+    if (s_ != CUBLAS_STATUS_SUCCESS) cuda_check_failed("cuBLAS", cublasGetStatusString(s_), #call, __FILE__, __LINE__); } while (0)
 // After every kernel launch: catches bad launch configurations at the launch site.
 #define KERNEL_CHECK() CUDA_CHECK(cudaGetLastError())
 

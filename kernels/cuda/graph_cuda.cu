@@ -5,14 +5,24 @@
 // once (stream capture) and instantiated, the forward replays as a single launch.
 //
 // Capture runs in thread-local mode: a call that cannot be recorded (a synchronous copy, a
-// cudaMalloc) made by this thread fails the capture, which capture_end reports by returning
-// NULL after saying why; the caller then runs without graphs. Other threads' calls that could
+// cudaMalloc, a library call that refuses) made by this thread fails the capture, which
+// capture_end reports by returning NULL after saying why; the caller then runs without graphs. Other threads' calls that could
 // break the capture wait for it on cuda_lock().
 #include "cuda_common.cuh"
 
 struct BackendGraph {
   cudaGraphExec_t exec;
 };
+
+// This thread's recording: on, and the first checked call that failed during it.
+static __thread int capturing;
+static __thread char capture_failure[400];
+
+void cuda_check_failed(const char *what, const char *detail, const char *call, const char *file, int line) {
+  if (!capturing) cuda_fatal(what, detail, call, file, line);
+  if (!capture_failure[0])
+    snprintf(capture_failure, sizeof capture_failure, "%s: %s in %s at %s:%d", what, detail, call, file, line);
+}
 
 static int cu_capture_begin(Backend *be) {
   CudaCtx *c = cuda_ctx(be);
@@ -24,6 +34,8 @@ static int cu_capture_begin(Backend *be) {
     (void)cudaGetLastError();  // clear it, so the next checked call does not report it
     return -1;
   }
+  capturing = 1;
+  capture_failure[0] = 0;
   return 0;
 }
 
@@ -31,12 +43,15 @@ static BackendGraph *cu_capture_end(Backend *be) {
   CudaCtx *c = cuda_ctx(be);
   cudaGraph_t g = NULL;
   cudaGraphExec_t exec = NULL;
+  capturing = 0;
   cudaError_t e = cudaStreamEndCapture(c->stream, &g);
-  if (e == cudaSuccess) e = cudaGraphInstantiate(&exec, g, 0);
+  if (e == cudaSuccess && !capture_failure[0]) e = cudaGraphInstantiate(&exec, g, 0);
   if (g) cudaGraphDestroy(g);  // the executable graph keeps what it needs
   cuda_unlock();
-  if (e != cudaSuccess) {
-    fprintf(stderr, "stepscope: recording a CUDA graph failed (%s); running without graphs\n", cudaGetErrorString(e));
+  if (e != cudaSuccess || capture_failure[0]) {
+    if (exec) cudaGraphExecDestroy(exec);
+    fprintf(stderr, "stepscope: recording a CUDA graph failed (%s); running without graphs\n",
+            capture_failure[0] ? capture_failure : cudaGetErrorString(e));
     (void)cudaGetLastError();
     return NULL;
   }

@@ -15,6 +15,11 @@ void cuda_fatal(const char *what, const char *detail, const char *call, const ch
   exit(1);
 }
 
+// Nothing is ever recorded here: every failure is fatal.
+void cuda_check_failed(const char *what, const char *detail, const char *call, const char *file, int line) {
+  cuda_fatal(what, detail, call, file, line);
+}
+
 static pthread_mutex_t process_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 void cuda_lock(void) { pthread_mutex_lock(&process_lock); }
 void cuda_unlock(void) { pthread_mutex_unlock(&process_lock); }
