@@ -63,7 +63,7 @@ static int bench_model(const char *config, const char *device, int threads, Back
 // Milliseconds per training step of m on synthetic data (speed does not depend on the pixels):
 // 3 warm-up steps (arena sizing, cuDNN's algorithm search), then `steps` timed. With prof (m's
 // backend, made by backend_profile_wrap) the profile covers the timed steps only.
-static double train_ms(UNet *m, int batch, int steps, Backend *prof) {
+static double train_ms(UNet *m, int batch, int steps, Backend *prof, int graphs) {
   Backend *be = m->be;
   const int S = m->cfg.img;
   Dataset ds = {.n = 4 * batch, .c = 1, .h = S, .w = S};
@@ -74,6 +74,7 @@ static double train_ms(UNet *m, int batch, int steps, Backend *prof) {
   OptimCfg oc = optim_defaults();
   Trainer tr;
   trainer_init(&tr, m, &ds, &oc, SCHED_LINEAR, 1000, batch, 0, 1000, 1);
+  tr.use_graph = graphs;
   for (int i = 0; i < 3; i++) trainer_step(&tr, NULL, NULL);
   be->sync(be);
   if (prof) backend_profile_reset(prof);
@@ -96,7 +97,7 @@ static double train_ms_fresh(const char *kind, const UNetConfig *cfg, int thread
   if (profile) be = backend_profile_wrap(be);
   UNet *m = unet_create(cfg, NULL, be, &e);
   unet_init_params(m, 1);
-  double ms = train_ms(m, batch, steps, profile ? be : NULL);
+  double ms = train_ms(m, batch, steps, profile ? be : NULL, 1);
   if (profile) {
     printf("\n");
     backend_profile_report(be, stdout, ms * steps, steps);
@@ -106,11 +107,12 @@ static double train_ms_fresh(const char *kind, const UNetConfig *cfg, int thread
   return ms;
 }
 
-// On CUDA the step is timed twice, with deterministic cuDNN algorithms and with the fastest
-// (PyTorch's cudnn.benchmark picks those), each on its own backend, so one run shows the
-// trade-off; the first row has the algorithms the flags ask for (deterministic unless
-// --nondeterministic). --profile adds a last, profiled run (its syncs slow it down: the rows
-// above stay unprofiled).
+// On CUDA the step is timed three times: as it runs (a recorded graph replayed), the same steps
+// with every op launched, and with the other cuDNN policy (deterministic or the fastest
+// algorithms, which PyTorch's cudnn.benchmark picks) on its own backend, so one run shows both
+// trade-offs; the first row has the algorithms the flags ask for (deterministic unless
+// --nondeterministic). --profile adds a last, profiled run (its syncs slow it down, and it runs
+// without graphs: the rows above stay unprofiled).
 static int bench_train(const char *config, int batch, int threads, int steps, const char *device, int torch,
                        int profile) {
   Backend *be;
@@ -124,7 +126,9 @@ static int bench_train(const char *config, int batch, int threads, int steps, co
   const int cuda = !strcmp(kind, "cuda");
   const BackendOpts o = cli_backend_opts(), other = {o.tf32, !o.nondeterministic};
   const char *policy[2] = {"deterministic cuDNN", "fastest cuDNN"}, *flag[2] = {"", " (--nondeterministic)"};
-  double ms = train_ms(m, batch, steps, NULL);
+  double ms = train_ms(m, batch, steps, NULL, 1);
+  // Where steps replay a recorded graph (CUDA), the same steps issued op by op, same backend.
+  double ms_direct = be->capture_begin ? train_ms(m, batch, steps, NULL, 0) : -1;
   note_blas_env(be);
   unet_free(m);
   be->destroy(be);  // one model on the device at a time
@@ -132,6 +136,9 @@ static int bench_train(const char *config, int batch, int threads, int steps, co
   printf("  %-10s %9.1f ms/step %9.1f img/s %8.1f GFLOP/s", "stepscope", ms, batch * 1e3 / ms, flops / ms / 1e6);
   if (cuda) printf("  %s%s", policy[o.nondeterministic], flag[o.nondeterministic]);
   printf("\n");
+  if (ms_direct > 0)
+    printf("  %-10s %9.1f ms/step %9.1f img/s %8.1f GFLOP/s  the same without graphs (every op launched)\n",
+           "stepscope", ms_direct, batch * 1e3 / ms_direct, flops / ms_direct / 1e6);
   fflush(stdout);
   double ms2 = cuda ? train_ms_fresh(kind, &cfg, threads, &other, batch, steps, 0) : -1;
   if (ms2 > 0)
