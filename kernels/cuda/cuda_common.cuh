@@ -108,17 +108,20 @@ static inline void cuda_grow(CudaCtx *c, void **buf, size_t *cap, size_t bytes) 
   if (bytes <= *cap) return;
   if (bytes < 2 * *cap) bytes = 2 * *cap;
   cuda_lock();
-  if (*buf) {
-    if (c->nretired == CUDA_MAX_RETIRED) {  // cannot happen with doubling; be safe anyway
-      CUDA_CHECK(cudaDeviceSynchronize());
-      for (int i = 0; i < c->nretired; i++) CUDA_CHECK(cudaFree(c->retired[i]));
-      c->nretired = 0;
+  void *p = NULL;
+  CUDA_CHECK(cudaMalloc(&p, bytes));
+  if (p) {  // (a failure only returns while a graph is recorded: the old buffer then stays)
+    if (*buf) {
+      if (c->nretired == CUDA_MAX_RETIRED) {  // cannot happen with doubling; be safe anyway
+        CUDA_CHECK(cudaDeviceSynchronize());
+        for (int i = 0; i < c->nretired; i++) CUDA_CHECK(cudaFree(c->retired[i]));
+        c->nretired = 0;
+      }
+      c->retired[c->nretired++] = *buf;
     }
-    c->retired[c->nretired++] = *buf;
+    *buf = p;
+    *cap = bytes;
   }
-  *buf = NULL;
-  CUDA_CHECK(cudaMalloc(buf, bytes));
-  *cap = bytes;
   cuda_unlock();
 }
 

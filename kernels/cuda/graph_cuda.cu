@@ -1,13 +1,14 @@
 // graph_cuda.cu — recording the stream's work as a CUDA graph and replaying it.
 //
-// Sampling calls the same forward hundreds of times with the same shapes and pointers; at
-// small batches issuing its ~150 kernels one by one costs more than running them. Recorded
-// once (stream capture) and instantiated, the forward replays as a single launch.
+// Sampling calls the same forward hundreds of times with the same shapes and pointers, and
+// training the same forward and backward; at small batches issuing their hundreds of kernels
+// one by one costs more than running them. Recorded once (stream capture) and instantiated,
+// the work replays as a single launch.
 //
 // Capture runs in thread-local mode: a call that cannot be recorded (a synchronous copy, a
 // cudaMalloc, a library call that refuses) made by this thread fails the capture, which
-// capture_end reports by returning NULL after saying why; the caller then runs without graphs. Other threads' calls that could
-// break the capture wait for it on cuda_lock().
+// capture_end reports by returning NULL after saying why; the caller then runs without
+// graphs. Other threads' calls that could break the capture wait for it on cuda_lock().
 #include "cuda_common.cuh"
 
 struct BackendGraph {
