@@ -118,7 +118,7 @@ int cmd_prune(int argc, char **argv) {
     UNet *m = search_run(c.base, &c.sched, &c.calib, &imp, &sc, &bank, &e);
     importance_free(&imp);
     if (!m) { fprintf(stderr, "stepscope: prune: group g%d: %s\n", j, e.msg); bank_free(&bank); status = 1; break; }
-    char path[sizeof g->model], bank_path[sizeof g->model + 16], t0[16], t1[16], ratio[32], T[16], proxy[32];
+    char path[sizeof g->model];
     if (model_path(path, sizeof path, out_dir, plan_path, j)) {
       fprintf(stderr, "stepscope: prune: the model path for g%d is too long for a plan\n", j);
       unet_free(m);
@@ -126,15 +126,7 @@ int cmd_prune(int argc, char **argv) {
       status = 1;
       break;
     }
-    snprintf(bank_path, sizeof bank_path, "%s.bank.json", path);
-    snprintf(t0, sizeof t0, "%d", g->t0);
-    snprintf(t1, sizeof t1, "%d", g->t1);
-    snprintf(T, sizeof T, "%d", p->T);
-    snprintf(ratio, sizeof ratio, "%.6g", g->ratio);
-    snprintf(proxy, sizeof proxy, "%.9g", bank.e[bank.best].score);
-    const char *extra[] = {"parent", p->base, "t0", t0, "t1", t1, "T", T, "schedule", schedule_name(p->schedule),
-                           "ratio", ratio, "criterion", criterion_name(crit), "proposer", prop, "proxy_loss", proxy, NULL};
-    if (ckpt_save(path, m, NULL, c.data, extra, &e) || bank_save(&bank, bank_path, &e)) {
+    if (search_save(path, m, p, g, p->base, crit, prop, &bank, c.data, &e)) {
       fprintf(stderr, "stepscope: %s\n", e.msg);
       status = 1;
     } else {

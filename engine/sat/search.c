@@ -1,7 +1,9 @@
 // search.c — pruning to a MACs target, the memory bank, and the proxy search loop.
 #include "search.h"
+#include "../checkpoint.h"
 #include "proposer.h"
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 #include <unistd.h>
@@ -299,4 +301,20 @@ UNet *search_run(UNet *base, const Schedule *s, const Calib *c, const Importance
   if (!best && cancelled) err_set(e, "cancelled");
   else if (!best) err_set(e, "no round of the search produced a candidate (last: %s)", bank->n ? bank->e[bank->n - 1].skipped : "none");
   return best;
+}
+
+int search_save(const char *path, UNet *m, const Plan *p, const PlanGroup *g, const char *parent, Criterion crit,
+                const char *proposer, const Bank *bank, const char *data_spec, Err *e) {
+  char bank_path[PATH_MAX], t0[16], t1[16], T[16], ratio[32], proxy[32];
+  if (snprintf(bank_path, sizeof bank_path, "%s.bank.json", path) >= (int)sizeof bank_path)
+    return err_set(e, "%s: path too long", path);
+  snprintf(t0, sizeof t0, "%d", g->t0);
+  snprintf(t1, sizeof t1, "%d", g->t1);
+  snprintf(T, sizeof T, "%d", p->T);
+  snprintf(ratio, sizeof ratio, "%.6g", g->ratio);
+  snprintf(proxy, sizeof proxy, "%.9g", bank->e[bank->best].score);
+  const char *extra[] = {"parent", parent, "t0", t0, "t1", t1, "T", T, "schedule", schedule_name(p->schedule),
+                         "ratio", ratio, "criterion", criterion_name(crit), "proposer", proposer,
+                         "proxy_loss", proxy, NULL};
+  return ckpt_save(path, m, NULL, data_spec, extra, e) || bank_save(bank, bank_path, e) ? -1 : 0;
 }

@@ -19,6 +19,7 @@
 #pragma once
 #include "../json.h"
 #include "importance.h"
+#include "plan.h"
 
 typedef struct {
   const UNet *base;
@@ -66,6 +67,13 @@ typedef struct {
 // The bank as the proposer protocol's JSON (proposer.h); next_round: the "round" field.
 void bank_json(const Bank *b, int next_round, JsonBuf *out);
 int bank_save(const Bank *b, const char *path, Err *e);  // atomic
+
+// Saves a search's winner m as the model of group g of plan p: the checkpoint at path, whose
+// metadata records where it came from (parent model, the group's [t0, t1), T, schedule, MACs
+// ratio, criterion, proposer and the winning proxy loss), and the bank beside it at
+// path + ".bank.json". Both writes are atomic. 0, or -1 with e filled.
+int search_save(const char *path, UNet *m, const Plan *p, const PlanGroup *g, const char *parent, Criterion crit,
+                const char *proposer, const Bank *bank, const char *data_spec, Err *e);
 void bank_free(Bank *b);
 
 typedef struct {

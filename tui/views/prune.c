@@ -145,7 +145,7 @@ static void run_prune(Ctx *c, Task *t) {
   const Plan *p = &s->plan;
   const PlanGroup *g = &p->g[t->group];
   Err e;
-  char path[512], bank_path[600];
+  char path[512];
   if (model_path(path, sizeof path, s->plan_path, t->group)) { task_done(s, t, T_FAILED, "the model path is too long for a plan"); return; }
   job_progress(&s->job, (double)s->cur / s->ntasks, "prune group i=%d: loading calibration data", p->ngroups - t->group);
   if (need_test(c, &e)) { task_done(s, t, T_FAILED, "%s", e.msg); return; }
@@ -176,17 +176,7 @@ static void run_prune(Ctx *c, Task *t) {
   UNet *m = search_run(c->base, &c->sched, &c->calib, &imp, &sc, &bank, &e);
   importance_free(&imp);
   if (!m) { bank_free(&bank); task_done(s, t, job_cancelled(&s->job) ? T_CANCELLED : T_FAILED, "%s", e.msg); return; }
-  snprintf(bank_path, sizeof bank_path, "%s.bank.json", path);
-  char t0[16], t1[16], T[16], ratio[32], proxy[32];
-  snprintf(t0, sizeof t0, "%d", g->t0);
-  snprintf(t1, sizeof t1, "%d", g->t1);
-  snprintf(T, sizeof T, "%d", p->T);
-  snprintf(ratio, sizeof ratio, "%.6g", g->ratio);
-  snprintf(proxy, sizeof proxy, "%.9g", bank.e[bank.best].score);
-  const char *extra[] = {"parent", s->base, "t0", t0, "t1", t1, "T", T, "schedule", schedule_name(p->schedule),
-                         "ratio", ratio, "criterion", criterion_name(ic.crit), "proposer", sc.proposer,
-                         "proxy_loss", proxy, NULL};
-  if (ckpt_save(path, m, NULL, s->data, extra, &e) || bank_save(&bank, bank_path, &e)) {
+  if (search_save(path, m, p, g, s->base, ic.crit, sc.proposer, &bank, s->data, &e)) {
     task_done(s, t, T_FAILED, "%s", e.msg);
   } else {
     job_lock(&s->job);
