@@ -2,6 +2,7 @@
 // a file round trip, and a short real training run whose accuracy rises far above chance.
 #include "../engine/classifier.h"
 #include "../engine/rng.h"
+#include "models.h"
 #include "test.h"
 
 static Classifier *tiny(Backend *be) {
@@ -12,14 +13,7 @@ static Classifier *tiny(Backend *be) {
 
 // Random weights of a chosen scale (the default init is fine too, but this one makes the
 // norms' scales and shifts non-trivial).
-static void randomize(Classifier *m, uint64_t seed, float scale) {
-  Rng r;
-  rng_seed(&r, seed);
-  float *h = xmalloc(sizeof(float) * m->size);
-  for (size_t i = 0; i < m->size; i++) h[i] = scale * rng_normal(&r);
-  m->be->upload(m->be, m->w, h, m->size);
-  free(h);
-}
+static void randomize(Classifier *m, uint64_t seed, float scale) { test_fill_normal(m->be, m->w, m->size, seed, scale); }
 
 static double loss_at(Classifier *m, const float *x, int B, const uint8_t *y) {
   float *logits, h[64];

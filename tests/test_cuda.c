@@ -20,6 +20,7 @@
 #include "engine/rng.h"
 #include "kernels/backend.h"
 #include "tests/cuda_emu/backend_cuda_emu.h"
+#include "tests/models.h"
 
 #define TOL 1e-4
 
@@ -109,15 +110,9 @@ static double buf_err(const char *what, Buf b) {
   float *r = malloc(b.n * sizeof *r), *g = malloc(b.n * sizeof *g);
   ref_be->download(ref_be, r, b.ref, b.n);
   gpu_be->download(gpu_be, g, b.gpu, b.n);
-  double num = 0, den = 0;
-  for (size_t i = 0; i < b.n; i++) {
-    double d = (double)g[i] - r[i];
-    num += d * d;
-    den += (double)r[i] * r[i];
-  }
+  double e = test_rel_l2(g, r, b.n);
   free(r);
   free(g);
-  double e = den > 0 ? sqrt(num / den) : sqrt(num);
   printf("    %-52s rel L2 error %.2e  (n = %zu)\n", what, e, b.n);
   return e;
 }

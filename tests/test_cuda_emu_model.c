@@ -9,17 +9,6 @@
 #include "models.h"
 #include "test.h"
 
-static double rel_l2(const float *a, const float *b, size_t n) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < n; i++) {
-    double d = (double)a[i] - b[i];
-    num += d * d;
-    den += (double)b[i] * b[i];
-  }
-  double e = den > 0 ? sqrt(num / den) : sqrt(num);
-  return isfinite(e) ? e : INFINITY;
-}
-
 static float *fetch(Backend *be, const float *p, size_t n) {
   float *h = xmalloc(sizeof(float) * n);
   be->download(be, h, p, n);
@@ -47,7 +36,7 @@ TEST(cuda_emu_model_forward_backward) {
     g[k] = fetch(be[k], m[k]->g, m[k]->size);
     be[k]->free(be[k], x);
   }
-  double eo = rel_l2(out[1], out[0], n), eg = rel_l2(g[1], g[0], m[0]->size);
+  double eo = test_rel_l2(out[1], out[0], n), eg = test_rel_l2(g[1], g[0], m[0]->size);
   printf("    forward output rel L2 %.2e, all gradients %.2e\n", eo, eg);
   ASSERT(eo <= 1e-5);
   ASSERT(eg <= 1e-5);
@@ -55,21 +44,11 @@ TEST(cuda_emu_model_forward_backward) {
   free(hx);
 }
 
-static int eps_of(void *u, int t, const float *x, int B, float *eps, Err *e) {
-  (void)e;
-  unet_eps_host(u, t, x, B, eps);
-  return 0;
-}
-
 // Training steps (loss, AdamW, EMA, clipping's sum of squares) and then DDIM from the trained
 // weights: losses within 1e-5 per step, images within 1e-4.
 TEST(cuda_emu_model_training_and_sampling) {
   Backend *be[2] = {backend_cpu_ref_create(), backend_cuda_emu_create()};
-  Dataset ds = {.n = 6, .c = 1, .h = 32, .w = 32};
-  ds.x = xmalloc(sizeof(float) * ds.n * 1024);
-  Rng r;
-  rng_seed(&r, 8);
-  for (long i = 0; i < (long)ds.n * 1024; i++) ds.x[i] = 2 * rng_uniform(&r) - 1;
+  Dataset ds = test_random_data(6, 8);
   OptimCfg oc = optim_defaults();
   UNet *m[2];
   Trainer tr[2];
@@ -90,12 +69,12 @@ TEST(cuda_emu_model_training_and_sampling) {
   cfg.steps = 5;
   float img[2][2 * 1024];
   Err e;
-  for (int k = 0; k < 2; k++) ASSERT_EQ_INT(sample_run(&s, &cfg, 2, 1, 32, 32, eps_of, m[k], NULL, NULL, img[k], &e), 0);
-  double ei = rel_l2(img[1], img[0], 2 * 1024);
+  for (int k = 0; k < 2; k++) ASSERT_EQ_INT(sample_run(&s, &cfg, 2, 1, 32, 32, test_unet_eps, m[k], NULL, NULL, img[k], &e), 0);
+  double ei = test_rel_l2(img[1], img[0], 2 * 1024);
   printf("    4 training steps: max rel loss difference %.2e; DDIM-5 images rel L2 %.2e\n", worst, ei);
   ASSERT(worst <= 1e-5);
   ASSERT(ei <= 1e-4);
   schedule_free(&s);
   for (int k = 0; k < 2; k++) { trainer_free(&tr[k]); unet_free(m[k]); be[k]->destroy(be[k]); }
-  free(ds.x);
+  data_free(&ds);
 }

@@ -32,15 +32,9 @@ static int have_gpu(void) {
 
 // ||a - b|| / ||b||, printed.
 static double rel_l2(const char *what, const float *a, const float *b, size_t n) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < n; i++) {
-    double d = (double)a[i] - b[i];
-    num += d * d;
-    den += (double)b[i] * b[i];
-  }
-  double e = den > 0 ? sqrt(num / den) : sqrt(num);
+  double e = test_rel_l2(a, b, n);
   printf("    %-44s rel L2 error %.2e  (n = %zu)\n", what, e, n);
-  return isfinite(e) ? e : INFINITY;
+  return e;
 }
 
 static float *download(UNet *m, const float *p, size_t n) {
@@ -103,11 +97,7 @@ TEST(cuda_model_step_gradients) {
 TEST(cuda_model_100_training_steps_track) {
   if (!have_gpu()) return;
   Backend *cpu = backend_cpu_create(4);
-  Dataset ds = {.n = 64, .c = 1, .h = 32, .w = 32};
-  ds.x = xmalloc(sizeof(float) * ds.n * 32 * 32);
-  Rng r;
-  rng_seed(&r, 8);
-  for (long i = 0; i < (long)ds.n * 32 * 32; i++) ds.x[i] = 2 * rng_uniform(&r) - 1;
+  Dataset ds = test_random_data(64, 8);
   OptimCfg oc = optim_defaults();
   UNet *m[2];
   Trainer tr[2];
@@ -129,14 +119,8 @@ TEST(cuda_model_100_training_steps_track) {
   printf("    losses over 100 steps: max rel difference %.2e (step %d), mean %.2e\n", worst, worst_step, sum / 100);
   ASSERTF(worst <= 1e-3, "step %d: losses differ by %.3g (relative)", worst_step, worst);
   for (int k = 0; k < 2; k++) { trainer_free(&tr[k]); unet_free(m[k]); }
-  free(ds.x);
+  data_free(&ds);
   cpu->destroy(cpu);
-}
-
-static int eps_of(void *u, int t, const float *x, int B, float *eps, Err *e) {
-  (void)e;
-  unet_eps_host(u, t, x, B, eps);
-  return 0;
 }
 
 // DDIM-20 with the same seed and weights: the same images on both (within 1e-3).
@@ -155,7 +139,7 @@ TEST(cuda_model_ddim_same_seed_same_image) {
   Err e;
   for (int k = 0; k < 2; k++) {
     x[k] = xmalloc(sizeof(float) * n);
-    ASSERT_EQ_INT(sample_run(&s, &cfg, B, 1, 32, 32, eps_of, m[k], NULL, NULL, x[k], &e), 0);
+    ASSERT_EQ_INT(sample_run(&s, &cfg, B, 1, 32, 32, test_unet_eps, m[k], NULL, NULL, x[k], &e), 0);
   }
   ASSERT(rel_l2("DDIM-20 images", x[1], x[0], n) <= 1e-3);
   for (int k = 0; k < 2; k++) { free(x[k]); unet_free(m[k]); }
@@ -198,11 +182,7 @@ TEST(cuda_model_graphs_replay_equals_direct) {
 // losses, bit for bit, and one recording.
 TEST(cuda_model_training_graph_equals_direct) {
   if (!have_gpu()) return;
-  Dataset ds = {.n = 40, .c = 1, .h = 32, .w = 32};
-  ds.x = xmalloc(sizeof(float) * ds.n * 1024);
-  Rng r;
-  rng_seed(&r, 12);
-  for (long i = 0; i < (long)ds.n * 1024; i++) ds.x[i] = 2 * rng_uniform(&r) - 1;
+  Dataset ds = test_random_data(40, 12);
   OptimCfg oc = optim_defaults();
   UNet *m[2];
   Trainer tr[2];
@@ -219,7 +199,7 @@ TEST(cuda_model_training_graph_equals_direct) {
   ASSERT_EQ_INT(tr[0].graph_captures, 1);
   ASSERT_EQ_INT(tr[0].graph_launches, 10);
   for (int k = 0; k < 2; k++) { trainer_free(&tr[k]); unet_free(m[k]); }
-  free(ds.x);
+  data_free(&ds);
 }
 
 // Two backends on two threads, each recording and replaying while the other loads, plans
@@ -237,7 +217,7 @@ static void *sample_side(void *arg) {
   SamplerCfg cfg = sampler_cfg_default();
   cfg.steps = 30;
   cfg.seed = sd->seed;
-  sd->rc = sample_run(&s, &cfg, 3, 1, 32, 32, eps_of, m, NULL, NULL, sd->x, &e);
+  sd->rc = sample_run(&s, &cfg, 3, 1, 32, 32, test_unet_eps, m, NULL, NULL, sd->x, &e);
   schedule_free(&s);
   unet_free(m);
   be->destroy(be);

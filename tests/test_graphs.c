@@ -185,23 +185,13 @@ TEST(graphs_sampling_two_models_same_pixels) {
 
 #include "../engine/train.h"
 
-// A random data set of n tiny-preset images.
-static Dataset random_data(int n, uint64_t seed) {
-  Dataset ds = {.n = n, .c = 1, .h = 32, .w = 32};
-  ds.x = xmalloc(sizeof(float) * n * IMG);
-  Rng r;
-  rng_seed(&r, seed);
-  for (long i = 0; i < (long)n * IMG; i++) ds.x[i] = 2 * rng_uniform(&r) - 1;
-  return ds;
-}
-
 // Training steps replayed from one recording give the losses and weights of direct steps,
 // bit for bit, over an epoch boundary and while the model also samples at a larger batch
 // (which moves the arena, so the step is recorded again).
 TEST(graphs_training_steps_equal_direct) {
   Pair p;
   pair_open_on(&p, 31, 1);
-  Dataset ds = random_data(7, 5);
+  Dataset ds = test_random_data(7, 5);
   OptimCfg oc = optim_defaults();
   Trainer a, b;
   trainer_init(&a, p.rm, &ds, &oc, SCHED_LINEAR, 1000, 3, 0, 1000, 9);
@@ -232,7 +222,7 @@ TEST(graphs_training_steps_equal_direct) {
   ASSERT_EQ_INT(p.st->freed_touched, 0);
   free(wa); free(wb);
   trainer_free(&a); trainer_free(&b);
-  free(ds.x);
+  data_free(&ds);
   pair_close(&p);
 }
 
@@ -241,7 +231,7 @@ TEST(graphs_training_with_dropout_runs_directly) {
   Pair p;
   pair_open(&p, 32);
   p.rm->cfg.dropout = p.pm->cfg.dropout = 0.2f;
-  Dataset ds = random_data(6, 6);
+  Dataset ds = test_random_data(6, 6);
   OptimCfg oc = optim_defaults();
   Trainer a, b;
   trainer_init(&a, p.rm, &ds, &oc, SCHED_LINEAR, 1000, 2, 0, 1000, 3);
@@ -250,6 +240,6 @@ TEST(graphs_training_with_dropout_runs_directly) {
   ASSERT_EQ_INT(a.graph_captures, 0);
   ASSERT_EQ_INT(p.st->launches, 0);
   trainer_free(&a); trainer_free(&b);
-  free(ds.x);
+  data_free(&ds);
   pair_close(&p);
 }

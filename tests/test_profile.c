@@ -132,11 +132,7 @@ TEST(profile_counts_match_model_structure) {
 // it (*w, malloc'd) and its wall time. With prof (be itself, wrapped) the profile is reset
 // between the steps, so it holds the second step alone; *ops is then the sum of its op times.
 static float train_two_steps(Backend *be, Backend *prof, float **w, size_t *n, double *wall, double *ops) {
-  Dataset d = {.n = 8, .c = 1, .h = 32, .w = 32};
-  d.x = xmalloc(sizeof(float) * 8 * 1024);
-  Rng r;
-  rng_seed(&r, 5);
-  for (int i = 0; i < 8 * 1024; i++) d.x[i] = 2 * rng_uniform(&r) - 1;
+  Dataset d = test_random_data(8, 5);
   UNet *m = test_tiny_random(be, 6, 0.1f);
   OptimCfg oc = optim_defaults();
   oc.warmup = 0;

@@ -94,15 +94,6 @@ TEST(unet_rejects_bad_widths) {
   be->destroy(be);
 }
 
-static Dataset synthetic(int n, uint64_t seed) {
-  Dataset d = {.n = n, .c = 1, .h = 32, .w = 32};
-  d.x = xmalloc(sizeof(float) * n * 1024);
-  Rng r;
-  rng_seed(&r, seed);
-  for (long i = 0; i < (long)n * 1024; i++) d.x[i] = 2 * rng_uniform(&r) - 1;
-  return d;
-}
-
 TEST(unet_checkpoint_round_trip_with_widths) {
   Backend *be = backend_cpu_create(2);
   WidthMap w = {0};
@@ -149,7 +140,7 @@ TEST(unet_checkpoint_rejects_foreign_file) {
 // The data set is small enough that the run crosses epoch boundaries.
 TEST(unet_resume_is_bit_exact) {
   Backend *be = backend_cpu_create(2);
-  Dataset d = synthetic(20, 11);
+  Dataset d = test_random_data(20, 11);
   OptimCfg oc = optim_defaults();
   oc.warmup = 2;
   const int N = 6, K = 3, B = 8;
