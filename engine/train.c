@@ -102,7 +102,8 @@ void trainer_discard_next(Trainer *tr) { tr->has_next = 0; }
 
 // A step's device work, queued only (no upload, download or sync): the forward from the staged
 // batch and timestep features, the weighted loss and its gradient, the backward into m->g.
-static void step_ops(Trainer *tr) {
+static void step_ops(void *ctx) {
+  Trainer *tr = ctx;
   UNet *m = tr->model;
   Backend *be = m->be;
   const int B = tr->batch;
@@ -126,26 +127,15 @@ static void step_ops(Trainer *tr) {
 static BackendGraph *step_graph(Trainer *tr) {
   UNet *m = tr->model;
   Backend *be = m->be;
-  if (!tr->use_graph || !be->capture_begin || (m->cfg.dropout > 0 && m->dropout_rng)) return NULL;
+  if (!tr->use_graph || !be->capture_begin || m->cfg.dropout > 0) return NULL;
   if (tr->graph && tr->graph_w == m->w && tr->graph_g == m->g && tr->graph_tfeat == m->tfeat &&
       tr->graph_gen == m->arena.gen)
     return tr->graph;
   if (tr->graph) be->graph_destroy(be, tr->graph);
-  tr->graph = NULL;
-  // One direct run first (it plans algorithms and sizes the arena, which must not happen while
-  // recording; the replay recomputes its results), then the arena in one chunk that holds it.
-  step_ops(tr);
-  arena_reset(&m->arena);
-  const unsigned gen = m->arena.gen;
-  if (be->capture_begin(be) != 0) { tr->use_graph = 0; return NULL; }
-  step_ops(tr);
-  BackendGraph *g = be->capture_end(be);
-  if (!g || m->arena.gen != gen) {
-    if (g) be->graph_destroy(be, g);
-    tr->use_graph = 0;
-    return NULL;
-  }
-  tr->graph = g, tr->graph_w = m->w, tr->graph_g = m->g, tr->graph_tfeat = m->tfeat, tr->graph_gen = gen;
+  unsigned gen;  // the direct run unet_record makes first is recomputed by the replay
+  BackendGraph *g = tr->graph = unet_record(m, step_ops, tr, &gen);
+  if (!g) { tr->use_graph = 0; return NULL; }
+  tr->graph_w = m->w, tr->graph_g = m->g, tr->graph_tfeat = m->tfeat, tr->graph_gen = gen;
   tr->graph_captures++;
   return g;
 }

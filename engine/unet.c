@@ -181,18 +181,27 @@ static size_t out_size(const Node *n, int B) {
   return (size_t)B * n->cout * so * so;
 }
 
+// Grows a backend buffer of m's to hold n floats (its contents are not kept).
+static void reserve(UNet *m, float **p, size_t *cap, size_t n) {
+  if (*cap >= n) return;
+  if (*p) m->be->free(m->be, *p);
+  *p = m->be->alloc(m->be, n);
+  *cap = n;
+}
+
 void unet_stage_timesteps(UNet *m, const int *t, int B) {
-  Backend *be = m->be;
   const size_t n = (size_t)B * m->cfg.ch;
-  if (m->tfeat_cap < n) {
-    if (m->tfeat) be->free(be, m->tfeat);
-    m->tfeat = be->alloc(be, n);
-    m->tfeat_cap = n;
-  }
+  reserve(m, &m->tfeat, &m->tfeat_cap, n);
   float *h = xmalloc(n * sizeof(float));
   unet_timestep_features(m->cfg.ch, t, B, h);
-  be->upload(be, m->tfeat, h, n);
+  m->be->upload(m->be, m->tfeat, h, n);
   free(h);
+}
+
+void unet_stage_input(UNet *m, const float *x, int B) {
+  const size_t n = (size_t)B * m->cfg.in_ch * m->cfg.img * m->cfg.img;
+  reserve(m, &m->xin, &m->xin_cap, n);
+  m->be->upload(m->be, m->xin, x, n);
 }
 
 void unet_forward(UNet *m, const float *x, const int *t, int B, float **out) {

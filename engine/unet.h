@@ -166,6 +166,16 @@ void unet_backward(UNet *m, const float *dout);
 void unet_forward_features(UNet *m, const float *x, const float *tfeat, int B, float **out);
 // Computes the features of B timesteps into m->tfeat (grown as needed), for the above.
 void unet_stage_timesteps(UNet *m, const int *t, int B);
+// Copies B host images into m->xin (grown as needed): an input that outlives the arena.
+void unet_stage_input(UNet *m, const float *x, int B);
+// Records ops(ctx) as a graph of m's backend. ops may only queue device work (no upload,
+// download or sync) whose scratch lives in m's arena. It runs once directly first: the backend
+// plans its algorithms and grows its workspaces, the arena learns the pass's size, none of which
+// may happen while recording; the arena is then left in one chunk that holds the pass, so the
+// recorded run allocates nothing. Returns the graph, valid while the arena's generation stays
+// *gen (and the memory ops touches stays put), or NULL when the backend cannot record; the work
+// has then run once, directly.
+BackendGraph *unet_record(UNet *m, void (*ops)(void *ctx), void *ctx, unsigned *gen);
 // Sinusoidal features of B timesteps (host arrays; out holds B x ch floats).
 void unet_timestep_features(int ch, const int *t, int B, float *out);
 

@@ -10,14 +10,6 @@
 #include "unet.h"
 #include <string.h>
 
-// Grows a backend buffer to hold n floats (its contents are not kept).
-static void reserve(Backend *be, float **p, size_t *cap, size_t n) {
-  if (*cap >= n) return;
-  if (*p) be->free(be, *p);
-  *p = be->alloc(be, n);
-  *cap = n;
-}
-
 void unet_graphs_clear(UNet *m) {
   for (int i = 0; i < UNET_MAX_GRAPHS; i++)
     if (m->graphs[i].g) m->be->graph_destroy(m->be, m->graphs[i].g);
@@ -29,34 +21,44 @@ static int graph_valid(const UNet *m, const UNetGraph *g, int B) {
          g->arena_gen == m->arena.gen;
 }
 
+BackendGraph *unet_record(UNet *m, void (*ops)(void *ctx), void *ctx, unsigned *gen) {
+  Backend *be = m->be;
+  ops(ctx);
+  arena_reset(&m->arena);
+  *gen = m->arena.gen;
+  if (be->capture_begin(be) != 0) return NULL;
+  ops(ctx);
+  BackendGraph *g = be->capture_end(be);
+  if (g && m->arena.gen != *gen) {  // can only be a bug, but costs nothing to catch
+    be->graph_destroy(be, g);
+    g = NULL;
+  }
+  return g;
+}
+
+typedef struct { UNet *m; int B; float *out; } Forward;
+
+static void forward_ops(void *ctx) {
+  Forward *f = ctx;
+  unet_forward_features(f->m, f->m->xin, f->m->tfeat, f->B, &f->out);
+}
+
 // Records the forward for batch B into a free (or the least recently used) slot. NULL when the
 // backend cannot record; graphs are then switched off for this model.
 static UNetGraph *record(UNet *m, int B) {
-  Backend *be = m->be;
-  float *out;
-  // An ordinary pass first: it lets the backend plan algorithms and grow its workspaces and
-  // sizes the arena, none of which may happen while recording. The reset after it leaves the
-  // arena one chunk that holds this pass, so the recorded pass allocates nothing.
-  unet_forward_features(m, m->xin, m->tfeat, B, &out);
-  arena_reset(&m->arena);
-  const unsigned gen = m->arena.gen;
-  if (be->capture_begin(be) != 0) { m->use_graphs = 0; return NULL; }
-  unet_forward_features(m, m->xin, m->tfeat, B, &out);
-  BackendGraph *bg = be->capture_end(be);
-  if (!bg || m->arena.gen != gen) {  // the second can only be a bug, but costs nothing to catch
-    if (bg) be->graph_destroy(be, bg);
-    m->use_graphs = 0;
-    return NULL;
-  }
+  Forward f = {m, B, NULL};
+  unsigned gen;
+  BackendGraph *bg = unet_record(m, forward_ops, &f, &gen);
+  if (!bg) { m->use_graphs = 0; return NULL; }
   UNetGraph *slot = &m->graphs[0];
   for (int i = 0; i < UNET_MAX_GRAPHS; i++) {
     UNetGraph *g = &m->graphs[i];
     if (!g->g || !graph_valid(m, g, g->B)) { slot = g; break; }  // empty or stale
     if (g->used < slot->used) slot = g;
   }
-  if (slot->g) be->graph_destroy(be, slot->g);
+  if (slot->g) m->be->graph_destroy(m->be, slot->g);
   *slot = (UNetGraph){.g = bg, .B = B, .w = m->w, .xin = m->xin, .tfeat = m->tfeat,
-                      .arena_gen = gen, .out = out};
+                      .arena_gen = gen, .out = f.out};
   m->graph_captures++;
   return slot;
 }
@@ -70,9 +72,7 @@ static UNetGraph *graph_for(UNet *m, int B) {
 
 void unet_eps_begin(UNet *m, int t, const float *x, int B) {
   Backend *be = m->be;
-  const size_t n = (size_t)B * m->cfg.in_ch * m->cfg.img * m->cfg.img;
-  reserve(be, &m->xin, &m->xin_cap, n);
-  be->upload(be, m->xin, x, n);
+  unet_stage_input(m, x, B);
   int *ts = xmalloc(sizeof(int) * B);
   for (int b = 0; b < B; b++) ts[b] = t;
   unet_stage_timesteps(m, ts, B);

@@ -60,7 +60,3 @@ static int finish(void *user, float *eps, Err *e) {
 }
 
 const EpsSplit plan_models_split = {begin, finish};
-
-int plan_models_eps(void *user, int t, const float *x, int B, float *eps, Err *e) {
-  return begin(user, t, x, B, e) ? -1 : finish(user, eps, e);
-}

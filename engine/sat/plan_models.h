@@ -22,6 +22,5 @@ typedef struct {
 int plan_models_load(PlanModels *pm, const char *plan_path, Backend *be, int use_ema, int allow_missing, Err *e);
 void plan_models_free(PlanModels *pm);
 UNet *plan_models_at(PlanModels *pm, int t);  // the model that runs at t
-int plan_models_eps(void *user, int t, const float *x, int B, float *eps, Err *e);  // an EpsFn
-// The same as the sampler's EpsSplit: pass &plan_models_split with the PlanModels as user.
+// The sampler's model (an EpsSplit): pass &plan_models_split with the PlanModels as user.
 extern const EpsSplit plan_models_split;
