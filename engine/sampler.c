@@ -129,14 +129,14 @@ int sample_run_split(const Schedule *s, const SamplerCfg *cfg, int B, int C, int
                              ? sqrt(s->beta[t] * (1 - abar_prev) / (1 - abar))
                              : cfg->eta * sqrt((1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev));
     e->msg[0] = 0;
-    if (model->begin(user, t, x, B, e) == 0) {
-      if (sigma > 0) draw_noise(rng, B, per_image, z);  // on the host, while the model computes
-      if (model->finish(user, eps, e) == 0) goto got_eps;
+    int ok = model->begin(user, t, x, B, e) == 0;
+    if (ok && sigma > 0) draw_noise(rng, B, per_image, z);  // on the host, while the model computes
+    ok = ok && model->finish(user, eps, e) == 0;
+    if (!ok) {
+      if (!e->msg[0]) err_set(e, "sampler: model failed at t = %d", t);
+      rc = -1;
+      break;
     }
-    if (!e->msg[0]) err_set(e, "sampler: model failed at t = %d", t);
-    rc = -1;
-    break;
-  got_eps:
     predict_x0(n, x, eps, abar, cfg->clip_x0, x0);
     if (cfg->kind == SAMPLER_DDPM) {
       // Posterior q(x_{t-1} | x_t, x0): mean = c0 x0 + ct x_t, variance sigma^2.

@@ -6,7 +6,8 @@
 // batches. Backends that can record (CUDA graphs) get the forward recorded per batch size:
 // the inputs are staged into fixed buffers (xin, tfeat) before each replay, and the replay
 // reads the weights and writes activations where the recording did. A recording stays valid
-// while none of that memory moves; the key below notices when some of it did.
+// while none of that memory moves; the key below notices when some of it did. unet_record,
+// the recording itself, also serves the trainer's step (train.c).
 #include "unet.h"
 #include <string.h>
 
