@@ -74,7 +74,7 @@ LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRC) $(KERNEL_SRC) $(TUI_SRC)
 # so they coexist with the nvcc-built objects (tests/cuda_emu/emulated.h).
 EMU_CXXFLAGS := -O2 -std=c++17 -DSTEPSCOPE_CUDA_EMU -I. -Wall -Wextra -Wno-unused-parameter -fno-exceptions \
                 -fno-rtti -MMD -MP
-EMU_KERNELS  := ops_cuda groupnorm_cuda optim_cuda
+EMU_KERNELS  := $(basename $(notdir $(wildcard kernels/cuda/*.cu)))
 EMU_OBJ      := $(patsubst %,$(BUILD)/tests/cuda_emu/%.emu.o,$(EMU_KERNELS)) \
                 $(patsubst %.cpp,$(BUILD)/%.o,$(filter-out tests/cuda_emu/kernel_unit.cpp,$(wildcard tests/cuda_emu/*.cpp)))
 

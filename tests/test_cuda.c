@@ -8,11 +8,11 @@
 //
 // The cuda_* tests run on a GPU (TF32 off), on small odd shapes (edge handling) and the default
 // model's (B = 64, C = 64, 32x32). The cuda_emu_* tests run the same checks on the emulated
-// backend (backend_cuda_emu_create: our kernels from ops_cuda.cu, groupnorm_cuda.cu and
-// optim_cuda.cu on the CPU, threads as fibers resumed in a random order), on the small shapes
-// and a few medium ones sized for CI: they catch indexing, reduction, barrier and
-// accumulate-versus-overwrite mistakes in every build, GPU or not. tests/cuda_emu/test_cuda_emu.cpp
-// tests the emulator itself.
+// backend (backend_cuda_emu_create: the same backend code compiled for tests/cuda_emu, our
+// kernels as fibers resumed in a random order, cuBLAS and cuDNN emulated with their argument
+// checks), on the small shapes and a few medium ones sized for CI: they catch indexing,
+// reduction, barrier, descriptor, leading-dimension and accumulate-versus-overwrite mistakes in
+// every build, GPU or not. tests/cuda_emu/test_cuda_emu.cpp tests the emulator itself.
 #include "test.h"
 
 #include <stdlib.h>
@@ -29,6 +29,8 @@
 // have_emu() the emulated one. Without a usable device the GPU tests skip, or fail when
 // STEPSCOPE_REQUIRE_CUDA=1 (set on the GPU machine, where a skip would hide a broken setup).
 static Backend *ref_be, *gpu_be;
+// How to make another backend of the kind under test (for tests of creation options).
+static Backend *(*create_under_test)(const BackendOpts *opts, Err *err);
 
 #ifdef STEPSCOPE_CUDA
 #define GPU_TEST(fn) TEST(fn)
@@ -45,6 +47,7 @@ static int have_backends(void) {
     else if (!ref_be && !(ref_be = backend_cpu_ref_create())) snprintf(why_skip, sizeof why_skip, "no CPU reference backend");
   }
   gpu_be = cuda_be;
+  create_under_test = backend_cuda_create;
   if (gpu_be && ref_be) return 1;
   const char *req = getenv("STEPSCOPE_REQUIRE_CUDA");
   if (req && strcmp(req, "1") == 0) test_fail(__FILE__, __LINE__, "%s (STEPSCOPE_REQUIRE_CUDA=1)", why_skip);
@@ -69,6 +72,7 @@ static int have_emu(void) {
     return 0;
   }
   gpu_be = emu;
+  create_under_test = backend_cuda_emu_create_opts;
   cuda_emu_seed(1);
   return 1;
 }
@@ -129,12 +133,10 @@ static double buf_err(const char *what, Buf b) {
 static char label_buf[160];
 #define LABEL(...) (snprintf(label_buf, sizeof label_buf, __VA_ARGS__), label_buf)
 
-#ifdef STEPSCOPE_CUDA  // memory, GEMM and convolutions: the GPU only (cuBLAS and cuDNN are not emulated)
-
 // ---- memory ----
 
-TEST(cuda_memory) {
-  if (!have_backends()) return;
+// nb blocks of up to max_len floats churned through the arena, then one of `big` floats.
+static void check_memory(int nb, int max_len, size_t big) {
   Backend *g = gpu_be;
   Rng r;
   rng_seed(&r, 1);
@@ -162,27 +164,27 @@ TEST(cuda_memory) {
   enum { NB = 300 };
   float *blk[NB];
   size_t len[NB];
-  for (int i = 0; i < NB; i++) {
-    len[i] = 1 + (size_t)rng_int(&r, 200000);
+  if (nb > NB) nb = NB;
+  for (int i = 0; i < nb; i++) {
+    len[i] = 1 + (size_t)rng_int(&r, 2 * max_len / 3);
     blk[i] = g->alloc(g, len[i]);
     g->fill(g, blk[i], (float)i, len[i]);
   }
-  for (int i = 0; i < NB; i += 2) g->free(g, blk[i]);
-  for (int i = 0; i < NB; i += 2) {
-    len[i] = 1 + (size_t)rng_int(&r, 300000);
+  for (int i = 0; i < nb; i += 2) g->free(g, blk[i]);
+  for (int i = 0; i < nb; i += 2) {
+    len[i] = 1 + (size_t)rng_int(&r, max_len);
     blk[i] = g->alloc(g, len[i]);
     g->fill(g, blk[i], (float)i, len[i]);
   }
-  for (int i = 0; i < NB; i++) {
+  for (int i = 0; i < nb; i++) {
     float first, last;
     g->download(g, &first, blk[i], 1);
     g->download(g, &last, blk[i] + len[i] - 1, 1);
     ASSERTF(first == (float)i && last == (float)i, "block %d of %zu floats holds %g..%g", i, len[i], first, last);
   }
-  for (int i = 0; i < NB; i++) g->free(g, blk[i]);
+  for (int i = 0; i < nb; i++) g->free(g, blk[i]);
 
   // A block larger than the first chunk makes the arena grow; it too comes back zeroed.
-  size_t big = (size_t)100 << 20;  // 400 MB
   float *p = g->alloc(g, big);
   g->download(g, back, p + big - N, N);
   for (int i = 0; i < N; i++) ASSERTF(back[i] == 0.0f, "big alloc not zeroed");
@@ -191,13 +193,15 @@ TEST(cuda_memory) {
   free(back);
 }
 
-TEST(cuda_create_destroy_tf32) {
-  if (!have_backends()) return;
-  // A second, independent instance with TF32 on: a GEMM stays close (TF32 keeps 10 mantissa bits).
+GPU_TEST(cuda_memory) { if (have_backends()) check_memory(300, 300000, (size_t)100 << 20); }  // 400 MB
+TEST(cuda_emu_memory) { if (have_emu()) check_memory(60, 20000, (size_t)72 << 20); }  // past the 256 MB chunk
+
+// A second, independent instance with TF32 on: a GEMM stays close (TF32 keeps 10 mantissa bits).
+static void check_create_destroy_tf32(void) {
   Err err = {{0}};
-  Backend *t = backend_cuda_create(&(BackendOpts){.tf32 = 1}, &err);
-  ASSERTF(t, "backend_cuda_create(tf32=1): %s", err.msg);
-  ASSERT(strcmp(t->name, "cuda") == 0);
+  Backend *t = create_under_test(&(BackendOpts){.tf32 = 1}, &err);
+  ASSERTF(t, "backend creation with tf32=1: %s", err.msg);
+  ASSERT(strcmp(t->name, gpu_be->name) == 0);
   enum { M = 64, N = 48, K = 96 };
   Rng r;
   rng_seed(&r, 2);
@@ -222,6 +226,9 @@ TEST(cuda_create_destroy_tf32) {
   t->destroy(t);
 }
 
+GPU_TEST(cuda_create_destroy_tf32) { if (have_backends()) check_create_destroy_tf32(); }
+TEST(cuda_emu_create_destroy_tf32) { if (have_emu()) check_create_destroy_tf32(); }
+
 // ---- dense algebra ----
 
 static void check_gemm(int batch, int tA, int tB, int M, int N, int K, float alpha, float beta, int pad) {
@@ -237,8 +244,9 @@ static void check_gemm(int batch, int tA, int tB, int M, int N, int K, float alp
   buf_free(&C);
 }
 
-TEST(cuda_gemm) {
-  if (!have_backends()) return;
+// Every transpose combination, odd sizes, padded batch strides; then attention's shapes with
+// `tokens` tokens (256 at the default model's 16x16 attention).
+static void check_gemms(int tokens) {
   for (int tA = 0; tA < 2; tA++)
     for (int tB = 0; tB < 2; tB++) {
       check_gemm(1, tA, tB, 7, 13, 5, 1.0f, 0.0f, 0);
@@ -247,11 +255,15 @@ TEST(cuda_gemm) {
     }
   // Attention-sized: scores = Q K^T for (B*heads) = 64 slices of N = 256 tokens, d = 64, then
   // out = P V, and the gradient shapes of both.
-  check_gemm(64, 0, 1, 256, 256, 64, 0.125f, 0.0f, 0);
-  check_gemm(64, 0, 0, 256, 64, 256, 1.0f, 0.0f, 0);
-  check_gemm(64, 1, 0, 256, 64, 256, 1.0f, 1.0f, 0);
-  check_gemm(64, 0, 1, 64, 256, 256, 1.0f, 1.0f, 0);
+  const int n = tokens;
+  check_gemm(64, 0, 1, n, n, 64, 0.125f, 0.0f, 0);
+  check_gemm(64, 0, 0, n, 64, n, 1.0f, 0.0f, 0);
+  check_gemm(64, 1, 0, n, 64, n, 1.0f, 1.0f, 0);
+  check_gemm(64, 0, 1, 64, n, n, 1.0f, 1.0f, 0);
 }
+
+GPU_TEST(cuda_gemm) { if (have_backends()) check_gemms(256); }
+TEST(cuda_emu_gemm) { if (have_emu()) check_gemms(16); }
 
 // ---- convolution ----
 
@@ -282,8 +294,7 @@ static void check_conv(ConvDesc d, int bias, int reps) {
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) buf_free(&all[i]);
 }
 
-TEST(cuda_conv_small) {
-  if (!have_backends()) return;
+static void check_convs_small(void) {
   check_conv(conv_desc(3, 5, 7, 9, 4, 3, 1, 1), 1, 2);  // odd, non-square
   if (test_failed()) return;
   check_conv(conv_desc(2, 3, 9, 9, 6, 3, 2, 1), 1, 2);  // stride 2 (downsampling)
@@ -295,7 +306,10 @@ TEST(cuda_conv_small) {
   check_conv(conv_desc(3, 5, 7, 9, 4, 3, 1, 1), 1, 1);  // the first shape again: its cached plan
 }
 
-TEST(cuda_conv_model) {
+GPU_TEST(cuda_conv_small) { if (have_backends()) check_convs_small(); }
+TEST(cuda_emu_conv_small) { if (have_emu()) check_convs_small(); }
+
+GPU_TEST(cuda_conv_model) {
   if (!have_backends()) return;
   check_conv(conv_desc(64, 64, 32, 32, 64, 3, 1, 1), 1, 1);  // the default model's ResBlock conv
   if (test_failed()) return;
@@ -308,11 +322,10 @@ TEST(cuda_conv_model) {
 // still match the reference, the profiler counts them, and conv_algos lists each planned
 // direction with the fastest algorithm chosen. The deterministic backend's choice for the same
 // shape is never faster than the fastest (Find sorts by time). Both reports are printed.
-TEST(cuda_conv_nondeterministic_profiled) {
-  if (!have_backends()) return;
+static void check_conv_nondeterministic_profiled(void) {
   Err err = {{0}};
-  Backend *nd = backend_cuda_create(&(BackendOpts){.nondeterministic = 1}, &err);
-  ASSERTF(nd, "backend_cuda_create(nondeterministic): %s", err.msg);
+  Backend *nd = create_under_test(&(BackendOpts){.nondeterministic = 1}, &err);
+  ASSERTF(nd, "backend creation with nondeterministic = 1: %s", err.msg);
   Backend *prof = backend_profile_wrap(nd), *det = gpu_be;
   ASSERT(prof->capture_begin == NULL && prof->conv_algos != NULL);
   const ConvDesc d = conv_desc(8, 16, 16, 16, 24, 3, 1, 1);
@@ -348,7 +361,8 @@ TEST(cuda_conv_nondeterministic_profiled) {
   ASSERT_EQ_INT(seen, 3);
 }
 
-#endif  // STEPSCOPE_CUDA
+GPU_TEST(cuda_conv_nondeterministic_profiled) { if (have_backends()) check_conv_nondeterministic_profiled(); }
+TEST(cuda_emu_conv_nondeterministic_profiled) { if (have_emu()) check_conv_nondeterministic_profiled(); }
 
 // ---- normalisation and activations ----
 

@@ -1,33 +1,69 @@
-// test_cuda_model.c — the whole model on CUDA against the CPU: a training step's output and
-// gradients, 100 training steps whose losses track, DDIM images from the same seed, and
-// recorded forwards (CUDA graphs) against direct ones. Errors are printed as they are seen.
+// test_cuda_model.c — the whole model on the CUDA backend against the CPU: a training step's
+// output and gradients, training steps whose losses track, DDIM images from the same seed,
+// recorded forwards and training steps (CUDA graphs) against direct ones, and two backends
+// recording and sampling on two threads. Errors are printed as they are seen.
+//
+// Every test runs twice: cuda_model_* on a GPU (skipped without one), cuda_emu_model_* on the
+// emulated backend (tests/cuda_emu: the same backend code on the CPU, with CUDA's rules for
+// streams, captures, cuBLAS and cuDNN), at sizes that fit CI. The emulator computes in fp32 with
+// exact convolutions, so its tolerances are tighter.
 #include "test.h"
 
-#ifdef STEPSCOPE_CUDA
 #include <pthread.h>
 #include <stdlib.h>
 
 #include "engine/sampler.h"
 #include "engine/train.h"
 #include "models.h"
+#include "tests/cuda_emu/backend_cuda_emu.h"
 
+// The backend under test, and how to make another of its kind (the two-thread test makes one
+// per thread).
 static Backend *gpu;
+static Backend *(*make_backend)(Err *err);
+
+#ifdef STEPSCOPE_CUDA
+#define GPU_TEST(fn) TEST(fn)
+static Backend *make_cuda(Err *err) { return backend_create("cuda", 1, err); }
+#else
+#define GPU_TEST(fn) __attribute__((unused)) static void fn(void)
+static Backend *make_cuda(Err *err) { return NULL; }  // never called: no GPU test is registered
+#endif
 
 // The CUDA backend, made once; without a usable device the test skips, or fails when
 // STEPSCOPE_REQUIRE_CUDA=1 (the GPU machine, where a skip would hide a broken setup).
 static int have_gpu(void) {
+  static Backend *cuda;
   static int tried;
   static char why[600];
   if (!tried) {
     tried = 1;
     Err e = {{0}};
-    if (!(gpu = backend_create("cuda", 1, &e))) snprintf(why, sizeof why, "no usable CUDA device: %s", e.msg);
+    if (!(cuda = make_cuda(&e))) snprintf(why, sizeof why, "no usable CUDA device: %s", e.msg);
   }
+  gpu = cuda;
+  make_backend = make_cuda;
   if (gpu) return 1;
   const char *req = getenv("STEPSCOPE_REQUIRE_CUDA");
   if (req && !strcmp(req, "1")) test_fail(__FILE__, __LINE__, "%s (STEPSCOPE_REQUIRE_CUDA=1)", why);
   else test_skip(why);
   return 0;
+}
+
+static Backend *make_emu(Err *err) { return backend_cuda_emu_create_opts(NULL, err); }
+
+// The emulated backend, made once, with the emulator's schedule seeded afresh for each test.
+static int have_emu(void) {
+  static Backend *emu;
+  Err e = {{0}};
+  if (!emu && !(emu = make_emu(&e))) {
+    test_fail(__FILE__, __LINE__, "the emulated CUDA backend: %s", e.msg);
+    return 0;
+  }
+  gpu = emu;
+  make_backend = make_emu;
+  cuda_emu_seed(1);
+  return 1;
 }
 
 // ||a - b|| / ||b||, printed.
@@ -44,13 +80,12 @@ static float *download(UNet *m, const float *p, size_t n) {
 }
 
 // One forward and backward of the tiny preset with the same weights, inputs and output
-// gradient: the output within 1e-4 and the whole gradient within 1e-4 (each tensor's
-// within 1e-3, since a tensor with small gradients magnifies rounding).
-TEST(cuda_model_step_gradients) {
-  if (!have_gpu()) return;
+// gradient: the output and the whole gradient within tol (each tensor's within 10 tol, since a
+// tensor with small gradients magnifies rounding).
+static void step_gradients(int B, double tol) {
   Backend *ref = backend_cpu_ref_create();
   UNet *m[2] = {test_tiny_random(ref, 3, 0.1f), test_tiny_random(gpu, 3, 0.1f)};
-  const int B = 4, t[4] = {1, 250, 600, 999};
+  const int t[4] = {1, 250, 600, 999};
   const size_t n = (size_t)B * 32 * 32;
   float *hx = xmalloc(sizeof(float) * n), *hd = xmalloc(sizeof(float) * n), *out[2], *g[2];
   Rng r;
@@ -70,8 +105,8 @@ TEST(cuda_model_step_gradients) {
     be->free(be, x);
     be->free(be, dout);
   }
-  ASSERT(rel_l2("forward output", out[1], out[0], n) <= 1e-4);
-  ASSERT(rel_l2("all gradients", g[1], g[0], m[0]->size) <= 1e-4);
+  ASSERT(rel_l2("forward output", out[1], out[0], n) <= tol);
+  ASSERT(rel_l2("all gradients", g[1], g[0], m[0]->size) <= tol);
   double worst = 0;
   const char *worst_name = "";
   for (int i = 0; i < m[0]->nparams; i++) {
@@ -86,16 +121,18 @@ TEST(cuda_model_step_gradients) {
     if (!(e <= worst)) worst = e, worst_name = p->name;
   }
   printf("    worst tensor: %s, rel L2 error %.2e\n", worst_name, worst);
-  ASSERTF(worst <= 1e-3, "gradient of %s: relative L2 error %.3g", worst_name, worst);
+  ASSERTF(worst <= 10 * tol, "gradient of %s: relative L2 error %.3g", worst_name, worst);
   for (int k = 0; k < 2; k++) { free(out[k]); free(g[k]); unet_free(m[k]); }
   free(hx); free(hd);
   ref->destroy(ref);
 }
 
-// 100 AdamW steps from the same seed on the same random data: every loss within 1e-3
-// (relative) of the CPU's. The trajectories drift apart by rounding only.
-TEST(cuda_model_100_training_steps_track) {
-  if (!have_gpu()) return;
+GPU_TEST(cuda_model_step_gradients) { if (have_gpu()) step_gradients(4, 1e-4); }
+TEST(cuda_emu_model_step_gradients) { if (have_emu()) step_gradients(2, 1e-5); }
+
+// AdamW steps from the same seed on the same random data: every loss within tol (relative) of
+// the CPU's. The trajectories drift apart by rounding only.
+static void training_steps_track(int steps, int batch, double tol) {
   Backend *cpu = backend_cpu_create(4);
   Dataset ds = test_random_data(64, 8);
   OptimCfg oc = optim_defaults();
@@ -105,35 +142,37 @@ TEST(cuda_model_100_training_steps_track) {
   for (int k = 0; k < 2; k++) {
     m[k] = test_tiny_unet(bes[k], NULL);
     unet_init_params(m[k], 1);
-    trainer_init(&tr[k], m[k], &ds, &oc, SCHED_LINEAR, 1000, 8, 0, 1000, 1);
+    trainer_init(&tr[k], m[k], &ds, &oc, SCHED_LINEAR, 1000, batch, 0, 1000, 1);
   }
   double worst = 0, sum = 0;
   int worst_step = 0;
-  for (int s = 0; s < 100; s++) {
+  for (int s = 0; s < steps; s++) {
     float a = trainer_step(&tr[0], NULL, NULL), b = trainer_step(&tr[1], NULL, NULL);
     double d = fabs((double)b - a) / fabs(a);
     ASSERTF(isfinite(b), "step %d: CUDA loss %g", s, b);
     sum += d;
     if (d > worst) worst = d, worst_step = s;
   }
-  printf("    losses over 100 steps: max rel difference %.2e (step %d), mean %.2e\n", worst, worst_step, sum / 100);
-  ASSERTF(worst <= 1e-3, "step %d: losses differ by %.3g (relative)", worst_step, worst);
+  printf("    losses over %d steps: max rel difference %.2e (step %d), mean %.2e\n", steps, worst, worst_step,
+         sum / steps);
+  ASSERTF(worst <= tol, "step %d: losses differ by %.3g (relative)", worst_step, worst);
   for (int k = 0; k < 2; k++) { trainer_free(&tr[k]); unet_free(m[k]); }
   data_free(&ds);
   cpu->destroy(cpu);
 }
 
-// DDIM-20 with the same seed and weights: the same images on both (within 1e-3).
-TEST(cuda_model_ddim_same_seed_same_image) {
-  if (!have_gpu()) return;
+GPU_TEST(cuda_model_100_training_steps_track) { if (have_gpu()) training_steps_track(100, 8, 1e-3); }
+TEST(cuda_emu_model_training_steps_track) { if (have_emu()) training_steps_track(4, 2, 1e-5); }
+
+// DDIM with the same seed and weights: the same images on both (within tol).
+static void ddim_same_seed_same_image(int steps, int B, double tol) {
   Backend *cpu = backend_cpu_create(4);
   UNet *m[2] = {test_tiny_random(cpu, 4, 0.1f), test_tiny_random(gpu, 4, 0.1f)};
   Schedule s;
   schedule_init(&s, SCHED_LINEAR, 1000);
   SamplerCfg cfg = sampler_cfg_default();
-  cfg.steps = 20;
+  cfg.steps = steps;
   cfg.seed = 42;
-  const int B = 4;
   const size_t n = (size_t)B * 32 * 32;
   float *x[2];
   Err e;
@@ -141,21 +180,23 @@ TEST(cuda_model_ddim_same_seed_same_image) {
     x[k] = xmalloc(sizeof(float) * n);
     ASSERT_EQ_INT(sample_run(&s, &cfg, B, 1, 32, 32, test_unet_eps, m[k], NULL, NULL, x[k], &e), 0);
   }
-  ASSERT(rel_l2("DDIM-20 images", x[1], x[0], n) <= 1e-3);
+  ASSERT(rel_l2("DDIM images", x[1], x[0], n) <= tol);
   for (int k = 0; k < 2; k++) { free(x[k]); unet_free(m[k]); }
   schedule_free(&s);
   cpu->destroy(cpu);
 }
 
+GPU_TEST(cuda_model_ddim_same_seed_same_image) { if (have_gpu()) ddim_same_seed_same_image(20, 4, 1e-3); }
+TEST(cuda_emu_model_ddim_same_seed_same_image) { if (have_emu()) ddim_same_seed_same_image(5, 2, 1e-4); }
+
 // Recorded forwards replay the very kernels a direct forward runs: the same bits, for two
-// batch sizes in turn and across weight updates, one recording per batch size.
-TEST(cuda_model_graphs_replay_equals_direct) {
-  if (!have_gpu()) return;
+// batch sizes (Ba < Bb) in turn and across weight updates, one recording per batch size.
+static void graphs_replay_equals_direct(int Ba, int Bb) {
   UNet *rec = test_tiny_random(gpu, 6, 0.1f), *direct = test_tiny_random(gpu, 6, 0.1f);
   direct->use_graphs = 0;
-  const struct { int t, B; } calls[] = {{999, 4}, {500, 4}, {10, 7}, {0, 4}, {250, 7}, {1, 4}};
-  float *x = xmalloc(sizeof(float) * 7 * 1024), *a = xmalloc(sizeof(float) * 7 * 1024),
-        *b = xmalloc(sizeof(float) * 7 * 1024);
+  const struct { int t, B; } calls[] = {{999, Ba}, {500, Ba}, {10, Bb}, {0, Ba}, {250, Bb}, {1, Ba}};
+  float *x = xmalloc(sizeof(float) * Bb * 1024), *a = xmalloc(sizeof(float) * Bb * 1024),
+        *b = xmalloc(sizeof(float) * Bb * 1024);
   Rng r;
   rng_seed(&r, 7);
   for (int i = 0; i < 8; i++) {
@@ -172,50 +213,91 @@ TEST(cuda_model_graphs_replay_equals_direct) {
   printf("    8 calls bit-identical; %ld recordings, %ld replays\n", rec->graph_captures, rec->graph_launches);
   ASSERT(rec->use_graphs);
   ASSERT_EQ_INT(rec->graph_launches, 8);
-  ASSERT(rec->graph_captures >= 2 && rec->graph_captures <= 3);  // B = 4 again if B = 7 moved the arena
+  ASSERT(rec->graph_captures >= 2 && rec->graph_captures <= 3);  // Ba again if Bb moved the arena
   free(x); free(a); free(b);
   unet_free(rec);
   unet_free(direct);
 }
 
+GPU_TEST(cuda_model_graphs_replay_equals_direct) { if (have_gpu()) graphs_replay_equals_direct(4, 7); }
+TEST(cuda_emu_model_graphs_replay_equals_direct) { if (have_emu()) graphs_replay_equals_direct(2, 3); }
+
+// A recording outlives growth of the backend's shared buffers: another model on the same
+// backend (as the explorer runs the base and the group models) runs a larger batch, which grows
+// the cuDNN workspace and the reduction scratch; the first model's recording, which points into
+// the old ones, still replays the same bits as a direct forward, without being recorded again.
+static void graphs_survive_buffer_growth(int B, int B_big) {
+  UNet *rec = test_tiny_random(gpu, 8, 0.1f), *direct = test_tiny_random(gpu, 8, 0.1f);
+  UNet *other = test_tiny_random(gpu, 9, 0.1f);
+  direct->use_graphs = other->use_graphs = 0;
+  float *x = xmalloc(sizeof(float) * B_big * 1024), *a = xmalloc(sizeof(float) * B_big * 1024),
+        *b = xmalloc(sizeof(float) * B_big * 1024);
+  Rng r;
+  rng_seed(&r, 11);
+  for (int i = 0; i < 3; i++) {
+    if (i == 2) {  // the other model, at the larger batch, in between
+      rng_normal_fill(&r, x, (long)B_big * 1024);
+      unet_eps_host(other, 400, x, B_big, a);
+    }
+    rng_normal_fill(&r, x, (long)B * 1024);
+    unet_eps_host(rec, 100 + i, x, B, a);
+    unet_eps_host(direct, 100 + i, x, B, b);
+    ASSERTF(!memcmp(a, b, sizeof(float) * B * 1024), "call %d: recorded and direct differ", i);
+  }
+  printf("    %ld recording, %ld replays; bit-identical after the shared buffers grew\n", rec->graph_captures,
+         rec->graph_launches);
+  ASSERT_EQ_INT(rec->graph_captures, 1);
+  ASSERT_EQ_INT(rec->graph_launches, 3);
+  free(x); free(a); free(b);
+  unet_free(rec);
+  unet_free(direct);
+  unet_free(other);
+}
+
+GPU_TEST(cuda_model_graphs_survive_buffer_growth) { if (have_gpu()) graphs_survive_buffer_growth(4, 32); }
+TEST(cuda_emu_model_graphs_survive_buffer_growth) { if (have_emu()) graphs_survive_buffer_growth(2, 6); }
+
 // Training steps replayed from a recording run the very kernels of direct steps: the same
 // losses, bit for bit, and one recording.
-TEST(cuda_model_training_graph_equals_direct) {
-  if (!have_gpu()) return;
+static void training_graph_equals_direct(int steps, int batch) {
   Dataset ds = test_random_data(40, 12);
   OptimCfg oc = optim_defaults();
   UNet *m[2];
   Trainer tr[2];
   for (int k = 0; k < 2; k++) {
     m[k] = test_tiny_random(gpu, 13, 0.1f);
-    trainer_init(&tr[k], m[k], &ds, &oc, SCHED_LINEAR, 1000, 16, 0, 1000, 2);
+    trainer_init(&tr[k], m[k], &ds, &oc, SCHED_LINEAR, 1000, batch, 0, 1000, 2);
   }
   tr[1].use_graph = 0;
-  for (int s = 0; s < 10; s++) {
+  for (int s = 0; s < steps; s++) {
     float a = trainer_step(&tr[0], NULL, NULL), b = trainer_step(&tr[1], NULL, NULL);
     ASSERTF(a == b && isfinite(a), "step %d: recorded %.9g, direct %.9g", s, a, b);
   }
-  printf("    10 steps bit-identical; %ld recording, %ld replays\n", tr[0].graph_captures, tr[0].graph_launches);
+  printf("    %d steps bit-identical; %ld recording, %ld replays\n", steps, tr[0].graph_captures,
+         tr[0].graph_launches);
   ASSERT_EQ_INT(tr[0].graph_captures, 1);
-  ASSERT_EQ_INT(tr[0].graph_launches, 10);
+  ASSERT_EQ_INT(tr[0].graph_launches, steps);
   for (int k = 0; k < 2; k++) { trainer_free(&tr[k]); unet_free(m[k]); }
   data_free(&ds);
 }
 
+GPU_TEST(cuda_model_training_graph_equals_direct) { if (have_gpu()) training_graph_equals_direct(10, 16); }
+TEST(cuda_emu_model_training_graph_equals_direct) { if (have_emu()) training_graph_equals_direct(4, 2); }
+
 // Two backends on two threads, each recording and replaying while the other loads, plans
 // and samples (as the explorer's two samplers do): each gives what it gives alone.
-typedef struct { uint64_t seed; float x[3 * 1024]; int rc; } Side;
+typedef struct { uint64_t seed; int steps; float x[3 * 1024]; int rc; } Side;
 
 static void *sample_side(void *arg) {
   Side *sd = arg;
   Err e = {{0}};
-  Backend *be = backend_create("cuda", 1, &e);
+  Backend *be = make_backend(&e);
   if (!be) { sd->rc = -2; return NULL; }
   UNet *m = test_tiny_random(be, sd->seed, 0.1f);
   Schedule s;
   schedule_init(&s, SCHED_LINEAR, 1000);
   SamplerCfg cfg = sampler_cfg_default();
-  cfg.steps = 30;
+  cfg.steps = sd->steps;
   cfg.seed = sd->seed;
   sd->rc = sample_run(&s, &cfg, 3, 1, 32, 32, test_unet_eps, m, NULL, NULL, sd->x, &e);
   schedule_free(&s);
@@ -224,11 +306,11 @@ static void *sample_side(void *arg) {
   return NULL;
 }
 
-TEST(cuda_model_two_threads_record_and_sample) {
-  if (!have_gpu()) return;
+static void two_threads_record_and_sample(int steps) {
   static Side alone[2], together[2];
   for (int k = 0; k < 2; k++) {
     alone[k].seed = together[k].seed = 70 + k;
+    alone[k].steps = together[k].steps = steps;
     sample_side(&alone[k]);
     ASSERT_EQ_INT(alone[k].rc, 0);
   }
@@ -242,8 +324,9 @@ TEST(cuda_model_two_threads_record_and_sample) {
   printf("    two threads sampled side by side: the same images as alone\n");
 }
 
-#else
+GPU_TEST(cuda_model_two_threads_record_and_sample) { if (have_gpu()) two_threads_record_and_sample(30); }
+TEST(cuda_emu_model_two_threads_record_and_sample) { if (have_emu()) two_threads_record_and_sample(4); }
 
+#ifndef STEPSCOPE_CUDA
 TEST(cuda_model) { test_skip("built without CUDA (nvcc or cuDNN not found, or CUDA=0)"); }
-
 #endif

@@ -219,7 +219,7 @@ fail:
 }
 
 // Creation and destruction allocate and free device memory and handles: under the process lock.
-extern "C" Backend *backend_cuda_create(const BackendOpts *opts, Err *err) {
+CUDA_ENTRY Backend *backend_cuda_create(const BackendOpts *opts, Err *err) {
   cuda_lock();
   Backend *be = create(opts, err);
   cuda_unlock();

@@ -8,10 +8,13 @@
 #include <string.h>
 
 #ifdef STEPSCOPE_CUDA_EMU
-// The tests' CPU emulator of our own kernels (tests/cuda_emu/): ops_cuda.cu, groupnorm_cuda.cu and
-// optim_cuda.cu compiled by g++. Neither cuBLAS nor cuDNN exists there.
+// The tests' CPU emulator (tests/cuda_emu/): every file of this directory compiled by g++, the
+// runtime, cuBLAS and cuDNN emulated. Its entry points keep C++ linkage, inside a namespace, so
+// that they cannot meet this build's own (tests/cuda_emu/emulated.h).
 #include "tests/cuda_emu/cuda_emu.h"
+#define CUDA_ENTRY
 #else
+#define CUDA_ENTRY extern "C"
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>

@@ -11,9 +11,9 @@
 // graphs. Other threads' calls that could break the capture wait for it on cuda_lock().
 #include "cuda_common.cuh"
 
-struct BackendGraph {
-  cudaGraphExec_t exec;
-};
+// A BackendGraph is the executable graph's own handle (the type stays opaque to the engine).
+static BackendGraph *as_backend_graph(cudaGraphExec_t exec) { return (BackendGraph *)exec; }
+static cudaGraphExec_t exec_of(BackendGraph *g) { return (cudaGraphExec_t)g; }
 
 // This thread's recording: on, and the first checked call that failed during it.
 static __thread int capturing;
@@ -56,20 +56,17 @@ static BackendGraph *cu_capture_end(Backend *be) {
     (void)cudaGetLastError();
     return NULL;
   }
-  BackendGraph *bg = (BackendGraph *)xmalloc(sizeof *bg);
-  bg->exec = exec;
-  return bg;
+  return as_backend_graph(exec);
 }
 
 static void cu_graph_launch(Backend *be, BackendGraph *g) {
-  CUDA_CHECK(cudaGraphLaunch(g->exec, cuda_ctx(be)->stream));
+  CUDA_CHECK(cudaGraphLaunch(exec_of(g), cuda_ctx(be)->stream));
 }
 
 static void cu_graph_destroy(Backend *be, BackendGraph *g) {
   if (!g) return;
   CUDA_CHECK(cudaStreamSynchronize(cuda_ctx(be)->stream));  // a replay may still be running
-  CUDA_CHECK(cudaGraphExecDestroy(g->exec));
-  free(g);
+  CUDA_CHECK(cudaGraphExecDestroy(exec_of(g)));
 }
 
 void cuda_install_graph(Backend *be) {

@@ -6,11 +6,12 @@ extern "C" {
 
 #include "kernels/backend.h"
 
-// A Backend whose ops from ops_cuda.cu, groupnorm_cuda.cu and optim_cuda.cu (the entries
-// cuda_install_ops, cuda_install_groupnorm and cuda_install_optim fill in) are those kernels
-// run under the emulator of cuda_emu.h; memory, copies, sync, GEMM and convolutions (cuBLAS and
-// cuDNN on a GPU) are the CPU reference backend's, on host memory. Named "cuda-emu".
+// The CUDA backend of kernels/cuda/, every file of it, compiled by g++ against the emulator of
+// cuda_emu.h and run on the CPU: our kernels as fibers, the arena, streams, graphs, and cuBLAS
+// and cuDNN calls emulated with their checks. Named "cuda-emu"; NULL (with the reason printed
+// or in err) when creation fails.
 Backend *backend_cuda_emu_create(void);
+Backend *backend_cuda_emu_create_opts(const BackendOpts *opts, Err *err);
 
 // The emulator's schedule (cuda_emu.h has the details): seed of the random order in which the
 // threads of a block are resumed, and thread order instead of random (1) for one test.

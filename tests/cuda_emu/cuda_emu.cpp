@@ -86,7 +86,6 @@ static struct {
   uint64_t seed, rng, launches;
   int seeded, in_order;
   unsigned long long threads_run;
-  cudaError_t last_error;
 } S;
 
 // ---- context switching ----
@@ -392,15 +391,20 @@ static void run_block(unsigned b) {
   S.threads_run += n;
 }
 
-void run_grid(const char *kernel, dim3 grid, dim3 block, void (*thread)(const void *), const void *arg) {
+bool config_ok(const char *kernel, dim3 grid, dim3 block) {
   if (grid.x == 0 || block.x == 0 || block.x > MAX_THREADS || grid.y * grid.z == 0 || block.x * block.y * block.z > MAX_THREADS) {
     set_error(cudaErrorInvalidConfiguration);
-    return;
+    return false;
   }
   if (grid.y != 1 || grid.z != 1 || block.y != 1 || block.z != 1) {
     fprintf(stderr, "cuda_emu: %s: 2-D and 3-D launches are not emulated\n", kernel);
     abort();
   }
+  return true;
+}
+
+void run_grid(const char *kernel, dim3 grid, dim3 block, void (*thread)(const void *), const void *arg) {
+  if (!config_ok(kernel, grid, block)) return;
   pthread_mutex_lock(&launch_lock);
   if (S.in_kernel) {
     fprintf(stderr, "cuda_emu: %s launched from inside %s (not emulated)\n", kernel, S.kernel);
@@ -421,38 +425,6 @@ void run_grid(const char *kernel, dim3 grid, dim3 block, void (*thread)(const vo
   for (unsigned b = 0; b < grid.x; b++) run_block(b);
   S.in_kernel = 0;
   pthread_mutex_unlock(&launch_lock);
-}
-
-// ---- runtime ----
-
-cudaError_t device_malloc(void **p, size_t bytes) {
-  *p = malloc(bytes ? bytes : 1);
-  if (!*p) return set_error(cudaErrorMemoryAllocation);
-  memset(*p, 0xff, bytes);  // every float a NaN: a kernel that reads what nobody wrote shows it
-  return cudaSuccess;
-}
-
-cudaError_t device_free(void *p) {
-  free(p);
-  return cudaSuccess;
-}
-
-cudaError_t set_error(cudaError_t e) { return S.last_error = e; }
-
-cudaError_t take_error(void) {
-  cudaError_t e = S.last_error;
-  S.last_error = cudaSuccess;
-  return e;
-}
-
-const char *error_string(cudaError_t e) {
-  switch (e) {
-  case cudaSuccess: return "no error";
-  case cudaErrorInvalidValue: return "invalid argument";
-  case cudaErrorMemoryAllocation: return "out of memory";
-  case cudaErrorInvalidConfiguration: return "invalid configuration argument";
-  }
-  return "unknown error";
 }
 
 }  // namespace cuda_emu

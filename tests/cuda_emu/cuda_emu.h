@@ -1,9 +1,12 @@
-// cuda_emu.h — a small CUDA emulator, so that our own kernels run on the CPU in CI (tests only).
+// cuda_emu.h — a small CUDA emulator, so that the CUDA backend runs on the CPU in CI (tests only).
 //
-// Compiled with g++ -std=c++17 -DSTEPSCOPE_CUDA_EMU, this header stands in for cuda_runtime.h:
-// it gives kernel code threadIdx/blockIdx/blockDim/gridDim, the qualifiers (__global__,
-// __device__, __shared__, ...), __syncthreads, the warp shuffles and the few runtime calls our
-// kernel files make. Host memory stands in for device memory. cuBLAS and cuDNN are not emulated.
+// Compiled with g++ -std=c++17 -DSTEPSCOPE_CUDA_EMU, this header stands in for cuda_runtime.h,
+// cublas_v2.h and cudnn.h: it gives kernel code threadIdx/blockIdx/blockDim/gridDim, the
+// qualifiers (__global__, __device__, __shared__, ...), __syncthreads and the warp shuffles, and
+// host code the runtime calls, streams, stream capture and graphs, and the few cuBLAS and cuDNN
+// calls of the backend (cublas_emu.h, cudnn_emu.h). Every file of kernels/cuda/ compiles under
+// it unchanged, so the whole backend (memory arena, cuDNN plans and workspaces, graphs, the
+// process lock) runs on the CPU, not only its kernels.
 //
 // How a launch runs (cuda_emu.cpp): blocks one after another; the threads of a block as
 // cooperative fibers in the calling OS thread, each on its own small stack. A fiber runs until
@@ -15,9 +18,10 @@
 // threads waiting at a barrier that the others never reach is a deadlock: the emulator prints
 // what every thread waits for and aborts. Shuffles need whole warps of 32 with full masks.
 //
-// Not emulated: 2-D/3-D launches, dynamic shared memory, streams (every launch and copy has
-// finished when it returns), blocks running side by side (atomics are plain read-modify-writes),
-// a thread spinning until another writes a flag (the fibers are cooperative: it would hang).
+// Not emulated: 2-D/3-D launches, dynamic shared memory, concurrency (work queued into a stream
+// has finished when the call returns, unless the stream is being captured; launches from
+// several OS threads take turns; atomics are plain read-modify-writes), a thread spinning until
+// another writes a flag (the fibers are cooperative: it would hang), pinned host memory.
 //
 // Every name is declared in namespace cuda_emu and brought to global scope by using-declarations
 // (or is a static inline function): nothing here can meet a symbol of libcudart or of the real
@@ -31,8 +35,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <stdio.h>
+
 #include <tuple>
 #include <type_traits>
+#include <utility>
 
 // ---- C interface (also for the C tests) ----
 extern "C" {
@@ -125,13 +132,38 @@ template <typename T> static inline T __ldg(const T *p) { return *p; }
 static inline float atomicAdd(float *p, float v) { float old = *p; *p = old + v; return old; }
 static inline int atomicAdd(int *p, int v) { int old = *p; *p = old + v; return old; }
 
-// ---- runtime API: what our kernel files call ----
+// ---- runtime API ----
+// What the backend's files call (runtime_emu.cpp), with the semantics that matter to them:
+//  - Device memory is host memory from mmap, registered by cudaMalloc: copies, memsets, library
+//    calls and every pointer argument of a kernel launch are checked against the registry (a
+//    host pointer, or memory already freed, is an error that names the call and the argument).
+//    cudaMalloc poisons what it returns (every float a NaN) up to 64 MiB; cudaFree makes the
+//    pages inaccessible for good (the addresses are never handed out again).
+//  - Streams are real objects. Outside a capture, work queued into a stream runs at once (on the
+//    calling thread), so every queue is always drained; inside one it is recorded instead.
+//  - Stream capture and graphs as CUDA has them: cudaStreamBeginCapture puts a stream in capture
+//    mode; kernel launches, device-to-device copies, memsets, cuBLAS and cuDNN calls queued into it
+//    are recorded, with their arguments as they were at the call; cudaStreamEndCapture returns
+//    them as a graph, which cudaGraphInstantiate copies and cudaGraphLaunch replays. What CUDA
+//    refuses during a capture fails here too, and voids the capture (cudaStreamEndCapture then
+//    returns cudaErrorStreamCaptureInvalidated): on the capturing thread cudaMalloc, cudaFree,
+//    synchronous copies and memsets, copies between host and device (pageable host memory), a
+//    synchronisation of the capturing stream or of the device, cuDNN's algorithm search; on any
+//    other thread cudaFree and cudaDeviceSynchronize (they wait for the whole device).
+// The last error is per thread, as in CUDA.
 namespace cuda_emu {
 enum cudaError_t {
   cudaSuccess = 0,
   cudaErrorInvalidValue = 1,
   cudaErrorMemoryAllocation = 2,
   cudaErrorInvalidConfiguration = 9,
+  cudaErrorNoDevice = 100,
+  cudaErrorInvalidResourceHandle = 400,
+  cudaErrorIllegalState = 401,
+  cudaErrorIllegalAddress = 700,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureWrongThread = 908,
 };
 enum cudaMemcpyKind {
   cudaMemcpyHostToHost = 0,
@@ -140,25 +172,71 @@ enum cudaMemcpyKind {
   cudaMemcpyDeviceToDevice = 3,
   cudaMemcpyDefault = 4,
 };
-typedef struct Stream *cudaStream_t;  // never points anywhere: every operation finishes before it returns
-// Types the backend's state (CudaCtx) names but the emulated build never uses.
-struct cudaDeviceProp { char name[256]; int major, minor; };
-typedef struct NoCublas *cublasHandle_t;
-typedef struct NoCudnn *cudnnHandle_t;
+enum cudaStreamCaptureMode {
+  cudaStreamCaptureModeGlobal = 0,
+  cudaStreamCaptureModeThreadLocal = 1,
+  cudaStreamCaptureModeRelaxed = 2,
+};
+enum { cudaStreamDefault = 0, cudaStreamNonBlocking = 1 };
+typedef struct Stream *cudaStream_t;  // NULL: the legacy default stream
+typedef struct Graph *cudaGraph_t;
+typedef struct GraphExec *cudaGraphExec_t;
+struct cudaDeviceProp { char name[256]; int major, minor; size_t totalGlobalMem; };
 
-cudaError_t device_malloc(void **p, size_t bytes);  // poisoned with NaN bytes, as CUDA does not zero
+// An operation queued into a stream: run now, or recorded when the stream is being captured.
+// `what` names it in error messages.
+struct Op {
+  virtual ~Op() {}
+  virtual void run() = 0;
+  const char *what = "";
+};
+cudaError_t submit(cudaStream_t s, Op *op);  // takes ownership
+
+cudaError_t device_malloc(void **p, size_t bytes);
 cudaError_t device_free(void *p);
+// Whether [p, p + bytes) lies in live device memory. Otherwise says why on stderr (naming
+// `what`), records cudaErrorIllegalAddress as this thread's last error and returns false.
+bool check_device(const void *p, size_t bytes, const char *what);
+bool is_device(const void *p);  // p lies in a live allocation (or one byte past its end)
+// A call the capturing thread may not make: voids its capture and returns true.
+bool refused_in_capture(const char *call);
+bool thread_is_capturing(void);
 cudaError_t set_error(cudaError_t e);  // records e for cudaGetLastError and returns it
 cudaError_t take_error(void);
 const char *error_string(cudaError_t e);
+
+cudaError_t memcpy_async(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s);
+cudaError_t memset_async(void *p, int v, size_t bytes, cudaStream_t s);
+cudaError_t memcpy_sync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind);
+cudaError_t memset_sync(void *p, int v, size_t bytes);
+cudaError_t stream_create(cudaStream_t *s, unsigned flags);
+cudaError_t stream_destroy(cudaStream_t s);
+cudaError_t stream_synchronize(cudaStream_t s);
+cudaError_t device_synchronize(void);
+cudaError_t begin_capture(cudaStream_t s, cudaStreamCaptureMode mode);
+cudaError_t end_capture(cudaStream_t s, cudaGraph_t *g);
+cudaError_t graph_instantiate(cudaGraphExec_t *e, cudaGraph_t g);
+cudaError_t graph_launch(cudaGraphExec_t e, cudaStream_t s);
+cudaError_t graph_destroy(cudaGraph_t g);
+cudaError_t graph_exec_destroy(cudaGraphExec_t e);
+cudaError_t get_device_properties(cudaDeviceProp *p, int device);
+cudaError_t mem_get_info(size_t *free_bytes, size_t *total_bytes);
 }  // namespace cuda_emu
 
-using cuda_emu::cublasHandle_t;
 using cuda_emu::cudaDeviceProp;
 using cuda_emu::cudaError_t;
+using cuda_emu::cudaErrorIllegalAddress;
+using cuda_emu::cudaErrorIllegalState;
 using cuda_emu::cudaErrorInvalidConfiguration;
+using cuda_emu::cudaErrorInvalidResourceHandle;
 using cuda_emu::cudaErrorInvalidValue;
 using cuda_emu::cudaErrorMemoryAllocation;
+using cuda_emu::cudaErrorNoDevice;
+using cuda_emu::cudaErrorStreamCaptureInvalidated;
+using cuda_emu::cudaErrorStreamCaptureUnsupported;
+using cuda_emu::cudaErrorStreamCaptureWrongThread;
+using cuda_emu::cudaGraph_t;
+using cuda_emu::cudaGraphExec_t;
 using cuda_emu::cudaMemcpyDefault;
 using cuda_emu::cudaMemcpyDeviceToDevice;
 using cuda_emu::cudaMemcpyDeviceToHost;
@@ -166,29 +244,50 @@ using cuda_emu::cudaMemcpyHostToDevice;
 using cuda_emu::cudaMemcpyHostToHost;
 using cuda_emu::cudaMemcpyKind;
 using cuda_emu::cudaStream_t;
+using cuda_emu::cudaStreamCaptureMode;
+using cuda_emu::cudaStreamCaptureModeGlobal;
+using cuda_emu::cudaStreamCaptureModeRelaxed;
+using cuda_emu::cudaStreamCaptureModeThreadLocal;
+using cuda_emu::cudaStreamDefault;
+using cuda_emu::cudaStreamNonBlocking;
 using cuda_emu::cudaSuccess;
-using cuda_emu::cudnnHandle_t;
 
 static inline cudaError_t cudaMalloc(void **p, size_t bytes) { return cuda_emu::device_malloc(p, bytes); }
 template <typename T> static inline cudaError_t cudaMalloc(T **p, size_t bytes) {
   return cuda_emu::device_malloc((void **)p, bytes);
 }
 static inline cudaError_t cudaFree(void *p) { return cuda_emu::device_free(p); }
-static inline cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind,
-                                          cudaStream_t = nullptr) {
-  if (bytes) memcpy(dst, src, bytes);
-  return cudaSuccess;
+static inline cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
+                                          cudaStream_t s = nullptr) {
+  return cuda_emu::memcpy_async(dst, src, bytes, kind, s);
 }
 static inline cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
-  return cudaMemcpyAsync(dst, src, bytes, kind);
+  return cuda_emu::memcpy_sync(dst, src, bytes, kind);
 }
-static inline cudaError_t cudaMemsetAsync(void *p, int v, size_t bytes, cudaStream_t = nullptr) {
-  memset(p, v, bytes);
-  return cudaSuccess;
+static inline cudaError_t cudaMemsetAsync(void *p, int v, size_t bytes, cudaStream_t s = nullptr) {
+  return cuda_emu::memset_async(p, v, bytes, s);
 }
-static inline cudaError_t cudaMemset(void *p, int v, size_t bytes) { return cudaMemsetAsync(p, v, bytes); }
-static inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
-static inline cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+static inline cudaError_t cudaMemset(void *p, int v, size_t bytes) { return cuda_emu::memset_sync(p, v, bytes); }
+static inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags) {
+  return cuda_emu::stream_create(s, flags);
+}
+static inline cudaError_t cudaStreamDestroy(cudaStream_t s) { return cuda_emu::stream_destroy(s); }
+static inline cudaError_t cudaStreamSynchronize(cudaStream_t s) { return cuda_emu::stream_synchronize(s); }
+static inline cudaError_t cudaDeviceSynchronize(void) { return cuda_emu::device_synchronize(); }
+static inline cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {
+  return cuda_emu::begin_capture(s, mode);
+}
+static inline cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g) { return cuda_emu::end_capture(s, g); }
+static inline cudaError_t cudaGraphInstantiate(cudaGraphExec_t *e, cudaGraph_t g, unsigned long long flags = 0) {
+  return cuda_emu::graph_instantiate(e, g);
+}
+static inline cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t s) { return cuda_emu::graph_launch(e, s); }
+static inline cudaError_t cudaGraphDestroy(cudaGraph_t g) { return cuda_emu::graph_destroy(g); }
+static inline cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e) { return cuda_emu::graph_exec_destroy(e); }
+static inline cudaError_t cudaGetDeviceCount(int *n) { *n = 1; return cudaSuccess; }
+static inline cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : cuda_emu::set_error(cudaErrorInvalidValue); }
+static inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) { return cuda_emu::get_device_properties(p, d); }
+static inline cudaError_t cudaMemGetInfo(size_t *f, size_t *t) { return cuda_emu::mem_get_info(f, t); }
 static inline cudaError_t cudaGetLastError(void) { return cuda_emu::take_error(); }
 static inline const char *cudaGetErrorString(cudaError_t e) { return cuda_emu::error_string(e); }
 
@@ -198,31 +297,65 @@ namespace cuda_emu {
 // (no blocks, no threads, more than 1024 threads) launches nothing and is reported by
 // cudaGetLastError, as in CUDA.
 void run_grid(const char *kernel, dim3 grid, dim3 block, void (*thread)(const void *), const void *arg);
+bool config_ok(const char *kernel, dim3 grid, dim3 block);  // false: recorded as the last error
+
+// Every pointer among a kernel's arguments must point into live device memory (or be NULL).
+template <typename T> static inline bool arg_ok(const T &v, const char *kernel, int i) {
+  if constexpr (std::is_pointer<T>::value) {
+    if (v && !is_device((const void *)v)) {
+      char what[160];
+      snprintf(what, sizeof what, "argument %d of kernel %s", i, kernel);
+      return check_device((const void *)v, 0, what);
+    }
+  }
+  return true;
+}
+template <typename Tuple, size_t... I>
+static inline bool args_ok(const Tuple &t, const char *kernel, std::index_sequence<I...>) {
+  return (arg_ok(std::get<I>(t), kernel, (int)I) && ...);
+}
 
 // launch(...)(args...) converts args to the kernel's parameter types, as a launch does, and
-// gives every thread its own copies of them (the kernel takes them by value).
+// queues the launch into the stream with copies of them (a recorded launch keeps the arguments
+// it was given, as a graph's kernel node does).
 template <typename... P> struct Launch {
   const char *name;
   void (*kernel)(P...);
   dim3 grid, block;
-  struct Call {
+  cudaStream_t stream;
+  struct Run : Op {
     void (*kernel)(P...);
+    dim3 grid, block;
     std::tuple<P...> args;
     static void thread(const void *c) {
-      const Call *call = (const Call *)c;
-      std::apply(call->kernel, call->args);
+      const Run *r = (const Run *)c;
+      std::apply(r->kernel, r->args);  // each parameter a copy, as the kernel takes it by value
+    }
+    void run() override {
+      if (args_ok(args, what, std::index_sequence_for<P...>{})) run_grid(what, grid, block, &Run::thread, this);
     }
   };
   void operator()(P... args) const {
-    const Call call{kernel, std::tuple<P...>(args...)};
-    run_grid(name, grid, block, &Call::thread, &call);
+    if (!config_ok(name, grid, block)) return;
+    Run *r = new Run;
+    r->what = name;
+    r->kernel = kernel;
+    r->grid = grid;
+    r->block = block;
+    r->args = std::tuple<P...>(args...);
+    if (!args_ok(r->args, name, std::index_sequence_for<P...>{})) { delete r; return; }
+    cudaError_t e = submit(stream, r);
+    if (e != cudaSuccess) set_error(e);
   }
 };
 template <typename... P>
-static inline Launch<P...> launch(const char *name, void (*kernel)(P...), dim3 grid, dim3 block, cudaStream_t) {
-  return Launch<P...>{name, kernel, grid, block};
+static inline Launch<P...> launch(const char *name, void (*kernel)(P...), dim3 grid, dim3 block, cudaStream_t s) {
+  return Launch<P...>{name, kernel, grid, block, s};
 }
 }  // namespace cuda_emu
 
 // The emulated spelling of kernel<<<grid, block, 0, stream>>> (KLAUNCH in cuda_common.cuh).
 #define CUDA_EMU_LAUNCH(kernel, grid, block, stream) ::cuda_emu::launch(#kernel, (kernel), (grid), (block), (stream))
+
+#include "tests/cuda_emu/cublas_emu.h"
+#include "tests/cuda_emu/cudnn_emu.h"

@@ -15,6 +15,14 @@
 
 #define LAUNCH(kernel, grid, block) CUDA_EMU_LAUNCH(kernel, grid, block, nullptr)
 
+// Kernels take device memory only (the emulator checks every pointer argument); in the emulator
+// the host reads and writes it directly. Never freed: the tests' few KiB live until the end.
+template <typename T> static T *device(size_t n) {
+  void *p = NULL;
+  if (cudaMalloc(&p, n * sizeof(T)) != cudaSuccess) abort();
+  return (T *)p;
+}
+
 // ---- primitives ----
 
 // Every shuffle flavour, per thread; widths below 32 keep lanes inside their group.
@@ -45,7 +53,7 @@ __global__ static void count_kernel(int *out) { out[blockIdx.x * blockDim.x + th
 
 TEST(cuda_emu_primitives) {
   cuda_emu_seed(1);
-  int x[64], out[64 * 6];
+  int *x = device<int>(64), *out = device<int>(64 * 6);
   for (int t = 0; t < 64; t++) x[t] = 100 + 3 * t;
   LAUNCH(shuffles_kernel, 1, 64)(x, out);
   ASSERT(cudaGetLastError() == cudaSuccess);
@@ -57,13 +65,14 @@ TEST(cuda_emu_primitives) {
       ASSERTF(out[6 * t + k] == want[k], "thread %d, shuffle %d: %d, want %d", t, k, out[6 * t + k], want[k]);
   }
 
-  int got[3 * 64];
+  int *got = device<int>(3 * 64);
   LAUNCH(early_return_kernel, 3, 128)(got);
   for (int b = 0; b < 3; b++)
     for (int t = 0; t < 64; t++) ASSERT_EQ_INT(got[b * 64 + t], 1000 * b + 63 - t);
 
   // Each of 5 x 96 threads runs once; bad configurations launch nothing and say so, as in CUDA.
-  int cnt[480] = {0};
+  int *cnt = device<int>(480);
+  memset(cnt, 0, 480 * sizeof *cnt);
   unsigned long long before = cuda_emu_threads_run();
   LAUNCH(count_kernel, 5, 96)(cnt);
   ASSERT(cudaGetLastError() == cudaSuccess);
@@ -127,7 +136,8 @@ static int wrong(const float *y, const float *want, int n) {
 
 TEST(cuda_emu_catches_missing_syncthreads) {
   enum { BLOCKS = 8, T = 256, N = BLOCKS * T };
-  static float x[N], y[N], want[N], s1[N], s2[N], want1[N], want2[N];
+  static float want[N], want1[N], want2[N];
+  float *x = device<float>(N), *y = device<float>(N), *s1 = device<float>(N), *s2 = device<float>(N);
   for (int i = 0; i < N; i++) x[i] = (float)(i % 97) - 40.0f;  // small integers: every sum is exact
   for (int i = 0; i < N; i++) want[i] = i % T ? x[i - 1] : 0.0f;
   for (int b = 0; b < BLOCKS; b++) {
@@ -181,11 +191,11 @@ __global__ static void half_warp_returns_kernel(float *x) {
 }
 
 static void run_divergent_shuffle(void) {
-  static float x[64];
+  float *x = device<float>(64);
   LAUNCH(divergent_shuffle_kernel, 2, 64)(x);
 }
 static void run_half_warp_returns(void) {
-  static float x[64];
+  float *x = device<float>(64);
   LAUNCH(half_warp_returns_kernel, 1, 64)(x);
 }
 

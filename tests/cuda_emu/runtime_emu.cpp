@@ -1,0 +1,386 @@
+// runtime_emu.cpp — the emulator's runtime: device memory, streams, stream capture and graphs,
+// errors. cuda_emu.h says what is emulated and what CUDA rule each refusal stands for.
+#include "tests/cuda_emu/cuda_emu.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include <map>
+#include <memory>
+#include <set>
+#include <vector>
+
+namespace cuda_emu {
+
+// ---- errors ----
+
+static thread_local cudaError_t last_error = cudaSuccess;
+
+cudaError_t set_error(cudaError_t e) { return last_error = e; }
+
+cudaError_t take_error(void) {
+  cudaError_t e = last_error;
+  last_error = cudaSuccess;
+  return e;
+}
+
+const char *error_string(cudaError_t e) {
+  switch (e) {
+  case cudaSuccess: return "no error";
+  case cudaErrorInvalidValue: return "invalid argument";
+  case cudaErrorMemoryAllocation: return "out of memory";
+  case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+  case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+  case cudaErrorInvalidResourceHandle: return "invalid resource handle";
+  case cudaErrorIllegalState: return "the operation cannot be performed in the present state";
+  case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
+  case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+  case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+  case cudaErrorStreamCaptureWrongThread: return "attempt to terminate a thread-local capture sequence from another thread";
+  }
+  return "unknown error";
+}
+
+// ---- device memory ----
+// Every allocation is its own mapping, registered by start address. A freed one stays in the
+// registry, its pages inaccessible: a later access through a stale pointer is named (or, from
+// code that does not check, faults) instead of reading whatever took its place.
+
+struct Alloc {
+  size_t bytes, mapped;
+  bool freed;
+};
+static std::map<uintptr_t, Alloc> allocs;
+static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER;
+enum : size_t { PAGE = 4096, POISON_LIMIT = (size_t)64 << 20 };
+
+// The allocation whose range [start, start + bytes] holds p (its end included), or NULL.
+static const Alloc *owner_of(const void *p, uintptr_t *start) {
+  auto it = allocs.upper_bound((uintptr_t)p);
+  if (it == allocs.begin()) return NULL;
+  --it;
+  if ((uintptr_t)p > it->first + it->second.bytes) return NULL;
+  *start = it->first;
+  return &it->second;
+}
+
+bool is_device(const void *p) {
+  pthread_mutex_lock(&mem_lock);
+  uintptr_t start;
+  const Alloc *a = owner_of(p, &start);
+  bool ok = a && !a->freed;
+  pthread_mutex_unlock(&mem_lock);
+  return ok;
+}
+
+bool check_device(const void *p, size_t bytes, const char *what) {
+  pthread_mutex_lock(&mem_lock);
+  uintptr_t start = 0;
+  const Alloc *a = owner_of(p, &start);
+  Alloc copy = a ? *a : Alloc{0, 0, false};
+  pthread_mutex_unlock(&mem_lock);
+  if (a && !copy.freed && (uintptr_t)p + bytes <= start + copy.bytes) return true;
+  if (!a)
+    fprintf(stderr, "cuda_emu: %s: %p is not device memory\n", what, p);
+  else if (copy.freed)
+    fprintf(stderr, "cuda_emu: %s: %p points into memory that cudaFree released\n", what, p);
+  else
+    fprintf(stderr, "cuda_emu: %s: %zu bytes at offset %zu run past the end of an allocation of %zu bytes\n", what,
+            bytes, (size_t)((uintptr_t)p - start), copy.bytes);
+  set_error(cudaErrorIllegalAddress);
+  return false;
+}
+
+cudaError_t device_malloc(void **p, size_t bytes) {
+  *p = NULL;
+  if (refused_in_capture("cudaMalloc")) return set_error(cudaErrorStreamCaptureUnsupported);
+  size_t mapped = (bytes + PAGE - 1) / PAGE * PAGE;
+  if (!mapped) mapped = PAGE;
+  void *m = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (m == MAP_FAILED) return set_error(cudaErrorMemoryAllocation);
+  // Every float a NaN, as nothing zeroes cudaMalloc's memory on a GPU: a kernel that reads what
+  // nobody wrote shows it. (Larger blocks, the backend's arena chunks, are left as the kernel
+  // maps them, so that reserving them costs no time; the arena zeroes what it hands out.)
+  if (bytes <= POISON_LIMIT) memset(m, 0xff, bytes);
+  pthread_mutex_lock(&mem_lock);
+  allocs[(uintptr_t)m] = Alloc{bytes, mapped, false};
+  pthread_mutex_unlock(&mem_lock);
+  *p = m;
+  return cudaSuccess;
+}
+
+static bool refused_during_any_capture(const char *call);
+
+cudaError_t device_free(void *p) {
+  if (!p) return cudaSuccess;
+  if (refused_in_capture("cudaFree") || refused_during_any_capture("cudaFree"))
+    return set_error(cudaErrorStreamCaptureUnsupported);
+  pthread_mutex_lock(&mem_lock);
+  auto it = allocs.find((uintptr_t)p);
+  cudaError_t e = cudaSuccess;
+  if (it == allocs.end() || it->second.freed) {
+    fprintf(stderr, "cuda_emu: cudaFree(%p): %s\n", p, it == allocs.end() ? "not an allocation" : "freed twice");
+    e = cudaErrorInvalidValue;
+  } else {
+    it->second.freed = true;
+    // The same addresses, now without memory behind them: never handed out again.
+    mmap(p, it->second.mapped, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+  }
+  pthread_mutex_unlock(&mem_lock);
+  return e == cudaSuccess ? e : set_error(e);
+}
+
+cudaError_t mem_get_info(size_t *free_bytes, size_t *total_bytes) {
+  *free_bytes = *total_bytes = (size_t)16 << 30;
+  return cudaSuccess;
+}
+
+cudaError_t get_device_properties(cudaDeviceProp *p, int device) {
+  if (device != 0) return set_error(cudaErrorInvalidValue);
+  memset(p, 0, sizeof *p);
+  snprintf(p->name, sizeof p->name, "cuda_emu (the CPU)");
+  p->major = 9;
+  p->minor = 0;
+  p->totalGlobalMem = (size_t)16 << 30;
+  return cudaSuccess;
+}
+
+// ---- streams and capture ----
+
+struct Stream {
+  unsigned flags;
+  bool capturing, invalid;
+  cudaStreamCaptureMode mode;
+  pthread_t owner;  // the thread that began the capture
+  char why[200];    // what voided it
+  std::vector<std::unique_ptr<Op>> recorded;
+};
+
+struct Graph {
+  std::shared_ptr<std::vector<std::unique_ptr<Op>>> ops;
+};
+struct GraphExec {
+  std::shared_ptr<std::vector<std::unique_ptr<Op>>> ops;  // shared with the graph: both may go in any order
+};
+
+static thread_local Stream *my_capture;  // the stream this thread is capturing, if any
+static std::set<Stream *> captures;      // every stream being captured, by any thread
+static pthread_mutex_t capture_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void void_capture(Stream *s, const char *call) {
+  if (!s->invalid) snprintf(s->why, sizeof s->why, "%s", call);
+  s->invalid = true;
+  fprintf(stderr, "cuda_emu: %s during a stream capture: the capture is void\n", call);
+}
+
+bool thread_is_capturing(void) { return my_capture != NULL; }
+
+bool refused_in_capture(const char *call) {
+  if (!my_capture) return false;
+  void_capture(my_capture, call);
+  return true;
+}
+
+// Calls that wait for the whole device cannot wait for a stream that records instead of running.
+static bool refused_during_any_capture(const char *call) {
+  pthread_mutex_lock(&capture_lock);
+  bool any = !captures.empty();
+  for (Stream *s : captures) void_capture(s, call);
+  pthread_mutex_unlock(&capture_lock);
+  return any;
+}
+
+cudaError_t submit(cudaStream_t s, Op *op) {
+  std::unique_ptr<Op> o(op);
+  if (s && s->capturing) {
+    if (s->invalid) return cudaErrorStreamCaptureInvalidated;
+    s->recorded.push_back(std::move(o));
+    return cudaSuccess;
+  }
+  o->run();
+  return cudaSuccess;
+}
+
+cudaError_t stream_create(cudaStream_t *s, unsigned flags) {
+  *s = new Stream();
+  (*s)->flags = flags;
+  return cudaSuccess;
+}
+
+cudaError_t stream_destroy(cudaStream_t s) {
+  if (!s) return set_error(cudaErrorInvalidResourceHandle);
+  if (s->capturing) return set_error(cudaErrorIllegalState);
+  delete s;
+  return cudaSuccess;
+}
+
+cudaError_t stream_synchronize(cudaStream_t s) {
+  if (s && s->capturing) {
+    void_capture(s, "cudaStreamSynchronize of the capturing stream");
+    return set_error(cudaErrorStreamCaptureUnsupported);
+  }
+  if (!s && refused_in_capture("cudaStreamSynchronize of the legacy stream"))
+    return set_error(cudaErrorStreamCaptureUnsupported);
+  return cudaSuccess;  // nothing queued is ever left waiting
+}
+
+cudaError_t device_synchronize(void) {
+  if (refused_in_capture("cudaDeviceSynchronize") || refused_during_any_capture("cudaDeviceSynchronize"))
+    return set_error(cudaErrorStreamCaptureUnsupported);
+  return cudaSuccess;
+}
+
+cudaError_t begin_capture(cudaStream_t s, cudaStreamCaptureMode mode) {
+  if (!s) return set_error(cudaErrorStreamCaptureUnsupported);  // not on the legacy stream
+  if (s->capturing || my_capture) return set_error(cudaErrorIllegalState);
+  s->capturing = true;
+  s->invalid = false;
+  s->why[0] = 0;
+  s->mode = mode;
+  s->owner = pthread_self();
+  s->recorded.clear();
+  if (mode != cudaStreamCaptureModeRelaxed) my_capture = s;
+  pthread_mutex_lock(&capture_lock);
+  captures.insert(s);
+  pthread_mutex_unlock(&capture_lock);
+  return cudaSuccess;
+}
+
+cudaError_t end_capture(cudaStream_t s, cudaGraph_t *g) {
+  *g = NULL;
+  if (!s || !s->capturing) return set_error(cudaErrorIllegalState);
+  if (s->mode != cudaStreamCaptureModeRelaxed && !pthread_equal(s->owner, pthread_self())) {
+    void_capture(s, "cudaStreamEndCapture from another thread");
+    return set_error(cudaErrorStreamCaptureWrongThread);
+  }
+  pthread_mutex_lock(&capture_lock);
+  captures.erase(s);
+  pthread_mutex_unlock(&capture_lock);
+  s->capturing = false;
+  if (my_capture == s) my_capture = NULL;
+  if (s->invalid) {
+    s->recorded.clear();
+    return set_error(cudaErrorStreamCaptureInvalidated);
+  }
+  Graph *graph = new Graph;
+  graph->ops = std::make_shared<std::vector<std::unique_ptr<Op>>>(std::move(s->recorded));
+  s->recorded.clear();
+  *g = graph;
+  return cudaSuccess;
+}
+
+cudaError_t graph_instantiate(cudaGraphExec_t *e, cudaGraph_t g) {
+  *e = NULL;
+  if (!g) return set_error(cudaErrorInvalidValue);
+  *e = new GraphExec{g->ops};
+  return cudaSuccess;
+}
+
+namespace {
+struct Replay : Op {
+  std::shared_ptr<std::vector<std::unique_ptr<Op>>> ops;
+  void run() override {
+    for (auto &op : *ops) op->run();
+  }
+};
+}  // namespace
+
+cudaError_t graph_launch(cudaGraphExec_t e, cudaStream_t s) {
+  if (!e) return set_error(cudaErrorInvalidResourceHandle);
+  if (s && s->capturing) return set_error(cudaErrorStreamCaptureUnsupported);  // graphs in graphs: not emulated
+  Replay *r = new Replay;
+  r->what = "cudaGraphLaunch";
+  r->ops = e->ops;
+  return submit(s, r);
+}
+
+cudaError_t graph_destroy(cudaGraph_t g) {
+  delete g;
+  return cudaSuccess;
+}
+
+cudaError_t graph_exec_destroy(cudaGraphExec_t e) {
+  delete e;
+  return cudaSuccess;
+}
+
+// ---- copies and memsets ----
+
+namespace {
+struct Copy : Op {
+  void *dst;
+  const void *src;
+  size_t bytes;
+  bool dst_dev, src_dev;
+  void run() override {
+    if ((dst_dev && !check_device(dst, bytes, what)) || (src_dev && !check_device(src, bytes, what))) return;
+    memmove(dst, src, bytes);
+  }
+};
+struct Set : Op {
+  void *p;
+  int v;
+  size_t bytes;
+  void run() override {
+    if (check_device(p, bytes, what)) memset(p, v, bytes);
+  }
+};
+}  // namespace
+
+// The direction a copy claims must be the one its pointers have.
+static cudaError_t copy_sides(void *dst, const void *src, cudaMemcpyKind kind, bool *dst_dev, bool *src_dev) {
+  bool dd = is_device(dst), sd = is_device(src);
+  switch (kind) {
+  case cudaMemcpyHostToHost: *dst_dev = *src_dev = false; break;
+  case cudaMemcpyHostToDevice: *dst_dev = true, *src_dev = false; break;
+  case cudaMemcpyDeviceToHost: *dst_dev = false, *src_dev = true; break;
+  case cudaMemcpyDeviceToDevice: *dst_dev = *src_dev = true; break;
+  case cudaMemcpyDefault: *dst_dev = dd, *src_dev = sd; break;
+  default: return set_error(cudaErrorInvalidValue);
+  }
+  if ((*dst_dev && !dd) || (*src_dev && !sd) || (!*dst_dev && dd) || (!*src_dev && sd)) {
+    fprintf(stderr, "cuda_emu: cudaMemcpy of kind %d from %s to %s memory\n", (int)kind, sd ? "device" : "host",
+            dd ? "device" : "host");
+    return set_error(cudaErrorInvalidValue);
+  }
+  return cudaSuccess;
+}
+
+cudaError_t memcpy_async(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
+  if (!bytes) return cudaSuccess;
+  Copy *c = new Copy;
+  c->what = "cudaMemcpyAsync";
+  c->dst = dst, c->src = src, c->bytes = bytes;
+  cudaError_t e = copy_sides(dst, src, kind, &c->dst_dev, &c->src_dev);
+  if (e == cudaSuccess && s && s->capturing && !(c->dst_dev && c->src_dev)) {
+    void_capture(s, "cudaMemcpyAsync between pageable host memory and the device");
+    e = set_error(cudaErrorStreamCaptureUnsupported);
+  }
+  if (e != cudaSuccess) {
+    delete c;
+    return e;
+  }
+  return submit(s, c);
+}
+
+cudaError_t memset_async(void *p, int v, size_t bytes, cudaStream_t s) {
+  if (!bytes) return cudaSuccess;
+  Set *m = new Set;
+  m->what = "cudaMemsetAsync";
+  m->p = p, m->v = v, m->bytes = bytes;
+  return submit(s, m);
+}
+
+cudaError_t memcpy_sync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
+  if (refused_in_capture("cudaMemcpy")) return set_error(cudaErrorStreamCaptureUnsupported);
+  return memcpy_async(dst, src, bytes, kind, NULL);
+}
+
+cudaError_t memset_sync(void *p, int v, size_t bytes) {
+  if (refused_in_capture("cudaMemset")) return set_error(cudaErrorStreamCaptureUnsupported);
+  return memset_async(p, v, bytes, NULL);
+}
+
+}  // namespace cuda_emu
