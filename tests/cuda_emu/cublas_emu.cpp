@@ -71,12 +71,11 @@ struct Gemm : Op {
 
   void run() override {
     for (int b = 0; b < batch; b++) {
-      const float *a = A + b * sA, *bb = B + b * sB;
-      float *c = C + b * sC;
-      if ((k && !check_device(a, span(ta ? k : m, ta ? m : k, lda), "cublasSgemmStridedBatched: A")) ||
-          (k && !check_device(bb, span(tb ? n : k, tb ? k : n, ldb), "cublasSgemmStridedBatched: B")) ||
-          !check_device(c, span(m, n, ldc), "cublasSgemmStridedBatched: C"))
-        return;
+      const size_t na = k ? span(ta ? k : m, ta ? m : k, lda) : 0, nb = k ? span(tb ? n : k, tb ? k : n, ldb) : 0;
+      const float *a = (const float *)shadow_of(A + b * sA, na, "cublasSgemmStridedBatched: A");
+      const float *bb = a ? (const float *)shadow_of(B + b * sB, nb, "cublasSgemmStridedBatched: B") : NULL;
+      float *c = bb ? (float *)shadow_of(C + b * sC, span(m, n, ldc), "cublasSgemmStridedBatched: C") : NULL;
+      if (!c) return;
       for (int j = 0; j < n; j++)
         for (int i = 0; i < m; i++) {
           double s = 0;

@@ -134,11 +134,14 @@ static inline int atomicAdd(int *p, int v) { int old = *p; *p = old + v; return 
 
 // ---- runtime API ----
 // What the backend's files call (runtime_emu.cpp), with the semantics that matter to them:
-//  - Device memory is host memory from mmap, registered by cudaMalloc: copies, memsets, library
-//    calls and every pointer argument of a kernel launch are checked against the registry (a
-//    host pointer, or memory already freed, is an error that names the call and the argument).
-//    cudaMalloc poisons what it returns (every float a NaN) up to 64 MiB; cudaFree makes the
-//    pages inaccessible for good (the addresses are never handed out again).
+//  - Device memory is not host memory: cudaMalloc returns addresses that host code cannot
+//    touch (a read or write through them faults, as on a GPU), backed by a private "shadow"
+//    mapping that only the emulated device uses. Copies, memsets, library calls and every
+//    pointer argument of a kernel launch are translated to the shadow when they run, checked on
+//    the way (a host pointer, memory already freed, or a range past the end of its block is an
+//    error that names the call and the argument); kernels run on the translated pointers.
+//    cudaMalloc poisons what it returns (every float a NaN) up to 64 MiB; cudaFree releases the
+//    shadow but keeps the addresses reserved, so they are never handed out again.
 //  - Streams are real objects. Outside a capture, work queued into a stream runs at once (on the
 //    calling thread), so every queue is always drained; inside one it is recorded instead.
 //  - Stream capture and graphs as CUDA has them: cudaStreamBeginCapture puts a stream in capture
@@ -192,11 +195,23 @@ struct Op {
 };
 cudaError_t submit(cudaStream_t s, Op *op);  // takes ownership
 
+// While one lives, this thread is the emulated device: other threads' operations wait. Every Op
+// runs inside one.
+struct DeviceAccess {
+  DeviceAccess();
+  ~DeviceAccess();
+  DeviceAccess(const DeviceAccess &) = delete;
+  DeviceAccess &operator=(const DeviceAccess &) = delete;
+};
+
 cudaError_t device_malloc(void **p, size_t bytes);
 cudaError_t device_free(void *p);
 // Whether [p, p + bytes) lies in live device memory. Otherwise says why on stderr (naming
 // `what`), records cudaErrorIllegalAddress as this thread's last error and returns false.
 bool check_device(const void *p, size_t bytes, const char *what);
+// Where the device keeps [p, p + bytes): the shadow address of p; or NULL, said as check_device
+// says it (arg >= 0: `what` is a kernel and p its argument number arg).
+void *shadow_of(const void *p, size_t bytes, const char *what, int arg = -1);
 bool is_device(const void *p);  // p lies in a live allocation (or one byte past its end)
 // A call the capturing thread may not make: voids its capture and returns true.
 bool refused_in_capture(const char *call);
@@ -299,19 +314,20 @@ namespace cuda_emu {
 void run_grid(const char *kernel, dim3 grid, dim3 block, void (*thread)(const void *), const void *arg);
 bool config_ok(const char *kernel, dim3 grid, dim3 block);  // false: recorded as the last error
 
-// Every pointer among a kernel's arguments must point into live device memory (or be NULL).
-template <typename T> static inline bool arg_ok(const T &v, const char *kernel, int i) {
+// Every pointer among a kernel's arguments must point into live device memory (or be NULL);
+// the kernel runs on its shadow.
+template <typename T> static inline bool arg_ok(T &v, const char *kernel, int i) {
   if constexpr (std::is_pointer<T>::value) {
-    if (v && !is_device((const void *)v)) {
-      char what[160];
-      snprintf(what, sizeof what, "argument %d of kernel %s", i, kernel);
-      return check_device((const void *)v, 0, what);
+    if (v) {
+      void *s = shadow_of((const void *)v, 0, kernel, i);
+      if (!s) return false;
+      v = (T)s;
     }
   }
   return true;
 }
 template <typename Tuple, size_t... I>
-static inline bool args_ok(const Tuple &t, const char *kernel, std::index_sequence<I...>) {
+static inline bool args_ok(Tuple &t, const char *kernel, std::index_sequence<I...>) {
   return (arg_ok(std::get<I>(t), kernel, (int)I) && ...);
 }
 
@@ -326,13 +342,14 @@ template <typename... P> struct Launch {
   struct Run : Op {
     void (*kernel)(P...);
     dim3 grid, block;
-    std::tuple<P...> args;
+    std::tuple<P...> args, on_device;  // as given; with pointers translated, for this run
     static void thread(const void *c) {
       const Run *r = (const Run *)c;
-      std::apply(r->kernel, r->args);  // each parameter a copy, as the kernel takes it by value
+      std::apply(r->kernel, r->on_device);  // each parameter a copy, as the kernel takes it by value
     }
     void run() override {
-      if (args_ok(args, what, std::index_sequence_for<P...>{})) run_grid(what, grid, block, &Run::thread, this);
+      on_device = args;
+      if (args_ok(on_device, what, std::index_sequence_for<P...>{})) run_grid(what, grid, block, &Run::thread, this);
     }
   };
   void operator()(P... args) const {
@@ -343,7 +360,8 @@ template <typename... P> struct Launch {
     r->grid = grid;
     r->block = block;
     r->args = std::tuple<P...>(args...);
-    if (!args_ok(r->args, name, std::index_sequence_for<P...>{})) { delete r; return; }
+    r->on_device = r->args;
+    if (!args_ok(r->on_device, name, std::index_sequence_for<P...>{})) { delete r; return; }  // fail at the launch
     cudaError_t e = submit(stream, r);
     if (e != cudaSuccess) set_error(e);
   }

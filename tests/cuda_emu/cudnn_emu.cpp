@@ -271,16 +271,18 @@ struct Conv : Op {
     const size_t n_in1 = dir == FWD ? nx() : dir == BWD_DATA ? ny() : nx();
     const size_t n_in2 = dir == BWD_FILTER ? ny() : nw();
     const size_t n_out = dir == FWD ? ny() : dir == BWD_DATA ? nx() : nw();
-    if (!check_device(in1, n_in1 * 4, what) || !check_device(in2, n_in2 * 4, what) ||
-        !check_device(out, n_out * 4, what) || (ws_need && !check_device(ws, ws_need, what)))
-      return;
-    if (ws_need) memset(ws, 0x5a, ws_need);  // the algorithm's scratch: whatever lived there is gone
+    const float *a = (const float *)shadow_of(in1, n_in1 * 4, what);
+    const float *b = a ? (const float *)shadow_of(in2, n_in2 * 4, what) : NULL;
+    float *o = b ? (float *)shadow_of(out, n_out * 4, what) : NULL;
+    void *scratch = o && ws_need ? shadow_of(ws, ws_need, what) : NULL;
+    if (!o || (ws_need && !scratch)) return;
+    if (ws_need) memset(scratch, 0x5a, ws_need);  // the algorithm's scratch: whatever lived there is gone
     std::vector<double> acc(n_out, 0.0);
-    if (dir == FWD) each([&](size_t xi, size_t wi, size_t yi) { acc[yi] += (double)in1[xi] * in2[wi]; });
-    if (dir == BWD_DATA) each([&](size_t xi, size_t wi, size_t yi) { acc[xi] += (double)in1[yi] * in2[wi]; });
-    if (dir == BWD_FILTER) each([&](size_t xi, size_t wi, size_t yi) { acc[wi] += (double)in1[xi] * in2[yi]; });
+    if (dir == FWD) each([&](size_t xi, size_t wi, size_t yi) { acc[yi] += (double)a[xi] * b[wi]; });
+    if (dir == BWD_DATA) each([&](size_t xi, size_t wi, size_t yi) { acc[xi] += (double)a[yi] * b[wi]; });
+    if (dir == BWD_FILTER) each([&](size_t xi, size_t wi, size_t yi) { acc[wi] += (double)a[xi] * b[yi]; });
     for (size_t i = 0; i < n_out; i++)
-      out[i] = (float)(alpha * acc[i] + (beta != 0.0f ? (double)beta * out[i] : 0.0));  // beta 0: not read
+      o[i] = (float)(alpha * acc[i] + (beta != 0.0f ? (double)beta * o[i] : 0.0));  // beta 0: not read
   }
 };
 }  // namespace

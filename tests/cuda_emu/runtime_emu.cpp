@@ -44,17 +44,26 @@ const char *error_string(cudaError_t e) {
 }
 
 // ---- device memory ----
-// Every allocation is its own mapping, registered by start address. A freed one stays in the
-// registry, its pages inaccessible: a later access through a stale pointer is named (or, from
-// code that does not check, faults) instead of reading whatever took its place.
+// Device memory is not host memory. cudaMalloc reserves an address range that host code can
+// never touch (PROT_NONE: a host read or write through a device pointer faults, as on a GPU)
+// and keeps the data in a second, private mapping, its shadow. The emulated device (an Op
+// running) translates each device pointer it is given to the shadow, checking on the way that
+// it lies in live device memory. A freed block keeps its address range, reserved and
+// inaccessible, and loses its shadow: a stale pointer is named, never mistaken for a new block.
 
 struct Alloc {
   size_t bytes, mapped;
-  bool freed;
+  char *shadow;  // NULL once freed
 };
-static std::map<uintptr_t, Alloc> allocs;
+static std::map<uintptr_t, Alloc> allocs;  // by device address
 static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER;
 enum : size_t { PAGE = 4096, POISON_LIMIT = (size_t)64 << 20 };
+
+// The emulated device runs one operation at a time, whichever thread queued it. Recursive: a
+// graph replay runs the operations it holds.
+static pthread_mutex_t device_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+DeviceAccess::DeviceAccess() { pthread_mutex_lock(&device_lock); }
+DeviceAccess::~DeviceAccess() { pthread_mutex_unlock(&device_lock); }
 
 // The allocation whose range [start, start + bytes] holds p (its end included), or NULL.
 static const Alloc *owner_of(const void *p, uintptr_t *start) {
@@ -70,44 +79,55 @@ bool is_device(const void *p) {
   pthread_mutex_lock(&mem_lock);
   uintptr_t start;
   const Alloc *a = owner_of(p, &start);
-  bool ok = a && !a->freed;
+  bool ok = a && a->shadow;
   pthread_mutex_unlock(&mem_lock);
   return ok;
 }
 
-bool check_device(const void *p, size_t bytes, const char *what) {
+void *shadow_of(const void *p, size_t bytes, const char *what, int arg) {
   pthread_mutex_lock(&mem_lock);
   uintptr_t start = 0;
   const Alloc *a = owner_of(p, &start);
-  Alloc copy = a ? *a : Alloc{0, 0, false};
+  Alloc copy = a ? *a : Alloc{0, 0, NULL};
   pthread_mutex_unlock(&mem_lock);
-  if (a && !copy.freed && (uintptr_t)p + bytes <= start + copy.bytes) return true;
+  if (a && copy.shadow && (uintptr_t)p + bytes <= start + copy.bytes) return copy.shadow + ((uintptr_t)p - start);
+  char where[200];
+  if (arg >= 0) snprintf(where, sizeof where, "argument %d of kernel %s", arg, what);
+  else snprintf(where, sizeof where, "%s", what);
   if (!a)
-    fprintf(stderr, "cuda_emu: %s: %p is not device memory\n", what, p);
-  else if (copy.freed)
-    fprintf(stderr, "cuda_emu: %s: %p points into memory that cudaFree released\n", what, p);
+    fprintf(stderr, "cuda_emu: %s: %p is not device memory\n", where, p);
+  else if (!copy.shadow)
+    fprintf(stderr, "cuda_emu: %s: %p points into memory that cudaFree released\n", where, p);
   else
-    fprintf(stderr, "cuda_emu: %s: %zu bytes at offset %zu run past the end of an allocation of %zu bytes\n", what,
+    fprintf(stderr, "cuda_emu: %s: %zu bytes at offset %zu run past the end of an allocation of %zu bytes\n", where,
             bytes, (size_t)((uintptr_t)p - start), copy.bytes);
   set_error(cudaErrorIllegalAddress);
-  return false;
+  return NULL;
 }
+
+bool check_device(const void *p, size_t bytes, const char *what) { return shadow_of(p, bytes, what, -1) != NULL; }
 
 cudaError_t device_malloc(void **p, size_t bytes) {
   *p = NULL;
   if (refused_in_capture("cudaMalloc")) return set_error(cudaErrorStreamCaptureUnsupported);
   size_t mapped = (bytes + PAGE - 1) / PAGE * PAGE;
   if (!mapped) mapped = PAGE;
-  void *m = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (m == MAP_FAILED) return set_error(cudaErrorMemoryAllocation);
+  const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+  void *dev = mmap(NULL, mapped, PROT_NONE, flags, -1, 0);
+  void *shadow = mmap(NULL, mapped, PROT_READ | PROT_WRITE, flags, -1, 0);
+  if (dev == MAP_FAILED || shadow == MAP_FAILED) {
+    if (dev != MAP_FAILED) munmap(dev, mapped);
+    if (shadow != MAP_FAILED) munmap(shadow, mapped);
+    return set_error(cudaErrorMemoryAllocation);
+  }
   // Every float a NaN, as nothing zeroes cudaMalloc's memory on a GPU: a kernel that reads what
   // nobody wrote shows it. (Larger blocks, the backend's arena chunks, are left as the kernel
   // maps them, so that reserving them costs no time; the arena zeroes what it hands out.)
-  if (bytes <= POISON_LIMIT) memset(m, 0xff, bytes);
+  if (bytes <= POISON_LIMIT) memset(shadow, 0xff, bytes);
   pthread_mutex_lock(&mem_lock);
-  allocs[(uintptr_t)m] = Alloc{bytes, mapped, false};
+  allocs[(uintptr_t)dev] = Alloc{bytes, mapped, (char *)shadow};
   pthread_mutex_unlock(&mem_lock);
-  *p = m;
+  *p = dev;
   return cudaSuccess;
 }
 
@@ -120,13 +140,12 @@ cudaError_t device_free(void *p) {
   pthread_mutex_lock(&mem_lock);
   auto it = allocs.find((uintptr_t)p);
   cudaError_t e = cudaSuccess;
-  if (it == allocs.end() || it->second.freed) {
+  if (it == allocs.end() || !it->second.shadow) {
     fprintf(stderr, "cuda_emu: cudaFree(%p): %s\n", p, it == allocs.end() ? "not an allocation" : "freed twice");
     e = cudaErrorInvalidValue;
   } else {
-    it->second.freed = true;
-    // The same addresses, now without memory behind them: never handed out again.
-    mmap(p, it->second.mapped, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    munmap(it->second.shadow, it->second.mapped);  // the data goes; the addresses stay reserved
+    it->second.shadow = NULL;
   }
   pthread_mutex_unlock(&mem_lock);
   return e == cudaSuccess ? e : set_error(e);
@@ -199,6 +218,7 @@ cudaError_t submit(cudaStream_t s, Op *op) {
     s->recorded.push_back(std::move(o));
     return cudaSuccess;
   }
+  DeviceAccess device;
   o->run();
   return cudaSuccess;
 }
@@ -315,8 +335,9 @@ struct Copy : Op {
   size_t bytes;
   bool dst_dev, src_dev;
   void run() override {
-    if ((dst_dev && !check_device(dst, bytes, what)) || (src_dev && !check_device(src, bytes, what))) return;
-    memmove(dst, src, bytes);
+    void *d = dst_dev ? shadow_of(dst, bytes, what) : dst;
+    const void *s = src_dev ? shadow_of(src, bytes, what) : src;
+    if (d && s) memmove(d, s, bytes);
   }
 };
 struct Set : Op {
@@ -324,7 +345,7 @@ struct Set : Op {
   int v;
   size_t bytes;
   void run() override {
-    if (check_device(p, bytes, what)) memset(p, v, bytes);
+    if (void *d = shadow_of(p, bytes, what)) memset(d, v, bytes);
   }
 };
 }  // namespace
@@ -354,6 +375,10 @@ cudaError_t memcpy_async(void *dst, const void *src, size_t bytes, cudaMemcpyKin
   c->what = "cudaMemcpyAsync";
   c->dst = dst, c->src = src, c->bytes = bytes;
   cudaError_t e = copy_sides(dst, src, kind, &c->dst_dev, &c->src_dev);
+  // Ranges are checked at the call, as CUDA checks them (and again when the copy runs).
+  if (e == cudaSuccess && ((c->dst_dev && !check_device(dst, bytes, "cudaMemcpyAsync: destination")) ||
+                           (c->src_dev && !check_device(src, bytes, "cudaMemcpyAsync: source"))))
+    e = set_error(cudaErrorInvalidValue);
   if (e == cudaSuccess && s && s->capturing && !(c->dst_dev && c->src_dev)) {
     void_capture(s, "cudaMemcpyAsync between pageable host memory and the device");
     e = set_error(cudaErrorStreamCaptureUnsupported);
@@ -367,6 +392,7 @@ cudaError_t memcpy_async(void *dst, const void *src, size_t bytes, cudaMemcpyKin
 
 cudaError_t memset_async(void *p, int v, size_t bytes, cudaStream_t s) {
   if (!bytes) return cudaSuccess;
+  if (!check_device(p, bytes, "cudaMemsetAsync")) return set_error(cudaErrorInvalidValue);
   Set *m = new Set;
   m->what = "cudaMemsetAsync";
   m->p = p, m->v = v, m->bytes = bytes;

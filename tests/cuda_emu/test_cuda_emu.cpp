@@ -15,12 +15,17 @@
 
 #define LAUNCH(kernel, grid, block) CUDA_EMU_LAUNCH(kernel, grid, block, nullptr)
 
-// Kernels take device memory only (the emulator checks every pointer argument); in the emulator
-// the host reads and writes it directly. Never freed: the tests' few KiB live until the end.
-template <typename T> static T *device(size_t n) {
+// Kernels take device memory only (the emulator checks every pointer argument, and host code
+// cannot read it): a device copy of n values of host, and back. Never freed: the tests' few KiB
+// live until the end.
+template <typename T> static T *to_device(const T *host, size_t n) {
   void *p = NULL;
   if (cudaMalloc(&p, n * sizeof(T)) != cudaSuccess) abort();
+  if (host && cudaMemcpy(p, host, n * sizeof(T), cudaMemcpyHostToDevice) != cudaSuccess) abort();
   return (T *)p;
+}
+template <typename T> static void to_host(T *host, const T *dev, size_t n) {
+  if (cudaMemcpy(host, dev, n * sizeof(T), cudaMemcpyDeviceToHost) != cudaSuccess) abort();
 }
 
 // ---- primitives ----
@@ -53,10 +58,12 @@ __global__ static void count_kernel(int *out) { out[blockIdx.x * blockDim.x + th
 
 TEST(cuda_emu_primitives) {
   cuda_emu_seed(1);
-  int *x = device<int>(64), *out = device<int>(64 * 6);
+  int x[64], out[64 * 6];
   for (int t = 0; t < 64; t++) x[t] = 100 + 3 * t;
-  LAUNCH(shuffles_kernel, 1, 64)(x, out);
+  int *dx = to_device(x, 64), *dout = to_device<int>(NULL, 64 * 6);
+  LAUNCH(shuffles_kernel, 1, 64)(dx, dout);
   ASSERT(cudaGetLastError() == cudaSuccess);
+  to_host(out, dout, 64 * 6);
   for (int t = 0; t < 64; t++) {
     const int lane = t % 32, w0 = t - lane;
     const int up = lane % 16 >= 2 ? lane - 2 : lane, down = lane + 3 < 32 ? lane + 3 : lane;
@@ -65,30 +72,31 @@ TEST(cuda_emu_primitives) {
       ASSERTF(out[6 * t + k] == want[k], "thread %d, shuffle %d: %d, want %d", t, k, out[6 * t + k], want[k]);
   }
 
-  int *got = device<int>(3 * 64);
-  LAUNCH(early_return_kernel, 3, 128)(got);
+  int got[3 * 64], *dgot = to_device<int>(NULL, 3 * 64);
+  LAUNCH(early_return_kernel, 3, 128)(dgot);
+  to_host(got, dgot, 3 * 64);
   for (int b = 0; b < 3; b++)
     for (int t = 0; t < 64; t++) ASSERT_EQ_INT(got[b * 64 + t], 1000 * b + 63 - t);
 
   // Each of 5 x 96 threads runs once; bad configurations launch nothing and say so, as in CUDA.
-  int *cnt = device<int>(480);
-  memset(cnt, 0, 480 * sizeof *cnt);
+  int cnt[480] = {0}, *dcnt = to_device(cnt, 480);
   unsigned long long before = cuda_emu_threads_run();
-  LAUNCH(count_kernel, 5, 96)(cnt);
+  LAUNCH(count_kernel, 5, 96)(dcnt);
   ASSERT(cudaGetLastError() == cudaSuccess);
   ASSERT_EQ_INT(cuda_emu_threads_run() - before, 480);
-  for (int i = 0; i < 480; i++) ASSERT_EQ_INT(cnt[i], 1);
-  LAUNCH(count_kernel, 0, 96)(cnt);
+  LAUNCH(count_kernel, 0, 96)(dcnt);
   ASSERT(cudaGetLastError() == cudaErrorInvalidConfiguration);
   ASSERT(cudaGetLastError() == cudaSuccess);  // read once, then cleared
-  LAUNCH(count_kernel, 1, 1025)(cnt);
+  LAUNCH(count_kernel, 1, 1025)(dcnt);
   ASSERT(cudaGetLastError() == cudaErrorInvalidConfiguration);
+  to_host(cnt, dcnt, 480);
   for (int i = 0; i < 480; i++) ASSERT_EQ_INT(cnt[i], 1);
 
   // Device memory comes back poisoned (NaN), as nothing zeroes cudaMalloc's memory on a GPU.
-  float *p = NULL;
+  float *p = NULL, h[16];
   ASSERT(cudaMalloc(&p, 16 * sizeof(float)) == cudaSuccess);
-  for (int i = 0; i < 16; i++) ASSERT(isnan(p[i]));
+  to_host(h, p, 16);
+  for (int i = 0; i < 16; i++) ASSERT(isnan(h[i]));
   ASSERT(cudaFree(p) == cudaSuccess);
 }
 
@@ -136,8 +144,9 @@ static int wrong(const float *y, const float *want, int n) {
 
 TEST(cuda_emu_catches_missing_syncthreads) {
   enum { BLOCKS = 8, T = 256, N = BLOCKS * T };
-  static float want[N], want1[N], want2[N];
-  float *x = device<float>(N), *y = device<float>(N), *s1 = device<float>(N), *s2 = device<float>(N);
+  static float x[N], y[N], want[N], s1[N], s2[N], want1[N], want2[N];
+  float *dx = to_device<float>(NULL, N), *dy = to_device<float>(NULL, N), *ds1 = to_device<float>(NULL, N),
+        *ds2 = to_device<float>(NULL, N);
   for (int i = 0; i < N; i++) x[i] = (float)(i % 97) - 40.0f;  // small integers: every sum is exact
   for (int i = 0; i < N; i++) want[i] = i % T ? x[i - 1] : 0.0f;
   for (int b = 0; b < BLOCKS; b++) {
@@ -146,31 +155,34 @@ TEST(cuda_emu_catches_missing_syncthreads) {
     for (int t = 0; t < T; t++) want1[b * T + t] = a, want2[b * T + t] = c;
   }
 
+  cudaMemcpy(dx, x, sizeof x, cudaMemcpyHostToDevice);
+  // Runs the kernel (launched by `run`) and counts the wrong values of one or two outputs.
+#define WRONG_AFTER(run, dev, host, want) (run, to_host(host, dev, N), wrong(host, want, N))
+
   // With its barrier the shift is right in any order.
   cuda_emu_seed(1);
-  LAUNCH(shift_kernel<true>, BLOCKS, T)(x, y);
-  ASSERT_EQ_INT(wrong(y, want, N), 0);
+  ASSERT_EQ_INT(WRONG_AFTER(LAUNCH(shift_kernel<true>, BLOCKS, T)(dx, dy), dy, y, want), 0);
   // Without it, threads resumed in thread order happen to write before their right neighbours
   // read: it passes by luck, as it might on a GPU...
   cuda_emu_in_order(1);
-  LAUNCH(shift_kernel<false>, BLOCKS, T)(x, y);
+  int lucky = WRONG_AFTER(LAUNCH(shift_kernel<false>, BLOCKS, T)(dx, dy), dy, y, want);
   cuda_emu_in_order(0);
-  int lucky = wrong(y, want, N);
   // ... and the randomised order turns the race into wrong values.
-  LAUNCH(shift_kernel<false>, BLOCKS, T)(x, y);
-  int racy = wrong(y, want, N);
+  int racy = WRONG_AFTER(LAUNCH(shift_kernel<false>, BLOCKS, T)(dx, dy), dy, y, want);
   printf("    shift without __syncthreads: %d of %d values wrong in thread order, %d in random order\n", lucky, N,
          racy);
   ASSERT_EQ_INT(lucky, 0);
   ASSERTF(racy > 0, "the race went unnoticed");
 
   // Two block sums in a row: right with both barriers, wrong without the first.
-  LAUNCH(two_sums_kernel<true>, BLOCKS, T)(x, s1, s2);
-  ASSERT_EQ_INT(wrong(s1, want1, N) + wrong(s2, want2, N), 0);
-  LAUNCH(two_sums_kernel<false>, BLOCKS, T)(x, s1, s2);
-  int bad = wrong(s1, want1, N) + wrong(s2, want2, N);
+  int good = WRONG_AFTER(LAUNCH(two_sums_kernel<true>, BLOCKS, T)(dx, ds1, ds2), ds1, s1, want1) +
+             WRONG_AFTER((void)0, ds2, s2, want2);
+  ASSERT_EQ_INT(good, 0);
+  int bad = WRONG_AFTER(LAUNCH(two_sums_kernel<false>, BLOCKS, T)(dx, ds1, ds2), ds1, s1, want1) +
+            WRONG_AFTER((void)0, ds2, s2, want2);
   printf("    block_sum twice without its first __syncthreads: %d of %d sums wrong\n", bad, 2 * N);
   ASSERTF(bad > 0, "the race went unnoticed");
+#undef WRONG_AFTER
 }
 
 // ---- deadlocks are reported ----
@@ -191,11 +203,11 @@ __global__ static void half_warp_returns_kernel(float *x) {
 }
 
 static void run_divergent_shuffle(void) {
-  float *x = device<float>(64);
+  float *x = to_device<float>(NULL, 64);
   LAUNCH(divergent_shuffle_kernel, 2, 64)(x);
 }
 static void run_half_warp_returns(void) {
-  float *x = device<float>(64);
+  float *x = to_device<float>(NULL, 64);
   LAUNCH(half_warp_returns_kernel, 1, 64)(x);
 }
 
@@ -251,4 +263,105 @@ TEST(cuda_emu_reports_deadlock) {
   ASSERTF(how == 1, "the partial-warp shuffle %s", how == 0 ? "returned" : "hung (or died of another signal)");
   ASSERT(strstr(msg, "half_warp_returns_kernel<<<1, 64>>>"));
   ASSERT(strstr(msg, "lanes of its warp"));
+}
+
+// ---- device memory, streams, capture and graphs ----
+
+__global__ static void add_one_kernel(float *x, int n) {
+  for (int i = threadIdx.x; i < n; i += blockDim.x) x[i] += 1.0f;
+}
+
+static float *device_floats;
+static void host_reads_device_memory(void) {
+  volatile float v = device_floats[0];  // a host read through a device pointer
+  (void)v;
+}
+
+// Device memory is the device's: host code faults on it; a kernel given a host pointer or one
+// into freed memory launches nothing, says why, and reports cudaErrorIllegalAddress; a copy past
+// the end of a block, or of the wrong kind, is refused.
+TEST(cuda_emu_device_memory_is_checked) {
+  float *d = to_device<float>(NULL, 64), host[64] = {0};
+  device_floats = d;
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    host_reads_device_memory();
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERTF(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "a host read of device memory did not fault");
+
+  LAUNCH(add_one_kernel, 1, 32)(host, 64);
+  ASSERT(cudaGetLastError() == cudaErrorIllegalAddress);
+  LAUNCH(add_one_kernel, 1, 32)(d + 64, 0);  // one past the end, nothing read: fine
+  ASSERT(cudaGetLastError() == cudaSuccess);
+  ASSERT(cudaMemcpy(d + 32, host, 64 * sizeof(float), cudaMemcpyHostToDevice) == cudaErrorInvalidValue);
+  ASSERT(cudaMemcpy(host, d, 16, cudaMemcpyHostToDevice) == cudaErrorInvalidValue);  // the kind lies
+  float *gone = to_device<float>(NULL, 16);
+  ASSERT(cudaFree(gone) == cudaSuccess);
+  LAUNCH(add_one_kernel, 1, 32)(gone, 16);
+  ASSERT(cudaGetLastError() == cudaErrorIllegalAddress);
+  ASSERT(cudaFree(gone) == cudaErrorInvalidValue);  // twice
+  (void)cudaGetLastError();
+}
+
+// A captured stream records instead of running, with the arguments of the moment; the graph
+// replays them as often as it is launched. What CUDA refuses during a capture voids it.
+TEST(cuda_emu_capture_records_and_refuses) {
+  cudaStream_t s;
+  ASSERT(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) == cudaSuccess);
+  float zero[8] = {0}, got[8];
+  float *d = to_device(zero, 8);
+
+  ASSERT(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess);
+  CUDA_EMU_LAUNCH(add_one_kernel, 1, 32, s)(d, 8);
+  CUDA_EMU_LAUNCH(add_one_kernel, 1, 32, s)(d, 4);
+  cudaGraph_t g;
+  ASSERT(cudaStreamEndCapture(s, &g) == cudaSuccess && g);
+  to_host(got, d, 8);
+  ASSERTF(got[0] == 0.0f, "a captured launch ran (%g)", got[0]);  // recorded, not run
+  cudaGraphExec_t e;
+  ASSERT(cudaGraphInstantiate(&e, g, 0) == cudaSuccess);
+  ASSERT(cudaGraphDestroy(g) == cudaSuccess);  // the executable graph keeps what it needs
+  for (int i = 0; i < 3; i++) ASSERT(cudaGraphLaunch(e, s) == cudaSuccess);
+  to_host(got, d, 8);
+  ASSERTF(got[0] == 6.0f && got[7] == 3.0f, "after three replays: %g %g", got[0], got[7]);
+  ASSERT(cudaGraphExecDestroy(e) == cudaSuccess);
+
+  // Each refused call fails, and the capture then ends as invalidated, giving no graph.
+  struct { const char *what; int (*call)(float *, cudaStream_t); } refused[] = {
+      {"cudaMalloc", [](float *, cudaStream_t) { void *p; return (int)cudaMalloc(&p, 16); }},
+      {"cudaFree", [](float *d, cudaStream_t) { return (int)cudaFree(d); }},
+      {"cudaMemcpy", [](float *d, cudaStream_t) { float h[2]; return (int)cudaMemcpy(h, d, 8, cudaMemcpyDeviceToHost); }},
+      {"a host copy", [](float *d, cudaStream_t s) { float h[2] = {0}; return (int)cudaMemcpyAsync(d, h, 8, cudaMemcpyHostToDevice, s); }},
+      {"sync", [](float *, cudaStream_t s) { return (int)cudaStreamSynchronize(s); }},
+      {"device sync", [](float *, cudaStream_t) { return (int)cudaDeviceSynchronize(); }},
+  };
+  for (auto &r : refused) {
+    ASSERT(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess);
+    CUDA_EMU_LAUNCH(add_one_kernel, 1, 32, s)(d, 8);
+    ASSERTF(r.call(d, s) == cudaErrorStreamCaptureUnsupported, "%s during a capture was allowed", r.what);
+    cudaGraph_t none = (cudaGraph_t)1;
+    ASSERTF(cudaStreamEndCapture(s, &none) == cudaErrorStreamCaptureInvalidated && !none,
+            "the capture survived %s", r.what);
+    (void)cudaGetLastError();
+  }
+  to_host(got, d, 8);
+  ASSERT(got[0] == 6.0f);  // nothing of the voided captures ran
+  // Device-to-device copies and memsets are recorded like launches.
+  ASSERT(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess);
+  ASSERT(cudaMemsetAsync(d, 0, 8 * sizeof(float), s) == cudaSuccess);
+  ASSERT(cudaStreamEndCapture(s, &g) == cudaSuccess && g);
+  to_host(got, d, 8);
+  ASSERT(got[0] == 6.0f);
+  ASSERT(cudaGraphInstantiate(&e, g, 0) == cudaSuccess && cudaGraphLaunch(e, s) == cudaSuccess);
+  to_host(got, d, 8);
+  ASSERT(got[0] == 0.0f);
+  cudaGraphExecDestroy(e);
+  cudaGraphDestroy(g);
+  ASSERT(cudaStreamDestroy(s) == cudaSuccess);
 }
