@@ -77,6 +77,10 @@ EMU_CXXFLAGS := -O2 -std=c++17 -DSTEPSCOPE_CUDA_EMU -I. -Wall -Wextra -Wno-unuse
 EMU_KERNELS  := $(basename $(notdir $(wildcard kernels/cuda/*.cu)))
 EMU_OBJ      := $(patsubst %,$(BUILD)/tests/cuda_emu/%.emu.o,$(EMU_KERNELS)) \
                 $(patsubst %.cpp,$(BUILD)/%.o,$(filter-out tests/cuda_emu/kernel_unit.cpp,$(wildcard tests/cuda_emu/*.cpp)))
+# stepscope-emu (tests only): the stepscope binary whose "cuda" device is the emulated backend,
+# so that the tests run the command line on the CUDA code paths without a GPU.
+EMU_BIN_OBJ  := $(filter-out $(BUILD)/kernels/backend.o,$(LIB_OBJ)) $(BUILD)/tui/main.o \
+                $(BUILD)/kernels/backend.emu-bin.o $(filter-out $(BUILD)/tests/cuda_emu/test_cuda_emu.o,$(EMU_OBJ))
 
 .PHONY: all deps run test bench install clean
 all: deps stepscope
@@ -107,6 +111,13 @@ $(BUILD)/stepscope: $(LIB_OBJ) $(BUILD)/tui/main.o
 $(BUILD)/run_tests: $(LIB_OBJ) $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRC)) $(EMU_OBJ)
 	$(CC) -o $@ $^ $(LDLIBS) -lstdc++
 
+$(BUILD)/stepscope-emu: $(EMU_BIN_OBJ)
+	$(CC) -o $@ $^ $(LDLIBS) -lstdc++
+
+$(BUILD)/kernels/backend.emu-bin.o: kernels/backend.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DSTEPSCOPE_CUDA_EMU_BIN -c -o $@ $<
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -123,7 +134,7 @@ $(BUILD)/tests/cuda_emu/%.o: tests/cuda_emu/%.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_CXXFLAGS) -c -o $@ $<
 
-build-tests: $(BUILD)/run_tests $(BUILD)/stepscope
+build-tests: $(BUILD)/run_tests $(BUILD)/stepscope $(BUILD)/stepscope-emu
 	@ln -sf $(BUILD)/stepscope stepscope
 
 # tmux drives the explorer in its tests; without it they are skipped (with the reason). g++ builds

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #define BIN "./build/stepscope"
+// The same program with the emulated CUDA backend as its "cuda" device (tests/cuda_emu).
+#define EMU_BIN "./build/stepscope-emu"
 
 typedef struct {
   int status;         // exit status, or 128 + signal
@@ -28,20 +30,36 @@ static void slurp(const char *path, char *buf, size_t cap) {
   if (f) fclose(f);
 }
 
-// Runs `stepscope ARGS` (a printf format) with NO_COLOR unset; fills r.
-static void run(Result *r, const char *fmt, ...) {
-  char args[1024], cmd[1800], out[300], err[300];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(args, sizeof args, fmt, ap);
-  va_end(ap);
+// Runs `BIN ARGS` with NO_COLOR unset; fills r.
+static void run_bin(Result *r, const char *bin, const char *args) {
+  char cmd[1800], out[300], err[300];
   snprintf(out, sizeof out, "%s/cli.out", test_tmpdir());
   snprintf(err, sizeof err, "%s/cli.err", test_tmpdir());
-  snprintf(cmd, sizeof cmd, "env -u NO_COLOR " BIN " %s >%s 2>%s </dev/null", args, out, err);
+  snprintf(cmd, sizeof cmd, "env -u NO_COLOR %s %s >%s 2>%s </dev/null", bin, args, out, err);
   int st = system(cmd);
   r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   slurp(out, r->out, sizeof r->out);
   slurp(err, r->err, sizeof r->err);
+}
+
+// Runs `stepscope ARGS` (a printf format).
+static void run(Result *r, const char *fmt, ...) {
+  char args[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(args, sizeof args, fmt, ap);
+  va_end(ap);
+  run_bin(r, BIN, args);
+}
+
+// Runs `stepscope-emu ARGS`: on it, --device cuda is the emulated CUDA backend.
+static void run_emu(Result *r, const char *fmt, ...) {
+  char args[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(args, sizeof args, fmt, ap);
+  va_end(ap);
+  run_bin(r, EMU_BIN, args);
 }
 
 static int have_binary(void) {
@@ -402,4 +420,73 @@ TEST(cli_bench_train_profile) {
   ASSERT(strstr(r.out, "profile:") > strstr(r.out, "stepscope train step"));  // after the plain timing
   run(&r, "bench --help");
   ASSERT(strstr(r.out, "--profile") && strstr(r.out, "--nondeterministic"));
+}
+
+// ---- the CUDA code paths of the command line, on the emulated backend ----
+// build/stepscope-emu is this program with the CUDA backend's code running on the CPU emulator
+// of tests/cuda_emu: what the commands do with --device cuda (graphs, the second cuDNN policy,
+// the algorithm report, sampling with recorded forwards) runs in every build.
+
+static int have_emu_binary(void) {
+  if (access(EMU_BIN, X_OK) == 0) return 1;
+  test_skip(EMU_BIN " not built (make test builds it)");
+  return 0;
+}
+
+// bench train --device cuda --profile: the three CUDA rows (graphs, without graphs, the other
+// cuDNN policy), the op table, and the cuDNN algorithm report with what determinism costs.
+TEST(cli_cuda_emu_bench_train_profile) {
+  if (!have_emu_binary()) return;
+  Result r;
+  run_emu(&r, "bench train --device cuda --config tiny --batch 2 --steps 1 --no-torch --profile --threads 1");
+  ASSERTF(r.status == 0, "status %d, stderr: %s", r.status, r.err);
+  const char *want[] = {"device cuda", "deterministic cuDNN", "the same without graphs", "fastest cuDNN (--nondeterministic)",
+                        "profile: 1 step on cuda", "conv2d_bwd_filter", "groupnorm_bwd", "adamw",
+                        "cuda convolution algorithms", "determinism costs"};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+    ASSERTF(strstr(r.out, want[i]), "no '%s' in:\n%s", want[i], r.out);
+  ASSERTF(!strstr(r.err, "running without graphs"), "a recording failed:\n%s", r.err);
+}
+
+// The same seed gives the same picture on the CPU and through the CUDA backend (recorded
+// forwards): 8-bit pixels within 1 level, almost all equal.
+TEST(cli_cuda_emu_sample_matches_cpu) {
+  if (!have_emu_binary()) return;
+  const char *cpu_png = sample("cpu-ref-image", "--n 2 --steps 4 --seed 3");
+  if (!cpu_png) return;
+  char emu_png[300];
+  snprintf(emu_png, sizeof emu_png, "%s/emu-image.png", test_tmpdir());
+  Result r;
+  run_emu(&r, "sample --model %s --device cuda --n 2 --steps 4 --seed 3 --out %s", tiny_model(), emu_png);
+  ASSERTF(r.status == 0, "status %d, stderr: %s", r.status, r.err);
+  ASSERTF(!strstr(r.err, "running without graphs"), "a recording failed:\n%s", r.err);
+  int wa, ha, ca, wb, hb, cb;
+  uint8_t *a = pixels(cpu_png, &wa, &ha, &ca), *b = pixels(emu_png, &wb, &hb, &cb);
+  ASSERT(a && b && wa == wb && ha == hb && ca == cb);
+  int differ = 0, worst = 0;
+  for (long i = 0; i < (long)wa * ha * ca; i++) {
+    int d = abs((int)a[i] - b[i]);
+    differ += d != 0;
+    if (d > worst) worst = d;
+  }
+  printf("    %d of %d pixels differ, by at most %d\n", differ, wa * ha * ca, worst);
+  ASSERT(worst <= 1);
+  ASSERT(differ <= wa * ha * ca / 100);
+  free(a);
+  free(b);
+}
+
+// train on the CUDA backend (a recorded step graph, the prefetched batches) writes a
+// checkpoint the CPU can load and sample from.
+TEST(cli_cuda_emu_train_writes_checkpoint) {
+  if (!have_emu_binary() || !have_binary()) return;
+  char ckpt[300], png[300];
+  snprintf(ckpt, sizeof ckpt, "%s/emu-trained.safetensors", test_tmpdir());
+  snprintf(png, sizeof png, "%s/emu-trained.png", test_tmpdir());
+  Result r;
+  run_emu(&r, "train --config tiny --steps 3 --batch 4 --device cuda --out %s --quiet", ckpt);
+  ASSERTF(r.status == 0, "status %d, stderr: %s", r.status, r.err);
+  ASSERTF(!strstr(r.err, "running without graphs"), "a recording failed:\n%s", r.err);
+  run(&r, "sample --model %s --device cpu --threads 1 --n 1 --steps 2 --out %s", ckpt, png);
+  ASSERTF(r.status == 0, "sampling the emulator-trained model: %s", r.err);
 }

@@ -3,7 +3,8 @@
 // Every file of kernels/cuda/ is compiled a second time by g++ inside namespace emulated
 // (kernel_unit.cpp; emulated.h says why), against cuda_emu.h instead of the CUDA headers: its
 // backend_cuda_create is emulated::backend_cuda_create, the very creation code of the GPU build,
-// running on emulated streams, graphs, cuBLAS and cuDNN. Only the name differs.
+// running on emulated streams, graphs, cuBLAS and cuDNN. Even its name is the same ("cuda"):
+// code that makes another backend by name (bench's second cuDNN policy) makes another of these.
 #include "tests/cuda_emu/emulated.h"
 #include "tests/cuda_emu/backend_cuda_emu.h"
 
@@ -12,9 +13,7 @@ Backend *backend_cuda_create(const BackendOpts *opts, Err *err);  // backend_cud
 }
 
 extern "C" Backend *backend_cuda_emu_create_opts(const BackendOpts *opts, Err *err) {
-  Backend *be = emulated::backend_cuda_create(opts, err);
-  if (be) be->name = "cuda-emu";
-  return be;
+  return emulated::backend_cuda_create(opts, err);
 }
 
 extern "C" Backend *backend_cuda_emu_create(void) {

@@ -8,8 +8,8 @@ extern "C" {
 
 // The CUDA backend of kernels/cuda/, every file of it, compiled by g++ against the emulator of
 // cuda_emu.h and run on the CPU: our kernels as fibers, the arena, streams, graphs, and cuBLAS
-// and cuDNN calls emulated with their checks. Named "cuda-emu"; NULL (with the reason printed
-// or in err) when creation fails.
+// and cuDNN calls emulated with their checks. Named "cuda", as it is that backend's code; NULL
+// (with the reason printed or in err) when creation fails.
 Backend *backend_cuda_emu_create(void);
 Backend *backend_cuda_emu_create_opts(const BackendOpts *opts, Err *err);
 
