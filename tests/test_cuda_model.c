@@ -11,6 +11,8 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "engine/sampler.h"
 #include "engine/train.h"
@@ -326,6 +328,125 @@ static void two_threads_record_and_sample(int steps) {
 
 GPU_TEST(cuda_model_two_threads_record_and_sample) { if (have_gpu()) two_threads_record_and_sample(30); }
 TEST(cuda_emu_model_two_threads_record_and_sample) { if (have_emu()) two_threads_record_and_sample(4); }
+
+// ---- failure paths, by fault injection on the emulator ----
+
+// A recording that fails, wherever it fails, leaves the model running its ops directly, with
+// the same results and nothing left over from the failure (the next checked call succeeds):
+// the capture cannot begin; a cuBLAS call fails while recorded; instantiation fails; a cuDNN
+// call fails while a training step is recorded.
+TEST(cuda_emu_model_failed_recordings_fall_back) {
+  if (!have_emu()) return;
+  const int B = 2;
+  const size_t n = (size_t)B * 1024;
+  float *x = xmalloc(sizeof(float) * n), *want = xmalloc(sizeof(float) * n), *got = xmalloc(sizeof(float) * n);
+  Rng r;
+  rng_seed(&r, 12);
+  rng_normal_fill(&r, x, (long)n);
+  UNet *direct = test_tiny_random(gpu, 12, 0.1f);
+  direct->use_graphs = 0;
+  unsigned long long before = cuda_emu_calls("cublasSgemmStridedBatched");
+  unet_eps_host(direct, 300, x, B, want);
+  const int gemms = (int)(cuda_emu_calls("cublasSgemmStridedBatched") - before);  // per forward
+  ASSERT(gemms > 0);
+
+  // The recording makes one direct pass first (planning), so the gemms + 1st call is the first
+  // one of the recorded pass.
+  const struct { const char *call; int nth; } failures[] = {
+      {"cudaStreamBeginCapture", 1}, {"cublasSgemmStridedBatched", gemms + 1}, {"cudaGraphInstantiate", 1}};
+  for (int i = 0; i < 3; i++) {
+    UNet *m = test_tiny_random(gpu, 12, 0.1f);
+    cuda_emu_fail_call(failures[i].call, failures[i].nth);
+    unet_eps_host(m, 300, x, B, got);
+    cuda_emu_fail_call(NULL, 0);
+    ASSERTF(!memcmp(got, want, sizeof(float) * n), "%s failing: not the direct forward's output", failures[i].call);
+    ASSERTF(!m->use_graphs && m->graph_captures == 0, "%s failing: still recording", failures[i].call);
+    unet_eps_host(m, 300, x, B, got);  // and it goes on, directly
+    ASSERT(!memcmp(got, want, sizeof(float) * n));
+    unet_free(m);
+  }
+
+  // Training: a backward-filter convolution fails while the step is recorded.
+  Dataset ds = test_random_data(8, 13);
+  OptimCfg oc = optim_defaults();
+  UNet *tm[2];
+  Trainer tr[2];
+  for (int k = 0; k < 2; k++) {
+    tm[k] = test_tiny_random(gpu, 14, 0.1f);
+    trainer_init(&tr[k], tm[k], &ds, &oc, SCHED_LINEAR, 1000, B, 0, 1000, 3);
+  }
+  tr[1].use_graph = 0;
+  before = cuda_emu_calls("cudnnConvolutionBackwardFilter");
+  float lb = trainer_step(&tr[1], NULL, NULL);
+  const int convs = (int)(cuda_emu_calls("cudnnConvolutionBackwardFilter") - before);
+  cuda_emu_fail_call("cudnnConvolutionBackwardFilter", convs + 1);
+  float la = trainer_step(&tr[0], NULL, NULL);
+  cuda_emu_fail_call(NULL, 0);
+  ASSERTF(la == lb, "first step: %.9g with the failed recording, %.9g direct", la, lb);
+  ASSERT(!tr[0].use_graph && tr[0].graph_captures == 0);
+  for (int s = 0; s < 2; s++) {
+    la = trainer_step(&tr[0], NULL, NULL), lb = trainer_step(&tr[1], NULL, NULL);
+    ASSERTF(la == lb, "step %d: %.9g and %.9g", s + 1, la, lb);
+  }
+  for (int k = 0; k < 2; k++) { trainer_free(&tr[k]); unet_free(tm[k]); }
+  data_free(&ds);
+  unet_free(direct);
+  free(x); free(want); free(got);
+}
+
+// Outside a recording a failed CUDA, cuBLAS or cuDNN call ends the program, naming the library,
+// its error, the call and the file and line (in a child process: it exits).
+static void forward_in_child(const char *call, char *msg, size_t cap, int *status) {
+  int fd[2];
+  *status = -1;
+  msg[0] = 0;
+  if (pipe(fd) != 0) return;
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fd[1], 2);
+    close(fd[0]);
+    UNet *m = test_tiny_random(gpu, 15, 0.1f);
+    m->use_graphs = 0;
+    float x[1024] = {0}, eps[1024];
+    cuda_emu_fail_call(call, 1);
+    unet_eps_host(m, 10, x, 1, eps);
+    _exit(0);
+  }
+  close(fd[1]);
+  size_t len = 0;
+  ssize_t got;
+  while ((got = read(fd[0], msg + len, cap - 1 - len)) > 0) len += (size_t)got;
+  msg[len] = 0;
+  close(fd[0]);
+  waitpid(pid, status, 0);
+}
+
+TEST(cuda_emu_failures_name_the_call) {
+  if (!have_emu()) return;
+  const struct { const char *call, *lib, *in, *at; } cases[] = {
+      {"cudnnConvolutionForward", "cuDNN error: CUDNN_STATUS_EXECUTION_FAILED", "in cudnnConvolutionForward(",
+       "kernels/cuda/conv_cuda.cu:"},
+      {"cublasSgemmStridedBatched", "cuBLAS error: CUBLAS_STATUS_EXECUTION_FAILED", "in cublasSgemmStridedBatched(",
+       "kernels/cuda/backend_cuda.cu:"},
+      {"silu_fwd_kernel", "CUDA error: unspecified launch failure", "in cudaGetLastError()", "kernels/cuda/ops_cuda.cu:"},
+  };
+  static char msg[4096];
+  for (int i = 0; i < 3; i++) {
+    int status;
+    forward_in_child(cases[i].call, msg, sizeof msg, &status);
+    printf("    %s fails:\n", cases[i].call);
+    for (const char *l = strstr(msg, "stepscope:") ? strstr(msg, "stepscope:") : msg; *l;) {
+      int len = (int)strcspn(l, "\n");
+      printf("      %.*s\n", len, l);
+      l += len + (l[len] == '\n');
+    }
+    ASSERTF(WIFEXITED(status) && WEXITSTATUS(status) == 1, "%s: the child did not exit with status 1", cases[i].call);
+    ASSERTF(strstr(msg, cases[i].lib) && strstr(msg, cases[i].in) && strstr(msg, cases[i].at),
+            "%s: the message does not name the library, call and place:\n%s", cases[i].call, msg);
+  }
+}
 
 #ifndef STEPSCOPE_CUDA
 TEST(cuda_model) { test_skip("built without CUDA (nvcc or cuDNN not found, or CUDA=0)"); }

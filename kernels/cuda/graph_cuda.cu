@@ -44,15 +44,19 @@ static BackendGraph *cu_capture_end(Backend *be) {
   CudaCtx *c = cuda_ctx(be);
   cudaGraph_t g = NULL;
   cudaGraphExec_t exec = NULL;
+  const char *failed = "cudaStreamEndCapture";
   capturing = 0;
   cudaError_t e = cudaStreamEndCapture(c->stream, &g);
-  if (e == cudaSuccess && !capture_failure[0]) e = cudaGraphInstantiate(&exec, g, 0);
+  if (e == cudaSuccess && !capture_failure[0]) {
+    failed = "cudaGraphInstantiate";
+    e = cudaGraphInstantiate(&exec, g, 0);
+  }
   if (g) cudaGraphDestroy(g);  // the executable graph keeps what it needs
   cuda_unlock();
   if (e != cudaSuccess || capture_failure[0]) {
     if (exec) cudaGraphExecDestroy(exec);
-    fprintf(stderr, "stepscope: recording a CUDA graph failed (%s); running without graphs\n",
-            capture_failure[0] ? capture_failure : cudaGetErrorString(e));
+    if (!capture_failure[0]) snprintf(capture_failure, sizeof capture_failure, "%s: %s", failed, cudaGetErrorString(e));
+    fprintf(stderr, "stepscope: recording a CUDA graph failed (%s); running without graphs\n", capture_failure);
     (void)cudaGetLastError();
     return NULL;
   }

@@ -18,6 +18,10 @@ Backend *backend_cuda_emu_create_opts(const BackendOpts *opts, Err *err);
 void cuda_emu_seed(unsigned long long seed);
 void cuda_emu_in_order(int on);
 unsigned long long cuda_emu_threads_run(void);  // threads run since the process started
+// Fault injection: the nth call from now of `call` (a CUDA, cuBLAS or cuDNN function, or a
+// kernel by name) fails as that call would; NULL disarms. cuda_emu_calls counts calls so far.
+void cuda_emu_fail_call(const char *call, int nth);
+unsigned long long cuda_emu_calls(const char *call);
 
 #ifdef __cplusplus
 }

@@ -52,6 +52,11 @@ void cuda_emu_seed(unsigned long long seed);
 void cuda_emu_in_order(int on);
 // Fibers started (threads run) since the process began: for tests and timing.
 unsigned long long cuda_emu_threads_run(void);
+// Fault injection, to test the backend's failure paths: the nth call from now of `call` (a
+// runtime, cuBLAS or cuDNN function, or a kernel by name) fails as that call fails (an error
+// status, nothing done). NULL disarms. cuda_emu_calls counts the calls of `call` made so far.
+void cuda_emu_fail_call(const char *call, int nth);
+unsigned long long cuda_emu_calls(const char *call);
 }
 
 // ---- kernel-side names ----
@@ -164,6 +169,7 @@ enum cudaError_t {
   cudaErrorInvalidResourceHandle = 400,
   cudaErrorIllegalState = 401,
   cudaErrorIllegalAddress = 700,
+  cudaErrorLaunchFailure = 719,
   cudaErrorStreamCaptureUnsupported = 900,
   cudaErrorStreamCaptureInvalidated = 901,
   cudaErrorStreamCaptureWrongThread = 908,
@@ -213,6 +219,8 @@ bool check_device(const void *p, size_t bytes, const char *what);
 // says it (arg >= 0: `what` is a kernel and p its argument number arg).
 void *shadow_of(const void *p, size_t bytes, const char *what, int arg = -1);
 bool is_device(const void *p);  // p lies in a live allocation (or one byte past its end)
+// Counts a call of `call` and says whether it is the one cuda_emu_fail_call armed (it then fails).
+bool injected_failure(const char *call);
 // A call the capturing thread may not make: voids its capture and returns true.
 bool refused_in_capture(const char *call);
 bool thread_is_capturing(void);
@@ -242,6 +250,7 @@ using cuda_emu::cudaDeviceProp;
 using cuda_emu::cudaError_t;
 using cuda_emu::cudaErrorIllegalAddress;
 using cuda_emu::cudaErrorIllegalState;
+using cuda_emu::cudaErrorLaunchFailure;
 using cuda_emu::cudaErrorInvalidConfiguration;
 using cuda_emu::cudaErrorInvalidResourceHandle;
 using cuda_emu::cudaErrorInvalidValue;
@@ -353,6 +362,7 @@ template <typename... P> struct Launch {
     }
   };
   void operator()(P... args) const {
+    if (injected_failure(name)) { set_error(cudaErrorLaunchFailure); return; }
     if (!config_ok(name, grid, block)) return;
     Run *r = new Run;
     r->what = name;

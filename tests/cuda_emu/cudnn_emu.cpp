@@ -291,6 +291,7 @@ static cudnnStatus_t convolve(cudnnHandle_t h, const char *call, Dir dir, const 
                               const void *beta, int algo, void *ws, size_t ws_bytes, const void *in1, const void *in2,
                               void *out) {
   if (!h) return CUDNN_STATUS_NOT_INITIALIZED;
+  if (injected_failure(call)) return CUDNN_STATUS_EXECUTION_FAILED;
   const AlgoInfo *a = algo_info(dir, algo);
   if (!a) return refuse(CUDNN_STATUS_NOT_SUPPORTED, call, "an algorithm this emulator does not offer");
   if (!applies(*a, s)) return refuse(CUDNN_STATUS_NOT_SUPPORTED, call, "the algorithm does not apply to this shape");

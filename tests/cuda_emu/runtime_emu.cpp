@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <string>
 #include <vector>
 
 namespace cuda_emu {
@@ -26,6 +27,22 @@ cudaError_t take_error(void) {
   return e;
 }
 
+// ---- fault injection ----
+
+static pthread_mutex_t inject_lock = PTHREAD_MUTEX_INITIALIZER;
+static std::map<std::string, unsigned long long> call_counts;
+static std::string armed;
+static int armed_nth;
+
+bool injected_failure(const char *call) {
+  pthread_mutex_lock(&inject_lock);
+  call_counts[call]++;
+  bool fail = armed_nth > 0 && armed == call && --armed_nth == 0;
+  pthread_mutex_unlock(&inject_lock);
+  if (fail) fprintf(stderr, "cuda_emu: %s fails, as the test asked\n", call);
+  return fail;
+}
+
 const char *error_string(cudaError_t e) {
   switch (e) {
   case cudaSuccess: return "no error";
@@ -36,6 +53,7 @@ const char *error_string(cudaError_t e) {
   case cudaErrorInvalidResourceHandle: return "invalid resource handle";
   case cudaErrorIllegalState: return "the operation cannot be performed in the present state";
   case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
+  case cudaErrorLaunchFailure: return "unspecified launch failure";
   case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
   case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
   case cudaErrorStreamCaptureWrongThread: return "attempt to terminate a thread-local capture sequence from another thread";
@@ -253,6 +271,7 @@ cudaError_t device_synchronize(void) {
 }
 
 cudaError_t begin_capture(cudaStream_t s, cudaStreamCaptureMode mode) {
+  if (injected_failure("cudaStreamBeginCapture")) return set_error(cudaErrorIllegalState);
   if (!s) return set_error(cudaErrorStreamCaptureUnsupported);  // not on the legacy stream
   if (s->capturing || my_capture) return set_error(cudaErrorIllegalState);
   s->capturing = true;
@@ -293,6 +312,7 @@ cudaError_t end_capture(cudaStream_t s, cudaGraph_t *g) {
 
 cudaError_t graph_instantiate(cudaGraphExec_t *e, cudaGraph_t g) {
   *e = NULL;
+  if (injected_failure("cudaGraphInstantiate")) return set_error(cudaErrorInvalidValue);
   if (!g) return set_error(cudaErrorInvalidValue);
   *e = new GraphExec{g->ops};
   return cudaSuccess;
@@ -370,6 +390,7 @@ static cudaError_t copy_sides(void *dst, const void *src, cudaMemcpyKind kind, b
 }
 
 cudaError_t memcpy_async(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
+  if (injected_failure("cudaMemcpyAsync")) return set_error(cudaErrorLaunchFailure);
   if (!bytes) return cudaSuccess;
   Copy *c = new Copy;
   c->what = "cudaMemcpyAsync";
@@ -410,3 +431,20 @@ cudaError_t memset_sync(void *p, int v, size_t bytes) {
 }
 
 }  // namespace cuda_emu
+
+using namespace cuda_emu;
+
+extern "C" void cuda_emu_fail_call(const char *call, int nth) {
+  pthread_mutex_lock(&inject_lock);
+  armed = call ? call : "";
+  armed_nth = call ? nth : 0;
+  pthread_mutex_unlock(&inject_lock);
+}
+
+extern "C" unsigned long long cuda_emu_calls(const char *call) {
+  pthread_mutex_lock(&inject_lock);
+  auto it = call_counts.find(call);
+  unsigned long long n = it == call_counts.end() ? 0 : it->second;
+  pthread_mutex_unlock(&inject_lock);
+  return n;
+}
