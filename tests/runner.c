@@ -1,4 +1,8 @@
 // runner.c — runs every registered test; the last line is "N passed, N failed".
+//
+//   run_tests                      every test
+//   run_tests cuda tui             the tests whose names contain "cuda" or "tui"
+//   run_tests cuda -cuda_emu       ... and not "cuda_emu"
 #include "test.h"
 #include <stdarg.h>
 #include <stdlib.h>
@@ -36,15 +40,29 @@ static int by_name(const void *a, const void *b) {
   return strcmp(((const TestCase *)a)->name, ((const TestCase *)b)->name);
 }
 
+// A name is selected by the arguments when it contains one of those without a leading '-' (or
+// there are none) and none of those with one.
+static int selected(const char *name, int argc, char **argv) {
+  int any_wanted = 0, wanted = 0;
+  for (int i = 1; i < argc; i++) {
+    if (argv[i][0] == '-') {
+      if (argv[i][1] && strstr(name, argv[i] + 1)) return 0;
+    } else {
+      any_wanted = 1;
+      wanted |= strstr(name, argv[i]) != NULL;
+    }
+  }
+  return !any_wanted || wanted;
+}
+
 int main(int argc, char **argv) {
-  const char *filter = argc > 1 ? argv[1] : NULL;
   snprintf(tmpdir, sizeof tmpdir, "/tmp/stepscope-test-XXXXXX");
   if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
   setvbuf(stdout, NULL, _IOLBF, 0);
   qsort(tests, ntests, sizeof tests[0], by_name);
   int pass = 0, fail = 0, skip = 0;
   for (int i = 0; i < ntests; i++) {
-    if (filter && !strstr(tests[i].name, filter)) continue;
+    if (!selected(tests[i].name, argc, argv)) continue;
     cur_failed = cur_skipped = 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
