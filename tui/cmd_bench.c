@@ -9,19 +9,19 @@
 #include <string.h>
 #include <unistd.h>
 
-// Runs tests/bench/torch_unet.py and returns its ms per step, or -1 when unavailable. A
-// PyTorch model with another parameter count than ours would make the ratio meaningless:
-// that is refused with a message.
+// Runs tests/bench/torch_unet.py (with `extra` options) and returns its ms per step, or -1 when
+// unavailable. A PyTorch model with another parameter count than ours would make the ratio
+// meaningless: that is refused with a message.
 static double torch_ms(const char *mode, const char *config, int batch, int threads, int steps, const char *device,
-                       long params) {
+                       const char *extra, long params) {
   const char *script = "tests/bench/torch_unet.py";
   if (access(script, R_OK) != 0) return -1;
   // The first interpreter that has torch: $STEPSCOPE_PYTHON, python3, Debian's /usr/bin/python3.
   char cmd[768];
   snprintf(cmd, sizeof cmd,
            "for py in $STEPSCOPE_PYTHON python3 /usr/bin/python3; do $py -c 'import torch' 2>/dev/null && "
-           "exec $py %s --mode %s --config %s --batch %d --threads %d --steps %d --device %s 2>&1; done",
-           script, mode, config, batch, threads, steps, device);
+           "exec $py %s --mode %s --config %s --batch %d --threads %d --steps %d --device %s %s 2>&1; done",
+           script, mode, config, batch, threads, steps, device, extra);
   FILE *p = popen(cmd, "r");
   if (!p) return -1;
   char line[512];
@@ -144,14 +144,28 @@ static int bench_train(const char *config, int batch, int threads, int steps, co
   if (ms2 > 0)
     printf("  %-10s %9.1f ms/step %9.1f img/s %8.1f GFLOP/s  %s%s\n", "stepscope", ms2, batch * 1e3 / ms2,
            flops / ms2 / 1e6, policy[other.nondeterministic], flag[other.nondeterministic]);
-  double tms = torch ? torch_ms("train", config, batch, threads, steps, cuda ? "cuda" : "cpu", nparams) : -1;
+  // PyTorch as it runs by default (cudnn.benchmark may pick nondeterministic algorithms) and, on
+  // CUDA, restricted to deterministic ones: each of our policies against PyTorch's same policy.
+  double tms = torch ? torch_ms("train", config, batch, threads, steps, cuda ? "cuda" : "cpu", "", nparams) : -1;
+  double tms_det = tms > 0 && cuda ? torch_ms("train", config, batch, threads, steps, "cuda", "--deterministic", nparams) : -1;
   if (tms > 0) {
-    printf("  %-10s %9.1f ms/step %9.1f img/s %8.1f GFLOP/s\n", "pytorch", tms, batch * 1e3 / tms, flops / tms / 1e6);
-    printf("  stepscope is %.2fx the speed of PyTorch", tms / ms);
-    if (ms2 > 0) printf(" (%.2fx with %s)", tms / ms2, policy[other.nondeterministic]);
-    printf("\n");
+    printf("  %-10s %9.1f ms/step %9.1f img/s %8.1f GFLOP/s%s\n", "pytorch", tms, batch * 1e3 / tms, flops / tms / 1e6,
+           cuda ? "  cudnn.benchmark, any algorithm (PyTorch's default)" : "");
+    if (tms_det > 0)
+      printf("  %-10s %9.1f ms/step %9.1f img/s %8.1f GFLOP/s  cudnn.benchmark, deterministic algorithms\n", "pytorch",
+             tms_det, batch * 1e3 / tms_det, flops / tms_det / 1e6);
+    if (!cuda) {
+      printf("  stepscope is %.2fx the speed of PyTorch\n", tms / ms);
+    } else {
+      // Our row for each policy: the first run's, or the other policy's.
+      const double ours_det = o.nondeterministic ? ms2 : ms, ours_fast = o.nondeterministic ? ms : ms2;
+      printf("  stepscope's speed over PyTorch's, same policy:");
+      if (ours_det > 0 && tms_det > 0) printf("  deterministic %.2fx", tms_det / ours_det);
+      if (ours_fast > 0) printf("  fastest %.2fx", tms / ours_fast);
+      printf("\n");
+    }
   } else if (torch) {
-    printf("  pytorch: not measured (python3 with torch not found, or tests/bench/torch_unet.py missing)\n");
+    printf("  pytorch: not measured (no python3 with torch, no tests/bench/torch_unet.py, or it failed: see above)\n");
   }
   fflush(stdout);
   if (profile && train_ms_fresh(kind, &cfg, threads, &o, batch, steps, 1) < 0) return 1;
@@ -233,7 +247,7 @@ static int bench_sample(const char *config, int batch, int threads, int steps, c
       s_direct = sec_per_step(&bm, &sched, ddpm, B, steps);
       m->use_graphs = 1;
     }
-    double tms = torch ? torch_ms("sample", config, B, threads, steps, tdev, unet_nparams(m)) : -1;
+    double tms = torch ? torch_ms("sample", config, B, threads, steps, tdev, "", unet_nparams(m)) : -1;
     measured |= tms > 0;
     const struct { const char *name; int nsteps; double sec; } rows[3] = {
       {"ddim-50", 50, s_ddim}, {"ddpm-1000", 1000, s_ddpm}, {"ddpm direct", 1000, s_direct}};
@@ -248,7 +262,7 @@ static int bench_sample(const char *config, int batch, int threads, int steps, c
     fflush(stdout);
   }
   if (torch && !measured)
-    printf("  pytorch: not measured (python3 with torch not found, or tests/bench/torch_unet.py missing)\n");
+    printf("  pytorch: not measured (no python3 with torch, no tests/bench/torch_unet.py, or it failed: see above)\n");
   else if (torch) printf("  ratio > 1: stepscope draws more images per second than PyTorch\n");
   schedule_free(&sched);
   unet_free(m);

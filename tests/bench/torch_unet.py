@@ -111,11 +111,14 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--check")
     ap.add_argument("--profile", action="store_true", help="after timing, the kernels of a few steps by device time")
+    ap.add_argument("--deterministic", action="store_true",
+                    help="CUDA: cudnn.deterministic, so that benchmark mode picks among deterministic algorithms only")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.deterministic = a.deterministic
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     model = UNet(**PRESETS[a.config]).to(dev)
     print("params %d" % sum(p.numel() for p in model.parameters()))
