@@ -6,6 +6,8 @@
 #include "test.h"
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +37,34 @@ void test_skip(const char *reason) {
 
 int test_failed(void) { return cur_failed; }
 const char *test_tmpdir(void) { return tmpdir; }
+
+int test_in_child(void (*fn)(void), int timeout_s, char *err, size_t cap) {
+  int fd[2];
+  err[0] = 0;
+  if (pipe(fd) != 0) return -1;
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0) { close(fd[0]); close(fd[1]); return -1; }
+  if (pid == 0) {
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);  // the crash is expected: no core file
+    dup2(fd[1], 2);
+    close(fd[0]);
+    alarm(timeout_s);  // a hang ends here
+    fn();
+    _exit(0);
+  }
+  close(fd[1]);
+  size_t len = 0;
+  ssize_t got;
+  while (len + 1 < cap && (got = read(fd[0], err + len, cap - 1 - len)) > 0) len += (size_t)got;
+  err[len] = 0;
+  close(fd[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return status;
+}
 
 static int by_name(const void *a, const void *b) {
   return strcmp(((const TestCase *)a)->name, ((const TestCase *)b)->name);

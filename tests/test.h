@@ -14,6 +14,10 @@ void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((
 void test_skip(const char *reason);  // marks the current test skipped (call, then return)
 int test_failed(void);               // has the current test failed so far?
 const char *test_tmpdir(void);       // a fresh scratch directory for this run
+// Runs fn in a child process (no core file; killed by SIGALRM after timeout_s seconds) and
+// returns its wait status (-1 when it could not start), with what it wrote to stderr in err.
+// For tests of what must end the program: an abort, an exit with a message, a fault.
+int test_in_child(void (*fn)(void), int timeout_s, char *err, size_t cap);
 #ifdef __cplusplus
 }
 #endif

@@ -12,7 +12,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include "engine/sampler.h"
 #include "engine/train.h"
@@ -396,31 +395,13 @@ TEST(cuda_emu_model_failed_recordings_fall_back) {
 
 // Outside a recording a failed CUDA, cuBLAS or cuDNN call ends the program, naming the library,
 // its error, the call and the file and line (in a child process: it exits).
-static void forward_in_child(const char *call, char *msg, size_t cap, int *status) {
-  int fd[2];
-  *status = -1;
-  msg[0] = 0;
-  if (pipe(fd) != 0) return;
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fd[1], 2);
-    close(fd[0]);
-    UNet *m = test_tiny_random(gpu, 15, 0.1f);
-    m->use_graphs = 0;
-    float x[1024] = {0}, eps[1024];
-    cuda_emu_fail_call(call, 1);
-    unet_eps_host(m, 10, x, 1, eps);
-    _exit(0);
-  }
-  close(fd[1]);
-  size_t len = 0;
-  ssize_t got;
-  while ((got = read(fd[0], msg + len, cap - 1 - len)) > 0) len += (size_t)got;
-  msg[len] = 0;
-  close(fd[0]);
-  waitpid(pid, status, 0);
+static const char *failing_call;
+static void forward_with_failing_call(void) {
+  UNet *m = test_tiny_random(gpu, 15, 0.1f);
+  m->use_graphs = 0;
+  float x[1024] = {0}, eps[1024];
+  cuda_emu_fail_call(failing_call, 1);
+  unet_eps_host(m, 10, x, 1, eps);
 }
 
 TEST(cuda_emu_failures_name_the_call) {
@@ -434,8 +415,8 @@ TEST(cuda_emu_failures_name_the_call) {
   };
   static char msg[4096];
   for (int i = 0; i < 3; i++) {
-    int status;
-    forward_in_child(cases[i].call, msg, sizeof msg, &status);
+    failing_call = cases[i].call;
+    int status = test_in_child(forward_with_failing_call, 60, msg, sizeof msg);
     printf("    %s fails:\n", cases[i].call);
     for (const char *l = strstr(msg, "stepscope:") ? strstr(msg, "stepscope:") : msg; *l;) {
       int len = (int)strcspn(l, "\n");

@@ -4,9 +4,7 @@
 //
 // The kernels here are written for the test, in CUDA, and launched as the backend's are.
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <stdlib.h>
 
@@ -211,33 +209,12 @@ static void run_half_warp_returns(void) {
   LAUNCH(half_warp_returns_kernel, 1, 64)(x);
 }
 
-// Runs fn in a child process and returns what it wrote to stderr (in msg) and how it ended: 1
-// when it died of SIGABRT, 0 when it returned, -1 when it had to be killed (it hung).
+// Runs fn in a child process; returns what it wrote to stderr (in msg) and how it ended: 1 when
+// it died of SIGABRT, 0 when it returned, -1 otherwise (it hung, or died of another signal).
 static int in_child(void (*fn)(void), char *msg, size_t cap) {
-  int fd[2];
-  if (pipe(fd) != 0) return -2;
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    struct rlimit no_core = {0, 0};
-    setrlimit(RLIMIT_CORE, &no_core);  // the abort is expected: no core file
-    dup2(fd[1], 2);
-    close(fd[0]);
-    alarm(20);  // a hang ends here
-    fn();
-    _exit(0);
-  }
-  close(fd[1]);
-  size_t len = 0;
-  ssize_t got;
-  while ((got = read(fd[0], msg + len, cap - 1 - len)) > 0) len += (size_t)got;
-  msg[len] = 0;
-  close(fd[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFSIGNALED(status)) return WTERMSIG(status) == SIGABRT ? 1 : -1;
-  return 0;
+  int status = test_in_child(fn, 20, msg, cap);
+  if (status != -1 && WIFSIGNALED(status)) return WTERMSIG(status) == SIGABRT ? 1 : -1;
+  return status == -1 ? -1 : 0;
 }
 
 static void print_indented(const char *text) {
@@ -283,17 +260,9 @@ static void host_reads_device_memory(void) {
 TEST(cuda_emu_device_memory_is_checked) {
   float *d = to_device<float>(NULL, 64), host[64] = {0};
   device_floats = d;
-  fflush(stdout);
-  pid_t pid = fork();
-  if (pid == 0) {
-    struct rlimit no_core = {0, 0};
-    setrlimit(RLIMIT_CORE, &no_core);
-    host_reads_device_memory();
-    _exit(0);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERTF(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "a host read of device memory did not fault");
+  char msg[256];
+  int status = test_in_child(host_reads_device_memory, 20, msg, sizeof msg);
+  ASSERTF(status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "a host read of device memory did not fault");
 
   LAUNCH(add_one_kernel, 1, 32)(host, 64);
   ASSERT(cudaGetLastError() == cudaErrorIllegalAddress);
