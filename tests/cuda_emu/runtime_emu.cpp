@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <set>
@@ -188,10 +189,10 @@ cudaError_t get_device_properties(cudaDeviceProp *p, int device) {
 
 struct Stream {
   unsigned flags;
-  bool capturing, invalid;
+  bool capturing;
+  std::atomic<bool> invalid;  // another thread's cudaFree may void the capture
   cudaStreamCaptureMode mode;
   pthread_t owner;  // the thread that began the capture
-  char why[200];    // what voided it
   std::vector<std::unique_ptr<Op>> recorded;
 };
 
@@ -204,10 +205,9 @@ struct GraphExec {
 
 static thread_local Stream *my_capture;  // the stream this thread is capturing, if any
 static std::set<Stream *> captures;      // every stream being captured, by any thread
-static pthread_mutex_t capture_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t capture_lock = PTHREAD_MUTEX_INITIALIZER;  // guards `captures`
 
 static void void_capture(Stream *s, const char *call) {
-  if (!s->invalid) snprintf(s->why, sizeof s->why, "%s", call);
   s->invalid = true;
   fprintf(stderr, "cuda_emu: %s during a stream capture: the capture is void\n", call);
 }
@@ -276,7 +276,6 @@ cudaError_t begin_capture(cudaStream_t s, cudaStreamCaptureMode mode) {
   if (s->capturing || my_capture) return set_error(cudaErrorIllegalState);
   s->capturing = true;
   s->invalid = false;
-  s->why[0] = 0;
   s->mode = mode;
   s->owner = pthread_self();
   s->recorded.clear();
