@@ -187,8 +187,7 @@ cudaError_t get_device_properties(cudaDeviceProp *p, int device) {
 
 // ---- streams and capture ----
 
-struct Stream {
-  unsigned flags;
+struct Stream {  // blocking or not makes no difference here: the legacy stream never runs alongside
   bool capturing;
   std::atomic<bool> invalid;  // another thread's cudaFree may void the capture
   cudaStreamCaptureMode mode;
@@ -243,7 +242,6 @@ cudaError_t submit(cudaStream_t s, Op *op) {
 
 cudaError_t stream_create(cudaStream_t *s, unsigned flags) {
   *s = new Stream();
-  (*s)->flags = flags;
   return cudaSuccess;
 }
 
