@@ -244,6 +244,33 @@ TEST(tui_quit_asks_when_modified) {
   sh(TMUX "kill-session -t ask >/dev/null 2>&1", sock);
 }
 
+// The explorer on the CUDA backend's code: build/stepscope-emu, whose "cuda" device is the
+// emulator of tests/cuda_emu. Both samplers record and replay their forwards on two threads,
+// the Loss view measures on the same device meanwhile, and quitting mid-run leaves a sane
+// terminal. Nothing reaches stderr: no failed recording, no complaint from the emulator.
+TEST(tui_cuda_emu_explorer) {
+  if (setup()) return;
+  const char *emu = "./build/stepscope-emu";
+  if (access(emu, X_OK)) { test_skip("./build/stepscope-emu is not built (make build-tests)"); return; }
+  char err[400], text[2048];
+  snprintf(err, sizeof err, "%s/emu-tui.err", test_tmpdir());
+  ASSERT(open_shell("emu", 130, 42, NULL) == 0);
+  sh(TMUX "send-keys -t %s '%s tui --model %s --device cuda --threads 1 --graphics blocks --view 3 2>%s' Enter", sock,
+     "emu", emu, model, err);
+  ASSERT(wait_for("emu", "· cuda", 10, 0));
+  ASSERT(wait_for("emu", "step 3/50", 60, 0));
+  keys("emu", "5");
+  ASSERT(wait_for("emu", "validation loss per timestep", 10, 0));
+  keys("emu", "3");
+  ASSERT(wait_for("emu", "ms/step", 10, 0));
+  ASSERT(quit_to_shell("emu"));
+  FILE *f = fopen(err, "r");
+  size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+  text[n] = 0;
+  if (f) fclose(f);
+  ASSERTF(n == 0, "stderr of the explorer on the emulated CUDA backend:\n%s", text);
+}
+
 TEST(tui_resize) {
   if (setup()) return;
   ASSERT(start("resize", 100, 30, "") == 0);
