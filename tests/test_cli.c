@@ -490,3 +490,33 @@ TEST(cli_cuda_emu_train_writes_checkpoint) {
   run(&r, "sample --model %s --device cpu --threads 1 --n 1 --steps 2 --out %s", ckpt, png);
   ASSERTF(r.status == 0, "sampling the emulator-trained model: %s", r.err);
 }
+
+// Too little device memory is said plainly: --device auto falls back to the CPU in one line
+// and samples; --device cuda names what it could not reserve; a batch that does not fit ends
+// with what was asked for, what is held and what is free, and the --batch that helps.
+TEST(cli_cuda_emu_out_of_device_memory) {
+  if (!have_emu_binary()) return;
+  const char *m = tiny_model();
+  if (!m) return;
+  char png[300];
+  snprintf(png, sizeof png, "%s/oom.png", test_tmpdir());
+  const char *small = "STEPSCOPE_EMU_DEVICE_MEMORY=100M " EMU_BIN, *some = "STEPSCOPE_EMU_DEVICE_MEMORY=300M " EMU_BIN;
+  char args[600];
+  Result r;
+  snprintf(args, sizeof args, "sample --model %s --device auto --n 2 --steps 2 --threads 1 --out %s", m, png);
+  run_bin(&r, small, args);
+  ASSERTF(r.status == 0, "status %d: %s", r.status, r.err);
+  ASSERTF(strstr(r.err, "no usable CUDA device (cannot reserve 256 MiB of GPU memory") && strstr(r.err, "using the CPU"),
+          "stderr: %s", r.err);
+  ASSERT(access(png, R_OK) == 0);
+  snprintf(args, sizeof args, "sample --model %s --device cuda --n 2 --steps 2 --out %s", m, png);
+  run_bin(&r, small, args);
+  ASSERT_EQ_INT(r.status, 1);
+  ASSERTF(strstr(r.err, "cannot reserve 256 MiB of GPU memory"), "stderr: %s", r.err);
+  snprintf(args, sizeof args, "sample --model %s --device cuda --n 512 --batch 512 --steps 2 --out %s", m, png);
+  run_bin(&r, some, args);
+  ASSERT_EQ_INT(r.status, 1);
+  ASSERTF(strstr(r.err, "out of GPU memory:") && strstr(r.err, "MiB free of 300.0 MiB") && strstr(r.err, "--batch"),
+          "stderr: %s", r.err);
+  ASSERTF(!strstr(r.err, "CUDA error"), "a raw CUDA error instead of the message: %s", r.err);
+}

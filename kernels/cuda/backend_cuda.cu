@@ -21,19 +21,20 @@ void cuda_unlock(void) { pthread_mutex_unlock(&process_lock); }
 
 // ---- memory ----
 
+void cuda_out_of_memory(CudaCtx *c, const char *what, size_t bytes) {
+  size_t free_b = 0, total_b = 0;
+  cudaMemGetInfo(&free_b, &total_b);
+  fprintf(stderr, "stepscope: out of GPU memory: %.1f MiB asked for (%s); the arena holds %.1f MiB (%.1f MiB in "
+          "use), the device has %.1f MiB free of %.1f MiB (a smaller --batch needs less)\n", bytes / 1048576.0, what,
+          c->arena.reserved / 1048576.0, c->arena.in_use / 1048576.0, free_b / 1048576.0, total_b / 1048576.0);
+  exit(1);
+}
+
 static float *cu_alloc(Backend *be, size_t n) {
   CudaCtx *c = cuda_ctx(be);
   size_t bytes = (n ? n : 1) * sizeof(float);
   void *p = arena_alloc(&c->arena, bytes);
-  if (!p) {
-    size_t free_b = 0, total_b = 0;
-    cudaMemGetInfo(&free_b, &total_b);
-    fprintf(stderr, "stepscope: out of GPU memory: %.1f MiB asked for; the arena holds %.1f MiB "
-            "(%.1f MiB in use), the device has %.1f MiB free of %.1f MiB\n", bytes / 1048576.0,
-            c->arena.reserved / 1048576.0, c->arena.in_use / 1048576.0, free_b / 1048576.0,
-            total_b / 1048576.0);
-    exit(1);
-  }
+  if (!p) cuda_out_of_memory(c, "a tensor", bytes);
   CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, c->stream));
   return (float *)p;
 }

@@ -118,7 +118,9 @@ void cuda_conv_cache_destroy(CudaCtx *c) {
   c->convs = NULL;
 }
 
-static void reserve_workspace(CudaCtx *c, size_t bytes) { cuda_grow(c, &c->workspace, &c->workspace_size, bytes); }
+static void reserve_workspace(CudaCtx *c, size_t bytes) {
+  cuda_grow(c, "cuDNN workspace", &c->workspace, &c->workspace_size, bytes);
+}
 
 // The first usable result of a perf list (sorted fastest first): it ran, needs at most
 // WORKSPACE_LIMIT bytes, uses tensor-op math only when TF32 is allowed and, when det_only, is

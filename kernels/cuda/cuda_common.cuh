@@ -103,16 +103,27 @@ typedef struct {
 
 static inline CudaCtx *cuda_ctx(Backend *be) { return (CudaCtx *)be->ctx; }
 
-// Grows a device buffer to at least `bytes`, and to at least twice its size, so that growth is
-// rare and the buffers ever made add up to less than twice the last. The old buffer is retired,
-// not freed: a recorded graph (graph_cuda.cu) may still point into it. Retired buffers go when
-// the backend does.
-static inline void cuda_grow(CudaCtx *c, void **buf, size_t *cap, size_t bytes) {
-  if (bytes <= *cap) return;
-  if (bytes < 2 * *cap) bytes = 2 * *cap;
+// Says that the device has no room for `bytes` more of `what` (what it holds, what is free) and
+// exits: there is no smaller way to run the op.
+[[noreturn]] void cuda_out_of_memory(CudaCtx *c, const char *what, size_t bytes);
+
+// Grows a device buffer (`what`, for messages) to at least `bytes`, and to at least twice its
+// size, so that growth is rare and the buffers ever made add up to less than twice the last.
+// The old buffer is retired, not freed: a recorded graph (graph_cuda.cu) may still point into
+// it. Retired buffers go when the backend does.
+static inline void cuda_grow(CudaCtx *c, const char *what, void **buf, size_t *cap, size_t need) {
+  if (need <= *cap) return;
+  size_t bytes = need < 2 * *cap ? 2 * *cap : need;
   cuda_lock();
   void *p = NULL;
-  CUDA_CHECK(cudaMalloc(&p, bytes));
+  cudaError_t e = cudaMalloc(&p, bytes);
+  if (e == cudaErrorMemoryAllocation && bytes > need) {  // the doubling was generous: what is needed
+    (void)cudaGetLastError();
+    bytes = need;
+    e = cudaMalloc(&p, bytes);
+  }
+  if (e == cudaErrorMemoryAllocation) cuda_out_of_memory(c, what, bytes);
+  CUDA_CHECK(e);
   if (p) {  // (a failure only returns while a graph is recorded: the old buffer then stays)
     if (*buf) {
       if (c->nretired == CUDA_MAX_RETIRED) {  // cannot happen with doubling; be safe anyway
@@ -130,7 +141,7 @@ static inline void cuda_grow(CudaCtx *c, void **buf, size_t *cap, size_t bytes) 
 
 // Device scratch of at least n floats (sizes repeat every step, so it rarely grows).
 static inline float *cuda_scratch(CudaCtx *c, size_t n) {
-  cuda_grow(c, (void **)&c->scratch, &c->scratch_bytes, n * sizeof(float));
+  cuda_grow(c, "reduction scratch", (void **)&c->scratch, &c->scratch_bytes, n * sizeof(float));
   return c->scratch;
 }
 

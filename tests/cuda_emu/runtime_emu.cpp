@@ -76,6 +76,25 @@ struct Alloc {
 };
 static std::map<uintptr_t, Alloc> allocs;  // by device address
 static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER;
+static size_t live_bytes;  // in blocks not yet freed
+
+// The emulated device's memory: 16 GiB, or STEPSCOPE_EMU_DEVICE_MEMORY (bytes, or with a
+// K, M or G suffix), so that tests can see what running out of it does.
+static size_t device_memory(void) {
+  static size_t total;
+  if (!total) {
+    total = (size_t)16 << 30;
+    const char *env = getenv("STEPSCOPE_EMU_DEVICE_MEMORY");
+    char *end;
+    double v = env ? strtod(env, &end) : 0;
+    if (env && v > 0) {
+      const char *units = "KMG";
+      const char *u = *end ? strchr(units, *end) : NULL;
+      total = (size_t)(v * (u ? (double)(1ull << (10 * (u - units + 1))) : 1.0));
+    }
+  }
+  return total;
+}
 enum : size_t { PAGE = 4096, POISON_LIMIT = (size_t)64 << 20 };
 
 // The emulated device runs one operation at a time, whichever thread queued it. Recursive: a
@@ -131,12 +150,20 @@ cudaError_t device_malloc(void **p, size_t bytes) {
   if (refused_in_capture("cudaMalloc")) return set_error(cudaErrorStreamCaptureUnsupported);
   size_t mapped = (bytes + PAGE - 1) / PAGE * PAGE;
   if (!mapped) mapped = PAGE;
+  pthread_mutex_lock(&mem_lock);
+  const bool fits = live_bytes + mapped <= device_memory();
+  if (fits) live_bytes += mapped;
+  pthread_mutex_unlock(&mem_lock);
+  if (!fits) return set_error(cudaErrorMemoryAllocation);
   const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
   void *dev = mmap(NULL, mapped, PROT_NONE, flags, -1, 0);
   void *shadow = mmap(NULL, mapped, PROT_READ | PROT_WRITE, flags, -1, 0);
   if (dev == MAP_FAILED || shadow == MAP_FAILED) {
     if (dev != MAP_FAILED) munmap(dev, mapped);
     if (shadow != MAP_FAILED) munmap(shadow, mapped);
+    pthread_mutex_lock(&mem_lock);
+    live_bytes -= mapped;
+    pthread_mutex_unlock(&mem_lock);
     return set_error(cudaErrorMemoryAllocation);
   }
   // Every float a NaN, as nothing zeroes cudaMalloc's memory on a GPU: a kernel that reads what
@@ -165,13 +192,17 @@ cudaError_t device_free(void *p) {
   } else {
     munmap(it->second.shadow, it->second.mapped);  // the data goes; the addresses stay reserved
     it->second.shadow = NULL;
+    live_bytes -= it->second.mapped;
   }
   pthread_mutex_unlock(&mem_lock);
   return e == cudaSuccess ? e : set_error(e);
 }
 
 cudaError_t mem_get_info(size_t *free_bytes, size_t *total_bytes) {
-  *free_bytes = *total_bytes = (size_t)16 << 30;
+  pthread_mutex_lock(&mem_lock);
+  *total_bytes = device_memory();
+  *free_bytes = *total_bytes - live_bytes;
+  pthread_mutex_unlock(&mem_lock);
   return cudaSuccess;
 }
 
@@ -181,7 +212,7 @@ cudaError_t get_device_properties(cudaDeviceProp *p, int device) {
   snprintf(p->name, sizeof p->name, "cuda_emu (the CPU)");
   p->major = 9;
   p->minor = 0;
-  p->totalGlobalMem = (size_t)16 << 30;
+  p->totalGlobalMem = device_memory();
   return cudaSuccess;
 }
 
