@@ -339,18 +339,24 @@ TEST(cli_train_sigint_saves_and_resumes) {
 
 #include "engine/sat/plan.h"
 
-TEST(cli_sat_end_to_end) {
+// On `bin` (BIN, or EMU_BIN with dev "--device cuda": the CUDA code paths), with the files
+// named after `name`: a search on `calib` images, fine-tuning `ft` ("--steps N --batch B"),
+// and the evaluation's options in eval_opts (NULL: no evaluation).
+static void sat_end_to_end(const char *bin, const char *dev, const char *name, int calib, const char *ft,
+                           const char *eval_opts) {
   const char *m = tiny_model();
   if (!m) return;
-  char plan[300], png[300];
-  snprintf(plan, sizeof plan, "%s/e2e.plan", test_tmpdir());
-  snprintf(png, sizeof png, "%s/e2e.png", test_tmpdir());
+  char plan[300], png[300], args[1200];
+  snprintf(plan, sizeof plan, "%s/%s.plan", test_tmpdir(), name);
+  snprintf(png, sizeof png, "%s/%s.png", test_tmpdir(), name);
   Result r;
-  run(&r, "plan --model %s --groups 3 --k 0.5 --rounds 2 --calib 32 --out %s", m, plan);
+  run(&r, "plan --model %s --groups 3 --k 0.5 --rounds 2 --calib %d --out %s", m, calib, plan);
   ASSERTF(r.status == 0, "plan: %s", r.err);
-  run(&r, "prune --plan %s --device cpu --threads 1 --quiet", plan);
+  snprintf(args, sizeof args, "prune --plan %s %s --quiet", plan, dev);
+  run_bin(&r, bin, args);
   ASSERTF(r.status == 0, "prune: %s", r.err);
-  run(&r, "finetune --plan %s --steps 6 --batch 8 --device cpu --threads 1 --quiet", plan);
+  snprintf(args, sizeof args, "finetune --plan %s %s %s --quiet", plan, ft, dev);
+  run_bin(&r, bin, args);
   ASSERTF(r.status == 0, "finetune: %s", r.err);
 
   // The plan now names a fine-tuned model per group, each within 2 % of its MACs target.
@@ -373,13 +379,23 @@ TEST(cli_sat_end_to_end) {
   unet_free(base);
   be->destroy(be);
 
-  run(&r, "sample --plan %s --n 3 --steps 10 --device cpu --threads 1 --out %s", plan, png);
+  snprintf(args, sizeof args, "sample --plan %s --n 3 --steps 10 %s --out %s", plan, dev, png);
+  run_bin(&r, bin, args);
   ASSERTF(r.status == 0, "sample --plan: %s", r.err);
   ASSERTF(strstr(r.out, "of the base model"), "no compute report in: %s", r.out);
   ASSERT(access(png, R_OK) == 0);
-  run(&r, "eval --plan %s --n 8 --bins 4 --device cpu --threads 1", plan);
+  ASSERTF(!strstr(r.err, "running without graphs"), "a recording failed: %s", r.err);
+  if (!eval_opts) return;
+  snprintf(args, sizeof args, "eval --plan %s %s %s", plan, eval_opts, dev);
+  run_bin(&r, bin, args);
   ASSERTF(r.status == 0, "eval --plan: %s", r.err);
+  ASSERTF(strstr(r.out, "mean loss over all t"), "eval --plan printed: %s", r.out);
 }
+
+TEST(cli_sat_end_to_end) {
+  sat_end_to_end(BIN, "--device cpu --threads 1", "e2e", 32, "--steps 6 --batch 8", "--n 8 --bins 4");
+}
+
 
 // eval --fid: samples scored by FID-FMNIST (named as such), with the machine-readable line.
 TEST(cli_eval_fid) {
@@ -519,4 +535,11 @@ TEST(cli_cuda_emu_out_of_device_memory) {
   ASSERTF(strstr(r.err, "out of GPU memory:") && strstr(r.err, "MiB free of 300.0 MiB") && strstr(r.err, "--batch"),
           "stderr: %s", r.err);
   ASSERTF(!strstr(r.err, "CUDA error"), "a raw CUDA error instead of the message: %s", r.err);
+}
+
+// Pruning (importance from gradients), fine-tuning and sampling a plan on the CUDA backend's
+// code. (Its evaluation runs a model call per timestep: too slow for the emulator, and the
+// same forwards as sampling.)
+TEST(cli_cuda_emu_sat_end_to_end) {
+  if (have_emu_binary()) sat_end_to_end(EMU_BIN, "--device cuda", "e2e-cuda", 8, "--steps 2 --batch 2", NULL);
 }
