@@ -33,9 +33,8 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
-
 #include <stdio.h>
+#include <string.h>
 
 #include <tuple>
 #include <type_traits>
@@ -146,7 +145,8 @@ static inline int atomicAdd(int *p, int v) { int old = *p; *p = old + v; return 
 //    the way (a host pointer, memory already freed, or a range past the end of its block is an
 //    error that names the call and the argument); kernels run on the translated pointers.
 //    cudaMalloc poisons what it returns (every float a NaN) up to 64 MiB; cudaFree releases the
-//    shadow but keeps the addresses reserved, so they are never handed out again.
+//    shadow but keeps the addresses reserved, so they are never handed out again. The device
+//    has 16 GiB, or what STEPSCOPE_EMU_DEVICE_MEMORY says (e.g. 300M), for tests of running out.
 //  - Streams are real objects. Outside a capture, work queued into a stream runs at once (on the
 //    calling thread), so every queue is always drained; inside one it is recorded instead.
 //  - Stream capture and graphs as CUDA has them: cudaStreamBeginCapture puts a stream in capture
