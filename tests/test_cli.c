@@ -375,6 +375,15 @@ static void sat_end_to_end(const char *bin, const char *dev, const char *name, i
     ASSERTF(fabs(ratio - p.g[g].ratio) <= 0.02 * p.g[g].ratio, "group %d: MACs ratio %.3f, target %.3f", g, ratio,
             p.g[g].ratio);
     unet_free(gm);
+    // The pruned model (before fine-tuning) records the criterion that ranked its channels: at
+    // full size always magnitude (nothing to rank), else the plan's.
+    char pruned[sizeof p.g[g].model];
+    snprintf(pruned, sizeof pruned, "%.*s.safetensors", (int)(strstr(p.g[g].model, ".ft.") - p.g[g].model),
+             p.g[g].model);
+    char *crit = ckpt_meta(pruned, "criterion", &e);
+    const char *want = p.g[g].ratio >= 1 ? "magnitude" : p.criterion;
+    ASSERTF(crit && !strcmp(crit, want), "group %d (%s): criterion '%s', want '%s'", g, pruned, crit ? crit : "?", want);
+    free(crit);
   }
   unet_free(base);
   be->destroy(be);

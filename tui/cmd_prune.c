@@ -126,7 +126,7 @@ int cmd_prune(int argc, char **argv) {
       status = 1;
       break;
     }
-    if (search_save(path, m, p, g, p->base, crit, prop, &bank, c.data, &e)) {
+    if (search_save(path, m, p, g, p->base, ic.crit, prop, &bank, c.data, &e)) {  // the criterion that ran
       fprintf(stderr, "stepscope: %s\n", e.msg);
       status = 1;
     } else {
