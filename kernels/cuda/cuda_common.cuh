@@ -107,7 +107,7 @@ static inline CudaCtx *cuda_ctx(Backend *be) { return (CudaCtx *)be->ctx; }
 // exits: there is no smaller way to run the op.
 [[noreturn]] void cuda_out_of_memory(CudaCtx *c, const char *what, size_t bytes);
 
-// Grows a device buffer (`what`, for messages) to at least `bytes`, and to at least twice its
+// Grows a device buffer (`what`, for messages) to at least `need` bytes, and to at least twice its
 // size, so that growth is rare and the buffers ever made add up to less than twice the last.
 // The old buffer is retired, not freed: a recorded graph (graph_cuda.cu) may still point into
 // it. Retired buffers go when the backend does.
