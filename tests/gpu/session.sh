@@ -56,7 +56,7 @@ export OMP_WAIT_POLICY=passive
 part test-cuda 150 ./build/run_tests cuda -cuda_emu   # the emulated backend's tests are CI's
 grep -E "^(FAIL|skip)|passed|rel L2 error [0-9.e+-]+ .*(output|gradients|DDIM)|worst tensor|losses over|bit-identical|side by side" \
   "$LOGS/test-cuda.log" | tee -a "$FINAL/summary.txt"
-part test-tui-cuda 90 env STEPSCOPE_TEST_DEVICE=$DEVICE ./build/run_tests tui
+part test-tui-cuda 90 env STEPSCOPE_TEST_DEVICE=$DEVICE ./build/run_tests tui -cuda_emu
 grep -E "^(FAIL|skip)|passed" "$LOGS/test-tui-cuda.log" | tee -a "$FINAL/summary.txt"
 
 for b in 64 256; do
