@@ -473,6 +473,18 @@ TEST(cli_cuda_emu_bench_train_profile) {
   ASSERTF(!strstr(r.err, "running without graphs"), "a recording failed:\n%s", r.err);
 }
 
+// bench sample --device cuda: DDIM and DDPM rows from recorded forwards, and DDPM without them.
+TEST(cli_cuda_emu_bench_sample) {
+  if (!have_emu_binary()) return;
+  Result r;
+  run_emu(&r, "bench sample --device cuda --config tiny --batch 2 --steps 1 --no-torch");
+  ASSERTF(r.status == 0, "status %d, stderr: %s", r.status, r.err);
+  const char *want[] = {"device cuda", "replay a graph recorded per batch size", "ddim-50", "ddpm-1000", "ddpm direct"};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+    ASSERTF(strstr(r.out, want[i]), "no '%s' in:\n%s", want[i], r.out);
+  ASSERTF(!strstr(r.err, "running without graphs"), "a recording failed:\n%s", r.err);
+}
+
 // The same seed gives the same picture on the CPU and through the CUDA backend (recorded
 // forwards): 8-bit pixels within 1 level, almost all equal.
 TEST(cli_cuda_emu_sample_matches_cpu) {
