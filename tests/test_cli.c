@@ -564,3 +564,23 @@ TEST(cli_cuda_emu_out_of_device_memory) {
 TEST(cli_cuda_emu_sat_end_to_end) {
   if (have_emu_binary()) sat_end_to_end(EMU_BIN, "--device cuda", "e2e-cuda", 8, "--steps 2 --batch 2", NULL);
 }
+
+// FID-FMNIST through the CUDA backend (sampling, then the classifier's features on the device):
+// the CPU's score for the same seed, to the printed digit.
+TEST(cli_cuda_emu_eval_fid) {
+  if (!have_emu_binary()) return;
+  const char *m = tiny_model();
+  if (!m) return;
+  if (access("assets/fid-fmnist-classifier.safetensors", R_OK)) { test_skip("run from the repository root (assets/)"); return; }
+  double fid[2] = {-1, -1};
+  for (int k = 0; k < 2; k++) {
+    Result r;
+    if (k == 0) run(&r, "eval --model %s --fid 8 --steps 2 --batch 4 --device cpu --threads 1", m);
+    else run_emu(&r, "eval --model %s --fid 8 --steps 2 --batch 4 --device cuda", m);
+    ASSERTF(r.status == 0, "eval --fid (%s): %s", k ? "cuda" : "cpu", r.err);
+    const char *line = strstr(r.out, "result fid_fmnist=");
+    ASSERT(line && sscanf(line, "result fid_fmnist=%lf", &fid[k]) == 1);
+  }
+  printf("    FID-FMNIST of 8 samples: %.4f on the CPU, %.4f through CUDA\n", fid[0], fid[1]);
+  ASSERT_NEAR(fid[1], fid[0], 1e-3, 1e-4);
+}
