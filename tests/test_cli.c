@@ -30,9 +30,14 @@ static void slurp(const char *path, char *buf, size_t cap) {
   if (f) fclose(f);
 }
 
-// Runs `BIN ARGS` with NO_COLOR unset; fills r.
-static void run_bin(Result *r, const char *bin, const char *args) {
-  char cmd[1800], out[300], err[300];
+// Runs `bin ARGS` (ARGS a printf format) with NO_COLOR unset; fills r.
+static void run_bin(Result *r, const char *bin, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void run_bin(Result *r, const char *bin, const char *fmt, ...) {
+  char args[1200], cmd[2400], out[300], err[300];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(args, sizeof args, fmt, ap);
+  va_end(ap);
   snprintf(out, sizeof out, "%s/cli.out", test_tmpdir());
   snprintf(err, sizeof err, "%s/cli.err", test_tmpdir());
   snprintf(cmd, sizeof cmd, "env -u NO_COLOR %s %s >%s 2>%s </dev/null", bin, args, out, err);
@@ -42,25 +47,9 @@ static void run_bin(Result *r, const char *bin, const char *args) {
   slurp(err, r->err, sizeof r->err);
 }
 
-// Runs `stepscope ARGS` (a printf format).
-static void run(Result *r, const char *fmt, ...) {
-  char args[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(args, sizeof args, fmt, ap);
-  va_end(ap);
-  run_bin(r, BIN, args);
-}
-
-// Runs `stepscope-emu ARGS`: on it, --device cuda is the emulated CUDA backend.
-static void run_emu(Result *r, const char *fmt, ...) {
-  char args[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(args, sizeof args, fmt, ap);
-  va_end(ap);
-  run_bin(r, EMU_BIN, args);
-}
+// `stepscope ARGS`, and `stepscope-emu ARGS` (on which --device cuda is the emulated backend).
+#define run(r, ...) run_bin(r, BIN, __VA_ARGS__)
+#define run_emu(r, ...) run_bin(r, EMU_BIN, __VA_ARGS__)
 
 static int have_binary(void) {
   if (access(BIN, X_OK) == 0) return 1;
@@ -346,17 +335,15 @@ static void sat_end_to_end(const char *bin, const char *dev, const char *name, i
                            const char *eval_opts) {
   const char *m = tiny_model();
   if (!m) return;
-  char plan[300], png[300], args[1200];
+  char plan[300], png[300];
   snprintf(plan, sizeof plan, "%s/%s.plan", test_tmpdir(), name);
   snprintf(png, sizeof png, "%s/%s.png", test_tmpdir(), name);
   Result r;
   run(&r, "plan --model %s --groups 3 --k 0.5 --rounds 2 --calib %d --out %s", m, calib, plan);
   ASSERTF(r.status == 0, "plan: %s", r.err);
-  snprintf(args, sizeof args, "prune --plan %s %s --quiet", plan, dev);
-  run_bin(&r, bin, args);
+  run_bin(&r, bin, "prune --plan %s %s --quiet", plan, dev);
   ASSERTF(r.status == 0, "prune: %s", r.err);
-  snprintf(args, sizeof args, "finetune --plan %s %s %s --quiet", plan, ft, dev);
-  run_bin(&r, bin, args);
+  run_bin(&r, bin, "finetune --plan %s %s %s --quiet", plan, ft, dev);
   ASSERTF(r.status == 0, "finetune: %s", r.err);
 
   // The plan now names a fine-tuned model per group, each within 2 % of its MACs target.
@@ -388,15 +375,13 @@ static void sat_end_to_end(const char *bin, const char *dev, const char *name, i
   unet_free(base);
   be->destroy(be);
 
-  snprintf(args, sizeof args, "sample --plan %s --n 3 --steps 10 %s --out %s", plan, dev, png);
-  run_bin(&r, bin, args);
+  run_bin(&r, bin, "sample --plan %s --n 3 --steps 10 %s --out %s", plan, dev, png);
   ASSERTF(r.status == 0, "sample --plan: %s", r.err);
   ASSERTF(strstr(r.out, "of the base model"), "no compute report in: %s", r.out);
   ASSERT(access(png, R_OK) == 0);
   ASSERTF(!strstr(r.err, "running without graphs"), "a recording failed: %s", r.err);
   if (!eval_opts) return;
-  snprintf(args, sizeof args, "eval --plan %s %s %s", plan, eval_opts, dev);
-  run_bin(&r, bin, args);
+  run_bin(&r, bin, "eval --plan %s %s %s", plan, eval_opts, dev);
   ASSERTF(r.status == 0, "eval --plan: %s", r.err);
   ASSERTF(strstr(r.out, "mean loss over all t"), "eval --plan printed: %s", r.out);
 }
@@ -538,20 +523,16 @@ TEST(cli_cuda_emu_out_of_device_memory) {
   char png[300];
   snprintf(png, sizeof png, "%s/oom.png", test_tmpdir());
   const char *small = "STEPSCOPE_EMU_DEVICE_MEMORY=100M " EMU_BIN, *some = "STEPSCOPE_EMU_DEVICE_MEMORY=300M " EMU_BIN;
-  char args[600];
   Result r;
-  snprintf(args, sizeof args, "sample --model %s --device auto --n 2 --steps 2 --threads 1 --out %s", m, png);
-  run_bin(&r, small, args);
+  run_bin(&r, small, "sample --model %s --device auto --n 2 --steps 2 --threads 1 --out %s", m, png);
   ASSERTF(r.status == 0, "status %d: %s", r.status, r.err);
   ASSERTF(strstr(r.err, "no usable CUDA device (cannot reserve 256 MiB of GPU memory") && strstr(r.err, "using the CPU"),
           "stderr: %s", r.err);
   ASSERT(access(png, R_OK) == 0);
-  snprintf(args, sizeof args, "sample --model %s --device cuda --n 2 --steps 2 --out %s", m, png);
-  run_bin(&r, small, args);
+  run_bin(&r, small, "sample --model %s --device cuda --n 2 --steps 2 --out %s", m, png);
   ASSERT_EQ_INT(r.status, 1);
   ASSERTF(strstr(r.err, "cannot reserve 256 MiB of GPU memory"), "stderr: %s", r.err);
-  snprintf(args, sizeof args, "sample --model %s --device cuda --n 512 --batch 512 --steps 2 --out %s", m, png);
-  run_bin(&r, some, args);
+  run_bin(&r, some, "sample --model %s --device cuda --n 512 --batch 512 --steps 2 --out %s", m, png);
   ASSERT_EQ_INT(r.status, 1);
   ASSERTF(strstr(r.err, "out of GPU memory:") && strstr(r.err, "MiB free of 300.0 MiB") && strstr(r.err, "--batch"),
           "stderr: %s", r.err);
