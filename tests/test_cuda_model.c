@@ -328,6 +328,51 @@ static void two_threads_record_and_sample(int steps) {
 GPU_TEST(cuda_model_two_threads_record_and_sample) { if (have_gpu()) two_threads_record_and_sample(30); }
 TEST(cuda_emu_model_two_threads_record_and_sample) { if (have_emu()) two_threads_record_and_sample(4); }
 
+// Another thread's calls that wait for the whole device must not land inside a recording: the
+// process lock holds them off until the capture ends. Here the other thread plans convolution
+// after convolution on a second backend (cuDNN's search allocates and frees device memory).
+// Without the lock the emulator voids the capture, as CUDA would, and the model falls back to
+// direct calls. Emulator only: it needs CUDA's capture rules, not speed.
+static volatile int churn_stop;
+static void *plan_convolutions(void *arg) {
+  long *planned = arg;
+  Err e = {{0}};
+  Backend *be = make_backend(&e);
+  if (!be) return NULL;
+  for (int i = 1; !churn_stop && i < 100000; i++) {
+    ConvDesc d = conv_desc(i, 2, 4, 4, 2, 3, 1, 1);  // a new shape each time: a new plan
+    float *x = be->alloc(be, (size_t)i * 32), *w = be->alloc(be, 36), *y = be->alloc(be, (size_t)i * 32);
+    be->conv2d_fwd(be, &d, x, w, NULL, y);
+    be->free(be, x), be->free(be, w), be->free(be, y);
+    (*planned)++;
+  }
+  be->destroy(be);
+  return NULL;
+}
+
+TEST(cuda_emu_model_recordings_hold_off_other_threads) {
+  if (!have_emu()) return;
+  float x[2 * 1024], eps[2 * 1024];
+  memset(x, 0, sizeof x);
+  long planned = 0;
+  churn_stop = 0;
+  pthread_t th;
+  pthread_create(&th, NULL, plan_convolutions, &planned);
+  int fell_back = 0;
+  const int n = 8;
+  for (int i = 0; i < n; i++) {
+    UNet *m = test_tiny_random(gpu, 30 + i, 0.1f);
+    unet_eps_host(m, 500, x, 2, eps);  // records, then replays
+    fell_back += !m->use_graphs;
+    unet_free(m);
+  }
+  churn_stop = 1;
+  pthread_join(th, NULL);
+  printf("    %d recordings while another thread planned %ld convolutions: %d fell back\n", n, planned, fell_back);
+  ASSERT(planned > 0);
+  ASSERT_EQ_INT(fell_back, 0);
+}
+
 // ---- failure paths, by fault injection on the emulator ----
 
 // A recording that fails, wherever it fails, leaves the model running its ops directly, with

@@ -157,7 +157,9 @@ static inline int atomicAdd(int *p, int v) { int old = *p; *p = old + v; return 
 //    returns cudaErrorStreamCaptureInvalidated): on the capturing thread cudaMalloc, cudaFree,
 //    synchronous copies and memsets, copies between host and device (pageable host memory), a
 //    synchronisation of the capturing stream or of the device, cuDNN's algorithm search; on any
-//    other thread cudaFree and cudaDeviceSynchronize (they wait for the whole device).
+//    other thread cudaFree and cudaDeviceSynchronize (they wait for the whole device). Each
+//    recorded call yields the CPU for a moment, so that other threads do run inside a capture
+//    window, as they would while a real capture records hundreds of calls.
 // The last error is per thread, as in CUDA.
 namespace cuda_emu {
 enum cudaError_t {
