@@ -107,6 +107,12 @@ static double train_ms_fresh(const char *kind, const UNetConfig *cfg, int thread
   return ms;
 }
 
+// One row of the training table: who, time per step, images/s, GFLOP/s, and what the row is.
+static void train_row(const char *who, double ms, int batch, double flops, const char *what) {
+  printf("  %-10s %9.1f ms/step %9.1f img/s %8.1f GFLOP/s%s%s\n", who, ms, batch * 1e3 / ms, flops / ms / 1e6,
+         what[0] ? "  " : "", what);
+}
+
 // On CUDA the step is timed three times: as it runs (a recorded graph replayed), the same steps
 // with every op launched, and with the other cuDNN policy (deterministic or the fastest
 // algorithms, which PyTorch's cudnn.benchmark picks) on its own backend, so one run shows both
@@ -125,7 +131,7 @@ static int bench_train(const char *config, int batch, int threads, int steps, co
   const char *kind = be->name;  // a string literal of the backend's: outlives it
   const int cuda = !strcmp(kind, "cuda");
   const BackendOpts o = cli_backend_opts(), other = {o.tf32, !o.nondeterministic};
-  const char *policy[2] = {"deterministic cuDNN", "fastest cuDNN"}, *flag[2] = {"", " (--nondeterministic)"};
+  const char *policy[2] = {"deterministic cuDNN", "fastest cuDNN (--nondeterministic)"};
   double ms = train_ms(m, batch, steps, NULL, 1);
   // Where steps replay a recorded graph (CUDA), the same steps issued op by op, same backend.
   double ms_direct = be->capture_begin ? train_ms(m, batch, steps, NULL, 0) : -1;
@@ -133,27 +139,18 @@ static int bench_train(const char *config, int batch, int threads, int steps, co
   unet_free(m);
   be->destroy(be);  // one model on the device at a time
   printf("stepscope train step  config %s  batch %d  threads %d  device %s\n", config, batch, threads, kind);
-  printf("  %-10s %9.1f ms/step %9.1f img/s %8.1f GFLOP/s", "stepscope", ms, batch * 1e3 / ms, flops / ms / 1e6);
-  if (cuda) printf("  %s%s", policy[o.nondeterministic], flag[o.nondeterministic]);
-  printf("\n");
-  if (ms_direct > 0)
-    printf("  %-10s %9.1f ms/step %9.1f img/s %8.1f GFLOP/s  the same without graphs (every op launched)\n",
-           "stepscope", ms_direct, batch * 1e3 / ms_direct, flops / ms_direct / 1e6);
+  train_row("stepscope", ms, batch, flops, cuda ? policy[o.nondeterministic] : "");
+  if (ms_direct > 0) train_row("stepscope", ms_direct, batch, flops, "the same without graphs (every op launched)");
   fflush(stdout);
   double ms2 = cuda ? train_ms_fresh(kind, &cfg, threads, &other, batch, steps, 0) : -1;
-  if (ms2 > 0)
-    printf("  %-10s %9.1f ms/step %9.1f img/s %8.1f GFLOP/s  %s%s\n", "stepscope", ms2, batch * 1e3 / ms2,
-           flops / ms2 / 1e6, policy[other.nondeterministic], flag[other.nondeterministic]);
+  if (ms2 > 0) train_row("stepscope", ms2, batch, flops, policy[other.nondeterministic]);
   // PyTorch as it runs by default (cudnn.benchmark may pick nondeterministic algorithms) and, on
   // CUDA, restricted to deterministic ones: each of our policies against PyTorch's same policy.
   double tms = torch ? torch_ms("train", config, batch, threads, steps, cuda ? "cuda" : "cpu", "", nparams) : -1;
   double tms_det = tms > 0 && cuda ? torch_ms("train", config, batch, threads, steps, "cuda", "--deterministic", nparams) : -1;
   if (tms > 0) {
-    printf("  %-10s %9.1f ms/step %9.1f img/s %8.1f GFLOP/s%s\n", "pytorch", tms, batch * 1e3 / tms, flops / tms / 1e6,
-           cuda ? "  cudnn.benchmark, any algorithm (PyTorch's default)" : "");
-    if (tms_det > 0)
-      printf("  %-10s %9.1f ms/step %9.1f img/s %8.1f GFLOP/s  cudnn.benchmark, deterministic algorithms\n", "pytorch",
-             tms_det, batch * 1e3 / tms_det, flops / tms_det / 1e6);
+    train_row("pytorch", tms, batch, flops, cuda ? "cudnn.benchmark, any algorithm (PyTorch's default)" : "");
+    if (tms_det > 0) train_row("pytorch", tms_det, batch, flops, "cudnn.benchmark, deterministic algorithms");
     if (!cuda) {
       printf("  stepscope is %.2fx the speed of PyTorch\n", tms / ms);
     } else {
