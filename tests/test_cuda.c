@@ -424,6 +424,15 @@ TEST(cuda_emu_groupnorm) {
   check_groupnorm(1, 64, 1024, 2);  // 32 768 values per group: more than the forward caches
 }
 
+// check(r, n) for each of the sizes, one Rng seeded with `seed` throughout, until one fails.
+static void check_sizes(void (*check)(Rng *, size_t), uint64_t seed, const size_t *sizes, int count) {
+  Rng r;
+  rng_seed(&r, seed);
+  for (int k = 0; k < count && !test_failed(); k++) check(&r, sizes[k]);
+}
+#define CHECK_SIZES(check, seed, ...) \
+  check_sizes(check, seed, (const size_t[]){__VA_ARGS__}, sizeof((const size_t[]){__VA_ARGS__}) / sizeof(size_t))
+
 static void check_silu(Rng *r, size_t n) {
   Buf x = buf_randn(r, n, 4), y = buf_randn(r, n, 1), dy = buf_randn(r, n, 1), dx = buf_randn(r, n, 1);
   BOTH(be->silu_fwd(be, n, ON(x), ON(y)));
@@ -434,21 +443,8 @@ static void check_silu(Rng *r, size_t n) {
   for (int i = 0; i < 4; i++) buf_free(&all[i]);
 }
 
-GPU_TEST(cuda_silu) {
-  if (!have_backends()) return;
-  Rng r;
-  rng_seed(&r, 400);
-  size_t sizes[] = {1, 1000003, (size_t)64 * 64 * 1024};
-  for (int k = 0; k < 3 && !test_failed(); k++) check_silu(&r, sizes[k]);
-}
-
-TEST(cuda_emu_silu) {
-  if (!have_emu()) return;
-  Rng r;
-  rng_seed(&r, 400);
-  size_t sizes[] = {1, 257, 70001};
-  for (int k = 0; k < 3 && !test_failed(); k++) check_silu(&r, sizes[k]);
-}
+GPU_TEST(cuda_silu) { if (have_backends()) CHECK_SIZES(check_silu, 400, 1, 1000003, (size_t)64 * 64 * 1024); }
+TEST(cuda_emu_silu) { if (have_emu()) CHECK_SIZES(check_silu, 400, 1, 257, 70001); }
 
 static void check_softmax(int rows, int n, float scale) {
   Rng r;
@@ -509,21 +505,8 @@ static void check_elementwise(Rng *r, size_t n) {
   buf_free(&y);
 }
 
-GPU_TEST(cuda_elementwise) {
-  if (!have_backends()) return;
-  Rng r;
-  rng_seed(&r, 600);
-  size_t sizes[] = {1, 33, 1000003};
-  for (int k = 0; k < 3 && !test_failed(); k++) check_elementwise(&r, sizes[k]);
-}
-
-TEST(cuda_emu_elementwise) {
-  if (!have_emu()) return;
-  Rng r;
-  rng_seed(&r, 600);
-  size_t sizes[] = {1, 33, 70001};
-  for (int k = 0; k < 3 && !test_failed(); k++) check_elementwise(&r, sizes[k]);
-}
+GPU_TEST(cuda_elementwise) { if (have_backends()) CHECK_SIZES(check_elementwise, 600, 1, 33, 1000003); }
+TEST(cuda_emu_elementwise) { if (have_emu()) CHECK_SIZES(check_elementwise, 600, 1, 33, 70001); }
 
 static void check_bcast(int B, int C, int HW, int per_sample) {
   Rng r;
@@ -688,21 +671,9 @@ static void check_sumsq(Rng *r, size_t n) {
   buf_free(&x);
 }
 
-GPU_TEST(cuda_sumsq) {
-  if (!have_backends()) return;
-  Rng r;
-  rng_seed(&r, 1200);
-  size_t sizes[] = {1, 1000, 1000003, (size_t)36 << 20};
-  for (int k = 0; k < 4 && !test_failed(); k++) check_sumsq(&r, sizes[k]);
-}
-
-TEST(cuda_emu_sumsq) {
-  if (!have_emu()) return;
-  Rng r;
-  rng_seed(&r, 1200);
-  size_t sizes[] = {1, 1000, 300007};  // the last over all SUMSQ_BLOCKS blocks, looping
-  for (int k = 0; k < 3 && !test_failed(); k++) check_sumsq(&r, sizes[k]);
-}
+GPU_TEST(cuda_sumsq) { if (have_backends()) CHECK_SIZES(check_sumsq, 1200, 1, 1000, 1000003, (size_t)36 << 20); }
+// The largest over all SUMSQ_BLOCKS blocks, looping.
+TEST(cuda_emu_sumsq) { if (have_emu()) CHECK_SIZES(check_sumsq, 1200, 1, 1000, 300007); }
 
 #ifndef STEPSCOPE_CUDA
 
