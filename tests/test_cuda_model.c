@@ -258,18 +258,26 @@ static void graphs_survive_buffer_growth(int B, int B_big) {
 GPU_TEST(cuda_model_graphs_survive_buffer_growth) { if (have_gpu()) graphs_survive_buffer_growth(4, 32); }
 TEST(cuda_emu_model_graphs_survive_buffer_growth) { if (have_emu()) graphs_survive_buffer_growth(2, 6); }
 
+// Two trainers of the same tiny model (weights from model_seed, batches from train_seed) on
+// the backend under test: tr[0] as training runs (a recorded step where the backend records),
+// tr[1] issuing every op directly.
+static void recorded_and_direct(const Dataset *ds, int batch, uint64_t model_seed, uint64_t train_seed, UNet *m[2],
+                                Trainer tr[2]) {
+  OptimCfg oc = optim_defaults();
+  for (int k = 0; k < 2; k++) {
+    m[k] = test_tiny_random(gpu, model_seed, 0.1f);
+    trainer_init(&tr[k], m[k], ds, &oc, SCHED_LINEAR, 1000, batch, 0, 1000, train_seed);
+  }
+  tr[1].use_graph = 0;
+}
+
 // Training steps replayed from a recording run the very kernels of direct steps: the same
 // losses, bit for bit, and one recording.
 static void training_graph_equals_direct(int steps, int batch) {
   Dataset ds = test_random_data(40, 12);
-  OptimCfg oc = optim_defaults();
   UNet *m[2];
   Trainer tr[2];
-  for (int k = 0; k < 2; k++) {
-    m[k] = test_tiny_random(gpu, 13, 0.1f);
-    trainer_init(&tr[k], m[k], &ds, &oc, SCHED_LINEAR, 1000, batch, 0, 1000, 2);
-  }
-  tr[1].use_graph = 0;
+  recorded_and_direct(&ds, batch, 13, 2, m, tr);
   for (int s = 0; s < steps; s++) {
     float a = trainer_step(&tr[0], NULL, NULL), b = trainer_step(&tr[1], NULL, NULL);
     ASSERTF(a == b && isfinite(a), "step %d: recorded %.9g, direct %.9g", s, a, b);
@@ -412,14 +420,9 @@ TEST(cuda_emu_model_failed_recordings_fall_back) {
 
   // Training: a backward-filter convolution fails while the step is recorded.
   Dataset ds = test_random_data(8, 13);
-  OptimCfg oc = optim_defaults();
   UNet *tm[2];
   Trainer tr[2];
-  for (int k = 0; k < 2; k++) {
-    tm[k] = test_tiny_random(gpu, 14, 0.1f);
-    trainer_init(&tr[k], tm[k], &ds, &oc, SCHED_LINEAR, 1000, B, 0, 1000, 3);
-  }
-  tr[1].use_graph = 0;
+  recorded_and_direct(&ds, B, 14, 3, tm, tr);
   before = cuda_emu_calls("cudnnConvolutionBackwardFilter");
   float lb = trainer_step(&tr[1], NULL, NULL);
   const int convs = (int)(cuda_emu_calls("cudnnConvolutionBackwardFilter") - before);
