@@ -92,14 +92,19 @@ static int open_shell(const char *s, int w, int h, const char *dir) {
   return -1;
 }
 
-// A shell, then `stepscope tui ARGS` typed into it. The explorer computes on the CPU unless
-// STEPSCOPE_TEST_DEVICE names another device (the GPU session script sets cuda).
-static int start(const char *s, int w, int h, const char *args) {
+// A shell, then `BIN tui ARGS` typed into it, computing on `device`.
+static int start_on(const char *s, int w, int h, const char *bin, const char *device, const char *args) {
   if (open_shell(s, w, h, NULL)) return -1;
-  const char *dev = getenv("STEPSCOPE_TEST_DEVICE");
   sh(TMUX "send-keys -t %s '%s tui --model %s --device %s --threads 1 --graphics blocks --view 1 %s' Enter", sock, s,
-     BIN, model, dev && *dev ? dev : "cpu", args);
+     bin, model, device, args);
   return wait_for(s, "1 Schedule", 10, 0) ? 0 : -1;
+}
+
+// The same for `stepscope tui ARGS`, on the CPU unless STEPSCOPE_TEST_DEVICE names another
+// device (the GPU session script sets cuda).
+static int start(const char *s, int w, int h, const char *args) {
+  const char *dev = getenv("STEPSCOPE_TEST_DEVICE");
+  return start_on(s, w, h, BIN, dev && *dev ? dev : "cpu", args);
 }
 
 // Quits and checks that the shell is back in a sane terminal: it echoes what is typed,
@@ -252,12 +257,12 @@ TEST(tui_cuda_emu_explorer) {
   if (setup()) return;
   const char *emu = "./build/stepscope-emu";
   if (access(emu, X_OK)) { test_skip("./build/stepscope-emu is not built (make build-tests)"); return; }
-  char err[400], text[2048];
+  char err[400], redirect[420], text[2048];
   snprintf(err, sizeof err, "%s/emu-tui.err", test_tmpdir());
-  ASSERT(open_shell("emu", 130, 42, NULL) == 0);
-  sh(TMUX "send-keys -t %s '%s tui --model %s --device cuda --threads 1 --graphics blocks --view 3 2>%s' Enter", sock,
-     "emu", emu, model, err);
+  snprintf(redirect, sizeof redirect, "2>%s", err);
+  ASSERT(start_on("emu", 130, 42, emu, "cuda", redirect) == 0);
   ASSERT(wait_for("emu", "· cuda", 10, 0));
+  keys("emu", "3");
   ASSERT(wait_for("emu", "step 3/50", 60, 0));
   keys("emu", "5");
   ASSERT(wait_for("emu", "validation loss per timestep", 10, 0));
