@@ -7,6 +7,7 @@
 #include "test.h"
 #include "engine/checkpoint.h"
 #include "engine/png_io.h"
+#include "tui/fid_cli.h"
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -391,11 +392,18 @@ TEST(cli_sat_end_to_end) {
 }
 
 
+// The shipped FID-FMNIST classifier, which the tests find where a checkout has it; else skip.
+static int have_fid_classifier(void) {
+  if (access(FID_DEFAULT_CLASSIFIER, R_OK) == 0) return 1;
+  test_skip("run from the repository root (" FID_DEFAULT_CLASSIFIER ")");
+  return 0;
+}
+
 // eval --fid: samples scored by FID-FMNIST (named as such), with the machine-readable line.
 TEST(cli_eval_fid) {
   const char *m = tiny_model();
   if (!m) return;
-  if (access("assets/fid-fmnist-classifier.safetensors", R_OK)) { test_skip("run from the repository root (assets/)"); return; }
+  if (!have_fid_classifier()) return;
   Result r;
   run(&r, "eval --model %s --fid 24 --steps 2 --batch 12 --device cpu --threads 1", m);
   ASSERTF(r.status == 0, "eval --fid: %s", r.err);
@@ -552,7 +560,7 @@ TEST(cli_cuda_emu_eval_fid) {
   if (!have_emu_binary()) return;
   const char *m = tiny_model();
   if (!m) return;
-  if (access("assets/fid-fmnist-classifier.safetensors", R_OK)) { test_skip("run from the repository root (assets/)"); return; }
+  if (!have_fid_classifier()) return;
   double fid[2] = {-1, -1};
   for (int k = 0; k < 2; k++) {
     Result r;

@@ -7,8 +7,8 @@
 int fid_eval_cli(Backend *be, const float *x, long n, int c, int h, int w, const char *classifier,
                  const char *stats, double *fid) {
   char cpath[4096], spath[4096];
-  if (!classifier) asset_path("fid-fmnist-classifier.safetensors", cpath, sizeof cpath), classifier = cpath;
-  if (!stats) asset_path("fid-fmnist-test-stats.safetensors", spath, sizeof spath), stats = spath;
+  if (!classifier) asset_path(FID_CLASSIFIER_ASSET, cpath, sizeof cpath), classifier = cpath;
+  if (!stats) asset_path(FID_STATS_ASSET, spath, sizeof spath), stats = spath;
   Err e;
   Classifier *m = classifier_load(classifier, be, &e);
   if (!m) { fprintf(stderr, "stepscope: %s\n", e.msg); return 1; }

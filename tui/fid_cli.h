@@ -6,9 +6,12 @@
 #pragma once
 #include "../kernels/backend.h"
 
-// The shipped files, as a checkout has them (fid_eval_cli also finds installed copies).
-#define FID_DEFAULT_CLASSIFIER "assets/fid-fmnist-classifier.safetensors"
-#define FID_DEFAULT_STATS "assets/fid-fmnist-test-stats.safetensors"
+// The shipped files: their names (asset_path finds them, installed copies included), and where
+// a checkout has them.
+#define FID_CLASSIFIER_ASSET "fid-fmnist-classifier.safetensors"
+#define FID_STATS_ASSET "fid-fmnist-test-stats.safetensors"
+#define FID_DEFAULT_CLASSIFIER "assets/" FID_CLASSIFIER_ASSET
+#define FID_DEFAULT_STATS "assets/" FID_STATS_ASSET
 
 // FID-FMNIST of n host images x (n, c, h, w) in [-1, 1] — generated samples, say — against
 // the cached test-set statistics. classifier and stats are paths (NULL: the shipped ones,
