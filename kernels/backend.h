@@ -30,6 +30,12 @@ static inline ConvDesc conv_desc(int B, int Cin, int H, int W, int Cout, int K, 
   return d;
 }
 
+// The same convolution (Ho and Wo follow from the rest).
+static inline int conv_desc_equal(const ConvDesc *a, const ConvDesc *b) {
+  return a->B == b->B && a->Cin == b->Cin && a->H == b->H && a->W == b->W && a->Cout == b->Cout && a->K == b->K &&
+         a->stride == b->stride && a->pad == b->pad;
+}
+
 // Convolution directions, as conv_algos and the profiler name them.
 typedef enum { CONV_FWD, CONV_BWD_DATA, CONV_BWD_FILTER } ConvDir;
 

@@ -42,14 +42,9 @@ static Prof *prof_of(Backend *be) {
   return be->ctx;
 }
 
-static int same_desc(const ConvDesc *a, const ConvDesc *b) {
-  return a->B == b->B && a->Cin == b->Cin && a->H == b->H && a->W == b->W && a->Cout == b->Cout &&
-         a->K == b->K && a->stride == b->stride && a->pad == b->pad;
-}
-
 static void add_conv(Prof *p, ConvDir dir, const ConvDesc *d, double sec) {
   int i = 0;
-  while (i < p->nconv && !(p->conv[i].dir == dir && same_desc(&p->conv[i].d, d))) i++;
+  while (i < p->nconv && !(p->conv[i].dir == dir && conv_desc_equal(&p->conv[i].d, d))) i++;
   if (i == p->nconv) {
     if (p->nconv == p->cap) p->conv = xrealloc(p->conv, (p->cap = p->cap ? 2 * p->cap : 64) * sizeof *p->conv);
     p->conv[p->nconv++] = (ConvTally){*d, dir, {0, 0}};
@@ -242,7 +237,7 @@ static void shape_str(const ConvDesc *d, char *s, size_t n) {
 
 static const ConvTally *find_conv(const Prof *p, ConvDir dir, const ConvDesc *d) {
   for (int i = 0; i < p->nconv; i++)
-    if (p->conv[i].dir == dir && same_desc(&p->conv[i].d, d)) return &p->conv[i];
+    if (p->conv[i].dir == dir && conv_desc_equal(&p->conv[i].d, d)) return &p->conv[i];
   return NULL;
 }
 

@@ -48,14 +48,9 @@ static uint32_t conv_hash(const ConvDesc *d) {
   return h;
 }
 
-static int same_conv(const ConvDesc *a, const ConvDesc *b) {
-  return a->B == b->B && a->Cin == b->Cin && a->H == b->H && a->W == b->W && a->Cout == b->Cout &&
-         a->K == b->K && a->stride == b->stride && a->pad == b->pad;
-}
-
 static ConvPlan **find_slot(ConvCache *cc, const ConvDesc *d) {
   uint32_t mask = (uint32_t)cc->cap - 1, i = conv_hash(d) & mask;
-  while (cc->slot[i] && !same_conv(&cc->slot[i]->key, d)) i = (i + 1) & mask;
+  while (cc->slot[i] && !conv_desc_equal(&cc->slot[i]->key, d)) i = (i + 1) & mask;
   return &cc->slot[i];
 }
 
