@@ -45,7 +45,8 @@ typedef struct {
   ConvDesc d;
   ConvDir dir;
   char chosen[24], fastest[24];  // algorithm names
-  float chosen_ms, fastest_ms;   // time per call as Find measured it; < 0: unknown (heuristic pick)
+  float chosen_ms, fastest_ms;   // time per call as Find (or the engine search) measured it;
+                                 // < 0: unknown (heuristic pick)
   int fastest_deterministic;     // the fastest gives the same result on every run
 } ConvAlgo;
 
@@ -157,6 +158,8 @@ typedef struct {
   int tf32;              // allow TF32 tensor-core math in cuBLAS and cuDNN (else exact fp32)
   int nondeterministic;  // let cuDNN take its fastest algorithms, even those whose results vary
                          // run to run (atomics); the default takes the fastest deterministic one
+  int engine_search;     // also time the engines of cuDNN's graph API (those PyTorch's
+                         // cudnn.benchmark picks from) against the legacy algorithms, per shape
 } BackendOpts;
 Backend *backend_create_opts(const char *name, int threads, const BackendOpts *opts, Err *err);
 void backend_destroy(Backend *b);

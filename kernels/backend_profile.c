@@ -264,8 +264,9 @@ static void report_algos(const Prof *p, FILE *f, int steps) {
     if (t) row[nrow++] = (AlgoRow){&a[i], t};  // else planned, but not run in the profiled steps
   }
   qsort(row, nrow, sizeof *row, algo_rows);
-  fprintf(f, "\n  %s convolution algorithms: chosen and fastest with the times the library measured when it\n"
-          "  planned the shape, ms/call as run here; * = results vary run to run;\n"
+  fprintf(f, "\n  %s convolution algorithms: chosen and fastest with the times measured when the shape was\n"
+          "  planned (by the library's search, or by --engine-search), ms/call as run here;\n"
+          "  * = results vary run to run;\n"
           "  cost = calls/step x (chosen - fastest):\n", in->name);
   fprintf(f, "  %-18s %-26s %6s %8s  %-21s %8s  %-22s %8s %8s\n", "direction", "shape", "calls", "here", "chosen",
           "ms", "fastest", "ms", "cost");

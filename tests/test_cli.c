@@ -451,14 +451,16 @@ static int have_emu_binary(void) {
   return 0;
 }
 
-// bench train --device cuda --profile: the three CUDA rows (graphs, without graphs, the other
-// cuDNN policy), the op table, and the cuDNN algorithm report with what determinism costs.
+// bench train --device cuda --profile: the CUDA rows (graphs, without graphs, the other cuDNN
+// policy, both policies with the graph-API engines searched), the op table, and the cuDNN
+// algorithm report with what determinism costs.
 TEST(cli_cuda_emu_bench_train_profile) {
   if (!have_emu_binary()) return;
   Result r;
   run_emu(&r, "bench train --device cuda --config tiny --batch 2 --steps 1 --no-torch --profile --threads 1");
   ASSERTF(r.status == 0, "status %d, stderr: %s", r.status, r.err);
   const char *want[] = {"device cuda", "deterministic cuDNN", "the same without graphs", "fastest cuDNN (--nondeterministic)",
+                        "deterministic cuDNN, engines searched", "fastest cuDNN, engines searched",
                         "profile: 1 step on cuda", "conv2d_bwd_filter", "groupnorm_bwd", "adamw",
                         "cuda convolution algorithms", "determinism costs"};
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)

@@ -16,6 +16,7 @@
 #include "test.h"
 
 #include <stdlib.h>
+#include <sys/wait.h>
 
 #include "engine/rng.h"
 #include "kernels/backend.h"
@@ -268,18 +269,23 @@ TEST(cuda_emu_gemm) { if (have_emu()) check_gemms(16); }
 // ---- convolution ----
 
 // Backward ops run `reps` times into random gradients (the reference is slow on big shapes).
-static void check_conv(ConvDesc d, int bias, int reps) {
+// Every tensor starts `off` floats into its buffer (1: views that are not 16-byte aligned).
+static void check_conv_at(ConvDesc d, int bias, int reps, size_t off) {
   Rng r;
   rng_seed(&r, 200 + d.B + d.Cin * 3 + d.H * 5 + d.Cout * 7 + d.K * 11 + d.stride);
   size_t nx = (size_t)d.B * d.Cin * d.H * d.W, nw = (size_t)d.Cout * d.Cin * d.K * d.K;
   size_t ny = (size_t)d.B * d.Cout * d.Ho * d.Wo;
   float wsd = 1.0f / sqrtf((float)d.Cin * d.K * d.K);
-  Buf x = buf_randn(&r, nx, 1), w = buf_randn(&r, nw, wsd), b = buf_randn(&r, d.Cout, 1);
-  Buf y = buf_randn(&r, ny, 1);  // garbage: the forward must overwrite it
-  Buf dy = buf_randn(&r, ny, 1), dx = buf_randn(&r, nx, 1), dw = buf_randn(&r, nw, 1), db = buf_randn(&r, d.Cout, 1);
-  char shape[96];
-  snprintf(shape, sizeof shape, "x(%d,%d,%d,%d) w(%d,%d,%d) s%d p%d", d.B, d.Cin, d.H, d.W, d.Cout, d.K, d.K,
-           d.stride, d.pad);
+  Buf all[8] = {buf_randn(&r, off + nx, 1), buf_randn(&r, off + nw, wsd), buf_randn(&r, off + d.Cout, 1),
+                buf_randn(&r, off + ny, 1),  // y: garbage, the forward must overwrite it
+                buf_randn(&r, off + ny, 1), buf_randn(&r, off + nx, 1), buf_randn(&r, off + nw, 1),
+                buf_randn(&r, off + d.Cout, 1)};
+  Buf v[8];
+  for (int i = 0; i < 8; i++) v[i] = (Buf){all[i].ref + off, all[i].gpu + off, all[i].n - off};
+  Buf x = v[0], w = v[1], b = v[2], y = v[3], dy = v[4], dx = v[5], dw = v[6], db = v[7];
+  char shape[112];
+  snprintf(shape, sizeof shape, "x(%d,%d,%d,%d) w(%d,%d,%d) s%d p%d%s", d.B, d.Cin, d.H, d.W, d.Cout, d.K, d.K,
+           d.stride, d.pad, off ? " unaligned" : "");
 
   BOTH(be->conv2d_fwd(be, &d, ON(x), ON(w), bias ? ON(b) : NULL, ON(y)));
   EXPECT_CLOSE(LABEL("conv fwd %s%s", shape, bias ? " +bias" : ""), y);
@@ -290,9 +296,10 @@ static void check_conv(ConvDesc d, int bias, int reps) {
   EXPECT_CLOSE(LABEL("conv bwd data x%d %s", reps, shape), dx);
   EXPECT_CLOSE(LABEL("conv bwd filter x%d %s", reps, shape), dw);
   if (bias) EXPECT_CLOSE(LABEL("conv bwd bias x%d %s", reps, shape), db);
-  Buf all[] = {x, w, b, y, dy, dx, dw, db};
-  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) buf_free(&all[i]);
+  for (int i = 0; i < 8; i++) buf_free(&all[i]);
 }
+
+static void check_conv(ConvDesc d, int bias, int reps) { check_conv_at(d, bias, reps, 0); }
 
 static void check_convs_small(void) {
   check_conv(conv_desc(3, 5, 7, 9, 4, 3, 1, 1), 1, 2);  // odd, non-square
@@ -363,6 +370,103 @@ static void check_conv_nondeterministic_profiled(void) {
 
 GPU_TEST(cuda_conv_nondeterministic_profiled) { if (have_backends()) check_conv_nondeterministic_profiled(); }
 TEST(cuda_emu_conv_nondeterministic_profiled) { if (have_emu()) check_conv_nondeterministic_profiled(); }
+
+// Backends that also search cuDNN's graph-API engines (BackendOpts.engine_search), under both
+// policies: their convolutions match the reference (the backward ones accumulate, as the legacy
+// ones do), also on views that are not 16-byte aligned (those run the legacy choice), and
+// conv_algos reports times measured alike for every contender: the chosen one never slower than
+// the fastest, and the fastest when the policy allows any. On the emulator, whose engines are
+// known (cudnn_graph_emu.cpp): never its nondeterministic engine (4) under the deterministic
+// policy, never a tensor-core, down-converting or run-time compiled one (6, 39, 27) without
+// TF32, never its stride-1 engine (11) on a strided shape, at least one engine chosen, and every
+// graph-API descriptor gone with the backend.
+static void check_conv_engine_search(int emu) {
+  const long live_before = emu ? cuda_emu_backend_descriptors() : 0;
+  for (int nondet = 0; nondet < 2 && !test_failed(); nondet++) {
+    Err err = {{0}};
+    Backend *es = create_under_test(&(BackendOpts){.nondeterministic = nondet, .engine_search = 1}, &err);
+    ASSERTF(es, "backend creation with engine_search = 1: %s", err.msg);
+    Backend *saved = gpu_be;
+    gpu_be = es;
+    check_convs_small();
+    if (!test_failed()) check_conv_at(conv_desc(2, 3, 8, 8, 4, 3, 1, 1), 1, 1, 1);
+    gpu_be = saved;
+    int n = es->conv_algos(es, NULL, 0), engines = 0;
+    ConvAlgo *a = calloc(n ? n : 1, sizeof *a);
+    es->conv_algos(es, a, n);
+    for (int i = 0; i < n && !test_failed(); i++) {
+      const ConvAlgo *x = &a[i];
+      printf("    %s: dir %d x(%d,%d,%d,%d) s%d chose %s (%.3f ms), fastest %s%s (%.3f ms)\n",
+             nondet ? "fastest" : "deterministic", x->dir, x->d.B, x->d.Cin, x->d.H, x->d.W, x->d.stride, x->chosen,
+             x->chosen_ms, x->fastest, x->fastest_deterministic ? "" : "*", x->fastest_ms);
+      if (x->chosen_ms >= 0 && x->fastest_ms >= 0) ASSERT(x->chosen_ms >= x->fastest_ms);
+      if (nondet) ASSERTF(!strcmp(x->chosen, x->fastest), "chose %s, fastest %s", x->chosen, x->fastest);
+      engines += !strncmp(x->chosen, "engine", 6);
+      int id;
+      if (emu && sscanf(x->chosen, "engine %d", &id) == 1) {
+        ASSERTF(id != 6 && id != 39 && id != 27, "engine %d without TF32", id);
+        ASSERTF(nondet || id != 4, "nondeterministic engine %d under the deterministic policy", id);
+        ASSERTF(x->d.stride == 1 || id != 11, "the stride-1 engine on stride %d", x->d.stride);
+      }
+    }
+    free(a);
+    printf("    %d of %d planned directions run a graph-API engine\n", engines, n);
+    if (emu) ASSERT(engines > 0);
+    es->destroy(es);
+  }
+  if (emu) ASSERT_EQ_INT(cuda_emu_backend_descriptors(), live_before);
+}
+
+GPU_TEST(cuda_conv_engine_search) { if (have_backends()) check_conv_engine_search(0); }
+TEST(cuda_emu_conv_engine_search) { if (have_emu()) check_conv_engine_search(1); }
+
+// Emulator only: the graph API's failures. Each case runs in a child (what it prints to stderr,
+// and a fatal one exits): `engine_case` says which.
+static int engine_case;
+static void engine_failure_child(void) {
+  Err err = {{0}};
+  Backend *es = create_under_test(&(BackendOpts){.engine_search = 1}, &err);
+  if (!es) exit(3);
+  gpu_be = es;
+  const ConvDesc d = conv_desc(2, 3, 9, 9, 6, 3, 2, 1);  // the emulator's engine 58 wins its forward
+  if (engine_case == 0) {
+    cuda_emu_fail_call("cudnnBackendFinalize", 1);  // the very first graph cannot be built
+    check_conv(d, 1, 1);
+    check_conv(conv_desc(3, 5, 7, 9, 4, 3, 1, 1), 1, 1);
+    ConvAlgo a[6];
+    ASSERT_EQ_INT(es->conv_algos(es, a, 6), 6);
+    for (int i = 0; i < 6; i++)  // (the planning order: the failed graph was the first forward)
+      if (a[i].d.B == 2 && a[i].dir == CONV_FWD) ASSERTF(strncmp(a[i].chosen, "engine", 6), "chose %s", a[i].chosen);
+    exit(test_failed() ? 4 : 0);
+  }
+  check_conv(d, 0, 1);  // plans: the engine runs from now on
+  cuda_emu_fail_call("cudnnBackendExecute", 1);
+  float *x = es->alloc(es, 2 * 3 * 81), *w = es->alloc(es, 6 * 3 * 9), *y = es->alloc(es, 2 * 6 * 25);
+  es->conv2d_fwd(es, &d, x, w, NULL, y);
+  exit(5);  // not reached: the failure is fatal
+}
+
+TEST(cuda_emu_conv_engine_failures) {
+  if (!have_emu()) return;
+  static char msg[8192];
+  engine_case = 0;
+  int status = test_in_child(engine_failure_child, 120, msg, sizeof msg);
+  const char *said = strstr(msg, "stepscope: cuDNN's graph API refused a convolution");
+  printf("    a graph refused: %.*s\n", said ? (int)strcspn(said, "\n") : 0, said ? said : "");
+  ASSERTF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child ended with status %d:\n%s", status, msg);
+  ASSERTF(said && !strstr(said + 1, "stepscope: cuDNN's graph API refused"), "said %s once:\n%s",
+          said ? "more than" : "not even", msg);
+  ASSERT(strstr(said, "cudnnBackendFinalize"));
+
+  engine_case = 1;
+  status = test_in_child(engine_failure_child, 120, msg, sizeof msg);
+  said = strstr(msg, "stepscope: cuDNN error");
+  printf("    an engine fails to run: %.*s\n", said ? (int)strcspn(said, "\n") : 0, said ? said : "");
+  ASSERTF(WIFEXITED(status) && WEXITSTATUS(status) == 1, "the child ended with status %d:\n%s", status, msg);
+  ASSERTF(said && strstr(said, "CUDNN_STATUS_EXECUTION_FAILED") && strstr(said, "in cudnnBackendExecute") &&
+              strstr(said, "kernels/cuda/conv_engines.cu:"),
+          "the message does not name the library, call and place:\n%s", msg);
+}
 
 // ---- normalisation and activations ----
 

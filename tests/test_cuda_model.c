@@ -23,27 +23,30 @@
 static Backend *gpu;
 static Backend *(*make_backend)(Err *err);
 
+// Backends with cuDNN's graph-API engines in the search (BackendOpts.engine_search).
+static const BackendOpts engine_search = {.engine_search = 1};
+
 #ifdef STEPSCOPE_CUDA
 #define GPU_TEST(fn) TEST(fn)
 static Backend *make_cuda(Err *err) { return backend_create("cuda", 1, err); }
+static Backend *make_cuda_engines(Err *err) { return backend_create_opts("cuda", 1, &engine_search, err); }
 #else
 #define GPU_TEST(fn) __attribute__((unused)) static void fn(void)
 static Backend *make_cuda(Err *err) { return NULL; }  // never called: no GPU test is registered
+static Backend *make_cuda_engines(Err *err) { return NULL; }
 #endif
 
-// The CUDA backend, made once; without a usable device the test skips, or fails when
-// STEPSCOPE_REQUIRE_CUDA=1 (the GPU machine, where a skip would hide a broken setup).
-static int have_gpu(void) {
-  static Backend *cuda;
-  static int tried;
+// The CUDA backend `make` makes, made once; without a usable device the test skips, or fails
+// when STEPSCOPE_REQUIRE_CUDA=1 (the GPU machine, where a skip would hide a broken setup).
+static int have_gpu_from(Backend *(*make)(Err *), Backend **cached, int *tried) {
   static char why[600];
-  if (!tried) {
-    tried = 1;
+  if (!*tried) {
+    *tried = 1;
     Err e = {{0}};
-    if (!(cuda = make_cuda(&e))) snprintf(why, sizeof why, "no usable CUDA device: %s", e.msg);
+    if (!(*cached = make(&e))) snprintf(why, sizeof why, "no usable CUDA device: %s", e.msg);
   }
-  gpu = cuda;
-  make_backend = make_cuda;
+  gpu = *cached;
+  make_backend = make;
   if (gpu) return 1;
   const char *req = getenv("STEPSCOPE_REQUIRE_CUDA");
   if (req && !strcmp(req, "1")) test_fail(__FILE__, __LINE__, "%s (STEPSCOPE_REQUIRE_CUDA=1)", why);
@@ -51,20 +54,43 @@ static int have_gpu(void) {
   return 0;
 }
 
-static Backend *make_emu(Err *err) { return backend_cuda_emu_create_opts(NULL, err); }
+static int have_gpu(void) {
+  static Backend *cuda;
+  static int tried;
+  return have_gpu_from(make_cuda, &cuda, &tried);
+}
 
-// The emulated backend, made once, with the emulator's schedule seeded afresh for each test.
-static int have_emu(void) {
-  static Backend *emu;
+static int have_gpu_engines(void) {
+  static Backend *cuda;
+  static int tried;
+  return have_gpu_from(make_cuda_engines, &cuda, &tried);
+}
+
+static Backend *make_emu(Err *err) { return backend_cuda_emu_create_opts(NULL, err); }
+static Backend *make_emu_engines(Err *err) { return backend_cuda_emu_create_opts(&engine_search, err); }
+
+// The emulated backend `make` makes, made once, with the emulator's schedule seeded afresh for
+// each test.
+static int have_emu_from(Backend *(*make)(Err *), Backend **cached) {
   Err e = {{0}};
-  if (!emu && !(emu = make_emu(&e))) {
+  if (!*cached && !(*cached = make(&e))) {
     test_fail(__FILE__, __LINE__, "the emulated CUDA backend: %s", e.msg);
     return 0;
   }
-  gpu = emu;
-  make_backend = make_emu;
+  gpu = *cached;
+  make_backend = make;
   cuda_emu_seed(1);
   return 1;
+}
+
+static int have_emu(void) {
+  static Backend *emu;
+  return have_emu_from(make_emu, &emu);
+}
+
+static int have_emu_engines(void) {
+  static Backend *emu;
+  return have_emu_from(make_emu_engines, &emu);
 }
 
 // ||a - b|| / ||b||, printed.
@@ -130,6 +156,28 @@ static void step_gradients(int B, double tol) {
 
 GPU_TEST(cuda_model_step_gradients) { if (have_gpu()) step_gradients(4, 1e-4); }
 TEST(cuda_emu_model_step_gradients) { if (have_emu()) step_gradients(2, 1e-5); }
+
+// How many planned (shape, direction)s of the backend under test run a graph-API plan.
+static int engines_chosen(void) {
+  int n = gpu->conv_algos(gpu, NULL, 0), k = 0;
+  ConvAlgo *a = xcalloc(n ? n : 1, sizeof *a);
+  gpu->conv_algos(gpu, a, n);
+  for (int i = 0; i < n; i++) k += !strncmp(a[i].chosen, "engine", 6);
+  printf("    %d of %d planned convolution directions run a cuDNN graph-API engine\n", k, n);
+  free(a);
+  return k;
+}
+
+// The same with cuDNN's graph-API engines in the search (whichever it picked per shape; the
+// emulator's made-up times make it pick some).
+GPU_TEST(cuda_model_engines_step_gradients) {
+  if (have_gpu_engines()) step_gradients(4, 1e-4), engines_chosen();
+}
+TEST(cuda_emu_model_engines_step_gradients) {
+  if (!have_emu_engines()) return;
+  step_gradients(2, 1e-5);
+  ASSERT(engines_chosen() > 0);
+}
 
 // AdamW steps from the same seed on the same random data: every loss within tol (relative) of
 // the CPU's. The trajectories drift apart by rounding only.
@@ -292,6 +340,13 @@ static void training_graph_equals_direct(int steps, int batch) {
 
 GPU_TEST(cuda_model_training_graph_equals_direct) { if (have_gpu()) training_graph_equals_direct(10, 16); }
 TEST(cuda_emu_model_training_graph_equals_direct) { if (have_emu()) training_graph_equals_direct(4, 2); }
+// Graph-API plans run inside recordings as they run directly.
+GPU_TEST(cuda_model_engines_training_graph_equals_direct) {
+  if (have_gpu_engines()) training_graph_equals_direct(10, 16);
+}
+TEST(cuda_emu_model_engines_training_graph_equals_direct) {
+  if (have_emu_engines()) training_graph_equals_direct(3, 2);
+}
 
 // Two backends on two threads, each recording and replaying while the other loads, plans
 // and samples (as the explorer's two samplers do): each gives what it gives alone.

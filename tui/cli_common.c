@@ -1,9 +1,11 @@
 #include "commands.h"
 #include <stdio.h>
 
-int cli_tf32, cli_nondeterministic;
+int cli_tf32, cli_nondeterministic, cli_engine_search;
 
-BackendOpts cli_backend_opts(void) { return (BackendOpts){.tf32 = cli_tf32, .nondeterministic = cli_nondeterministic}; }
+BackendOpts cli_backend_opts(void) {
+  return (BackendOpts){.tf32 = cli_tf32, .nondeterministic = cli_nondeterministic, .engine_search = cli_engine_search};
+}
 
 Backend *cli_backend(const char *device, int threads) {
   Err e;

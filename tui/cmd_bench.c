@@ -113,12 +113,20 @@ static void train_row(const char *who, double ms, int batch, double flops, const
          what[0] ? "  " : "", what);
 }
 
-// On CUDA the step is timed three times: as it runs (a recorded graph replayed), the same steps
-// with every op launched, and with the other cuDNN policy (deterministic or the fastest
-// algorithms, which PyTorch's cudnn.benchmark picks) on its own backend, so one run shows both
-// trade-offs; the first row has the algorithms the flags ask for (deterministic unless
-// --nondeterministic). --profile adds a last, profiled run (its syncs slow it down, and it runs
-// without graphs: the rows above stay unprofiled).
+// The label of a CUDA row: the cuDNN policy, and whether the graph API's engines were searched.
+static const char *cuda_row_label(const BackendOpts *o) {
+  static const char *const label[2][2] = {
+      {"deterministic cuDNN", "deterministic cuDNN, engines searched (--engine-search)"},
+      {"fastest cuDNN (--nondeterministic)", "fastest cuDNN, engines searched (--engine-search)"}};
+  return label[o->nondeterministic != 0][o->engine_search != 0];
+}
+
+// On CUDA the step is timed for each cuDNN policy (deterministic, or the fastest algorithms,
+// which PyTorch's cudnn.benchmark picks) with and without the search of cuDNN's graph-API
+// engines, each on a backend of its own, so that one run shows every trade-off; the first row
+// is what the flags ask for, and is also timed with every op launched instead of a recorded
+// graph replayed. --profile adds a last, profiled run of the flags' choice (its syncs slow it
+// down, and it runs without graphs: the rows above stay unprofiled).
 static int bench_train(const char *config, int batch, int threads, int steps, const char *device, int torch,
                        int profile) {
   Backend *be;
@@ -130,8 +138,7 @@ static int bench_train(const char *config, int batch, int threads, int steps, co
   const long nparams = unet_nparams(m);
   const char *kind = be->name;  // a string literal of the backend's: outlives it
   const int cuda = !strcmp(kind, "cuda");
-  const BackendOpts o = cli_backend_opts(), other = {o.tf32, !o.nondeterministic};
-  const char *policy[2] = {"deterministic cuDNN", "fastest cuDNN (--nondeterministic)"};
+  const BackendOpts o = cli_backend_opts();
   double ms = train_ms(m, batch, steps, NULL, 1);
   // Where steps replay a recorded graph (CUDA), the same steps issued op by op, same backend.
   double ms_direct = be->capture_begin ? train_ms(m, batch, steps, NULL, 0) : -1;
@@ -139,11 +146,20 @@ static int bench_train(const char *config, int batch, int threads, int steps, co
   unet_free(m);
   be->destroy(be);  // one model on the device at a time
   printf("stepscope train step  config %s  batch %d  threads %d  device %s\n", config, batch, threads, kind);
-  train_row("stepscope", ms, batch, flops, cuda ? policy[o.nondeterministic] : "");
+  train_row("stepscope", ms, batch, flops, cuda ? cuda_row_label(&o) : "");
   if (ms_direct > 0) train_row("stepscope", ms_direct, batch, flops, "the same without graphs (every op launched)");
   fflush(stdout);
-  double ms2 = cuda ? train_ms_fresh(kind, &cfg, threads, &other, batch, steps, 0) : -1;
-  if (ms2 > 0) train_row("stepscope", ms2, batch, flops, policy[other.nondeterministic]);
+  // ours[nondeterministic][engine_search], ms per step; -1 not measured.
+  double ours[2][2] = {{-1, -1}, {-1, -1}};
+  ours[o.nondeterministic != 0][o.engine_search != 0] = ms;
+  for (int nd = 0; cuda && nd < 2; nd++)
+    for (int es = 0; es < 2; es++) {
+      if (ours[nd][es] > 0) continue;
+      const BackendOpts v = {o.tf32, nd, es};
+      if ((ours[nd][es] = train_ms_fresh(kind, &cfg, threads, &v, batch, steps, 0)) > 0)
+        train_row("stepscope", ours[nd][es], batch, flops, cuda_row_label(&v));
+      fflush(stdout);
+    }
   // PyTorch as it runs by default (cudnn.benchmark may pick nondeterministic algorithms) and, on
   // CUDA, restricted to deterministic ones: each of our policies against PyTorch's same policy.
   double tms = torch ? torch_ms("train", config, batch, threads, steps, cuda ? "cuda" : "cpu", "", nparams) : -1;
@@ -154,11 +170,14 @@ static int bench_train(const char *config, int batch, int threads, int steps, co
     if (!cuda) {
       printf("  stepscope is %.2fx the speed of PyTorch\n", tms / ms);
     } else {
-      // Our row for each policy: the first run's, or the other policy's.
-      const double ours_det = o.nondeterministic ? ms2 : ms, ours_fast = o.nondeterministic ? ms : ms2;
+      const double theirs[2] = {tms_det, tms};
+      const char *name[2] = {"deterministic", "fastest"};
       printf("  stepscope's speed over PyTorch's, same policy:");
-      if (ours_det > 0 && tms_det > 0) printf("  deterministic %.2fx", tms_det / ours_det);
-      if (ours_fast > 0) printf("  fastest %.2fx", tms / ours_fast);
+      for (int nd = 0; nd < 2; nd++) {
+        if (theirs[nd] <= 0 || ours[nd][0] <= 0) continue;
+        printf("  %s %.2fx", name[nd], theirs[nd] / ours[nd][0]);
+        if (ours[nd][1] > 0) printf(" (%.2fx with engines searched)", theirs[nd] / ours[nd][1]);
+      }
       printf("\n");
     }
   } else if (torch) {
@@ -276,8 +295,7 @@ int cmd_bench(int argc, char **argv) {
     {"--threads", OPT_INT, &threads, "N", "CPU threads, for us and PyTorch (default 2)"},
     {"--steps", OPT_INT, &steps, "N", "timed steps (default: train 10 after 3 warm-up; sample 4 after 2)"},
     {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
-    OPT_TF32,
-    OPT_NONDETERMINISTIC,
+    OPT_CUDA_CHOICES,
     {"--no-torch", OPT_FLAG, &no_torch, NULL, "skip the PyTorch reference"},
     {"--profile", OPT_FLAG, &profile, NULL,
      "train: as many steps again with every op timed, then a table of where the time goes"},

@@ -98,8 +98,7 @@ int cmd_eval(int argc, char **argv) {
     {"--steps", OPT_INT, &steps, "S", "with --fid: DDIM steps (default 50)"},
     {"--fid-png", OPT_STR, &fid_png, "FILE", "with --fid: also write the first 64 samples as a grid"},
     {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
-    OPT_TF32,
-    OPT_NONDETERMINISTIC,
+    OPT_CUDA_CHOICES,
     {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
   };
   ArgSpec spec = {"eval", "(--model FILE | --plan PLAN) [options]",

@@ -31,8 +31,7 @@ int cmd_finetune(int argc, char **argv) {
     {"--save-every", OPT_INT, &save_every, "N", "save every N steps (default 500; 0: end only)"},
     {"--data", OPT_STR, &data, "SPEC", "training data (default: the base model's)"},
     {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
-    OPT_TF32,
-    OPT_NONDETERMINISTIC,
+    OPT_CUDA_CHOICES,
     {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
     {"--quiet", OPT_FLAG, &quiet, NULL, "no progress output"},
   };

@@ -19,8 +19,7 @@ int cmd_importance(int argc, char **argv) {
     {"--csv", OPT_FLAG, &csv, NULL, "CSV rows: group,channel,score,kept"},
     {"--data", OPT_STR, &data, "SPEC", "calibration data (default: the base model's, test split)"},
     {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
-    OPT_TF32,
-    OPT_NONDETERMINISTIC,
+    OPT_CUDA_CHOICES,
     {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
   };
   ArgSpec spec = {"importance", "--plan PLAN [--group G] [options]",

@@ -53,8 +53,7 @@ int cmd_prune(int argc, char **argv) {
     {"--out-dir", OPT_STR, &out_dir, "DIR", "where the group models go (default: the plan's folder)"},
     {"--data", OPT_STR, &data, "SPEC", "calibration data (default: the base model's, test split)"},
     {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
-    OPT_TF32,
-    OPT_NONDETERMINISTIC,
+    OPT_CUDA_CHOICES,
     {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
     {"--quiet", OPT_FLAG, &quiet, NULL, "only errors and the summary"},
   };

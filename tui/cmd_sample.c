@@ -246,8 +246,7 @@ int cmd_sample(int argc, char **argv) {
     {"--batch", OPT_INT, &batch, "B", "images per model call (default 64)"},
     {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
     {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
-    OPT_TF32,
-    OPT_NONDETERMINISTIC,
+    OPT_CUDA_CHOICES,
   };
   ArgSpec spec = {"sample", "(--model FILE | --plan PLAN) [options]",
                   "Draws images with DDIM or DDPM from a checkpoint's EMA weights and writes them as a\n"

@@ -16,13 +16,17 @@ int cmd_prune(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 
-// --tf32 and --nondeterministic (commands that compute on a GPU list both): allow TF32 math in
-// cuBLAS and cuDNN; let cuDNN take its fastest algorithms, deterministic or not.
-extern int cli_tf32, cli_nondeterministic;
-#define OPT_TF32 {"--tf32", OPT_FLAG, &cli_tf32, NULL, "CUDA: allow TF32 tensor-core math (default: exact fp32)"}
-#define OPT_NONDETERMINISTIC {"--nondeterministic", OPT_FLAG, &cli_nondeterministic, NULL, \
-    "CUDA: let cuDNN use its fastest algorithms even where results vary run to run (default: deterministic)"}
-BackendOpts cli_backend_opts(void);  // what those two flags ask for
+// --tf32, --nondeterministic and --engine-search (every command that computes on a GPU takes
+// them: OPT_CUDA_CHOICES): allow TF32 math in cuBLAS and cuDNN; let cuDNN take its fastest
+// algorithms, deterministic or not; time cuDNN's graph-API engines beside its legacy algorithms.
+extern int cli_tf32, cli_nondeterministic, cli_engine_search;
+#define OPT_CUDA_CHOICES                                                                                     \
+  {"--tf32", OPT_FLAG, &cli_tf32, NULL, "CUDA: allow TF32 tensor-core math (default: exact fp32)"},           \
+      {"--nondeterministic", OPT_FLAG, &cli_nondeterministic, NULL,                                         \
+       "CUDA: let cuDNN use its fastest algorithms even where results vary run to run (default: deterministic)"}, \
+      {"--engine-search", OPT_FLAG, &cli_engine_search, NULL,                                              \
+       "CUDA: also time cuDNN's graph-API engines per convolution and run the fastest (slower first steps)"}
+BackendOpts cli_backend_opts(void);  // what those flags ask for
 // Opens the backend named by --device (auto|cpu|cuda) with those options; prints the error and
 // returns NULL.
 Backend *cli_backend(const char *device, int threads);

@@ -156,6 +156,7 @@ static Backend *create(const BackendOpts *opts, Err *err) {
   be->destroy = cu_destroy;
   c->tf32 = opts && opts->tf32;
   c->deterministic = !(opts && opts->nondeterministic);
+  c->engine_search = opts && opts->engine_search;
   cublasStatus_t bs;
   cudnnStatus_t ds;
 

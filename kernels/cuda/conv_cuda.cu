@@ -7,6 +7,10 @@
 // WORKSPACE_LIMIT bytes, or with BackendOpts.nondeterministic the fastest of all (as PyTorch's
 // cudnn.benchmark does); when Find fails, the cudnnGet*_v7 heuristics decide. Each plan notes
 // the chosen algorithm and the fastest usable one with Find's times (conv_algos reports them).
+// With BackendOpts.engine_search, planning also asks cuDNN's graph API for its engines
+// (conv_engines.cu, as PyTorch's cudnn.benchmark does) and times them, the legacy choice and the
+// fastest legacy algorithm alike (CUDA events on scratch tensors of the shape), keeping the
+// fastest that the policy allows; the note then holds those times.
 // All directions share one workspace, grown (never per step) when a new plan needs more.
 // Planning searches and allocates, so it runs under cuda_lock().
 //
@@ -18,8 +22,8 @@
 
 // What planning one direction decided, for conv_algos.
 typedef struct {
-  int chosen, fastest;          // cuDNN algorithm enum values
-  float chosen_ms, fastest_ms;  // Find's time per call; -1 when the heuristics chose
+  char chosen[24], fastest[24];  // algorithm names (legacy) or "engine N" (graph API)
+  float chosen_ms, fastest_ms;   // time per call; -1 when the heuristics chose
   int fastest_det;
 } AlgoNote;
 
@@ -28,12 +32,13 @@ typedef struct {
   cudnnTensorDescriptor_t x, y;
   cudnnFilterDescriptor_t w;
   cudnnConvolutionDescriptor_t conv;
-  int have_fwd, have_bwd_data, have_bwd_filter;
-  cudnnConvolutionFwdAlgo_t fwd;
-  cudnnConvolutionBwdDataAlgo_t bwd_data;
-  cudnnConvolutionBwdFilterAlgo_t bwd_filter;
-  size_t fwd_ws, bwd_data_ws, bwd_filter_ws;
-  AlgoNote note[3];  // by ConvDir
+  // By ConvDir: planned yet; the legacy algorithm (a cuDNN enum value), whether it is
+  // deterministic, and its workspace; the graph-API plan that runs instead (engine >= 0, one of
+  // engines[dir]).
+  int have[3], algo[3], algo_det[3], engine[3];
+  size_t ws[3];
+  ConvEngines engines[3];
+  AlgoNote note[3];
 } ConvPlan;
 
 struct ConvCache {
@@ -66,6 +71,7 @@ static void cache_grow(ConvCache *cc) {
 static ConvPlan *plan_create(CudaCtx *c, const ConvDesc *d) {
   ConvPlan *p = (ConvPlan *)xcalloc(1, sizeof *p);
   p->key = *d;
+  p->engine[0] = p->engine[1] = p->engine[2] = -1;
   CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->x));
   CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->y));
   CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w));
@@ -106,6 +112,7 @@ void cuda_conv_cache_destroy(CudaCtx *c) {
     cudnnDestroyTensorDescriptor(p->y);
     cudnnDestroyFilterDescriptor(p->w);
     cudnnDestroyConvolutionDescriptor(p->conv);
+    for (int dir = 0; dir < 3; dir++) conv_engines_keep(&p->engines[dir], -1);
     free(p);
   }
   free(cc->slot);
@@ -141,12 +148,23 @@ static int pick(const Perf *r, int n, const CudaCtx *c) {
   return i >= 0 ? i : first_usable(r, n, c->tf32, 0);
 }
 
+static const char *algo_name(int dir, int algo) {
+  static const char *const fwd[] = {"implicit_gemm", "implicit_precomp_gemm", "gemm", "direct", "fft",
+                                    "fft_tiling", "winograd", "winograd_nonfused"};
+  static const char *const bwd_data[] = {"algo_0", "algo_1", "fft", "fft_tiling", "winograd", "winograd_nonfused"};
+  static const char *const bwd_filter[] = {"algo_0", "algo_1", "fft", "algo_3", "winograd", "winograd_nonfused",
+                                           "fft_tiling"};
+  const char *const *names[3] = {fwd, bwd_data, bwd_filter};
+  const int count[3] = {8, 6, 7};
+  return algo >= 0 && algo < count[dir] ? names[dir][algo] : "other";
+}
+
 // Notes result i as chosen beside the fastest usable result; times only when Find measured them.
 template <typename Perf>
-static void note_pick(AlgoNote *a, const Perf *r, int n, int i, int measured, const CudaCtx *c) {
+static void note_pick(AlgoNote *a, int dir, const Perf *r, int n, int i, int measured, const CudaCtx *c) {
   int f = first_usable(r, n, c->tf32, 0);  // >= 0: result i is usable
-  a->chosen = (int)r[i].algo;
-  a->fastest = (int)r[f].algo;
+  snprintf(a->chosen, sizeof a->chosen, "%s", algo_name(dir, (int)r[i].algo));
+  snprintf(a->fastest, sizeof a->fastest, "%s", algo_name(dir, (int)r[f].algo));
   a->chosen_ms = measured ? r[i].time : -1.0f;
   a->fastest_ms = measured ? r[f].time : -1.0f;
   a->fastest_det = r[f].determinism == CUDNN_DETERMINISTIC;
@@ -160,60 +178,221 @@ static void no_algorithm(const char *dir, const ConvDesc *d) {
 
 #define MAX_ALGOS 16
 
-static void plan_fwd(CudaCtx *c, ConvPlan *p) {
-  cudnnConvolutionFwdAlgoPerf_t r[MAX_ALGOS];
+// Chooses direction dir's legacy algorithm (Find, else the heuristics) and its workspace size;
+// returns the fastest usable one's enum value (it may be nondeterministic), for engine_search.
+// One template for the three directions: Find, Get_v7 and the workspace query differ only in
+// how they take the descriptors.
+template <typename Perf, typename FindFn, typename GetFn, typename WsFn>
+static int plan_legacy(CudaCtx *c, ConvPlan *p, ConvDir dir, const char *name, FindFn find, GetFn get, WsFn ws) {
+  Perf r[MAX_ALGOS];
   int n = 0, i = -1, measured = 1;
-  if (cudnnFindConvolutionForwardAlgorithm(c->cudnn, p->x, p->w, p->conv, p->y, MAX_ALGOS, &n, r) ==
-      CUDNN_STATUS_SUCCESS)
-    i = pick(r, n, c);
+  if (find(MAX_ALGOS, &n, r) == CUDNN_STATUS_SUCCESS) i = pick(r, n, c);
   if (i < 0) {
     measured = 0;
-    CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(c->cudnn, p->x, p->w, p->conv, p->y, MAX_ALGOS, &n, r));
-    if ((i = pick(r, n, c)) < 0) no_algorithm("forward", &p->key);
+    CUDNN_CHECK(get(MAX_ALGOS, &n, r));
+    if ((i = pick(r, n, c)) < 0) no_algorithm(name, &p->key);
   }
-  note_pick(&p->note[CONV_FWD], r, n, i, measured, c);
-  p->fwd = r[i].algo;
-  CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, p->x, p->w, p->conv, p->y, p->fwd, &p->fwd_ws));
-  reserve_workspace(c, p->fwd_ws);
-  p->have_fwd = 1;
+  note_pick(&p->note[dir], dir, r, n, i, measured, c);
+  p->algo[dir] = (int)r[i].algo;
+  p->algo_det[dir] = r[i].determinism == CUDNN_DETERMINISTIC;
+  CUDNN_CHECK(ws(r[i].algo, &p->ws[dir]));
+  return (int)r[first_usable(r, n, c->tf32, 0)].algo;
 }
 
-static void plan_bwd_data(CudaCtx *c, ConvPlan *p) {
-  cudnnConvolutionBwdDataAlgoPerf_t r[MAX_ALGOS];
-  int n = 0, i = -1, measured = 1;
-  if (cudnnFindConvolutionBackwardDataAlgorithm(c->cudnn, p->w, p->y, p->conv, p->x, MAX_ALGOS, &n, r) ==
-      CUDNN_STATUS_SUCCESS)
-    i = pick(r, n, c);
-  if (i < 0) {
-    measured = 0;
-    CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(c->cudnn, p->w, p->y, p->conv, p->x, MAX_ALGOS, &n, r));
-    if ((i = pick(r, n, c)) < 0) no_algorithm("backward-data", &p->key);
+static int plan_legacy_dir(CudaCtx *c, ConvPlan *p, ConvDir dir) {
+  cudnnHandle_t h = c->cudnn;
+  switch (dir) {
+  case CONV_FWD:
+    return plan_legacy<cudnnConvolutionFwdAlgoPerf_t>(
+        c, p, dir, "forward",
+        [&](int cap, int *n, cudnnConvolutionFwdAlgoPerf_t *r) {
+          return cudnnFindConvolutionForwardAlgorithm(h, p->x, p->w, p->conv, p->y, cap, n, r);
+        },
+        [&](int cap, int *n, cudnnConvolutionFwdAlgoPerf_t *r) {
+          return cudnnGetConvolutionForwardAlgorithm_v7(h, p->x, p->w, p->conv, p->y, cap, n, r);
+        },
+        [&](cudnnConvolutionFwdAlgo_t a, size_t *b) {
+          return cudnnGetConvolutionForwardWorkspaceSize(h, p->x, p->w, p->conv, p->y, a, b);
+        });
+  case CONV_BWD_DATA:
+    return plan_legacy<cudnnConvolutionBwdDataAlgoPerf_t>(
+        c, p, dir, "backward-data",
+        [&](int cap, int *n, cudnnConvolutionBwdDataAlgoPerf_t *r) {
+          return cudnnFindConvolutionBackwardDataAlgorithm(h, p->w, p->y, p->conv, p->x, cap, n, r);
+        },
+        [&](int cap, int *n, cudnnConvolutionBwdDataAlgoPerf_t *r) {
+          return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p->w, p->y, p->conv, p->x, cap, n, r);
+        },
+        [&](cudnnConvolutionBwdDataAlgo_t a, size_t *b) {
+          return cudnnGetConvolutionBackwardDataWorkspaceSize(h, p->w, p->y, p->conv, p->x, a, b);
+        });
+  default:
+    return plan_legacy<cudnnConvolutionBwdFilterAlgoPerf_t>(
+        c, p, dir, "backward-filter",
+        [&](int cap, int *n, cudnnConvolutionBwdFilterAlgoPerf_t *r) {
+          return cudnnFindConvolutionBackwardFilterAlgorithm(h, p->x, p->y, p->conv, p->w, cap, n, r);
+        },
+        [&](int cap, int *n, cudnnConvolutionBwdFilterAlgoPerf_t *r) {
+          return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p->x, p->y, p->conv, p->w, cap, n, r);
+        },
+        [&](cudnnConvolutionBwdFilterAlgo_t a, size_t *b) {
+          return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p->x, p->y, p->conv, p->w, a, b);
+        });
   }
-  note_pick(&p->note[CONV_BWD_DATA], r, n, i, measured, c);
-  p->bwd_data = r[i].algo;
-  CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(c->cudnn, p->w, p->y, p->conv, p->x, p->bwd_data,
-                                                           &p->bwd_data_ws));
-  reserve_workspace(c, p->bwd_data_ws);
-  p->have_bwd_data = 1;
 }
 
-static void plan_bwd_filter(CudaCtx *c, ConvPlan *p) {
-  cudnnConvolutionBwdFilterAlgoPerf_t r[MAX_ALGOS];
-  int n = 0, i = -1, measured = 1;
-  if (cudnnFindConvolutionBackwardFilterAlgorithm(c->cudnn, p->x, p->y, p->conv, p->w, MAX_ALGOS, &n, r) ==
-      CUDNN_STATUS_SUCCESS)
-    i = pick(r, n, c);
-  if (i < 0) {
-    measured = 0;
-    CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(c->cudnn, p->x, p->y, p->conv, p->w, MAX_ALGOS, &n, r));
-    if ((i = pick(r, n, c)) < 0) no_algorithm("backward-filter", &p->key);
+static cudnnStatus_t checked(cudnnStatus_t s, int check, const char *call, int line) {
+  if (check && s != CUDNN_STATUS_SUCCESS) cuda_check_failed("cuDNN", cudnnGetErrorString(s), call, __FILE__, line);
+  return s;
+}
+// The call's status; with `check`, a failure is fatal and names the call, as CUDNN_CHECK does.
+#define CHECKED_IF(check, call) checked((call), (check), #call, __LINE__)
+
+// Queues legacy algorithm `algo` of direction dir on (x, w, y) as conv_engine_run takes them:
+// (dx, w, dy) backward-data, (x, dw, dy) backward-filter. Forward overwrites y; backward adds.
+static cudnnStatus_t legacy_run(CudaCtx *c, const ConvPlan *p, ConvDir dir, int algo, const void *x, const void *w,
+                                const void *y, void *ws, size_t ws_bytes, int check) {
+  const float one = 1.0f, zero = 0.0f;
+  switch (dir) {
+  case CONV_FWD:
+    return CHECKED_IF(check, cudnnConvolutionForward(c->cudnn, &one, p->x, x, p->w, w, p->conv,
+                                                     (cudnnConvolutionFwdAlgo_t)algo, ws, ws_bytes, &zero, p->y,
+                                                     (void *)y));
+  case CONV_BWD_DATA:
+    return CHECKED_IF(check, cudnnConvolutionBackwardData(c->cudnn, &one, p->w, w, p->y, y, p->conv,
+                                                          (cudnnConvolutionBwdDataAlgo_t)algo, ws, ws_bytes, &one,
+                                                          p->x, (void *)x));
+  default:
+    return CHECKED_IF(check, cudnnConvolutionBackwardFilter(c->cudnn, &one, p->x, x, p->y, y, p->conv,
+                                                            (cudnnConvolutionBwdFilterAlgo_t)algo, ws, ws_bytes, &one,
+                                                            p->w, (void *)w));
   }
-  note_pick(&p->note[CONV_BWD_FILTER], r, n, i, measured, c);
-  p->bwd_filter = r[i].algo;
-  CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(c->cudnn, p->x, p->y, p->conv, p->w, p->bwd_filter,
-                                                             &p->bwd_filter_ws));
-  reserve_workspace(c, p->bwd_filter_ws);
-  p->have_bwd_filter = 1;
+}
+
+static size_t legacy_workspace(CudaCtx *c, const ConvPlan *p, ConvDir dir, int algo) {
+  size_t b = 0;
+  cudnnStatus_t s = dir == CONV_FWD
+      ? cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, p->x, p->w, p->conv, p->y, (cudnnConvolutionFwdAlgo_t)algo, &b)
+      : dir == CONV_BWD_DATA
+      ? cudnnGetConvolutionBackwardDataWorkspaceSize(c->cudnn, p->w, p->y, p->conv, p->x,
+                                                     (cudnnConvolutionBwdDataAlgo_t)algo, &b)
+      : cudnnGetConvolutionBackwardFilterWorkspaceSize(c->cudnn, p->x, p->y, p->conv, p->w,
+                                                       (cudnnConvolutionBwdFilterAlgo_t)algo, &b);
+  return s == CUDNN_STATUS_SUCCESS ? b : (size_t)-1;
+}
+
+// One contender of engine_search: a legacy algorithm (engine -1) or graph-API plan `engine`.
+typedef struct {
+  int algo, engine, det;
+  size_t ws;
+  float ms;
+} Contender;
+
+#define TIMED_RUNS 3
+
+// Best of TIMED_RUNS runs of contender k after one warm-up, in ms; -1 when it fails to run.
+static float time_contender(CudaCtx *c, const ConvPlan *p, ConvDir dir, const Contender *k, void *x, void *w,
+                            void *y, void *ws) {
+  cudaEvent_t t0, t1;
+  CUDA_CHECK(cudaEventCreate(&t0));
+  CUDA_CHECK(cudaEventCreate(&t1));
+  float best = -1.0f;
+  for (int run = 0; run <= TIMED_RUNS; run++) {
+    CUDA_CHECK(cudaEventRecord(t0, c->stream));
+    if (k->engine >= 0) conv_engine_run(c, &p->engines[dir].e[k->engine], x, w, y, ws);
+    else if (legacy_run(c, p, dir, k->algo, x, w, y, ws, k->ws, 0) != CUDNN_STATUS_SUCCESS) break;
+    CUDA_CHECK(cudaEventRecord(t1, c->stream));
+    CUDA_CHECK(cudaEventSynchronize(t1));
+    float ms;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, t0, t1));
+    if (run > 0 && (best < 0 || ms < best)) best = ms;
+  }
+  CUDA_CHECK(cudaEventDestroy(t0));
+  CUDA_CHECK(cudaEventDestroy(t1));
+  return best;
+}
+
+static void engine_name(char *out, size_t cap, const Contender *k, ConvDir dir, const ConvEngines *es) {
+  if (k->engine >= 0) snprintf(out, cap, "engine %lld", (long long)es->e[k->engine].engine);
+  else snprintf(out, cap, "%s", algo_name(dir, k->algo));
+}
+
+// Times the legacy choice, the fastest legacy algorithm and every graph-API plan for direction
+// dir of p on scratch tensors of its shape, and runs the fastest that the policy allows from now
+// on. Nothing changes when the graph API offers nothing or the scratch does not fit.
+static void engine_search(CudaCtx *c, ConvPlan *p, ConvDir dir, int legacy_fastest) {
+  ConvEngines *es = &p->engines[dir];
+  if (!conv_engines_find(c, &p->key, dir, WORKSPACE_LIMIT, es)) return;
+  Contender k[CONV_MAX_ENGINES + 2];
+  int n = 0;
+  k[n++] = (Contender){p->algo[dir], -1, p->algo_det[dir], p->ws[dir], -1.0f};  // pick() chose it: allowed
+  size_t fast_ws = legacy_workspace(c, p, dir, legacy_fastest);
+  if (legacy_fastest != p->algo[dir] && fast_ws <= WORKSPACE_LIMIT)
+    k[n++] = (Contender){legacy_fastest, -1, p->note[dir].fastest_det, fast_ws, -1.0f};
+  for (int i = 0; i < es->n; i++) k[n++] = (Contender){-1, i, es->e[i].deterministic, es->e[i].workspace, -1.0f};
+  size_t ws_bytes = 0;
+  for (int i = 0; i < n; i++) ws_bytes = k[i].ws > ws_bytes ? k[i].ws : ws_bytes;
+
+  const ConvDesc *d = &p->key;
+  const size_t bytes[3] = {(size_t)d->B * d->Cin * d->H * d->W * 4, (size_t)d->Cout * d->Cin * d->K * d->K * 4,
+                           (size_t)d->B * d->Cout * d->Ho * d->Wo * 4};
+  void *buf[4] = {NULL, NULL, NULL, NULL};
+  int ok = 1;
+  for (int i = 0; i < 4 && ok; i++) {
+    ok = cudaMalloc(&buf[i], i < 3 ? bytes[i] : ws_bytes ? ws_bytes : 1) == cudaSuccess;
+    if (ok && i < 3) CUDA_CHECK(cudaMemsetAsync(buf[i], 0, bytes[i], c->stream));
+  }
+  int best = 0;
+  if (ok) {
+    for (int i = 0; i < n; i++) k[i].ms = time_contender(c, p, dir, &k[i], buf[0], buf[1], buf[2], buf[3]);
+    // The first contender is the legacy choice: another must beat it to replace it.
+    int fastest = 0;
+    for (int i = 1; i < n; i++) {
+      if (k[i].ms < 0) continue;
+      if (k[fastest].ms < 0 || k[i].ms < k[fastest].ms) fastest = i;
+      if ((k[i].det || !c->deterministic) && (k[best].ms < 0 || k[i].ms < k[best].ms)) best = i;
+    }
+    AlgoNote *a = &p->note[dir];
+    engine_name(a->chosen, sizeof a->chosen, &k[best], dir, es);
+    engine_name(a->fastest, sizeof a->fastest, &k[fastest], dir, es);
+    a->chosen_ms = k[best].ms;
+    a->fastest_ms = k[fastest].ms;
+    a->fastest_det = k[fastest].det;
+  } else {
+    (void)cudaGetLastError();  // out of memory for the scratch: the legacy choice stays
+  }
+  CUDA_CHECK(cudaStreamSynchronize(c->stream));
+  for (int i = 0; i < 4; i++)
+    if (buf[i]) CUDA_CHECK(cudaFree(buf[i]));
+  if (k[best].engine >= 0) {
+    p->engine[dir] = k[best].engine;  // the legacy choice stays planned, for unaligned views
+  } else {
+    p->algo[dir] = k[best].algo;
+    p->ws[dir] = k[best].ws;
+  }
+  conv_engines_keep(es, k[best].engine);  // -1: none of them
+}
+
+// Plans direction dir of p on first use.
+static void plan_dir(CudaCtx *c, ConvPlan *p, ConvDir dir) {
+  if (p->have[dir]) return;
+  cuda_lock();
+  int fastest = plan_legacy_dir(c, p, dir);
+  if (c->engine_search) engine_search(c, p, dir, fastest);
+  reserve_workspace(c, p->ws[dir]);
+  if (p->engine[dir] >= 0) reserve_workspace(c, p->engines[dir].e[p->engine[dir]].workspace);
+  p->have[dir] = 1;
+  cuda_unlock();
+}
+
+// Runs direction dir of p as planned: (x, w, y) as conv_engine_run takes them. A graph-API plan
+// was declared for 16-byte aligned tensors; a view that is not runs the legacy choice.
+static void conv_run(CudaCtx *c, ConvPlan *p, ConvDir dir, const void *x, const void *w, const void *y) {
+  if (p->engine[dir] >= 0 && conv_engine_aligned(x, w, y)) {
+    conv_engine_run(c, &p->engines[dir].e[p->engine[dir]], x, w, y, c->workspace);
+    return;
+  }
+  legacy_run(c, p, dir, p->algo[dir], x, w, y, c->workspace, p->ws[dir], 1);
 }
 
 // x is (B,Cin,H,W), w is (Cout,Cin,K,K), b is (Cout) or NULL; y (B,Cout,Ho,Wo) is overwritten.
@@ -221,10 +400,8 @@ static void cu_conv2d_fwd(Backend *be, const ConvDesc *d, const float *x, const 
                           float *y) {
   CudaCtx *c = cuda_ctx(be);
   ConvPlan *p = plan_for(c, d);
-  if (!p->have_fwd) { cuda_lock(); plan_fwd(c, p); cuda_unlock(); }
-  const float one = 1.0f, zero = 0.0f;
-  CUDNN_CHECK(cudnnConvolutionForward(c->cudnn, &one, p->x, x, p->w, w, p->conv, p->fwd, c->workspace,
-                                      p->fwd_ws, &zero, p->y, y));
+  plan_dir(c, p, CONV_FWD);
+  conv_run(c, p, CONV_FWD, x, w, y);
   if (b) be->bcast_add(be, d->B, d->Cout, d->Ho * d->Wo, b, 0, y);
 }
 
@@ -232,10 +409,8 @@ static void cu_conv2d_fwd(Backend *be, const ConvDesc *d, const float *x, const 
 static void cu_conv2d_bwd_data(Backend *be, const ConvDesc *d, const float *dy, const float *w, float *dx) {
   CudaCtx *c = cuda_ctx(be);
   ConvPlan *p = plan_for(c, d);
-  if (!p->have_bwd_data) { cuda_lock(); plan_bwd_data(c, p); cuda_unlock(); }
-  const float one = 1.0f;
-  CUDNN_CHECK(cudnnConvolutionBackwardData(c->cudnn, &one, p->w, w, p->y, dy, p->conv, p->bwd_data,
-                                           c->workspace, p->bwd_data_ws, &one, p->x, dx));
+  plan_dir(c, p, CONV_BWD_DATA);
+  conv_run(c, p, CONV_BWD_DATA, dx, w, dy);
 }
 
 // dw (Cout,Cin,K,K) += correlation of x with dy; db (Cout) += dy summed over B, Ho, Wo.
@@ -244,26 +419,13 @@ static void cu_conv2d_bwd_filter(Backend *be, const ConvDesc *d, const float *x,
   CudaCtx *c = cuda_ctx(be);
   if (dw) {
     ConvPlan *p = plan_for(c, d);
-    if (!p->have_bwd_filter) { cuda_lock(); plan_bwd_filter(c, p); cuda_unlock(); }
-    const float one = 1.0f;
-    CUDNN_CHECK(cudnnConvolutionBackwardFilter(c->cudnn, &one, p->x, x, p->y, dy, p->conv, p->bwd_filter,
-                                               c->workspace, p->bwd_filter_ws, &one, p->w, dw));
+    plan_dir(c, p, CONV_BWD_FILTER);
+    conv_run(c, p, CONV_BWD_FILTER, x, dw, dy);
   }
   if (db) be->bcast_add_bwd(be, d->B, d->Cout, d->Ho * d->Wo, dy, 0, db);
 }
 
 // ---- conv_algos ----
-
-static const char *algo_name(int dir, int algo) {
-  static const char *const fwd[] = {"implicit_gemm", "implicit_precomp_gemm", "gemm", "direct", "fft",
-                                    "fft_tiling", "winograd", "winograd_nonfused"};
-  static const char *const bwd_data[] = {"algo_0", "algo_1", "fft", "fft_tiling", "winograd", "winograd_nonfused"};
-  static const char *const bwd_filter[] = {"algo_0", "algo_1", "fft", "algo_3", "winograd", "winograd_nonfused",
-                                           "fft_tiling"};
-  const char *const *names[3] = {fwd, bwd_data, bwd_filter};
-  const int count[3] = {8, 6, 7};
-  return algo >= 0 && algo < count[dir] ? names[dir][algo] : "other";
-}
 
 // Every planned (shape, direction), in the cache's order.
 static int cu_conv_algos(Backend *be, ConvAlgo *out, int cap) {
@@ -272,16 +434,15 @@ static int cu_conv_algos(Backend *be, ConvAlgo *out, int cap) {
   for (int s = 0; cc && s < cc->cap; s++) {
     const ConvPlan *p = cc->slot[s];
     if (!p) continue;
-    const int have[3] = {p->have_fwd, p->have_bwd_data, p->have_bwd_filter};
     for (int dir = 0; dir < 3; dir++) {
-      if (!have[dir]) continue;
+      if (!p->have[dir]) continue;
       if (k < cap) {
         const AlgoNote *a = &p->note[dir];
         ConvAlgo *o = &out[k];
         o->d = p->key;
         o->dir = (ConvDir)dir;
-        snprintf(o->chosen, sizeof o->chosen, "%s", algo_name(dir, a->chosen));
-        snprintf(o->fastest, sizeof o->fastest, "%s", algo_name(dir, a->fastest));
+        memcpy(o->chosen, a->chosen, sizeof o->chosen);
+        memcpy(o->fastest, a->fastest, sizeof o->fastest);
         o->chosen_ms = a->chosen_ms;
         o->fastest_ms = a->fastest_ms;
         o->fastest_deterministic = a->fastest_det;

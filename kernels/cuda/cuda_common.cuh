@@ -84,6 +84,8 @@ typedef struct ConvCache ConvCache;  // conv_cuda.cu: cuDNN descriptors and algo
 typedef struct {
   int device, tf32;
   int deterministic;  // cuDNN runs only deterministic algorithms where it has one (conv_cuda.cu)
+  int engine_search;  // also time cuDNN's graph-API engines (conv_engines.cu) and run the fastest
+  int engines_failed;  // the graph API refused a convolution graph (said once)
   cudaDeviceProp prop;
   cudaStream_t stream;  // every kernel, copy and library call is queued here, in order
   cublasHandle_t cublas;
@@ -154,6 +156,31 @@ void cuda_install_groupnorm(Backend *be);
 // dv[c] += sum over b of part[b*C + c] (ops_cuda.cu): the second stage of per-channel sums.
 void cuda_col_sum(CudaCtx *c, int B, int C, const float *part, float *dv);
 void cuda_conv_cache_destroy(CudaCtx *c);
+
+// ---- convolutions through cuDNN's graph API (conv_engines.cu) ----
+typedef struct {
+  cudnnBackendDescriptor_t plan;  // a finalized execution plan
+  int64_t engine;                 // cuDNN's global engine index (for reports)
+  size_t workspace;               // bytes
+  int deterministic;              // no NONDETERMINISTIC note
+} ConvEngine;
+#define CONV_MAX_ENGINES 32
+typedef struct {
+  int n;
+  ConvEngine e[CONV_MAX_ENGINES];
+  void *owned;  // the descriptors the plans were made from, which live as long as they do
+} ConvEngines;
+// The execution plans cuDNN's heuristics offer for direction dir of d that keep to the math the
+// backend allows and need at most `limit` bytes of workspace, in the heuristics' order; returns
+// how many (0 when there are none or the graph API fails: the legacy algorithm then runs).
+// alpha is 1; beta is 0 forward and 1 backward (the backward ops accumulate).
+int conv_engines_find(CudaCtx *c, const ConvDesc *d, ConvDir dir, size_t limit, ConvEngines *out);
+// Destroys every plan but the one at `keep`; keep = -1 destroys all and what they were made from.
+void conv_engines_keep(ConvEngines *es, int keep);
+// Queues plan e on (x, w, y), which are (dx, w, dy) backward-data and (x, dw, dy) backward-filter.
+void conv_engine_run(CudaCtx *c, const ConvEngine *e, const void *x, const void *w, const void *y, void *ws);
+// The tensors were declared 16-byte aligned: a pointer that is not runs the legacy algorithm.
+int conv_engine_aligned(const void *x, const void *w, const void *y);
 
 // ---- launch helpers ----
 // Every kernel launch is written KLAUNCH(kernel, grid, block, stream)(args...): nvcc's

@@ -22,6 +22,8 @@ unsigned long long cuda_emu_threads_run(void);  // threads run since the process
 // kernel by name) fails as that call would; NULL disarms. cuda_emu_calls counts calls so far.
 void cuda_emu_fail_call(const char *call, int nth);
 unsigned long long cuda_emu_calls(const char *call);
+// cuDNN graph-API descriptors alive now (created, not yet destroyed): for tests of leaks.
+long cuda_emu_backend_descriptors(void);
 
 #ifdef __cplusplus
 }

@@ -56,6 +56,8 @@ unsigned long long cuda_emu_threads_run(void);
 // status, nothing done). NULL disarms. cuda_emu_calls counts the calls of `call` made so far.
 void cuda_emu_fail_call(const char *call, int nth);
 unsigned long long cuda_emu_calls(const char *call);
+// cuDNN graph-API descriptors alive now (created, not yet destroyed): for tests of leaks.
+long cuda_emu_backend_descriptors(void);
 }
 
 // ---- kernel-side names ----
@@ -149,6 +151,9 @@ static inline int atomicAdd(int *p, int v) { int old = *p; *p = old + v; return 
 //    has 16 GiB, or what STEPSCOPE_EMU_DEVICE_MEMORY says (e.g. 300M), for tests of running out.
 //  - Streams are real objects. Outside a capture, work queued into a stream runs at once (on the
 //    calling thread), so every queue is always drained; inside one it is recorded instead.
+//  - Events read the device's clock, which every op advances by a made-up cost (Op::cost_ms; a
+//    convolution's depends on its shape and algorithm), so timing with events works and ranks
+//    algorithms as the emulated cuDNN says they compare.
 //  - Stream capture and graphs as CUDA has them: cudaStreamBeginCapture puts a stream in capture
 //    mode; kernel launches, device-to-device copies, memsets, cuBLAS and cuDNN calls queued into it
 //    are recorded, with their arguments as they were at the call; cudaStreamEndCapture returns
@@ -192,6 +197,7 @@ enum { cudaStreamDefault = 0, cudaStreamNonBlocking = 1 };
 typedef struct Stream *cudaStream_t;  // NULL: the legacy default stream
 typedef struct Graph *cudaGraph_t;
 typedef struct GraphExec *cudaGraphExec_t;
+typedef struct Event *cudaEvent_t;
 struct cudaDeviceProp { char name[256]; int major, minor; size_t totalGlobalMem; };
 
 // An operation queued into a stream: run now, or recorded when the stream is being captured.
@@ -199,6 +205,8 @@ struct cudaDeviceProp { char name[256]; int major, minor; size_t totalGlobalMem;
 struct Op {
   virtual ~Op() {}
   virtual void run() = 0;
+  // Made-up device time the op takes, in ms (what events measure): a launch's worth by default.
+  virtual double cost_ms() const { return 0.002; }
   const char *what = "";
 };
 cudaError_t submit(cudaStream_t s, Op *op);  // takes ownership
@@ -244,6 +252,11 @@ cudaError_t graph_instantiate(cudaGraphExec_t *e, cudaGraph_t g);
 cudaError_t graph_launch(cudaGraphExec_t e, cudaStream_t s);
 cudaError_t graph_destroy(cudaGraph_t g);
 cudaError_t graph_exec_destroy(cudaGraphExec_t e);
+cudaError_t event_create(cudaEvent_t *e);
+cudaError_t event_destroy(cudaEvent_t e);
+cudaError_t event_record(cudaEvent_t e, cudaStream_t s);
+cudaError_t event_synchronize(cudaEvent_t e);
+cudaError_t event_elapsed_time(float *ms, cudaEvent_t start, cudaEvent_t end);
 cudaError_t get_device_properties(cudaDeviceProp *p, int device);
 cudaError_t mem_get_info(size_t *free_bytes, size_t *total_bytes);
 }  // namespace cuda_emu
@@ -261,6 +274,7 @@ using cuda_emu::cudaErrorNoDevice;
 using cuda_emu::cudaErrorStreamCaptureInvalidated;
 using cuda_emu::cudaErrorStreamCaptureUnsupported;
 using cuda_emu::cudaErrorStreamCaptureWrongThread;
+using cuda_emu::cudaEvent_t;
 using cuda_emu::cudaGraph_t;
 using cuda_emu::cudaGraphExec_t;
 using cuda_emu::cudaMemcpyDefault;
@@ -310,6 +324,15 @@ static inline cudaError_t cudaGraphInstantiate(cudaGraphExec_t *e, cudaGraph_t g
 static inline cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t s) { return cuda_emu::graph_launch(e, s); }
 static inline cudaError_t cudaGraphDestroy(cudaGraph_t g) { return cuda_emu::graph_destroy(g); }
 static inline cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e) { return cuda_emu::graph_exec_destroy(e); }
+static inline cudaError_t cudaEventCreate(cudaEvent_t *e) { return cuda_emu::event_create(e); }
+static inline cudaError_t cudaEventDestroy(cudaEvent_t e) { return cuda_emu::event_destroy(e); }
+static inline cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = nullptr) {
+  return cuda_emu::event_record(e, s);
+}
+static inline cudaError_t cudaEventSynchronize(cudaEvent_t e) { return cuda_emu::event_synchronize(e); }
+static inline cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) {
+  return cuda_emu::event_elapsed_time(ms, a, b);
+}
 static inline cudaError_t cudaGetDeviceCount(int *n) { *n = 1; return cudaSuccess; }
 static inline cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : cuda_emu::set_error(cudaErrorInvalidValue); }
 static inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) { return cuda_emu::get_device_properties(p, d); }
@@ -389,3 +412,4 @@ static inline Launch<P...> launch(const char *name, void (*kernel)(P...), dim3 g
 
 #include "tests/cuda_emu/cublas_emu.h"
 #include "tests/cuda_emu/cudnn_emu.h"
+#include "tests/cuda_emu/cudnn_graph_emu.h"

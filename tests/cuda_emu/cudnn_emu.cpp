@@ -1,5 +1,6 @@
 // cudnn_emu.cpp — the emulated cuDNN (cudnn_emu.h says what it checks and how it decides).
 #include "tests/cuda_emu/cuda_emu.h"
+#include "tests/cuda_emu/cudnn_emu_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,11 +95,6 @@ cudnnStatus_t cudnnSetConvolutionMathType(cudnnConvolutionDescriptor_t d, cudnnM
 
 // ---- one convolution's shape ----
 
-struct Shape {
-  int n, c, h, w, k, r, s, ho, wo, pad_h, pad_w, u, v;
-  bool flip;  // CUDNN_CONVOLUTION: the filter is applied mirrored
-};
-
 static int out_dim(int in, int pad, int f, int stride) { return (in + 2 * pad - f) / stride + 1; }
 
 // The shape the three descriptors describe; BAD_PARAM when they disagree with each other or
@@ -125,8 +121,6 @@ cudnnStatus_t cudnnGetConvolution2dForwardOutputDim(cudnnConvolutionDescriptor_t
 }
 
 // ---- algorithms: which apply, what they need, what the search reports ----
-
-enum Dir { FWD, BWD_DATA, BWD_FILTER };
 
 struct AlgoInfo {
   int algo;
@@ -179,9 +173,7 @@ static size_t workspace_for(const AlgoInfo &a, const Shape &s) {
 // A made-up time, fixed per shape and algorithm, in ms; nondeterministic algorithms are
 // usually the fastest here (as atomics often are), so that the policies choose differently.
 static float made_up_ms(Dir d, const Shape &s, int algo, bool tensor_op) {
-  uint64_t h = 1469598103934665603ull;
-  const int v[] = {(int)d, s.n, s.c, s.h, s.w, s.k, s.r, s.u, s.pad_h, algo, tensor_op};
-  for (int x : v) h = (h ^ (uint64_t)(unsigned)x) * 1099511628211ull;
+  const uint64_t h = made_up_hash({(int)d, s.n, s.c, s.h, s.w, s.k, s.r, s.u, s.pad_h, algo, tensor_op});
   float ms = 0.05f + (float)(h % 1000) / 1000.0f;
   const AlgoInfo *a = algo_info(d, algo);
   if (a && !a->det) ms *= 0.6f;
@@ -235,6 +227,8 @@ static cudnnStatus_t search(Dir d, const Shape &s, const char *call) {
 
 namespace {
 struct Conv : Op {
+  double ms;  // made up: what events see it take
+  double cost_ms() const override { return ms; }
   Dir dir;
   Shape s;
   float alpha, beta;
@@ -287,6 +281,24 @@ struct Conv : Op {
 };
 }  // namespace
 
+cudnnStatus_t queue_conv(cudnnHandle_t h, const char *call, Dir dir, const Shape &s, float alpha, float beta,
+                         const void *in1, const void *in2, void *out, void *ws, size_t ws_need, double ms) {
+  Conv *c = new Conv;
+  c->what = call;
+  c->ms = ms;
+  c->dir = dir, c->s = s;
+  c->alpha = alpha, c->beta = beta;
+  c->in1 = (const float *)in1, c->in2 = (const float *)in2, c->out = (float *)out;
+  c->ws = ws, c->ws_need = ws_need;
+  return submit(h->stream, c) == cudaSuccess ? CUDNN_STATUS_SUCCESS : CUDNN_STATUS_EXECUTION_FAILED;
+}
+
+uint64_t made_up_hash(const std::initializer_list<int> &v) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (int x : v) h = (h ^ (uint64_t)(unsigned)x) * 1099511628211ull;
+  return h;
+}
+
 static cudnnStatus_t convolve(cudnnHandle_t h, const char *call, Dir dir, const Shape &s, const void *alpha,
                               const void *beta, int algo, void *ws, size_t ws_bytes, const void *in1, const void *in2,
                               void *out) {
@@ -298,13 +310,9 @@ static cudnnStatus_t convolve(cudnnHandle_t h, const char *call, Dir dir, const 
   const size_t need = workspace_for(*a, s);
   if (ws_bytes < need || (need && !ws)) return refuse(CUDNN_STATUS_BAD_PARAM, call, "the workspace is too small");
   if (!in1 || !in2 || !out || !alpha || !beta) return refuse(CUDNN_STATUS_BAD_PARAM, call, "a NULL pointer");
-  Conv *c = new Conv;
-  c->what = call;
-  c->dir = dir, c->s = s;
-  c->alpha = *(const float *)alpha, c->beta = *(const float *)beta;  // host scalars, read at the call
-  c->in1 = (const float *)in1, c->in2 = (const float *)in2, c->out = (float *)out;
-  c->ws = ws, c->ws_need = need;
-  return submit(h->stream, c) == cudaSuccess ? CUDNN_STATUS_SUCCESS : CUDNN_STATUS_EXECUTION_FAILED;
+  // Host scalars, read at the call; the search's time for this algorithm (plain math).
+  return queue_conv(h, call, dir, s, *(const float *)alpha, *(const float *)beta, in1, in2, out, ws, need,
+                    made_up_ms(dir, s, algo, false));
 }
 
 static cudnnStatus_t workspace_size(Dir dir, const Shape &s, int algo, size_t *bytes, const char *call) {

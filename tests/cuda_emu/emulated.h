@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <vector>
+
 #include "tests/cuda_emu/cuda_emu.h"
 extern "C" {
 #include "kernels/backend.h"

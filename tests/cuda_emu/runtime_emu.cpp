@@ -260,6 +260,15 @@ static bool refused_during_any_capture(const char *call) {
   return any;
 }
 
+// The device's own clock, in made-up milliseconds: each op advances it by what it says it
+// costs, and events read it (so an emulated timing compares ops as their costs say).
+static double device_clock_ms;  // touched only inside a DeviceAccess
+
+static void run_on_device(Op &op) {
+  op.run();
+  device_clock_ms += op.cost_ms();
+}
+
 cudaError_t submit(cudaStream_t s, Op *op) {
   std::unique_ptr<Op> o(op);
   if (s && s->capturing) {
@@ -271,7 +280,7 @@ cudaError_t submit(cudaStream_t s, Op *op) {
     return cudaSuccess;
   }
   DeviceAccess device;
-  o->run();
+  run_on_device(*o);
   return cudaSuccess;
 }
 
@@ -354,8 +363,9 @@ namespace {
 struct Replay : Op {
   std::shared_ptr<std::vector<std::unique_ptr<Op>>> ops;
   void run() override {
-    for (auto &op : *ops) op->run();
+    for (auto &op : *ops) run_on_device(*op);
   }
+  double cost_ms() const override { return 0; }  // its ops count their own
 };
 }  // namespace
 
@@ -375,6 +385,51 @@ cudaError_t graph_destroy(cudaGraph_t g) {
 
 cudaError_t graph_exec_destroy(cudaGraphExec_t e) {
   delete e;
+  return cudaSuccess;
+}
+
+// ---- events ----
+
+struct Event {
+  bool recorded;
+  double at_ms;  // the device clock when the event ran
+};
+
+namespace {
+struct Stamp : Op {
+  Event *e;
+  void run() override { e->recorded = true, e->at_ms = device_clock_ms; }
+  double cost_ms() const override { return 0; }
+};
+}  // namespace
+
+cudaError_t event_create(cudaEvent_t *e) {
+  *e = new Event{};
+  return cudaSuccess;
+}
+
+cudaError_t event_destroy(cudaEvent_t e) {
+  delete e;
+  return cudaSuccess;
+}
+
+cudaError_t event_record(cudaEvent_t e, cudaStream_t s) {
+  if (!e) return set_error(cudaErrorInvalidResourceHandle);
+  Stamp *st = new Stamp;
+  st->what = "cudaEventRecord";
+  st->e = e;
+  return submit(s, st);
+}
+
+cudaError_t event_synchronize(cudaEvent_t e) {
+  if (!e) return set_error(cudaErrorInvalidResourceHandle);
+  if (refused_in_capture("cudaEventSynchronize")) return set_error(cudaErrorStreamCaptureUnsupported);
+  return cudaSuccess;  // what was queued before it has run
+}
+
+cudaError_t event_elapsed_time(float *ms, cudaEvent_t start, cudaEvent_t end) {
+  if (!start || !end || !start->recorded || !end->recorded) return set_error(cudaErrorInvalidResourceHandle);
+  *ms = (float)(end->at_ms - start->at_ms);
   return cudaSuccess;
 }
 
