@@ -9,7 +9,9 @@
 //   accumulation (2 calls)     atol 1e-6, rtol 1e-6 (x + x is exact; summation order aside)
 #include "../engine/rng.h"
 #include "../kernels/backend.h"
+#include "../kernels/cpu/cpu.h"
 #include "test.h"
+#include <math.h>
 #include <stdlib.h>
 
 // ---- fixtures: two backends, and scratch buffers freed when the next test starts ----
@@ -97,7 +99,7 @@ static int grad_check(const char *file, int line, const char *what, double (*los
 // ---- shapes ----
 
 static const ConvDesc *conv_shapes(int *n) {
-  static ConvDesc s[10];
+  static ConvDesc s[12];
   s[0] = conv_desc(3, 5, 7, 7, 6, 3, 1, 1);     // odd everything
   s[1] = conv_desc(3, 5, 7, 7, 6, 3, 2, 1);     // stride 2 downsampling
   s[2] = conv_desc(3, 5, 7, 7, 6, 1, 1, 0);     // 1x1: straight to GEMM
@@ -108,7 +110,9 @@ static const ConvDesc *conv_shapes(int *n) {
   s[7] = conv_desc(4, 64, 16, 16, 32, 1, 1, 0); // realistic 1x1
   s[8] = conv_desc(1, 32, 32, 32, 64, 3, 1, 1); // batch 1: each product split over threads
   s[9] = conv_desc(1, 48, 20, 20, 40, 3, 2, 1); // ... by columns and by rows, odd slices
-  *n = 10;
+  s[10] = conv_desc(2, 5, 30, 20, 6, 3, 1, 1);  // column blocks of 12 rows, the last of 6
+  s[11] = conv_desc(3, 3, 50, 40, 4, 5, 2, 2);  // ... strided, 5x5, a last block of one row
+  *n = 12;
   return s;
 }
 static size_t xsize(const ConvDesc *d) { return (size_t)d->B * d->Cin * d->H * d->W; }
@@ -118,6 +122,47 @@ static size_t ysize(const ConvDesc *d) { return (size_t)d->B * d->Cout * d->Ho *
 // =====================================================================================
 // (1) The reference against values worked out by hand
 // =====================================================================================
+
+// The unpacked product of a convolution's column block (gemm_panel.c) against a double loop:
+// every row-panel height (6, 4, 2, 1) and column tail (masked loads and stores), strides
+// wider than the rows, and what lies between the rows of C left alone.
+TEST(kernels_gemm_panel_matches_loop) {
+  const int ldb = 80, ldc = 90;
+  float *A = malloc(sizeof(float) * 13 * 40), *B = malloc(sizeof(float) * 40 * ldb), *C = malloc(sizeof(float) * 13 * ldc);
+  Rng r;
+  rng_seed(&r, 12);
+  for (int i = 0; i < 13 * 40; i++) A[i] = rng_normal(&r);
+  for (int i = 0; i < 40 * ldb; i++) B[i] = rng_normal(&r);
+  const int Ms[] = {1, 2, 3, 5, 6, 7, 13}, ns[] = {1, 15, 16, 17, 31, 32, 33, 70}, Ks[] = {1, 9, 40};
+  double worst = 0;
+  for (int a = 0; a < 7; a++)
+    for (int b = 0; b < 8; b++)
+      for (int c = 0; c < 3; c++) {
+        const int M = Ms[a], n = ns[b], K = Ks[c];
+        for (int i = 0; i < 13 * ldc; i++) C[i] = -7.0f;
+        if (!gemm_panel(M, n, K, A, B, ldb, C, ldc)) {
+          test_skip("built without AVX-512: convolutions use OpenBLAS alone");
+          goto done;
+        }
+        for (int i = 0; i < M; i++)
+          for (int j = 0; j < ldc; j++) {
+            if (j >= n) {
+              ASSERTF(C[i * ldc + j] == -7.0f, "M %d n %d K %d: C[%d][%d] written past the columns", M, n, K, i, j);
+              continue;
+            }
+            double want = 0, scale = 0;
+            for (int k = 0; k < K; k++) want += (double)A[i * K + k] * B[k * ldb + j], scale += fabs(A[i * K + k] * B[k * ldb + j]);
+            const double e = fabs(C[i * ldc + j] - want) / (scale > 0 ? scale : 1);
+            if (e > worst) worst = e;
+            ASSERTF(e <= 1e-6, "M %d n %d K %d: C[%d][%d] = %.7g, want %.7g", M, n, K, i, j, C[i * ldc + j], want);
+          }
+      }
+  printf("    worst error relative to the sum of |terms|: %.2e\n", worst);
+done:
+  free(A);
+  free(B);
+  free(C);
+}
 
 TEST(kernels_ref_gemm_by_hand) {
   setup(1);

@@ -18,7 +18,7 @@ static void conv_fwd_b(int nt, const ConvDesc *d, const float *x, const float *w
   openblas_set_num_threads(nt);
   for (int b = 0; b < d->B; b++) {
     const float *xb = x + (long)b * d->Cin * d->H * d->W;
-    if (!direct) im2col(d, xb, col, 1);
+    if (!direct) im2col(d, xb, col, 0, d->Ho, 1);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d->Cout, P, CKK, 1.0f, w, CKK,
                 direct ? xb : col, P, 0.0f, y + (long)b * d->Cout * P, P);
   }
@@ -33,7 +33,7 @@ static void conv_bwd_data_b(int nt, const ConvDesc *d, const float *dy, const fl
     float *dxb = dx + (long)b * d->Cin * d->H * d->W;
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK, P, d->Cout, 1.0f, w, CKK,
                 dy + (long)b * d->Cout * P, P, direct ? 1.0f : 0.0f, direct ? dxb : dcol, P);
-    if (!direct) col2im_acc(d, dcol, dxb, 1);
+    if (!direct) col2im_acc(d, dcol, dxb, 0, d->Ho, 1);
   }
   free(dcol);
 }
@@ -44,7 +44,7 @@ static void conv_bwd_filter_b(int nt, const ConvDesc *d, const float *x, const f
   openblas_set_num_threads(nt);
   for (int b = 0; b < d->B; b++) {
     const float *xb = x + (long)b * d->Cin * d->H * d->W;
-    if (!direct) im2col(d, xb, col, 1);
+    if (!direct) im2col(d, xb, col, 0, d->Ho, 1);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d->Cout, CKK, P, 1.0f,
                 dy + (long)b * d->Cout * P, P, direct ? xb : col, P, 1.0f, dw, CKK);
   }
