@@ -126,19 +126,14 @@ size_t element_size(cudnnBackendAttributeType_t t) {
   }
 }
 
-// Which attributes each kind of descriptor takes, of what type and how many.
+// Which attributes each kind of descriptor takes, of what type and how many (the operations'
+// are op_attrs's, below).
 struct Rule {
   cudnnBackendDescriptorType_t desc;
   cudnnBackendAttributeName_t name;
   cudnnBackendAttributeType_t type;
   int64_t min_n, max_n;
 };
-
-#define OP_RULES(OP, ALPHA, BETA, CONV, X, W, Y)                                                         \
-  {OP, ALPHA, CUDNN_TYPE_FLOAT, 1, 1}, {OP, ALPHA, CUDNN_TYPE_DOUBLE, 1, 1}, {OP, BETA, CUDNN_TYPE_FLOAT, 1, 1}, \
-      {OP, BETA, CUDNN_TYPE_DOUBLE, 1, 1}, {OP, CONV, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, 1},                   \
-      {OP, X, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, 1}, {OP, W, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, 1},             \
-      {OP, Y, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, 1}
 
 const Rule rules[] = {
     {CUDNN_BACKEND_TENSOR_DESCRIPTOR, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, 1},
@@ -153,18 +148,6 @@ const Rule rules[] = {
     {CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, 1, 3},
     {CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 1, 3},
     {CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 1, 3},
-    OP_RULES(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA,
-             CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC,
-             CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W,
-             CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y),
-    OP_RULES(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR,
-             CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA,
-             CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX,
-             CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY),
-    OP_RULES(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR,
-             CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA,
-             CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X,
-             CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY),
     {CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, 64},
     {CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, 1},
     {CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, 1},
@@ -177,7 +160,8 @@ const Rule rules[] = {
     {CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, 1},
 };
 
-// The attributes of one operation kind: alpha, beta, conv, x, w, y (as the rules list them).
+// The attributes of one operation kind: alpha and beta (float or double), then the convolution
+// and the tensors x, w and y (descriptors), one of each.
 struct OpAttrs {
   cudnnBackendDescriptorType_t type;
   Dir dir;
@@ -388,17 +372,26 @@ cudnnStatus_t cudnnBackendSetAttribute(cudnnBackendDescriptor_t dd, cudnnBackend
   if (!d) return refuse(CUDNN_STATUS_BAD_PARAM, call, "not a live descriptor", name);
   if (d->finalized) return refuse(CUDNN_STATUS_BAD_PARAM, call, "the descriptor is already finalized", name);
   if (!values) return refuse(CUDNN_STATUS_BAD_PARAM, call, "no values", name);
-  bool known = false;
-  for (const Rule &r : rules) {
-    if (r.desc != d->type || r.name != name) continue;
-    known = true;
-    if (r.type != type) continue;
-    if (count < r.min_n || count > r.max_n) return refuse(CUDNN_STATUS_BAD_PARAM, call, "a wrong element count", name);
-    const uint8_t *v = (const uint8_t *)values;
-    d->attrs[name] = Attr{type, count, std::vector<uint8_t>(v, v + count * element_size(type))};
-    return CUDNN_STATUS_SUCCESS;
+  // The rule for (kind, name, type): the table's, or an operation's (op_attrs).
+  bool known = false, typed = false;
+  int64_t min_n = 1, max_n = 1;
+  if (const OpAttrs *o = op_kind(d->type)) {
+    for (int i = 0; i < 6; i++)
+      if (o->a[i] == name) {
+        known = true;
+        typed = i < 2 ? type == CUDNN_TYPE_FLOAT || type == CUDNN_TYPE_DOUBLE : type == CUDNN_TYPE_BACKEND_DESCRIPTOR;
+      }
   }
-  return refuse(CUDNN_STATUS_BAD_PARAM, call, known ? "a wrong attribute type" : "not an attribute of this kind", name);
+  for (const Rule &r : rules)
+    if (r.desc == d->type && r.name == name) {
+      known = true;
+      if (r.type == type) typed = true, min_n = r.min_n, max_n = r.max_n;
+    }
+  if (!typed) return refuse(CUDNN_STATUS_BAD_PARAM, call, known ? "a wrong attribute type" : "not an attribute of this kind", name);
+  if (count < min_n || count > max_n) return refuse(CUDNN_STATUS_BAD_PARAM, call, "a wrong element count", name);
+  const uint8_t *v = (const uint8_t *)values;
+  d->attrs[name] = Attr{type, count, std::vector<uint8_t>(v, v + count * element_size(type))};
+  return CUDNN_STATUS_SUCCESS;
 }
 
 cudnnStatus_t cudnnBackendFinalize(cudnnBackendDescriptor_t dd) {

@@ -334,3 +334,132 @@ TEST(cuda_emu_capture_records_and_refuses) {
   cudaGraphDestroy(g);
   ASSERT(cudaStreamDestroy(s) == cudaSuccess);
 }
+
+// ---- cuDNN's graph API ----
+
+// The emulated graph API refuses what cuDNN refuses (a wrong attribute type or count, an
+// attribute of another kind, setting a finalized descriptor, a tensor that is not packed, an
+// operation whose y is not its output, a variant pack without one of the graph's tensors or
+// with a pointer less aligned than its tensor declared) and runs what it accepts: a 1x1
+// convolution by hand, beta adding to y, and events timing it at the engine's made-up cost.
+static cudnnBackendDescriptor_t desc(cudnnBackendDescriptorType_t t) {
+  cudnnBackendDescriptor_t d = NULL;
+  if (cudnnBackendCreateDescriptor(t, &d) != CUDNN_STATUS_SUCCESS) abort();
+  return d;
+}
+static cudnnBackendDescriptor_t tensor4(int64_t uid, int64_t n, int64_t c, int64_t h, int64_t w, bool packed = true) {
+  cudnnBackendDescriptor_t t = desc(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
+  const int64_t dims[4] = {n, c, h, w}, strides[4] = {c * h * w, h * w, packed ? w : w + 1, 1}, align = 16;
+  const cudnnDataType_t f = CUDNN_DATA_FLOAT;
+  cudnnBackendSetAttribute(t, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &f);
+  cudnnBackendSetAttribute(t, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims);
+  cudnnBackendSetAttribute(t, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides);
+  cudnnBackendSetAttribute(t, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid);
+  cudnnBackendSetAttribute(t, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &align);
+  return t;
+}
+
+TEST(cuda_emu_graph_api_checks_and_runs) {
+  const long live_before = cuda_emu_backend_descriptors();
+  cudnnHandle_t h;
+  cudnnCreate(&h);
+  // x (1,2,1,2), w (1,2,1,1): y[0,0,0,j] = 3 x[0,0,0,j] + 5 x[0,1,0,j]
+  cudnnBackendDescriptor_t x = tensor4('x', 1, 2, 1, 2), w = tensor4('w', 1, 2, 1, 1), y = tensor4('y', 1, 1, 1, 2);
+  cudnnBackendDescriptor_t y_wrong = tensor4('y', 1, 1, 1, 3), x_strided = tensor4('x', 1, 2, 2, 2, false);
+  ASSERT(cudnnBackendFinalize(x_strided) == CUDNN_STATUS_NOT_SUPPORTED);  // not packed
+  for (cudnnBackendDescriptor_t t : {x, w, y, y_wrong}) ASSERT(cudnnBackendFinalize(t) == CUDNN_STATUS_SUCCESS);
+  const int64_t one = 1, zero2[2] = {0, 0}, one2[2] = {1, 1}, two = 2;
+  ASSERT(cudnnBackendSetAttribute(x, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &one) == CUDNN_STATUS_BAD_PARAM);
+
+  cudnnBackendDescriptor_t conv = desc(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
+  const cudnnDataType_t f = CUDNN_DATA_FLOAT;
+  const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
+  ASSERT(cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_FLOAT, 1, &two) ==
+         CUDNN_STATUS_BAD_PARAM);  // an int64 attribute given as float
+  ASSERT(cudnnBackendSetAttribute(conv, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &one) ==
+         CUDNN_STATUS_BAD_PARAM);  // a tensor's attribute
+  cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &f);
+  cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode);
+  cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &two);
+  cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 2, zero2);
+  cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 2, zero2);
+  cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, 2, one2);
+  ASSERT(cudnnBackendFinalize(conv) == CUDNN_STATUS_BAD_PARAM);  // no dilations yet
+  cudnnBackendSetAttribute(conv, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 2, one2);
+  ASSERT(cudnnBackendFinalize(conv) == CUDNN_STATUS_SUCCESS);
+
+  auto op_with = [&](cudnnBackendDescriptor_t yd) {
+    cudnnBackendDescriptor_t op = desc(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
+    const float alpha = 1.0f, beta = 1.0f;
+    cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha);
+    cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta);
+    cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &conv);
+    cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x);
+    cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &w);
+    cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &yd);
+    return op;
+  };
+  cudnnBackendDescriptor_t bad_op = op_with(y_wrong), op = op_with(y);
+  ASSERT(cudnnBackendFinalize(bad_op) == CUDNN_STATUS_BAD_PARAM);  // y is not the output
+  ASSERT(cudnnBackendFinalize(op) == CUDNN_STATUS_SUCCESS);
+
+  cudnnBackendDescriptor_t graph = desc(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
+  cudnnBackendSetAttribute(graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &op);
+  cudnnBackendSetAttribute(graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
+  ASSERT(cudnnBackendFinalize(graph) == CUDNN_STATUS_SUCCESS);
+  cudnnBackendDescriptor_t heur = desc(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
+  const cudnnBackendHeurMode_t instant = CUDNN_HEUR_MODE_INSTANT;
+  cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph);
+  cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &instant);
+  ASSERT(cudnnBackendFinalize(heur) == CUDNN_STATUS_SUCCESS);
+  int64_t count = 0;
+  ASSERT(cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, NULL) ==
+         CUDNN_STATUS_SUCCESS);
+  ASSERT(count > 0);
+  cudnnBackendDescriptor_t cfg = desc(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR);
+  ASSERT(cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &count, &cfg) ==
+         CUDNN_STATUS_SUCCESS);
+  cudnnBackendDescriptor_t plan = desc(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
+  cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
+  cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfg);
+  ASSERT(cudnnBackendFinalize(plan) == CUDNN_STATUS_SUCCESS);
+  int64_t ws_bytes = -1;
+  ASSERT(cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &count,
+                                  &ws_bytes) == CUDNN_STATUS_SUCCESS);
+
+  const float hx[4] = {1, 2, 10, 20}, hw[2] = {3, 5}, hy[2] = {100, 200};
+  float *dx = to_device(hx, 4), *dw = to_device(hw, 2), *dy = to_device(hy, 2), *ws = to_device<float>(NULL, ws_bytes / 4 + 1);
+  auto pack_of = [&](void *xp, int n_bound) {
+    cudnnBackendDescriptor_t pack = desc(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
+    void *ptr[3] = {xp, dw, dy};
+    const int64_t uid[3] = {'x', 'w', 'y'};
+    cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, n_bound, ptr);
+    cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n_bound, uid);
+    cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &ws);
+    cudnnBackendFinalize(pack);
+    return pack;
+  };
+  cudnnBackendDescriptor_t missing = pack_of(dx, 2), misaligned = pack_of(dx + 1, 3), pack = pack_of(dx, 3);
+  ASSERT(cudnnBackendExecute(h, plan, missing) == CUDNN_STATUS_BAD_PARAM);
+  ASSERT(cudnnBackendExecute(h, plan, misaligned) == CUDNN_STATUS_BAD_PARAM);
+  cudaEvent_t t0, t1;
+  cudaEventCreate(&t0);
+  cudaEventCreate(&t1);
+  cudaEventRecord(t0);
+  ASSERT(cudnnBackendExecute(h, plan, pack) == CUDNN_STATUS_SUCCESS);
+  cudaEventRecord(t1);
+  float ms = -1, got[2];
+  ASSERT(cudaEventElapsedTime(&ms, t0, t1) == cudaSuccess);
+  to_host(got, dy, 2);
+  printf("    y = %g %g (want 153 306), %.3f ms of made-up device time\n", got[0], got[1], ms);
+  ASSERT(got[0] == 100 + 3 * 1 + 5 * 10 && got[1] == 200 + 3 * 2 + 5 * 20);
+  ASSERT(ms > 0);
+  cudaEventDestroy(t0);
+  cudaEventDestroy(t1);
+  for (cudnnBackendDescriptor_t d : {x, w, y, y_wrong, x_strided, conv, bad_op, op, graph, heur, cfg, plan, missing,
+                                     misaligned, pack})
+    ASSERT(cudnnBackendDestroyDescriptor(d) == CUDNN_STATUS_SUCCESS);
+  ASSERT(cudnnBackendDestroyDescriptor(x) == CUDNN_STATUS_BAD_PARAM);  // destroyed twice
+  ASSERT_EQ_INT(cuda_emu_backend_descriptors(), live_before);
+  cudnnDestroy(h);
+}
