@@ -290,7 +290,8 @@ typedef struct {
 
 #define TIMED_RUNS 3
 
-// Best of TIMED_RUNS runs of contender k after one warm-up, in ms; -1 when it fails to run.
+// Best of TIMED_RUNS runs of contender k after one warm-up, in ms; -1 when it fails to run
+// (a plan cuDNN finalized may still refuse to run: it then loses, and nothing else happens).
 static float time_contender(CudaCtx *c, const ConvPlan *p, ConvDir dir, const Contender *k, void *x, void *w,
                             void *y, void *ws) {
   cudaEvent_t t0, t1;
@@ -299,8 +300,12 @@ static float time_contender(CudaCtx *c, const ConvPlan *p, ConvDir dir, const Co
   float best = -1.0f;
   for (int run = 0; run <= TIMED_RUNS; run++) {
     CUDA_CHECK(cudaEventRecord(t0, c->stream));
-    if (k->engine >= 0) conv_engine_run(c, &p->engines[dir].e[k->engine], x, w, y, ws);
-    else if (legacy_run(c, p, dir, k->algo, x, w, y, ws, k->ws, 0) != CUDNN_STATUS_SUCCESS) break;
+    const cudnnStatus_t s = k->engine >= 0 ? conv_engine_run(c, &p->engines[dir].e[k->engine], x, w, y, ws, 0)
+                                           : legacy_run(c, p, dir, k->algo, x, w, y, ws, k->ws, 0);
+    if (s != CUDNN_STATUS_SUCCESS) {  // a contender that does not run is out of the race
+      best = -1.0f;
+      break;
+    }
     CUDA_CHECK(cudaEventRecord(t1, c->stream));
     CUDA_CHECK(cudaEventSynchronize(t1));
     float ms;
@@ -389,7 +394,7 @@ static void plan_dir(CudaCtx *c, ConvPlan *p, ConvDir dir) {
 // was declared for 16-byte aligned tensors; a view that is not runs the legacy choice.
 static void conv_run(CudaCtx *c, ConvPlan *p, ConvDir dir, const void *x, const void *w, const void *y) {
   if (p->engine[dir] >= 0 && conv_engine_aligned(x, w, y)) {
-    conv_engine_run(c, &p->engines[dir].e[p->engine[dir]], x, w, y, c->workspace);
+    conv_engine_run(c, &p->engines[dir].e[p->engine[dir]], x, w, y, c->workspace, 1);
     return;
   }
   legacy_run(c, p, dir, p->algo[dir], x, w, y, c->workspace, p->ws[dir], 1);

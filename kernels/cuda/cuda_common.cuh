@@ -177,8 +177,10 @@ typedef struct {
 int conv_engines_find(CudaCtx *c, const ConvDesc *d, ConvDir dir, size_t limit, ConvEngines *out);
 // Destroys every plan but the one at `keep`; keep = -1 destroys all and what they were made from.
 void conv_engines_keep(ConvEngines *es, int keep);
-// Queues plan e on (x, w, y), which are (dx, w, dy) backward-data and (x, dw, dy) backward-filter.
-void conv_engine_run(CudaCtx *c, const ConvEngine *e, const void *x, const void *w, const void *y, void *ws);
+// Queues plan e on (x, w, y), which are (dx, w, dy) backward-data and (x, dw, dy) backward-filter;
+// returns the status, and with `check` a failure is fatal and names the call, as CUDNN_CHECK does.
+cudnnStatus_t conv_engine_run(CudaCtx *c, const ConvEngine *e, const void *x, const void *w, const void *y, void *ws,
+                              int check);
 // The tensors were declared 16-byte aligned: a pointer that is not runs the legacy algorithm.
 int conv_engine_aligned(const void *x, const void *w, const void *y);
 
