@@ -126,7 +126,7 @@ static cudnnBackendDescriptor_t op_graph(Builder &b, CudaCtx *c, const ConvDesc 
   return g;
 }
 
-#define MAX_CONFIGS_PER_MODE 16
+#define MAX_CONFIGS_PER_MODE 8  // the heuristics put their best first; planning time grows with each
 
 // The engine configurations heuristics mode `mode` offers for graph g (none when it fails).
 static std::vector<cudnnBackendDescriptor_t> configs(Builder &b, cudnnBackendDescriptor_t g, cudnnBackendHeurMode_t mode) {

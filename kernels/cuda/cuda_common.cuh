@@ -164,7 +164,7 @@ typedef struct {
   size_t workspace;               // bytes
   int deterministic;              // no NONDETERMINISTIC note
 } ConvEngine;
-#define CONV_MAX_ENGINES 32
+#define CONV_MAX_ENGINES 24
 typedef struct {
   int n;
   ConvEngine e[CONV_MAX_ENGINES];

@@ -61,8 +61,8 @@ grep -E "^(FAIL|skip)|passed|rel L2 error [0-9.e+-]+ .*(output|gradients|DDIM)|w
 # The target first: batch 256, whose profile and algorithm report come from a backend that also
 # searched cuDNN's graph-API engines (every row, with and without the search, is timed anyway).
 for b in 256 64; do
-  extra=; [ $b = 256 ] && extra=--engine-search
-  part bench-train-$b 100 $S bench train --device $DEVICE --batch $b --steps 20 --profile $extra
+  extra=; limit=90; [ $b = 256 ] && extra=--engine-search limit=150   # three backends search engines there
+  part bench-train-$b $limit $S bench train --device $DEVICE --batch $b --steps 20 --profile $extra
   grep -E "stepscope|pytorch|cuDNN|speed" "$LOGS/bench-train-$b.log" | head -12 | tee -a "$FINAL/summary.txt"
 done
 # PyTorch's kernels at batch 256, to set beside ours (bench-train-256.log) shape for shape.
