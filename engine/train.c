@@ -129,7 +129,7 @@ static BackendGraph *step_graph(Trainer *tr) {
   Backend *be = m->be;
   if (!tr->use_graph || !be->capture_begin || m->cfg.dropout > 0) return NULL;
   if (tr->graph && tr->graph_w == m->w && tr->graph_g == m->g && tr->graph_tfeat == m->tfeat &&
-      tr->graph_gen == m->arena.gen)
+      tr->graph_gen == m->arena->gen)
     return tr->graph;
   if (tr->graph) be->graph_destroy(be, tr->graph);
   unsigned gen;  // the direct run unet_record makes first is recomputed by the replay

@@ -40,8 +40,8 @@ static void conv_bwd(UNet *m, const Conv *c, int B, int side, const float *x, co
 }
 
 static void norm_fwd(UNet *m, const Norm *n, int B, int hw, const float *x, float *y, float **mean, float **rstd) {
-  *mean = arena_get(&m->arena, (size_t)B * n->groups);
-  *rstd = arena_get(&m->arena, (size_t)B * n->groups);
+  *mean = arena_get(m->arena, (size_t)B * n->groups);
+  *rstd = arena_get(m->arena, (size_t)B * n->groups);
   m->be->groupnorm_fwd(m->be, B, n->c, hw, n->groups, x, P(n->g), P(n->b), y, *mean, *rstd);
 }
 
@@ -54,7 +54,7 @@ static void norm_bwd(UNet *m, const Norm *n, int B, int hw, const float *x, cons
 
 static void res_fwd(UNet *m, ResBlock *r, int B, int side, const float *x, float *y) {
   Backend *be = m->be;
-  Arena *A = &m->arena;
+  Arena *A = m->arena;
   int hw = side * side;
   size_t nin = (size_t)B * r->cin * hw, nmid = (size_t)B * r->mid * hw;
   r->x = x;
@@ -95,7 +95,7 @@ static void res_fwd(UNet *m, ResBlock *r, int B, int side, const float *x, float
 
 static void res_bwd(UNet *m, ResBlock *r, int B, int side, const float *dy, float *dx) {
   Backend *be = m->be;
-  Arena *A = &m->arena;
+  Arena *A = m->arena;
   int hw = side * side;
   size_t nin = (size_t)B * r->cin * hw, nmid = (size_t)B * r->mid * hw;
   if (r->has_skip) conv_bwd(m, &r->skip, B, side, r->x, dy, dx);
@@ -123,7 +123,7 @@ static void res_bwd(UNet *m, ResBlock *r, int B, int side, const float *dy, floa
 
 static void attn_fwd(UNet *m, AttnBlock *a, int B, int side, const float *x, float *y) {
   Backend *be = m->be;
-  Arena *A = &m->arena;
+  Arena *A = m->arena;
   int N = side * side, d = a->d;
   long sq = 3L * d * N;  // per-sample stride of the qkv tensor (B, 3d, N)
   a->x = x;
@@ -144,7 +144,7 @@ static void attn_fwd(UNet *m, AttnBlock *a, int B, int side, const float *x, flo
 
 static void attn_bwd(UNet *m, AttnBlock *a, int B, int side, const float *dy, float *dx) {
   Backend *be = m->be;
-  Arena *A = &m->arena;
+  Arena *A = m->arena;
   int N = side * side, d = a->d;
   long sq = 3L * d * N, nn = (long)N * N;
   be->axpy(be, (size_t)B * a->c * N, 1.0f, dy, dx);
@@ -212,7 +212,7 @@ void unet_forward(UNet *m, const float *x, const int *t, int B, float **out) {
 // Queues device work only (no upload, download or sync), so that it can be recorded as a graph.
 void unet_forward_features(UNet *m, const float *x, const float *tfeat, int B, float **out) {
   Backend *be = m->be;
-  Arena *A = &m->arena;
+  Arena *A = m->arena;
   arena_reset(A);
   m->B = B;
   m->tsin = tfeat;
@@ -266,7 +266,7 @@ void unet_forward_features(UNet *m, const float *x, const float *tfeat, int B, f
 
 void unet_backward(UNet *m, const float *dout) {
   Backend *be = m->be;
-  Arena *A = &m->arena;
+  Arena *A = m->arena;
   int B = m->B;
   float *dy[UNET_MAX_NODES];
   for (int i = 0; i < m->nnodes; i++) dy[i] = arena_zeros(A, out_size(&m->nodes[i], B));

@@ -125,7 +125,8 @@ typedef struct {
   Node nodes[UNET_MAX_NODES];
   Linear temb1, temb2; // time embedding MLP: ch -> 4ch -> 4ch (SiLU between)
   int tdim;
-  Arena arena;
+  Arena *arena;     // activations: &own_arena, or another model's (unet_share_arena)
+  Arena own_arena;
   // forward state
   int B;
   const float *tsin;                    // timestep features (the forward's tfeat)
@@ -152,6 +153,12 @@ typedef struct {
 // unet_init_params or a checkpoint fills them. Returns NULL + err on invalid widths.
 UNet *unet_create(const UNetConfig *cfg, const WidthMap *w, Backend *be, Err *err);
 void unet_free(UNet *m);
+// m's activations from now on live in owner's arena instead of its own. For models that run in
+// turn on one thread, never two at once (a plan's group models while sampling): the arena then
+// grows and settles once for all of them instead of once per model, which at batch 16 on the
+// CPU costs two slow forwards each (~100 MB allocated and faulted in twice). The owner must
+// outlive m; m must be on the owner's backend and not yet have run.
+void unet_share_arena(UNet *m, UNet *owner);
 void unet_init_params(UNet *m, uint64_t seed);  // PyTorch-like default init
 int unet_param_index(const UNet *m, const char *name);  // -1 if absent
 

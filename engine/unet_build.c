@@ -299,15 +299,22 @@ UNet *unet_create(const UNetConfig *cfg, const WidthMap *w, Backend *be, Err *er
   }
   m->w = be->alloc(be, m->size);
   m->g = be->alloc(be, m->size);
-  arena_init(&m->arena, be);
+  arena_init(&m->own_arena, be);
+  m->arena = &m->own_arena;
   m->use_graphs = 1;
   return m;
+}
+
+void unet_share_arena(UNet *m, UNet *owner) {
+  CHECK(m->be == owner->be && m->own_arena.nchunks == 0, "unet_share_arena: another backend's model, or one that ran");
+  unet_graphs_clear(m);
+  m->arena = owner->arena;
 }
 
 void unet_free(UNet *m) {
   if (!m) return;
   unet_graphs_clear(m);  // before the memory they point into goes
-  arena_free(&m->arena);
+  arena_free(&m->own_arena);
   if (m->w) m->be->free(m->be, m->w);
   if (m->g) m->be->free(m->be, m->g);
   if (m->xin) m->be->free(m->be, m->xin);

@@ -19,18 +19,18 @@ void unet_graphs_clear(UNet *m) {
 
 static int graph_valid(const UNet *m, const UNetGraph *g, int B) {
   return g->g && g->B == B && g->w == m->w && g->xin == m->xin && g->tfeat == m->tfeat &&
-         g->arena_gen == m->arena.gen;
+         g->arena_gen == m->arena->gen;
 }
 
 BackendGraph *unet_record(UNet *m, void (*ops)(void *ctx), void *ctx, unsigned *gen) {
   Backend *be = m->be;
   ops(ctx);
-  arena_reset(&m->arena);
-  *gen = m->arena.gen;
+  arena_reset(m->arena);
+  *gen = m->arena->gen;
   if (be->capture_begin(be) != 0) return NULL;
   ops(ctx);
   BackendGraph *g = be->capture_end(be);
-  if (g && m->arena.gen != *gen) {  // can only be a bug, but costs nothing to catch
+  if (g && m->arena->gen != *gen) {  // can only be a bug, but costs nothing to catch
     be->graph_destroy(be, g);
     g = NULL;
   }

@@ -82,11 +82,11 @@ TEST(graphs_recorded_again_when_memory_moves) {
   const int B = 6, t[6] = {1, 200, 400, 600, 800, 999};
   float *x = p.rbe->alloc(p.rbe, (size_t)B * IMG), *out;
   p.rbe->fill(p.rbe, x, 0.5f, (size_t)B * IMG);
-  unsigned gen = p.rm->arena.gen;
+  unsigned gen = p.rm->arena->gen;
   unet_forward(p.rm, x, t, B, &out);
   p.rbe->fill(p.rbe, p.rm->g, 0, p.rm->size);
   unet_backward(p.rm, out);
-  ASSERT(p.rm->arena.gen != gen);  // else this test tests nothing
+  ASSERT(p.rm->arena->gen != gen);  // else this test tests nothing
   ASSERT(same_eps(&p, 300, 2, 2));
   ASSERT_EQ_INT(p.st->captures, 2);
   ASSERT(same_eps(&p, 300, 8, 3));  // grows xin and tfeat
@@ -199,7 +199,7 @@ TEST(graphs_training_steps_equal_direct) {
   ASSERT(same_eps(&p, 400, 16, 76));  // input buffers sized for 16 from the start
   for (int s = 0; s < 6; s++) {
     if (s == 4) {  // a larger pass in between moves the arena (and nothing else)
-      const unsigned gen = p.rm->arena.gen;
+      const unsigned gen = p.rm->arena->gen;
       const float *tfeat = p.rm->tfeat;
       ASSERT_EQ_INT(a.graph_captures, 1);
       float *x = p.rbe->alloc(p.rbe, (size_t)12 * IMG), *out;
@@ -207,7 +207,7 @@ TEST(graphs_training_steps_equal_direct) {
       unet_forward(p.rm, x, t, 12, &out);
       unet_backward(p.rm, out);
       p.rbe->free(p.rbe, x);
-      ASSERT(p.rm->arena.gen != gen && p.rm->tfeat == tfeat);
+      ASSERT(p.rm->arena->gen != gen && p.rm->tfeat == tfeat);
     }
     float la = trainer_step(&a, NULL, NULL), lb = trainer_step(&b, NULL, NULL);
     ASSERTF(la == lb && isfinite(la), "step %d: loss %.9g recorded, %.9g direct", s, la, lb);

@@ -3,6 +3,7 @@
 #include "../engine/checkpoint.h"
 #include "models.h"
 #include "test.h"
+#include <string.h>
 
 static double dot_out(UNet *m, const float *x, const int *t, int B, const float *r, size_t n) {
   float *out, *h = xmalloc(sizeof(float) * n);
@@ -91,6 +92,45 @@ TEST(unet_rejects_bad_widths) {
   widthmap_set(&w, "down.0.res.0.mid", 0);
   ASSERT(test_tiny_unet(be, &w) == NULL);
   widthmap_free(&w);
+  be->destroy(be);
+}
+
+// Models that share an arena (a plan's group models while sampling) compute exactly what they
+// compute alone, and the shared arena settles once: after the owner's passes at a batch size,
+// a narrower model's passes neither grow nor move it, nor allocate one of their own.
+TEST(unet_shared_arena_same_outputs_one_warmup) {
+  Backend *be = backend_cpu_create(1);
+  WidthMap narrow = {0};
+  widthmap_set(&narrow, "down.0.res.0.mid", 5);
+  widthmap_set(&narrow, "up.0.res.0.mid", 3);
+  UNet *owner = test_tiny_random(be, 1, 0.1f), *shared = test_tiny_unet(be, &narrow), *alone = test_tiny_unet(be, &narrow);
+  ASSERT(owner && shared && alone);
+  test_randomize(shared, 2, 0.1f);
+  test_randomize(alone, 2, 0.1f);
+  unet_share_arena(shared, owner);
+  const int B = 3;
+  const size_t n = (size_t)B * 32 * 32;
+  float *x = xmalloc(sizeof(float) * n), *a = xmalloc(sizeof(float) * n), *b = xmalloc(sizeof(float) * n);
+  for (size_t i = 0; i < n; i++) x[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+  for (int i = 0; i < 2; i++) unet_eps_host(owner, 700, x, B, a);  // grows, then settles
+  const unsigned gen = owner->arena->gen;
+  for (int i = 0; i < 3; i++) {
+    unet_eps_host(shared, 300 + i, x, B, a);
+    unet_eps_host(alone, 300 + i, x, B, b);
+    ASSERTF(!memcmp(a, b, sizeof(float) * n), "pass %d: the sharing model computed something else", i);
+  }
+  ASSERT_EQ_INT(owner->arena->gen, gen);
+  ASSERT(shared->arena == owner->arena && shared->own_arena.nchunks == 0);
+  ASSERT(alone->own_arena.gen >= 1);  // alone, the same passes allocated an arena of their own
+  printf("    3 passes of the narrow model: shared arena generation %u throughout; alone, %u\n", gen,
+         alone->own_arena.gen);
+  free(x);
+  free(a);
+  free(b);
+  unet_free(shared);
+  unet_free(alone);
+  unet_free(owner);
+  widthmap_free(&narrow);
   be->destroy(be);
 }
 

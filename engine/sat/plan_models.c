@@ -18,6 +18,7 @@ int plan_models_load(PlanModels *pm, const char *plan_path, Backend *be, int use
       plan_models_free(pm);
       return -1;
     }
+    unet_share_arena(pm->group[g], pm->base);  // they run in turn: one arena, warmed up once
     const UNetConfig *a = &pm->group[g]->cfg, *b = &pm->base->cfg;
     if (a->in_ch != b->in_ch || a->img != b->img) {
       err_set(e, "%s: %s makes %dx%dx%d images, the base %dx%dx%d", plan_path, p->g[g].model, a->in_ch, a->img,

@@ -186,6 +186,7 @@ static void work(Job *job) {
         job_fail(job, "%s", e.msg);
         break;
       }
+      unet_share_arena(r.group[j], r.base);  // they run in turn: one arena, warmed up once
     }
   }
   if (job_state(job) != JOB_FAILED && !cancelled(w)) {
