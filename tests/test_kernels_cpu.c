@@ -99,7 +99,7 @@ static int grad_check(const char *file, int line, const char *what, double (*los
 // ---- shapes ----
 
 static const ConvDesc *conv_shapes(int *n) {
-  static ConvDesc s[12];
+  static ConvDesc s[14];
   s[0] = conv_desc(3, 5, 7, 7, 6, 3, 1, 1);     // odd everything
   s[1] = conv_desc(3, 5, 7, 7, 6, 3, 2, 1);     // stride 2 downsampling
   s[2] = conv_desc(3, 5, 7, 7, 6, 1, 1, 0);     // 1x1: straight to GEMM
@@ -112,7 +112,9 @@ static const ConvDesc *conv_shapes(int *n) {
   s[9] = conv_desc(1, 48, 20, 20, 40, 3, 2, 1); // ... by columns and by rows, odd slices
   s[10] = conv_desc(2, 5, 30, 20, 6, 3, 1, 1);  // column blocks of 12 rows, the last of 6
   s[11] = conv_desc(3, 3, 50, 40, 4, 5, 2, 2);  // ... strided, 5x5, a last block of one row
-  *n = 12;
+  s[12] = conv_desc(2, 3, 17, 18, 7, 5, 1, 2);  // 5x5, rows of 18: column tails of 2, a partial block
+  s[13] = conv_desc(3, 4, 20, 20, 5, 3, 1, 0);  // no padding: rows of 18, an odd row count
+  *n = 14;
   return s;
 }
 static size_t xsize(const ConvDesc *d) { return (size_t)d->B * d->Cin * d->H * d->W; }
