@@ -42,6 +42,9 @@
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 #include <string.h>
 
 // OpenBLAS's thread count is process-wide: make sure it is 1 (cheap when it already is).
@@ -139,12 +142,55 @@ static void im2col(const ConvDesc *d, const float *x, float *col, int oy0, int o
   }
 }
 
+#ifdef __AVX512F__
+// col2im_acc at stride 1, gathering: each row of dx touched by the block is loaded once, the
+// K*K rows of dcol that land on it are added in registers (masked, shifted loads: lanes whose
+// source lies outside the block's output columns add nothing), and it is stored once, instead
+// of being read and written K*K times. The sums run in col2im_acc's order: the same bits.
+// One thread, 16 samples, 3x3, ms: 24 ch @32x32 0.57 -> 0.40; 48 @16x16 0.42 -> 0.19;
+// 72 @8x8 0.31 -> 0.14.
+static void col2im_acc_s1(const ConvDesc *d, const float *dcol, float *dx, int oy0, int oy1, int ci) {
+  const int K = d->K, Wo = d->Wo, W = d->W, pad = d->pad;
+  const long n = (long)(oy1 - oy0) * Wo;
+  const int iy0 = oy0 - pad < 0 ? 0 : oy0 - pad, iy1 = oy1 - 1 - pad + K > d->H ? d->H : oy1 - 1 - pad + K;
+  float *dxc = dx + (long)ci * d->H * W;
+  for (int iy = iy0; iy < iy1; iy++) {
+    float *dr = dxc + (long)iy * W;
+    for (int ix0 = 0; ix0 < W; ix0 += 16) {
+      const int left = W - ix0 < 16 ? W - ix0 : 16;
+      const __mmask16 in_row = (__mmask16)((1u << left) - 1);
+      __m512 acc = _mm512_maskz_loadu_ps(in_row, dr + ix0);
+      for (int ky = 0; ky < K; ky++) {
+        const int oy = iy + pad - ky;
+        if (oy < oy0 || oy >= oy1) continue;
+        for (int kx = 0; kx < K; kx++) {
+          const int sh = pad - kx;  // lane l (ix = ix0 + l) reads output column ox = ix + sh
+          const int a = -sh - ix0 > 0 ? -sh - ix0 : 0, b = Wo - sh - ix0 < left ? Wo - sh - ix0 : left;
+          if (b <= a) continue;
+          const __mmask16 m = (__mmask16)(((1u << b) - 1) & ~((1u << a) - 1));
+          const float *src = dcol + ((long)(ci * K + ky) * K + kx) * n + (long)(oy - oy0) * Wo + ix0 + sh;
+          acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, src));
+        }
+      }
+      _mm512_mask_storeu_ps(dr + ix0, in_row, acc);
+    }
+  }
+}
+#endif
+
 // The adjoint of im2col: dx (Cin,H,W) += every entry of the block dcol (output rows [oy0, oy1))
 // at the pixel it was read from. Channels are independent (each writes only its own plane of
 // dx): nt threads share them.
 static void col2im_acc(const ConvDesc *d, const float *dcol, float *dx, int oy0, int oy1, int nt) {
   const int K = d->K, s = d->stride, Wo = d->Wo;
   const long n = (long)(oy1 - oy0) * Wo;
+#ifdef __AVX512F__
+  if (s == 1) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int ci = 0; ci < d->Cin; ci++) col2im_acc_s1(d, dcol, dx, oy0, oy1, ci);
+    return;
+  }
+#endif
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int ci = 0; ci < d->Cin; ci++)
     for (int ky = 0; ky < K; ky++)
