@@ -31,7 +31,10 @@ Backend *backend_create_opts(const char *name, int threads, const BackendOpts *o
   if (!strcmp(name, "cpu-ref")) return backend_cpu_ref_create();
   if (!strcmp(name, "cuda")) {
 #ifdef STEPSCOPE_CUDA
-    return backend_cuda_create(opts, err);
+    Err why = {{0}};
+    Backend *be = backend_cuda_create(opts, &why);
+    if (!be) err_set(err, "no usable CUDA device (%s)", why.msg);  // worded as auto's notice
+    return be;
 #else
     err_set(err, "this stepscope was built without CUDA");
     return NULL;

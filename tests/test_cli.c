@@ -523,6 +523,28 @@ TEST(cli_cuda_emu_train_writes_checkpoint) {
   ASSERTF(r.status == 0, "sampling the emulator-trained model: %s", r.err);
 }
 
+// --device cuda where no GPU works is one plain line and exit 1, never a crash: on this
+// build's real CUDA backend (or, built without CUDA, the line that says so). Skipped where a
+// GPU answers.
+TEST(cli_device_cuda_without_a_gpu_says_so) {
+  const char *m = tiny_model();
+  if (!m) return;
+  char png[300];
+  snprintf(png, sizeof png, "%s/nogpu.png", test_tmpdir());
+  Result r;
+  run(&r, "sample --model %s --device cuda --n 1 --steps 1 --out %s", m, png);
+  if (r.status == 0) {
+    test_skip("a CUDA device is present and works");
+    return;
+  }
+  printf("    %s", r.err);
+  ASSERT_EQ_INT(r.status, 1);
+  ASSERTF(!strncmp(r.err, "stepscope: no usable CUDA device (", 34) ||
+              !strncmp(r.err, "stepscope: this stepscope was built without CUDA", 48),
+          "stderr: %s", r.err);
+  ASSERTF(!strchr(r.err, '\n') || !strchr(r.err, '\n')[1], "more than one line: %s", r.err);
+}
+
 // Too little device memory is said plainly: --device auto falls back to the CPU in one line
 // and samples; --device cuda names what it could not reserve; a batch that does not fit ends
 // with what was asked for, what is held and what is free, and the --batch that helps.
@@ -541,7 +563,7 @@ TEST(cli_cuda_emu_out_of_device_memory) {
   ASSERT(access(png, R_OK) == 0);
   run_bin(&r, small, "sample --model %s --device cuda --n 2 --steps 2 --out %s", m, png);
   ASSERT_EQ_INT(r.status, 1);
-  ASSERTF(strstr(r.err, "cannot reserve 256 MiB of GPU memory"), "stderr: %s", r.err);
+  ASSERTF(strstr(r.err, "no usable CUDA device (cannot reserve 256 MiB of GPU memory"), "stderr: %s", r.err);
   run_bin(&r, some, "sample --model %s --device cuda --n 512 --batch 512 --steps 2 --out %s", m, png);
   ASSERT_EQ_INT(r.status, 1);
   ASSERTF(strstr(r.err, "out of GPU memory:") && strstr(r.err, "MiB free of 300.0 MiB") && strstr(r.err, "--batch"),

@@ -43,7 +43,7 @@ static int have_gpu_from(Backend *(*make)(Err *), Backend **cached, int *tried) 
   if (!*tried) {
     *tried = 1;
     Err e = {{0}};
-    if (!(*cached = make(&e))) snprintf(why, sizeof why, "no usable CUDA device: %s", e.msg);
+    if (!(*cached = make(&e))) snprintf(why, sizeof why, "%s", e.msg);
   }
   gpu = *cached;
   make_backend = make;
