@@ -119,6 +119,8 @@ static cudnnBackendDescriptor_t op_graph(Builder &b, CudaCtx *c, const ConvDesc 
   b.set(op, a[5], CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &y);
   b.finalize(op);
 
+  // The handle attributes (here and on the plan) are deprecated since cuDNN 9.8 in favour of a
+  // device-property descriptor (for building plans without a device); cuDNN 9 still takes them.
   cudnnBackendDescriptor_t g = b.make(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
   b.set(g, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &op);
   b.set(g, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &c->cudnn);
