@@ -127,10 +127,12 @@ static size_t ysize(const ConvDesc *d) { return (size_t)d->B * d->Cout * d->Ho *
 
 // The unpacked product of a convolution's column block (gemm_panel.c) against a double loop:
 // every row-panel height (6, 4, 2, 1) and column tail (masked loads and stores), strides
-// wider than the rows, and what lies between the rows of C left alone.
+// wider than the rows, A row-major and A read through its transpose (backward-data's w^T),
+// and what lies between the rows of C left alone.
 TEST(kernels_gemm_panel_matches_loop) {
   const int ldb = 80, ldc = 90;
-  float *A = malloc(sizeof(float) * 13 * 40), *B = malloc(sizeof(float) * 40 * ldb), *C = malloc(sizeof(float) * 13 * ldc);
+  float *A = malloc(sizeof(float) * 13 * 40), *At = malloc(sizeof(float) * 13 * 40);
+  float *B = malloc(sizeof(float) * 40 * ldb), *C = malloc(sizeof(float) * 13 * ldc);
   Rng r;
   rng_seed(&r, 12);
   for (int i = 0; i < 13 * 40; i++) A[i] = rng_normal(&r);
@@ -139,29 +141,35 @@ TEST(kernels_gemm_panel_matches_loop) {
   double worst = 0;
   for (int a = 0; a < 7; a++)
     for (int b = 0; b < 8; b++)
-      for (int c = 0; c < 3; c++) {
-        const int M = Ms[a], n = ns[b], K = Ks[c];
-        for (int i = 0; i < 13 * ldc; i++) C[i] = -7.0f;
-        if (!gemm_panel(M, n, K, A, B, ldb, C, ldc)) {
-          test_skip("built without AVX-512: convolutions use OpenBLAS alone");
-          goto done;
-        }
-        for (int i = 0; i < M; i++)
-          for (int j = 0; j < ldc; j++) {
-            if (j >= n) {
-              ASSERTF(C[i * ldc + j] == -7.0f, "M %d n %d K %d: C[%d][%d] written past the columns", M, n, K, i, j);
-              continue;
-            }
-            double want = 0, scale = 0;
-            for (int k = 0; k < K; k++) want += (double)A[i * K + k] * B[k * ldb + j], scale += fabs(A[i * K + k] * B[k * ldb + j]);
-            const double e = fabs(C[i * ldc + j] - want) / (scale > 0 ? scale : 1);
-            if (e > worst) worst = e;
-            ASSERTF(e <= 1e-6, "M %d n %d K %d: C[%d][%d] = %.7g, want %.7g", M, n, K, i, j, C[i * ldc + j], want);
+      for (int c = 0; c < 3; c++)
+        for (int transposed = 0; transposed < 2; transposed++) {
+          const int M = Ms[a], n = ns[b], K = Ks[c];
+          for (int i = 0; i < M; i++)  // At (K, M) holds A (M, K) transposed
+            for (int k = 0; k < K; k++) At[k * M + i] = A[i * K + k];
+          for (int i = 0; i < 13 * ldc; i++) C[i] = -7.0f;
+          const int ran = transposed ? gemm_panel(M, n, K, At, 1, M, B, ldb, C, ldc) : gemm_panel(M, n, K, A, K, 1, B, ldb, C, ldc);
+          if (!ran) {
+            test_skip("built without AVX-512: convolutions use OpenBLAS alone");
+            goto done;
           }
-      }
+          for (int i = 0; i < M; i++)
+            for (int j = 0; j < ldc; j++) {
+              if (j >= n) {
+                ASSERTF(C[i * ldc + j] == -7.0f, "M %d n %d K %d: C[%d][%d] written past the columns", M, n, K, i, j);
+                continue;
+              }
+              double want = 0, scale = 0;
+              for (int k = 0; k < K; k++) want += (double)A[i * K + k] * B[k * ldb + j], scale += fabs(A[i * K + k] * B[k * ldb + j]);
+              const double e = fabs(C[i * ldc + j] - want) / (scale > 0 ? scale : 1);
+              if (e > worst) worst = e;
+              ASSERTF(e <= 1e-6, "M %d n %d K %d%s: C[%d][%d] = %.7g, want %.7g", M, n, K, transposed ? " (A^T)" : "", i, j,
+                      C[i * ldc + j], want);
+            }
+        }
   printf("    worst error relative to the sum of |terms|: %.2e\n", worst);
 done:
   free(A);
+  free(At);
   free(B);
   free(C);
 }

@@ -16,7 +16,9 @@ void cpu_ref_ops(Backend *be);        // every compute op, reference loops
 void cpu_fast_ops(Backend *be);       // elementwise, norm, softmax, optimiser (OpenMP)
 void cpu_fast_blas_ops(Backend *be);  // gemm and convolution (OpenBLAS sgemm + OpenMP)
 
-// C (M, n; row stride ldc) = A (M, K; rows contiguous) . B (K, n; row stride ldb), one thread,
-// without packing either operand (gemm_panel.c): for a convolution's column block. Returns 0,
-// doing nothing, where the build lacks AVX-512 (OpenBLAS is then the one to call).
-int gemm_panel(int M, int n, int K, const float *A, const float *B, int ldb, float *C, int ldc);
+// C (M, n; row stride ldc) = A (M, K) . B (K, n; row stride ldb), one thread, without packing
+// either operand (gemm_panel.c): for a convolution's column block. A's element (m, k) is
+// A[m * rs + k * cs]: rs = K, cs = 1 for a row-major A; rs = 1, cs = M for the transpose of a
+// row-major (K, M) one. Returns 0, doing nothing, where the build lacks AVX-512 (OpenBLAS is
+// then the one to call).
+int gemm_panel(int M, int n, int K, const float *A, long rs, long cs, const float *B, int ldb, float *C, int ldc);

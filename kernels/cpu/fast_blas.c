@@ -228,7 +228,7 @@ static void conv_fwd_sample(const ConvDesc *d, const float *xb, const float *w, 
     for (int oy = 0; oy < d->Ho; oy += rows) {  // y_b[:, block] = w . col_block
       const int oy1 = oy + rows < d->Ho ? oy + rows : d->Ho, n = (oy1 - oy) * d->Wo;
       im2col(d, xb, col, oy, oy1, nt);
-      if (nt > 1 || !gemm_panel(d->Cout, n, CKK, w, col, n, yb + (long)oy * d->Wo, P))
+      if (nt > 1 || !gemm_panel(d->Cout, n, CKK, w, CKK, 1, col, n, yb + (long)oy * d->Wo, P))
         sgemm_split(nt, 0, 0, d->Cout, n, CKK, 1.0f, w, CKK, col, n, 0.0f, yb + (long)oy * d->Wo, P);
     }
   }
@@ -249,7 +249,8 @@ static void conv_bwd_data_sample(const ConvDesc *d, const float *dyb, const floa
   }
   for (int oy = 0; oy < d->Ho; oy += rows) {  // dcol_block = w^T . dy_b[:, block], scattered into dx_b
     const int oy1 = oy + rows < d->Ho ? oy + rows : d->Ho, n = (oy1 - oy) * d->Wo;
-    sgemm_split(nt, 1, 0, CKK, n, d->Cout, 1.0f, w, CKK, dyb + (long)oy * d->Wo, P, 0.0f, dcol, n);
+    if (nt > 1 || !gemm_panel(CKK, n, d->Cout, w, 1, CKK, dyb + (long)oy * d->Wo, P, dcol, n))  // w^T . dy
+      sgemm_split(nt, 1, 0, CKK, n, d->Cout, 1.0f, w, CKK, dyb + (long)oy * d->Wo, P, 0.0f, dcol, n);
     col2im_acc(d, dcol, dxb, oy, oy1, nt);
   }
 }

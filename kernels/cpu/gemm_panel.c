@@ -20,17 +20,18 @@
 #ifdef __AVX512F__
 #include <immintrin.h>
 
-// Rows [m, m + R) of C, columns [j, j + 32) (the mask keeps the columns that exist: a tail).
-// R is a compile-time constant at every call, so the loops over r unroll into registers.
+// Rows [m, m + R) of C, columns [j, j + 32) (the mask keeps the columns that exist: a tail);
+// A's element (r, k) is a[r * rs + k * cs]. R is a compile-time constant at every call, so the
+// loops over r unroll into registers.
 #define PANEL(R)                                                                                    \
-  static void panel##R(int K, const float *a, const float *b, int ldb, float *c, int ldc,         \
-                       __mmask16 m0, __mmask16 m1) {                                              \
+  static void panel##R(int K, const float *a, long rs, long cs, const float *b, int ldb, float *c,   \
+                       int ldc, __mmask16 m0, __mmask16 m1) {                                     \
     __m512 acc0[R], acc1[R];                                                                      \
     _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) acc0[r] = acc1[r] = _mm512_setzero_ps();     \
-    for (int k = 0; k < K; k++, b += ldb) {                                                       \
+    for (int k = 0; k < K; k++, b += ldb, a += cs) {                                              \
       const __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);     \
       _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) {                                       \
-        const __m512 t = _mm512_set1_ps(a[(long)r * K + k]);                                      \
+        const __m512 t = _mm512_set1_ps(a[r * rs]);                                               \
         acc0[r] = _mm512_fmadd_ps(t, b0, acc0[r]);                                                \
         acc1[r] = _mm512_fmadd_ps(t, b1, acc1[r]);                                                \
       }                                                                                           \
@@ -46,20 +47,20 @@ PANEL(2)
 PANEL(1)
 
 // Each panel of w's rows runs along all of col_block's columns while its rows stay in L1.
-int gemm_panel(int M, int n, int K, const float *A, const float *B, int ldb, float *C, int ldc) {
+int gemm_panel(int M, int n, int K, const float *A, long rs, long cs, const float *B, int ldb, float *C, int ldc) {
   for (int m = 0; m < M;) {
     const int R = M - m >= 6 ? 6 : M - m >= 4 ? 4 : M - m >= 2 ? 2 : 1;
     for (int j = 0; j < n; j += 32) {
       const int left = n - j;
       const __mmask16 m0 = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
       const __mmask16 m1 = left >= 32 ? 0xffff : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
-      const float *a = A + (long)m * K, *b = B + j;
+      const float *a = A + m * rs, *b = B + j;
       float *c = C + (long)m * ldc + j;
       switch (R) {
-      case 6: panel6(K, a, b, ldb, c, ldc, m0, m1); break;
-      case 4: panel4(K, a, b, ldb, c, ldc, m0, m1); break;
-      case 2: panel2(K, a, b, ldb, c, ldc, m0, m1); break;
-      default: panel1(K, a, b, ldb, c, ldc, m0, m1);
+      case 6: panel6(K, a, rs, cs, b, ldb, c, ldc, m0, m1); break;
+      case 4: panel4(K, a, rs, cs, b, ldb, c, ldc, m0, m1); break;
+      case 2: panel2(K, a, rs, cs, b, ldb, c, ldc, m0, m1); break;
+      default: panel1(K, a, rs, cs, b, ldb, c, ldc, m0, m1);
       }
     }
     m += R;
@@ -67,5 +68,7 @@ int gemm_panel(int M, int n, int K, const float *A, const float *B, int ldb, flo
   return 1;
 }
 #else
-int gemm_panel(int M, int n, int K, const float *A, const float *B, int ldb, float *C, int ldc) { return 0; }
+int gemm_panel(int M, int n, int K, const float *A, long rs, long cs, const float *B, int ldb, float *C, int ldc) {
+  return 0;
+}
 #endif
