@@ -128,7 +128,8 @@ static size_t ysize(const ConvDesc *d) { return (size_t)d->B * d->Cout * d->Ho *
 // The unpacked product of a convolution's column block (gemm_panel.c) against a double loop:
 // every row-panel height (6, 4, 2, 1) and column tail (masked loads and stores), strides
 // wider than the rows, A row-major and A read through its transpose (backward-data's w^T),
-// and what lies between the rows of C left alone.
+// C replaced or added to (backward-filter's accumulation), and what lies between the rows of
+// C left alone.
 TEST(kernels_gemm_panel_matches_loop) {
   const int ldb = 80, ldc = 90;
   float *A = malloc(sizeof(float) * 13 * 40), *At = malloc(sizeof(float) * 13 * 40);
@@ -142,12 +143,13 @@ TEST(kernels_gemm_panel_matches_loop) {
   for (int a = 0; a < 7; a++)
     for (int b = 0; b < 8; b++)
       for (int c = 0; c < 3; c++)
-        for (int transposed = 0; transposed < 2; transposed++) {
-          const int M = Ms[a], n = ns[b], K = Ks[c];
+        for (int mode = 0; mode < 3; mode++) {  // A row-major; A^T; row-major, adding to C
+          const int M = Ms[a], n = ns[b], K = Ks[c], transposed = mode == 1, acc = mode == 2;
           for (int i = 0; i < M; i++)  // At (K, M) holds A (M, K) transposed
             for (int k = 0; k < K; k++) At[k * M + i] = A[i * K + k];
           for (int i = 0; i < 13 * ldc; i++) C[i] = -7.0f;
-          const int ran = transposed ? gemm_panel(M, n, K, At, 1, M, B, ldb, C, ldc) : gemm_panel(M, n, K, A, K, 1, B, ldb, C, ldc);
+          const int ran = transposed ? gemm_panel(M, n, K, At, 1, M, B, ldb, C, ldc, 0)
+                                     : gemm_panel(M, n, K, A, K, 1, B, ldb, C, ldc, acc);
           if (!ran) {
             test_skip("built without AVX-512: convolutions use OpenBLAS alone");
             goto done;
@@ -158,11 +160,12 @@ TEST(kernels_gemm_panel_matches_loop) {
                 ASSERTF(C[i * ldc + j] == -7.0f, "M %d n %d K %d: C[%d][%d] written past the columns", M, n, K, i, j);
                 continue;
               }
-              double want = 0, scale = 0;
+              double want = acc ? -7.0 : 0.0, scale = acc ? 7.0 : 0.0;
               for (int k = 0; k < K; k++) want += (double)A[i * K + k] * B[k * ldb + j], scale += fabs(A[i * K + k] * B[k * ldb + j]);
               const double e = fabs(C[i * ldc + j] - want) / (scale > 0 ? scale : 1);
               if (e > worst) worst = e;
-              ASSERTF(e <= 1e-6, "M %d n %d K %d%s: C[%d][%d] = %.7g, want %.7g", M, n, K, transposed ? " (A^T)" : "", i, j,
+              ASSERTF(e <= 1e-6, "M %d n %d K %d%s: C[%d][%d] = %.7g, want %.7g", M, n, K,
+                      transposed ? " (A^T)" : acc ? " (adding)" : "", i, j,
                       C[i * ldc + j], want);
             }
         }

@@ -16,9 +16,12 @@ void cpu_ref_ops(Backend *be);        // every compute op, reference loops
 void cpu_fast_ops(Backend *be);       // elementwise, norm, softmax, optimiser (OpenMP)
 void cpu_fast_blas_ops(Backend *be);  // gemm and convolution (OpenBLAS sgemm + OpenMP)
 
-// C (M, n; row stride ldc) = A (M, K) . B (K, n; row stride ldb), one thread, without packing
+// C (M, n; row stride ldc) = A (M, K) . B (K, n; row stride ldb), plus C's own values with acc,
+// one thread, without packing
 // either operand (gemm_panel.c): for a convolution's column block. A's element (m, k) is
 // A[m * rs + k * cs]: rs = K, cs = 1 for a row-major A; rs = 1, cs = M for the transpose of a
 // row-major (K, M) one. Returns 0, doing nothing, where the build lacks AVX-512 (OpenBLAS is
 // then the one to call).
-int gemm_panel(int M, int n, int K, const float *A, long rs, long cs, const float *B, int ldb, float *C, int ldc);
+int gemm_panel(int M, int n, int K, const float *A, long rs, long cs, const float *B, int ldb, float *C, int ldc,
+               int acc);
+int gemm_panel_available(void);  // whether gemm_panel runs in this build

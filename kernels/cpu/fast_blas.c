@@ -228,7 +228,7 @@ static void conv_fwd_sample(const ConvDesc *d, const float *xb, const float *w, 
     for (int oy = 0; oy < d->Ho; oy += rows) {  // y_b[:, block] = w . col_block
       const int oy1 = oy + rows < d->Ho ? oy + rows : d->Ho, n = (oy1 - oy) * d->Wo;
       im2col(d, xb, col, oy, oy1, nt);
-      if (nt > 1 || !gemm_panel(d->Cout, n, CKK, w, CKK, 1, col, n, yb + (long)oy * d->Wo, P))
+      if (nt > 1 || !gemm_panel(d->Cout, n, CKK, w, CKK, 1, col, n, yb + (long)oy * d->Wo, P, 0))
         sgemm_split(nt, 0, 0, d->Cout, n, CKK, 1.0f, w, CKK, col, n, 0.0f, yb + (long)oy * d->Wo, P);
     }
   }
@@ -249,23 +249,35 @@ static void conv_bwd_data_sample(const ConvDesc *d, const float *dyb, const floa
   }
   for (int oy = 0; oy < d->Ho; oy += rows) {  // dcol_block = w^T . dy_b[:, block], scattered into dx_b
     const int oy1 = oy + rows < d->Ho ? oy + rows : d->Ho, n = (oy1 - oy) * d->Wo;
-    if (nt > 1 || !gemm_panel(CKK, n, d->Cout, w, 1, CKK, dyb + (long)oy * d->Wo, P, dcol, n))  // w^T . dy
+    if (nt > 1 || !gemm_panel(CKK, n, d->Cout, w, 1, CKK, dyb + (long)oy * d->Wo, P, dcol, n, 0))  // w^T . dy
       sgemm_split(nt, 1, 0, CKK, n, d->Cout, 1.0f, w, CKK, dyb + (long)oy * d->Wo, P, 0.0f, dcol, n);
     col2im_acc(d, dcol, dxb, oy, oy1, nt);
   }
 }
 
+// dwT, when given (one thread per sample, gemm_panel available), is the thread's (CKK, Cout)
+// accumulator of dw transposed: each block adds col_block . dy_block^T to it on gemm_panel,
+// where M = CKK is long and the short side Cout lies along the vector lanes, after turning the
+// block of dy (Cout, n) into dyT (n, Cout). Otherwise dw += dy_block . col_block^T on OpenBLAS.
 static void conv_bwd_filter_sample(const ConvDesc *d, const float *xb, const float *dyb, float *dw,
-                                   float *col, int nt) {
+                                   float *dwT, float *col, float *dyT, int nt) {
   const int P = d->Ho * d->Wo, CKK = d->Cin * d->K * d->K, rows = block_rows(d);
   if (!col) {
     sgemm_split(nt, 0, 1, d->Cout, CKK, P, 1.0f, dyb, P, xb, P, 1.0f, dw, CKK);
     return;
   }
-  for (int oy = 0; oy < d->Ho; oy += rows) {  // dw += dy_b[:, block] . col_block^T
+  for (int oy = 0; oy < d->Ho; oy += rows) {
     const int oy1 = oy + rows < d->Ho ? oy + rows : d->Ho, n = (oy1 - oy) * d->Wo;
     im2col(d, xb, col, oy, oy1, nt);
-    sgemm_split(nt, 0, 1, d->Cout, CKK, n, 1.0f, dyb + (long)oy * d->Wo, P, col, n, 1.0f, dw, CKK);
+    if (dwT) {
+      for (int co = 0; co < d->Cout; co++) {
+        const float *src = dyb + (long)co * P + (long)oy * d->Wo;
+        for (int j = 0; j < n; j++) dyT[(long)j * d->Cout + co] = src[j];
+      }
+      gemm_panel(CKK, d->Cout, n, col, n, 1, dyT, d->Cout, dwT, d->Cout, 1);
+    } else {
+      sgemm_split(nt, 0, 1, d->Cout, CKK, n, 1.0f, dyb + (long)oy * d->Wo, P, col, n, 1.0f, dw, CKK);
+    }
   }
 }
 
@@ -318,9 +330,18 @@ static void fast_conv2d_bwd_filter(Backend *be, const ConvDesc *d, const float *
 #pragma omp parallel num_threads(nt) if (par)
   {
     float *col = conv_scratch(d), *mine = part[omp_get_thread_num()];
+    const int CKK = d->Cin * d->K * d->K, panel = par && col && gemm_panel_available();
+    float *mineT = panel ? xcalloc((size_t)CKK * d->Cout, sizeof(float)) : NULL;
+    float *dyT = panel ? xmalloc(sizeof(float) * block_rows(d) * d->Wo * d->Cout) : NULL;
 #pragma omp for schedule(static)
-    for (int b = 0; b < d->B; b++) conv_bwd_filter_sample(d, x + b * xs, dy + b * ys, mine, col, par ? 1 : nt);
+    for (int b = 0; b < d->B; b++)
+      conv_bwd_filter_sample(d, x + b * xs, dy + b * ys, mine, mineT, col, dyT, par ? 1 : nt);
+    if (mineT)
+      for (int co = 0; co < d->Cout; co++)
+        for (int k = 0; k < CKK; k++) mine[(long)co * CKK + k] += mineT[(long)k * d->Cout + co];
     free(col);
+    free(mineT);
+    free(dyT);
   }  // every part is complete here
 #pragma omp parallel num_threads(nt)
   {

@@ -1,4 +1,6 @@
 // gemm_panel.c — C = A B for a convolution's column block, without packing (AVX-512).
+// (The forward's w . col_block, backward-data's w^T . dy_block and backward-filter's
+// col_block . dy_block^T, fast_blas.c; this comment tells the forward's case.)
 //
 // The forward convolution's product is y_block (Cout, n) = w (Cout, CKK) . col_block (CKK, n),
 // with col_block already in L2 (fast_blas.c builds it a block of output rows at a time). A
@@ -25,7 +27,7 @@
 // loops over r unroll into registers.
 #define PANEL(R)                                                                                    \
   static void panel##R(int K, const float *a, long rs, long cs, const float *b, int ldb, float *c,   \
-                       int ldc, __mmask16 m0, __mmask16 m1) {                                     \
+                       int ldc, __mmask16 m0, __mmask16 m1, int acc) {                            \
     __m512 acc0[R], acc1[R];                                                                      \
     _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) acc0[r] = acc1[r] = _mm512_setzero_ps();     \
     for (int k = 0; k < K; k++, b += ldb, a += cs) {                                              \
@@ -36,7 +38,11 @@
         acc1[r] = _mm512_fmadd_ps(t, b1, acc1[r]);                                                \
       }                                                                                           \
     }                                                                                             \
-    _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) {                                         \
+    _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) {  /* C's values join the finished sum */   \
+      if (acc) {                                                                                  \
+        acc0[r] = _mm512_add_ps(acc0[r], _mm512_maskz_loadu_ps(m0, c + (long)r * ldc));            \
+        acc1[r] = _mm512_add_ps(acc1[r], _mm512_maskz_loadu_ps(m1, c + (long)r * ldc + 16));       \
+      }                                                                                           \
       _mm512_mask_storeu_ps(c + (long)r * ldc, m0, acc0[r]);                                      \
       _mm512_mask_storeu_ps(c + (long)r * ldc + 16, m1, acc1[r]);                                 \
     }                                                                                             \
@@ -47,7 +53,10 @@ PANEL(2)
 PANEL(1)
 
 // Each panel of w's rows runs along all of col_block's columns while its rows stay in L1.
-int gemm_panel(int M, int n, int K, const float *A, long rs, long cs, const float *B, int ldb, float *C, int ldc) {
+int gemm_panel_available(void) { return 1; }
+
+int gemm_panel(int M, int n, int K, const float *A, long rs, long cs, const float *B, int ldb, float *C, int ldc,
+               int acc) {
   for (int m = 0; m < M;) {
     const int R = M - m >= 6 ? 6 : M - m >= 4 ? 4 : M - m >= 2 ? 2 : 1;
     for (int j = 0; j < n; j += 32) {
@@ -57,10 +66,10 @@ int gemm_panel(int M, int n, int K, const float *A, long rs, long cs, const floa
       const float *a = A + m * rs, *b = B + j;
       float *c = C + (long)m * ldc + j;
       switch (R) {
-      case 6: panel6(K, a, rs, cs, b, ldb, c, ldc, m0, m1); break;
-      case 4: panel4(K, a, rs, cs, b, ldb, c, ldc, m0, m1); break;
-      case 2: panel2(K, a, rs, cs, b, ldb, c, ldc, m0, m1); break;
-      default: panel1(K, a, rs, cs, b, ldb, c, ldc, m0, m1);
+      case 6: panel6(K, a, rs, cs, b, ldb, c, ldc, m0, m1, acc); break;
+      case 4: panel4(K, a, rs, cs, b, ldb, c, ldc, m0, m1, acc); break;
+      case 2: panel2(K, a, rs, cs, b, ldb, c, ldc, m0, m1, acc); break;
+      default: panel1(K, a, rs, cs, b, ldb, c, ldc, m0, m1, acc);
       }
     }
     m += R;
@@ -68,7 +77,9 @@ int gemm_panel(int M, int n, int K, const float *A, long rs, long cs, const floa
   return 1;
 }
 #else
-int gemm_panel(int M, int n, int K, const float *A, long rs, long cs, const float *B, int ldb, float *C, int ldc) {
+int gemm_panel_available(void) { return 0; }
+int gemm_panel(int M, int n, int K, const float *A, long rs, long cs, const float *B, int ldb, float *C, int ldc,
+               int acc) {
   return 0;
 }
 #endif
