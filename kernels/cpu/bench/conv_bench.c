@@ -3,7 +3,7 @@
 //
 //   cc -O3 -march=native -std=c11 -D_GNU_SOURCE -fopenmp -I.
 //      -I/usr/include/x86_64-linux-gnu/openblas-pthread kernels/cpu/bench/conv_bench.c
-//      engine/common.c -lopenblas -lm -o /tmp/conv_bench && /tmp/conv_bench 2
+//      kernels/cpu/gemm_panel.c engine/common.c -lopenblas -lm -o /tmp/conv_bench && /tmp/conv_bench 2
 //
 // Variant (a) is the library's kernel for batch >= threads, (c) its kernel for smaller
 // batches (forced here on the whole batch), (b) the OpenBLAS-threaded alternative, written
@@ -60,7 +60,7 @@ static void conv_c(int op, int nt, const ConvDesc *d, const float *x, const floa
   for (int b = 0; b < d->B; b++) {
     if (op == 0) conv_fwd_sample(d, x + b * xs, w, NULL, y + b * ys, col, nt);
     if (op == 1) conv_bwd_data_sample(d, y + b * ys, w, (float *)x + b * xs, col, nt);
-    if (op == 2) conv_bwd_filter_sample(d, x + b * xs, y + b * ys, dw, col, nt);
+    if (op == 2) conv_bwd_filter_sample(d, x + b * xs, y + b * ys, dw, NULL, col, NULL, nt);
   }
   free(col);
 }
