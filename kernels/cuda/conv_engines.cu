@@ -2,14 +2,15 @@
 // cudnn.benchmark chooses among, beside the legacy algorithms of conv_cuda.cu.
 //
 // One direction of one convolution shape is an operation graph of one node. cuDNN's heuristics
-// (modes instant, B and fallback, as PyTorch asks) list engine configurations for it; each one
+// (modes instant and fallback, as PyTorch asks, and B) list engine configurations for it; each one
 // that finalizes into an execution plan, needs at most the workspace limit and keeps to the math
 // the backend allows (no TF32 unless c->tf32, never inputs converted down) is a candidate.
 // conv_cuda.cu times the candidates beside its legacy algorithm and keeps the fastest.
 //
 // Everything here may fail on a cuDNN that lacks an engine for a shape, or the graph API for
 // a direction: planning then keeps the legacy algorithm (a failure to build the graph itself
-// is said once per backend on stderr). Running a finalized plan must not fail: CUDNN_CHECK.
+// is said once per backend on stderr), and a plan that fails to run while timed loses. Once
+// chosen, a plan that fails to run is fatal, naming the call (conv_engine_run with check).
 #include "cuda_common.cuh"
 
 #include <vector>
@@ -60,7 +61,8 @@ struct Builder {
   }
 };
 
-// A packed NCHW float tensor. Byte alignment 16: conv_engine_run checks the pointers it is given.
+// A packed NCHW float tensor, declared 16-byte aligned: conv_cuda.cu runs a view that is not on
+// its legacy algorithm (conv_engine_aligned).
 static cudnnBackendDescriptor_t tensor(Builder &b, int64_t uid, int n, int c, int h, int w) {
   const int64_t dims[4] = {n, c, h, w}, strides[4] = {(int64_t)c * h * w, (int64_t)h * w, w, 1}, align = 16;
   const cudnnDataType_t f = CUDNN_DATA_FLOAT;
@@ -155,13 +157,13 @@ static std::vector<cudnnBackendDescriptor_t> configs(Builder &b, cudnnBackendDes
 static bool allowed(cudnnBackendDescriptor_t cfg, int tf32, int64_t *index, int *deterministic) {
   Builder b;
   cudnnBackendDescriptor_t eng = b.make(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
-  int64_t n = 0, nb = 0;
-  b.get(cfg, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &eng);
+  int64_t one = 0, n = 0, nb = 0;  // element counts: of the engine, the notes, the behaviours
+  b.get(cfg, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &one, &eng);
   cudnnBackendNumericalNote_t note[CUDNN_NUMERICAL_NOTE_TYPE_COUNT];
   cudnnBackendBehaviorNote_t behavior[CUDNN_BEHAVIOR_NOTE_TYPE_COUNT];
   b.get(eng, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE, CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &n, note);
   b.get(eng, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE, CUDNN_BEHAVIOR_NOTE_TYPE_COUNT, &nb, behavior);
-  b.get(eng, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &n, index);
+  b.get(eng, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &one, index);
   if (!b.ok()) return false;
   *deterministic = 1;
   for (int64_t i = 0; i < n && i < CUDNN_NUMERICAL_NOTE_TYPE_COUNT; i++) {
