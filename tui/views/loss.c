@@ -79,6 +79,7 @@ static void work(Job *job) {
   for (int j = 0; j < l->in.plan.ngroups; j++) {
     if (!l->in.group[j][0]) continue;
     if (!(m.group[j] = ckpt_load_model(l->in.group[j], be, 1, NULL, &e))) goto fail;
+    unet_share_arena(m.group[j], m.base);  // they run in turn: one arena, warmed up once
   }
   Schedule s;
   schedule_init(&s, l->in.plan.schedule, l->in.plan.T);
