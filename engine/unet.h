@@ -156,8 +156,9 @@ void unet_free(UNet *m);
 // m's activations from now on live in owner's arena instead of its own. For models that run in
 // turn on one thread, never two at once (a plan's group models while sampling): the arena then
 // grows and settles once for all of them instead of once per model, which at batch 16 on the
-// CPU costs two slow forwards each (~100 MB allocated and faulted in twice). The owner must
-// outlive m; m must be on the owner's backend and not yet have run.
+// CPU costs two slow forwards each (~100 MB allocated and faulted in twice). m must be on the
+// owner's backend and not yet have run, and must not run after the owner is freed (freeing them
+// in either order is fine: only the owner frees the arena).
 void unet_share_arena(UNet *m, UNet *owner);
 void unet_init_params(UNet *m, uint64_t seed);  // PyTorch-like default init
 int unet_param_index(const UNet *m, const char *name);  // -1 if absent
