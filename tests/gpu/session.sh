@@ -64,6 +64,12 @@ for b in 256 64; do
   extra=; limit=90; [ $b = 256 ] && extra=--engine-search limit=150   # three backends search engines there
   part bench-train-$b $limit $S bench train --device $DEVICE --batch $b --steps 20 --profile $extra
   grep -E "stepscope|pytorch|cuDNN|speed" "$LOGS/bench-train-$b.log" | head -12 | tee -a "$FINAL/summary.txt"
+  if [ -n "$extra" ]; then  # what the search chose, from the algorithm report of the profiled run
+    report=$(sed -n '/convolution algorithms:/,$p' "$LOGS/bench-train-$b.log")
+    echo "  algorithm report: $(grep -cE '^  conv2d_[a-z_]+ .* engine [0-9]+ ' <<< "$report") of" \
+      "$(grep -cE '^  conv2d_[a-z_]+ +[0-9]+,' <<< "$report") rows run a graph-API engine;" \
+      "$(grep -c "graph API refused" "$LOGS/bench-train-$b.log") refusals" | tee -a "$FINAL/summary.txt"
+  fi
 done
 # PyTorch's kernels at batch 256, to set beside ours (bench-train-256.log) shape for shape.
 part torch-profile-256 60 python3 tests/bench/torch_unet.py --device $DEVICE --batch 256 --steps 10 --profile
