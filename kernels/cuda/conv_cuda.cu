@@ -178,12 +178,35 @@ static void no_algorithm(const char *dir, const ConvDesc *d) {
 
 #define MAX_ALGOS 16
 
+static cudnnStatus_t checked(cudnnStatus_t s, int check, const char *call, int line) {
+  if (check && s != CUDNN_STATUS_SUCCESS) cuda_check_failed("cuDNN", cudnnGetErrorString(s), call, __FILE__, line);
+  return s;
+}
+// The call's status; with `check`, a failure is fatal and names the call, as CUDNN_CHECK does.
+#define CHECKED_IF(check, call) checked((call), (check), #call, __LINE__)
+
+// The workspace legacy algorithm `algo` of direction dir needs, in *bytes.
+static cudnnStatus_t legacy_workspace(CudaCtx *c, const ConvPlan *p, ConvDir dir, int algo, size_t *bytes, int check) {
+  switch (dir) {
+  case CONV_FWD:
+    return CHECKED_IF(check, cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, p->x, p->w, p->conv, p->y,
+                                                                     (cudnnConvolutionFwdAlgo_t)algo, bytes));
+  case CONV_BWD_DATA:
+    return CHECKED_IF(check, cudnnGetConvolutionBackwardDataWorkspaceSize(c->cudnn, p->w, p->y, p->conv, p->x,
+                                                                          (cudnnConvolutionBwdDataAlgo_t)algo, bytes));
+  default:
+    return CHECKED_IF(check, cudnnGetConvolutionBackwardFilterWorkspaceSize(c->cudnn, p->x, p->y, p->conv, p->w,
+                                                                            (cudnnConvolutionBwdFilterAlgo_t)algo,
+                                                                            bytes));
+  }
+}
+
 // Chooses direction dir's legacy algorithm (Find, else the heuristics) and its workspace size;
 // returns the fastest usable one's enum value (it may be nondeterministic), for engine_search.
-// One template for the three directions: Find, Get_v7 and the workspace query differ only in
-// how they take the descriptors.
-template <typename Perf, typename FindFn, typename GetFn, typename WsFn>
-static int plan_legacy(CudaCtx *c, ConvPlan *p, ConvDir dir, const char *name, FindFn find, GetFn get, WsFn ws) {
+// One template for the three directions: Find and Get_v7 differ only in how they take the
+// descriptors.
+template <typename Perf, typename FindFn, typename GetFn>
+static int plan_legacy(CudaCtx *c, ConvPlan *p, ConvDir dir, const char *name, FindFn find, GetFn get) {
   Perf r[MAX_ALGOS];
   int n = 0, i = -1, measured = 1;
   if (find(MAX_ALGOS, &n, r) == CUDNN_STATUS_SUCCESS) i = pick(r, n, c);
@@ -195,7 +218,7 @@ static int plan_legacy(CudaCtx *c, ConvPlan *p, ConvDir dir, const char *name, F
   note_pick(&p->note[dir], dir, r, n, i, measured, c);
   p->algo[dir] = (int)r[i].algo;
   p->algo_det[dir] = r[i].determinism == CUDNN_DETERMINISTIC;
-  CUDNN_CHECK(ws(r[i].algo, &p->ws[dir]));
+  legacy_workspace(c, p, dir, p->algo[dir], &p->ws[dir], 1);
   return (int)r[first_usable(r, n, c->tf32, 0)].algo;
 }
 
@@ -210,9 +233,6 @@ static int plan_legacy_dir(CudaCtx *c, ConvPlan *p, ConvDir dir) {
         },
         [&](int cap, int *n, cudnnConvolutionFwdAlgoPerf_t *r) {
           return cudnnGetConvolutionForwardAlgorithm_v7(h, p->x, p->w, p->conv, p->y, cap, n, r);
-        },
-        [&](cudnnConvolutionFwdAlgo_t a, size_t *b) {
-          return cudnnGetConvolutionForwardWorkspaceSize(h, p->x, p->w, p->conv, p->y, a, b);
         });
   case CONV_BWD_DATA:
     return plan_legacy<cudnnConvolutionBwdDataAlgoPerf_t>(
@@ -222,9 +242,6 @@ static int plan_legacy_dir(CudaCtx *c, ConvPlan *p, ConvDir dir) {
         },
         [&](int cap, int *n, cudnnConvolutionBwdDataAlgoPerf_t *r) {
           return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p->w, p->y, p->conv, p->x, cap, n, r);
-        },
-        [&](cudnnConvolutionBwdDataAlgo_t a, size_t *b) {
-          return cudnnGetConvolutionBackwardDataWorkspaceSize(h, p->w, p->y, p->conv, p->x, a, b);
         });
   default:
     return plan_legacy<cudnnConvolutionBwdFilterAlgoPerf_t>(
@@ -234,19 +251,9 @@ static int plan_legacy_dir(CudaCtx *c, ConvPlan *p, ConvDir dir) {
         },
         [&](int cap, int *n, cudnnConvolutionBwdFilterAlgoPerf_t *r) {
           return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p->x, p->y, p->conv, p->w, cap, n, r);
-        },
-        [&](cudnnConvolutionBwdFilterAlgo_t a, size_t *b) {
-          return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p->x, p->y, p->conv, p->w, a, b);
         });
   }
 }
-
-static cudnnStatus_t checked(cudnnStatus_t s, int check, const char *call, int line) {
-  if (check && s != CUDNN_STATUS_SUCCESS) cuda_check_failed("cuDNN", cudnnGetErrorString(s), call, __FILE__, line);
-  return s;
-}
-// The call's status; with `check`, a failure is fatal and names the call, as CUDNN_CHECK does.
-#define CHECKED_IF(check, call) checked((call), (check), #call, __LINE__)
 
 // Queues legacy algorithm `algo` of direction dir on (x, w, y) as conv_engine_run takes them:
 // (dx, w, dy) backward-data, (x, dw, dy) backward-filter. Forward overwrites y; backward adds.
@@ -267,18 +274,6 @@ static cudnnStatus_t legacy_run(CudaCtx *c, const ConvPlan *p, ConvDir dir, int 
                                                             (cudnnConvolutionBwdFilterAlgo_t)algo, ws, ws_bytes, &one,
                                                             p->w, (void *)w));
   }
-}
-
-static size_t legacy_workspace(CudaCtx *c, const ConvPlan *p, ConvDir dir, int algo) {
-  size_t b = 0;
-  cudnnStatus_t s = dir == CONV_FWD
-      ? cudnnGetConvolutionForwardWorkspaceSize(c->cudnn, p->x, p->w, p->conv, p->y, (cudnnConvolutionFwdAlgo_t)algo, &b)
-      : dir == CONV_BWD_DATA
-      ? cudnnGetConvolutionBackwardDataWorkspaceSize(c->cudnn, p->w, p->y, p->conv, p->x,
-                                                     (cudnnConvolutionBwdDataAlgo_t)algo, &b)
-      : cudnnGetConvolutionBackwardFilterWorkspaceSize(c->cudnn, p->x, p->y, p->conv, p->w,
-                                                       (cudnnConvolutionBwdFilterAlgo_t)algo, &b);
-  return s == CUDNN_STATUS_SUCCESS ? b : (size_t)-1;
 }
 
 // One contender of engine_search: a legacy algorithm (engine -1) or graph-API plan `engine`.
@@ -331,8 +326,9 @@ static void engine_search(CudaCtx *c, ConvPlan *p, ConvDir dir, int legacy_faste
   Contender k[CONV_MAX_ENGINES + 2];
   int n = 0;
   k[n++] = (Contender){p->algo[dir], -1, p->algo_det[dir], p->ws[dir], -1.0f};  // pick() chose it: allowed
-  size_t fast_ws = legacy_workspace(c, p, dir, legacy_fastest);
-  if (legacy_fastest != p->algo[dir] && fast_ws <= WORKSPACE_LIMIT)
+  size_t fast_ws = 0;
+  if (legacy_fastest != p->algo[dir] && legacy_workspace(c, p, dir, legacy_fastest, &fast_ws, 0) == CUDNN_STATUS_SUCCESS &&
+      fast_ws <= WORKSPACE_LIMIT)
     k[n++] = (Contender){legacy_fastest, -1, p->note[dir].fastest_det, fast_ws, -1.0f};
   for (int i = 0; i < es->n; i++) k[n++] = (Contender){-1, i, es->e[i].deterministic, es->e[i].workspace, -1.0f};
   size_t ws_bytes = 0;
