@@ -80,8 +80,9 @@ static void print_rows(const Row *r, int n, double base_macs, double base_ms, in
 
 int cmd_eval(int argc, char **argv) {
   const char *model = NULL, *plan_path = NULL, *device = "auto", *data = NULL;
-  const char *sampler = "ddim", *fid_png = NULL;
-  int curve = 0, csv = 0, n = 256, nbins = 20, batch = 64, threads = 0, fid_n = 0, steps = 50;
+  const char *sampler = "ddim", *fid_png = NULL, *against = NULL, *cache = NULL;
+  int curve = 0, csv = 0, n = 256, nbins = 20, batch = 64, threads = 0, fid_n = 0, steps = 50, sets = 1;
+  int kid_subset = 0, no_cache = 0;
   uint64_t seed = 0;
   Opt opts[] = {
     {"--model", OPT_STR, &model, "FILE", "evaluate one model"},
@@ -93,7 +94,13 @@ int cmd_eval(int argc, char **argv) {
     {"--seed", OPT_U64, &seed, "N", "seed of timesteps and noise (default 0)"},
     {"--batch", OPT_INT, &batch, "N", "images per forward pass (default 64)"},
     {"--data", OPT_STR, &data, "SPEC", "data set (default: the model's)"},
-    {"--fid", OPT_INT, &fid_n, "N", "FID-FMNIST of N samples (same seeds for every model) instead"},
+    {"--fid", OPT_INT, &fid_n, "N", "FID-FMNIST and KID-FMNIST of N samples per seed set instead"},
+    {"--seed-sets", OPT_INT, &sets, "S", "with --fid: S disjoint seed sets of N samples, mean ± sd (default 1)"},
+    {"--against", OPT_STR, &against, "REF", "with --fid: compare with REF (a plan or a .safetensors model; "
+                                            "default for --plan: its base)"},
+    {"--kid-subset", OPT_INT, &kid_subset, "M", "with --fid: images per KID subset (default min(1000, N/2))"},
+    {"--cache", OPT_STR, &cache, "DIR", "with --fid: where sample features are kept (default ~/.cache/stepscope)"},
+    {"--no-cache", OPT_FLAG, &no_cache, NULL, "with --fid: sample everything, keep nothing"},
     {"--sampler", OPT_STR, &sampler, "NAME", "with --fid: ddim (default) | ddpm"},
     {"--steps", OPT_INT, &steps, "S", "with --fid: DDIM steps (default 50)"},
     {"--fid-png", OPT_STR, &fid_png, "FILE", "with --fid: also write the first 64 samples as a grid"},
@@ -106,17 +113,33 @@ int cmd_eval(int argc, char **argv) {
                   "last N images of the test split (calibration uses the first ones). For a plan, every\n"
                   "t runs on its group's model and the base model is evaluated alongside. Also MACs,\n"
                   "parameters and the median time of a forward pass on a batch of 16 for each model.\n"
-                  "With --fid N: draws N samples (image i from noise seed --seed + i) and reports their\n"
-                  "FID-FMNIST (features of stepscope's own Fashion-MNIST classifier, not Inception),\n"
-                  "MACs per sample against the base model and sampling time.",
+                  "With --fid N: draws S seed sets of N samples (image i of set j from noise seed\n"
+                  "--seed + j*N + i) and reports FID-FMNIST (per set) and KID-FMNIST (per subset) as\n"
+                  "mean ± sd, in the features of stepscope's own Fashion-MNIST classifier (not\n"
+                  "Inception), beside the floor: the same scores of S sets of N real training images.\n"
+                  "For a plan (or with --against) the reference is sampled on the same seeds and the\n"
+                  "paired difference gets a 95 % interval and a verdict: worse, better or not\n"
+                  "distinguishable at this N. Sample features are cached, keyed by the models' bytes.",
                   opts, sizeof opts / sizeof opts[0], 0, 0, NULL};
   int rc = args_parse(&spec, argc, argv);
   if (rc) return rc == 1 ? 0 : 2;
   if (!model == !plan_path) { fprintf(stderr, "stepscope: eval: give --model FILE or --plan PLAN\n"); return 2; }
   if (fid_n) {
-    EvalFid f = {model, plan_path, fid_n, batch, threads, sampler_cfg_default(), device, fid_png};
-    if (fid_n < 2 || sampler_parse(sampler, &f.sampler.kind) || steps < 1 || steps > 1000) {
-      fprintf(stderr, "stepscope: eval: --fid needs N >= 2, a known --sampler and 1 <= --steps <= 1000\n");
+    EvalFid f = {.model = model, .plan = plan_path, .against = against, .n = fid_n, .sets = sets, .batch = batch,
+                 .threads = threads, .kid_subset = kid_subset, .sampler = sampler_cfg_default(), .device = device,
+                 .out_png = fid_png, .data = data, .cache = no_cache ? "" : cache, .csv = csv};
+    if (fid_n < 4 || fid_n > 1000000 || sampler_parse(sampler, &f.sampler.kind) || steps < 1 || steps > 1000 ||
+        batch < 1) {
+      fprintf(stderr, "stepscope: eval: --fid needs 4 <= N <= 1000000, a known --sampler, 1 <= --steps <= 1000 "
+              "and --batch >= 1\n");
+      return 2;
+    }
+    if (sets < 1 || sets > EVAL_MAX_SETS) {
+      fprintf(stderr, "stepscope: eval: --seed-sets must be 1..%d\n", EVAL_MAX_SETS);
+      return 2;
+    }
+    if (kid_subset && (kid_subset < 2 || kid_subset > fid_n)) {
+      fprintf(stderr, "stepscope: eval: --kid-subset must be 2..N (%d)\n", fid_n);
       return 2;
     }
     f.sampler.steps = f.sampler.kind == SAMPLER_DDPM ? 1000 : steps;
