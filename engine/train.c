@@ -34,9 +34,40 @@ void trainer_init(Trainer *tr, UNet *model, const Dataset *data, const OptimCfg 
   model->dropout_rng = &tr->rng;
 }
 
+static void teacher_buffers_free(Trainer *tr) {
+  Backend *be = tr->model->be;
+  if (!tr->teacher) return;
+  be->free(be, tr->d_teach); be->free(be, tr->d_tgt); be->free(be, tr->d_loss_t); be->free(be, tr->d_loss_mix);
+  free(tr->h_loss_t);
+  tr->d_teach = tr->d_tgt = tr->d_loss_t = tr->d_loss_mix = tr->h_loss_t = NULL;
+  tr->teacher = NULL;
+  tr->distill_w = 0;
+}
+
+void trainer_set_teacher(Trainer *tr, UNet *teacher, float w) {
+  Backend *be = tr->model->be;
+  // a recording holds the ops with or without the teacher: make it again either way
+  if (tr->graph) be->graph_destroy(be, tr->graph);
+  tr->graph = NULL;
+  teacher_buffers_free(tr);
+  if (!teacher || w == 0) return;  // the plain objective: not one op more
+  UNet *m = tr->model;
+  if (teacher == m || teacher->be != be || teacher->cfg.in_ch != m->cfg.in_ch || teacher->cfg.img != m->cfg.img)
+    die("trainer_set_teacher: the teacher must be another model of the same image shape on the same backend");
+  const size_t n = (size_t)tr->batch * m->cfg.in_ch * m->cfg.img * m->cfg.img;
+  tr->teacher = teacher;
+  tr->distill_w = w;
+  tr->d_teach = be->alloc(be, n);
+  tr->d_tgt = be->alloc(be, n);
+  tr->d_loss_t = be->alloc(be, tr->batch);
+  tr->d_loss_mix = be->alloc(be, tr->batch);
+  tr->h_loss_t = xmalloc(sizeof(float) * tr->batch);
+}
+
 void trainer_free(Trainer *tr) {
   Backend *be = tr->model->be;
   if (tr->graph) be->graph_destroy(be, tr->graph);
+  teacher_buffers_free(tr);
   be->free(be, tr->d_x); be->free(be, tr->d_eps); be->free(be, tr->d_grad);
   be->free(be, tr->d_w); be->free(be, tr->d_loss);
   for (int k = 0; k < 2; k++) { free(tr->h_x[k]); free(tr->h_eps[k]); free(tr->h_w[k]); free(tr->h_t[k]); }
@@ -109,10 +140,29 @@ static void step_ops(void *ctx) {
   const int B = tr->batch;
   const size_t D = (size_t)m->cfg.in_ch * m->cfg.img * m->cfg.img;
   float *pred;
+  UNet *te = tr->teacher;
+  if (te) {  // forward only, in its own arena; its eps is copied out all the same
+    float *tp;
+    te->training = 0;
+    unet_forward_features(te, tr->d_x, te->tfeat, B, &tp);
+    be->copy(be, tr->d_teach, tp, B * D);
+  }
   m->training = 1;
   unet_forward_features(m, tr->d_x, m->tfeat, B, &pred);
   be->fill(be, tr->d_grad, 0.0f, B * D);
-  be->mse_loss(be, B, (int)D, pred, tr->d_eps, tr->d_w, tr->d_loss, tr->d_grad);
+  if (!te) {
+    be->mse_loss(be, B, (int)D, pred, tr->d_eps, tr->d_w, tr->d_loss, tr->d_grad);
+  } else {
+    // d/dpred of w |t - pred|^2 + (1 - w) |eps - pred|^2 is the MSE gradient against the
+    // target w t + (1 - w) eps; the loss reported is the two MSEs mixed on the host.
+    const float w = tr->distill_w;
+    be->copy(be, tr->d_tgt, tr->d_teach, B * D);
+    be->scale(be, B * D, w, tr->d_tgt);
+    be->axpy(be, B * D, 1 - w, tr->d_eps, tr->d_tgt);
+    be->mse_loss(be, B, (int)D, pred, tr->d_tgt, tr->d_w, tr->d_loss_mix, tr->d_grad);
+    be->mse_loss(be, B, (int)D, pred, tr->d_teach, NULL, tr->d_loss_t, NULL);
+    be->mse_loss(be, B, (int)D, pred, tr->d_eps, NULL, tr->d_loss, NULL);
+  }
   be->fill(be, m->g, 0.0f, m->size);
   unet_backward(m, tr->d_grad);
   m->training = 0;
@@ -123,19 +173,39 @@ static void step_ops(void *ctx) {
 // recording reads and writes the weights, gradients, timestep features and activation arena
 // where they were when it was made (the trainer's own buffers never move): it is made again
 // when one of them moved. Dropout draws its masks on the host inside the forward, so a model
-// with dropout runs its ops directly. NULL: run step_ops.
+// with dropout runs its ops directly. A teacher's weights, timestep features and arena are
+// part of the recording the same way. NULL: run step_ops.
 static BackendGraph *step_graph(Trainer *tr) {
-  UNet *m = tr->model;
+  UNet *m = tr->model, *te = tr->teacher;
   Backend *be = m->be;
   if (!tr->use_graph || !be->capture_begin || m->cfg.dropout > 0) return NULL;
   if (tr->graph && tr->graph_w == m->w && tr->graph_g == m->g && tr->graph_tfeat == m->tfeat &&
-      tr->graph_gen == m->arena->gen)
+      tr->graph_gen == m->arena->gen &&
+      (!te || (tr->graph_tw == te->w && tr->graph_ttfeat == te->tfeat && tr->graph_tgen == te->arena->gen)))
     return tr->graph;
   if (tr->graph) be->graph_destroy(be, tr->graph);
+  tr->graph = NULL;
+  unsigned tgen = 0;
+  if (te) {
+    // unet_record settles the student's arena between its direct run and the recording, not
+    // the teacher's: a forward and a reset here leave that one in one chunk that holds the
+    // pass, so the teacher's forward allocates nothing while recorded either.
+    float *tp;
+    te->training = 0;
+    unet_forward_features(te, tr->d_x, te->tfeat, tr->batch, &tp);
+    arena_reset(te->arena);
+    tgen = te->arena->gen;
+  }
   unsigned gen;  // the direct run unet_record makes first is recomputed by the replay
-  BackendGraph *g = tr->graph = unet_record(m, step_ops, tr, &gen);
+  BackendGraph *g = unet_record(m, step_ops, tr, &gen);
+  if (g && te && te->arena->gen != tgen) {  // as in unet_record: can only be a bug
+    be->graph_destroy(be, g);
+    g = NULL;
+  }
   if (!g) { tr->use_graph = 0; return NULL; }
+  tr->graph = g;
   tr->graph_w = m->w, tr->graph_g = m->g, tr->graph_tfeat = m->tfeat, tr->graph_gen = gen;
+  if (te) tr->graph_tw = te->w, tr->graph_ttfeat = te->tfeat, tr->graph_tgen = tgen;
   tr->graph_captures++;
   return g;
 }
@@ -153,6 +223,7 @@ float trainer_step(Trainer *tr, int *per_sample_t, float *per_sample_loss) {
   be->upload(be, tr->d_eps, tr->h_eps[k], B * D);
   be->upload(be, tr->d_w, tr->h_w[k], B);
   unet_stage_timesteps(m, tr->h_t[k], B);
+  if (tr->teacher) unet_stage_timesteps(tr->teacher, tr->h_t[k], B);  // uploads: never inside a recording
   BackendGraph *g = step_graph(tr);
   if (g) {
     be->graph_launch(be, g);
@@ -168,6 +239,11 @@ float trainer_step(Trainer *tr, int *per_sample_t, float *per_sample_loss) {
   tr->has_next = 1;
   optim_step(&tr->opt, m->w, m->g);
   be->download(be, tr->h_loss, tr->d_loss, B);
+  if (tr->teacher) {
+    const double w = tr->distill_w;
+    be->download(be, tr->h_loss_t, tr->d_loss_t, B);
+    for (int b = 0; b < B; b++) tr->h_loss[b] = (float)(w * tr->h_loss_t[b] + (1 - w) * tr->h_loss[b]);
+  }
   double mean = 0;
   for (int b = 0; b < B; b++) {
     mean += tr->h_loss[b];

@@ -41,6 +41,14 @@ typedef struct {
   BackendGraph *graph;
   const float *graph_w, *graph_g, *graph_tfeat;
   unsigned graph_gen;
+  // Distillation (trainer_set_teacher): the target is distill_w * teacher(x_t, t) + (1 - w) * eps.
+  // NULL teacher: the plain objective, with none of the ops below.
+  UNet *teacher;
+  float distill_w;
+  float *d_teach, *d_tgt, *d_loss_t, *d_loss_mix;  // teacher eps, mixed target, per-sample losses
+  float *h_loss_t;
+  const float *graph_tw, *graph_ttfeat;             // the teacher's memory the graph recorded
+  unsigned graph_tgen;
   int use_graph;
   long graph_captures, graph_launches;
 } Trainer;
@@ -54,6 +62,11 @@ void trainer_discard_next(Trainer *tr);
 void trainer_init(Trainer *tr, UNet *model, const Dataset *data, const OptimCfg *oc, SchedKind sk,
                   int T, int batch, int t0, int t1, uint64_t seed);
 void trainer_free(Trainer *tr);
+// Distils from teacher (same image shape, its own arena, on the trainer's backend; not freed
+// here): loss = w |teacher(x_t, t) - eps_theta|^2 + (1 - w) |eps - eps_theta|^2 per sample,
+// Min-SNR weighted as before. The teacher only runs forward (no gradients kept). w = 0 or
+// teacher NULL: the plain objective, bit for bit.
+void trainer_set_teacher(Trainer *tr, UNet *teacher, float w);
 // One optimisation step; returns the batch's mean (unweighted) loss. per_sample_t and
 // per_sample_loss (batch entries each, may be NULL) receive the step's t and losses.
 float trainer_step(Trainer *tr, int *per_sample_t, float *per_sample_loss);

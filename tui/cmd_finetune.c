@@ -1,10 +1,15 @@
 // cmd_finetune.c — `stepscope finetune`: each group model of a plan trained from its pruned
-// weights with t drawn only from its group's range; resumable, like `train`.
+// weights with t drawn only from its group's range; resumable, like `train`. Optionally
+// distilled from the base model (--distill W), and with a total step budget spread over the
+// groups by how far each pruned model's loss lies above the base's (--steps-by loss).
 #include "../engine/checkpoint.h"
+#include "../engine/sat/budget.h"
 #include "args.h"
 #include "commands.h"
 #include "sat_cli.h"
 #include "train_loop.h"
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -17,14 +22,87 @@ static int ft_path(char *out, size_t cap, const char *pruned) {
   return k < (int)cap ? 0 : -1;
 }
 
+// The pruned model a group's fine-tune started from: the group's model itself, or, when that
+// is a fine-tune already (it has training state), the parent its checkpoint names. Measuring
+// that one makes --steps-by loss allocate the same steps when an interrupted run is resumed.
+static int pruned_path(const char *model, Backend *be, char *out, size_t cap) {
+  Err e;
+  CkptInfo info;
+  UNet *m = ckpt_load_model(model, be, 1, &info, &e);
+  if (!m) { fprintf(stderr, "stepscope: %s\n", e.msg); return -1; }
+  unet_free(m);
+  snprintf(out, cap, "%s", info.has_train_state && info.parent[0] ? info.parent : model);
+  return 0;
+}
+
+// --steps-by loss: each group's pruned model against the base on the group's timesteps (held-out
+// test images, fixed seed, as `stepscope eval` measures), then budget_by_gap; prints the table.
+#define GAP_SEED 0
+#define GAP_BINS 20
+#define GAP_BATCH 64
+#define GAP_MIN_SHARE 0.05
+static int steps_by_loss(SatCtx *c, int lo, int hi, long budget, int gap_n, long *steps) {
+  Plan *p = &c->plan;
+  Dataset ds, held;
+  if (sat_load_test(c->data, c->base, &ds)) return -1;
+  int n = gap_n < ds.n ? gap_n : ds.n;
+  held = ds;  // the split's last n images, as eval takes them
+  held.x = ds.x + (size_t)(ds.n - n) * ds.c * ds.h * ds.w;
+  held.n = n;
+  held.labels = NULL;
+  double gap[PLAN_MAX_GROUPS], lb[PLAN_MAX_GROUPS], lm[PLAN_MAX_GROUPS];
+  for (int j = lo; j < hi; j++) {
+    char path[sizeof p->g[j].model];
+    Err e;
+    UNet *m = NULL;
+    if (pruned_path(p->g[j].model, c->be, path, sizeof path) ||
+        !(m = ckpt_load_model(path, c->be, 1, NULL, &e))) {
+      if (!m && path[0]) fprintf(stderr, "stepscope: %s (the pruned model of g%d)\n", e.msg, j);
+      data_free(&ds);
+      return -1;
+    }
+    gap[j - lo] = budget_group_gap(m, c->base, &c->sched, &held, p->g[j].t0, p->g[j].t1, n, GAP_BINS, GAP_SEED,
+                                   GAP_BATCH, &lb[j - lo], &lm[j - lo]);
+    unet_free(m);
+  }
+  data_free(&ds);
+  budget_by_gap(gap, hi - lo, budget, GAP_MIN_SHARE, steps);
+  printf("finetune steps by loss gap: %ld steps over %d group%s (at least %.0f %% each); %s test split, last %d "
+         "images, seed %d\n",
+         budget, hi - lo, hi - lo == 1 ? "" : "s", 100 * GAP_MIN_SHARE, c->data, n, GAP_SEED);
+  printf("%-6s %-14s %10s %12s %9s %8s\n", "group", "t range", "base loss", "pruned loss", "gap", "steps");
+  for (int j = lo; j < hi; j++) {
+    char range[32];
+    snprintf(range, sizeof range, "[%d, %d)", p->g[j].t0, p->g[j].t1);
+    printf("g%-5d %-14s %10.5f %12.5f %7.2f %% %8ld\n", j, range, lb[j - lo], lm[j - lo], 100 * gap[j - lo],
+           steps[j - lo]);
+  }
+  fflush(stdout);
+  return 0;
+}
+
+// The distillation weight a resumed checkpoint recorded (0 when it recorded none).
+static double recorded_distill(const char *path) {
+  Err e;
+  char *v = ckpt_meta(path, "distill", &e);
+  double w = v ? strtod(v, NULL) : 0;
+  free(v);
+  return w;
+}
+
 int cmd_finetune(int argc, char **argv) {
   const char *plan_path = NULL, *group = NULL, *device = "auto", *data = NULL;
-  int steps = -1, batch = 64, save_every = 500, threads = 0, quiet = 0, warmup = -1;
-  float lr = -1;
+  const char *steps_by = "equal";
+  int steps = -1, batch = 64, save_every = 500, threads = 0, quiet = 0, warmup = -1, budget = -1, gap_n = 256;
+  float lr = -1, distill = 0;
   Opt opts[] = {
     {"--plan", OPT_STR, &plan_path, "PLAN", "the plan whose group models to fine-tune (after `prune`)"},
     {"--group", OPT_STR, &group, "G", "only group G (default: every group)"},
     {"--steps", OPT_INT, &steps, "N", "optimizer steps per group (default: the plan's)"},
+    {"--budget", OPT_INT, &budget, "N", "total steps over the groups fine-tuned (instead of --steps)"},
+    {"--steps-by", OPT_STR, &steps_by, "HOW", "equal (default): each group the same | loss: by its loss gap"},
+    {"--gap-n", OPT_INT, &gap_n, "N", "held-out images that measure the loss gaps (default 256)"},
+    {"--distill", OPT_FLOAT, &distill, "W", "target W*base model's eps + (1-W)*true eps (0..1; default 0)"},
     {"--batch", OPT_INT, &batch, "N", "images per step (default 64)"},
     {"--lr", OPT_FLOAT, &lr, "X", "AdamW learning rate (default 2e-3)"},
     {"--warmup", OPT_INT, &warmup, "N", "linear warm-up steps (default 200)"},
@@ -38,12 +116,25 @@ int cmd_finetune(int argc, char **argv) {
   ArgSpec spec = {"finetune", "--plan PLAN [options]",
                   "Fine-tunes each group's pruned model (from `stepscope prune`) with t drawn only from\n"
                   "the group's range, into <model>.ft.safetensors, and points the plan at it. Ctrl-C\n"
-                  "saves a resumable checkpoint; running the command again continues it.",
+                  "saves a resumable checkpoint; running the command again continues it.\n"
+                  "--distill W also learns from the plan's base model (the teacher, forward only). With\n"
+                  "--steps-by loss the budget (--budget, default --steps per group) goes to the groups in\n"
+                  "proportion to how far each pruned model's test loss on its timesteps lies above the\n"
+                  "base model's (at least 5 % each); the allocation is printed first.",
                   opts, sizeof opts / sizeof opts[0], 0, 0, NULL};
   int rc = args_parse(&spec, argc, argv);
   if (rc) return rc == 1 ? 0 : 2;
   if (!plan_path) { fprintf(stderr, "stepscope: finetune: --plan PLAN is required\n"); return 2; }
   if (batch < 1 || batch > 4096) { fprintf(stderr, "stepscope: finetune: --batch must be 1..4096\n"); return 2; }
+  if (!(distill >= 0 && distill <= 1)) { fprintf(stderr, "stepscope: finetune: --distill must be 0..1\n"); return 2; }
+  const int by_loss = !strcmp(steps_by, "loss");
+  if (!by_loss && strcmp(steps_by, "equal")) {
+    fprintf(stderr, "stepscope: finetune: --steps-by '%s': equal or loss\n", steps_by);
+    return 2;
+  }
+  if (budget != -1 && steps != -1) { fprintf(stderr, "stepscope: finetune: --steps or --budget, not both\n"); return 2; }
+  if (budget != -1 && budget < 1) { fprintf(stderr, "stepscope: finetune: --budget must be at least 1\n"); return 2; }
+  if (gap_n < 1) { fprintf(stderr, "stepscope: finetune: --gap-n must be at least 1\n"); return 2; }
   SatCtx c;
   if (sat_open(&c, "finetune", plan_path, device, threads, data, 0)) return 1;
   int lo, hi;
@@ -59,6 +150,15 @@ int cmd_finetune(int argc, char **argv) {
   Dataset ds;
   if (data_load(c.data, DATA_TRAIN, &ds, &e)) { fprintf(stderr, "stepscope: %s\n", e.msg); sat_close(&c); return 1; }
   if (steps < 0) steps = p->finetune_steps;
+  // Steps per group: --steps each (today's default), or the budget split equally or by loss gap.
+  long group_steps[PLAN_MAX_GROUPS];
+  double no_gap[PLAN_MAX_GROUPS] = {0};
+  const long total = budget > 0 ? budget : (long)steps * (hi - lo);
+  if (by_loss) {
+    if (steps_by_loss(&c, lo, hi, total, gap_n, group_steps)) { data_free(&ds); sat_close(&c); return 1; }
+  } else {
+    budget_by_gap(no_gap, hi - lo, total, 0, group_steps);  // all gaps 0: equal
+  }
   OptimCfg oc = optim_defaults();
   if (lr > 0) oc.lr = lr;
   if (warmup >= 0) oc.warmup = warmup;
@@ -91,15 +191,24 @@ int cmd_finetune(int argc, char **argv) {
       status = 1;
       break;
     }
+    // A run resumed with another --distill goes on with the new weight (and records it).
+    if (resume && fabs(recorded_distill(g->model) - distill) > 1e-6)
+      fprintf(stderr, "stepscope: finetune: g%d was fine-tuned with --distill %g so far; continuing with %g\n", j,
+              recorded_distill(g->model), distill);
+    trainer_set_teacher(&tr, c.base, distill);  // the base model (EMA weights), in its own arena
+    const int gsteps = (int)group_steps[j - lo];
     if (!quiet)
-      fprintf(stderr, "stepscope: fine-tuning g%d [%d, %d): %s%s, %.2f M MACs, %d steps from %d, %s\n", j, g->t0, g->t1,
-              resume ? "continuing " : "", g->model, unet_macs(m) / 1e6, steps, tr.opt.step, c.be->name);
+      fprintf(stderr, "stepscope: fine-tuning g%d [%d, %d): %s%s, %.2f M MACs, %d steps from %d%s, %s\n", j, g->t0,
+              g->t1, resume ? "continuing " : "", g->model, unet_macs(m) / 1e6, gsteps, tr.opt.step,
+              distill > 0 ? ", distilled from the base model" : "", c.be->name);
     const char *parent = resume ? (info.parent[0] ? info.parent : g->model) : g->model;
-    char ratio[32];
+    char ratio[32], dw[32];
     snprintf(ratio, sizeof ratio, "%.6g", g->ratio);
-    const char *extra[] = {"parent", parent, "ratio", ratio, "base", p->base, NULL};
+    snprintf(dw, sizeof dw, "%.6g", distill);
+    const char *extra[] = {"parent", parent, "ratio", ratio, "base", p->base, "distill", dw,
+                           distill > 0 ? "teacher" : NULL, p->base, NULL};
     snprintf(label, sizeof label, "finetune g%d", j);
-    TrainLoop loop = {label, out, c.data, extra, steps, save_every, quiet, 0, NULL};
+    TrainLoop loop = {label, out, c.data, extra, gsteps, save_every, quiet, 0, NULL};
     status = train_loop_run(&tr, &loop, NULL);
     trainer_free(&tr);
     unet_free(m);

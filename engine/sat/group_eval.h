@@ -7,7 +7,8 @@
 
 // eval_loss_curve (train.h) with model model_of_t[t] of models[] at each t: the same
 // images, timesteps and noise for the same seed, so one model (model_of_t all 0) gives
-// exactly eval_loss_curve's numbers. loss[nbins]: mean per bin; model_loss[nmodels] (may be
+// exactly eval_loss_curve's numbers. model_of_t[t] = -1: draws at t are not evaluated
+// (their bins average the others; a bin with none reads 0). loss[nbins]: mean per bin; model_loss[nmodels] (may be
 // NULL): mean over the evaluations each model made (NAN for one that made none).
 void eval_loss_curve_models(UNet *const *models, int nmodels, const int *model_of_t, const Schedule *s,
                             const Dataset *d, int n, int nbins, uint64_t seed, int batch, double *loss,

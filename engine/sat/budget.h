@@ -1,0 +1,19 @@
+// budget.h — a fine-tuning step budget that follows need: each group model gets steps in
+// proportion to how far its loss lies above the base model's on the group's timesteps.
+#pragma once
+#include "../data.h"
+#include "../schedule.h"
+#include "../unet.h"
+
+// Splits total steps over n groups: each gets at least ceil(min_share * total) (all of them
+// alike total / n when the floors would not fit), the rest in proportion to gap[i] (values
+// <= 0 or NAN count as 0; all 0: equally). Remainders go by largest fraction, ties to the
+// lower index, so steps[] sums to exactly total and the split is deterministic.
+void budget_by_gap(const double *gap, int n, long total, double min_share, long *steps);
+
+// The mean eps-MSE of model and of base on the timesteps [t0, t1), on the same images,
+// timesteps and noise: eval_loss_curve's draws (n images of d, nbins bins over all T, seed),
+// of which those with t in the range are evaluated. Returns the relative gap
+// model/base - 1, clamped at 0 (0 too when no draw fell in the range).
+double budget_group_gap(UNet *model, UNet *base, const Schedule *s, const Dataset *d, int t0, int t1, int n,
+                        int nbins, uint64_t seed, int batch, double *base_loss, double *model_loss);
