@@ -45,6 +45,16 @@ static int set_value(const ArgSpec *s, const Opt *o, const char *v) {
       *(float *)o->dst = x;
       return 0;
     }
+    case OPT_LIST: {
+      OptList *l = o->dst;
+      if (l->n == OPT_LIST_MAX) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "%s: given more than %d times ('%%s')", o->name, OPT_LIST_MAX);
+        return bad(s, msg, v);
+      }
+      l->v[l->n++] = v;
+      return 0;
+    }
     case OPT_FLAG: break;
   }
   char msg[128];

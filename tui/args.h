@@ -3,12 +3,17 @@
 #include <stdint.h>
 #include <stdio.h>
 
-typedef enum { OPT_STR, OPT_INT, OPT_FLOAT, OPT_U64, OPT_FLAG } OptType;
+typedef enum { OPT_STR, OPT_INT, OPT_FLOAT, OPT_U64, OPT_FLAG, OPT_LIST } OptType;
+
+// An OPT_LIST option may be given several times (`plot --y fid --y kid`): each use appends
+// its value; more than OPT_LIST_MAX uses is bad usage.
+#define OPT_LIST_MAX 16
+typedef struct { const char *v[OPT_LIST_MAX]; int n; } OptList;
 
 typedef struct {
   const char *name;     // "--steps"
   OptType type;
-  void *dst;            // const char **, int *, float *, uint64_t *, int * (flag)
+  void *dst;            // const char **, int *, float *, uint64_t *, int * (flag), OptList *
   const char *metavar;  // "N" (NULL for flags)
   const char *help;
 } Opt;

@@ -15,6 +15,7 @@ int cmd_importance(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 // --tf32, --nondeterministic and --engine-search (every command that computes on a GPU takes
 // them: OPT_CUDA_CHOICES): allow TF32 math in cuBLAS and cuDNN; let cuDNN take its fastest

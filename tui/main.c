@@ -16,6 +16,7 @@ static const Command commands[] = {
   {"prune", cmd_prune, "proxy search: prune the base model to each group's MACs ratio"},
   {"finetune", cmd_finetune, "fine-tune each group model on its own timesteps"},
   {"eval", cmd_eval, "validation loss per timestep, MACs, params and speed of models or a plan"},
+  {"plot", cmd_plot, "draw a results table (CSV) as line charts with error bars, into a PNG"},
   {"bench", cmd_bench, "measure training and sampling speed, PyTorch alongside"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
