@@ -41,7 +41,9 @@ static void run_bin(Result *r, const char *bin, const char *fmt, ...) {
   va_end(ap);
   snprintf(out, sizeof out, "%s/cli.out", test_tmpdir());
   snprintf(err, sizeof err, "%s/cli.err", test_tmpdir());
-  snprintf(cmd, sizeof cmd, "env -u NO_COLOR %s %s >%s 2>%s </dev/null", bin, args, out, err);
+  // eval --fid keeps a cache under $XDG_CACHE_HOME: the run's scratch folder, not the user's home.
+  snprintf(cmd, sizeof cmd, "env -u NO_COLOR XDG_CACHE_HOME=%s/xdg-cache %s %s >%s 2>%s </dev/null", test_tmpdir(), bin,
+           args, out, err);
   int st = system(cmd);
   r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   slurp(out, r->out, sizeof r->out);
@@ -414,6 +416,45 @@ TEST(cli_eval_fid) {
   ASSERT(fid > 0 && isfinite(fid));
   ASSERT_NEAR(compute, 1.0, 1e-9, 0);  // one model: the base's compute
   run(&r, "eval --model %s --fid 1", m);
+  ASSERT_EQ_INT(r.status, 2);
+}
+
+// eval --fid with seed sets: a model against itself differs by exactly 0 with a 0-wide
+// interval and is "not distinguishable"; the CSV carries every set; a second run samples
+// nothing (the features come from the cache) and prints the same numbers.
+TEST(cli_eval_fid_seed_sets_paired_and_cached) {
+  const char *m = tiny_model();
+  if (!m) return;
+  if (!have_fid_classifier()) return;
+  static Result r, again;
+  const char *opts = "--fid 16 --seed-sets 3 --steps 2 --batch 8 --device cpu --threads 1";
+  run(&r, "eval --model %s --against %s %s --cache %s/evc", m, m, opts, test_tmpdir());
+  ASSERTF(r.status == 0, "eval: %s", r.err);
+  ASSERTF(strstr(r.out, "model is not distinguishable from the reference at N = 16"), "%s", r.out);
+  ASSERTF(strstr(r.out, "KID-FMNIST") && strstr(r.out, "real training images"), "%s", r.out);
+  double d, lo, hi;
+  const char *line = strstr(r.out, "diff_fid=");
+  ASSERT(line && sscanf(line, "diff_fid=%lf diff_fid_lo=%lf diff_fid_hi=%lf", &d, &lo, &hi) == 3);
+  ASSERT(d == 0 && lo == 0 && hi == 0);
+  run(&again, "eval --model %s --against %s %s --cache %s/evc", m, m, opts, test_tmpdir());
+  ASSERTF(again.status == 0 && strstr(again.out, "all from the cache"), "%s", again.out);
+  const char *a = strstr(r.out, "result "), *b = strstr(again.out, "result ");
+  ASSERT(a && b);
+  ASSERTF(!strncmp(a, b, strcspn(a, "\n") > 60 ? 60 : strcspn(a, "\n")), "%s\nvs\n%s", a, b);
+  run(&r, "eval --model %s %s --csv --no-cache", m, opts);
+  ASSERTF(r.status == 0, "eval --csv: %s", r.err);
+  ASSERT(strstr(r.out, "subject,measure,stat,index,value\n"));
+  for (int j = 0; j < 3; j++) {
+    char row[64];
+    snprintf(row, sizeof row, "\nmodel,fid,set,%d,", j);
+    ASSERTF(strstr(r.out, row), "no row %s in\n%s", row + 1, r.out);
+    snprintf(row, sizeof row, "\nreal,fid,set,%d,", j);
+    ASSERTF(strstr(r.out, row), "no row %s", row + 1);
+  }
+  ASSERT(strstr(r.out, "\nmodel,kid,mean,,") && strstr(r.out, "\nmodel,fid,lo,,"));
+  run(&r, "eval --model %s --fid 16 --seed-sets 0", m);
+  ASSERT_EQ_INT(r.status, 2);
+  run(&r, "eval --model %s --fid 16 --kid-subset 17", m);
   ASSERT_EQ_INT(r.status, 2);
 }
 
