@@ -96,7 +96,7 @@ TEST(plot_chart_maps_data) {
   double x[] = {3, 1, 2}, y[] = {30, 10, 20}, err[] = {NAN, 0, 5};  // order as given; bar only at x = 2
   ChartSeries s = {"a", 3, x, y, err};
   ChartPanel p = {"y", 1, &s};
-  Chart ch = {"t", "x", 1, &p, 1};
+  Chart ch = {"t", "x", 1, &p, 1, 0};
   Canvas c = canvas_new(600, 400, WHITE);
   ChartAxes a;
   ASSERT_EQ_INT(chart_draw(&ch, &c, &a), 0);
@@ -121,7 +121,7 @@ TEST(plot_chart_maps_data) {
 
 // ---- the command ----
 
-typedef struct { int status; char out[4096], err[4096]; } Result;
+typedef struct { int status; char out[1 << 18], err[4096]; } Result;  // half blocks take room
 
 static void slurp(const char *path, char *buf, size_t cap) {
   FILE *f = fopen(path, "rb");
@@ -207,6 +207,19 @@ TEST(plot_cli_png) {
   ASSERTF(r.status == 0, "exit %d: %s", r.status, r.err);
   snprintf(png, sizeof png, "%s/r.png", test_tmpdir());
   ASSERT(access(png, F_OK) == 0);
+}
+
+// --show with half blocks forced into a pipe: the chart as ▀ cells, its words as text after it.
+TEST(plot_cli_show_blocks) {
+  if (!bin()) return;
+  const char *csv = write_csv("s.csv", TABLE);
+  Result r;
+  run_plot(&r, "%s --x macs_share --y fid_mean:fid_sd --y kid_mean --series allocation --show --graphics blocks "
+           "--out %s/s.png --ylabel FID", csv, test_tmpdir());
+  ASSERTF(r.status == 0, "exit %d: %s", r.status, r.err);
+  const char *img = strstr(r.out, "\xe2\x96\x80"), *left = strstr(r.out, "left  FID: ");
+  ASSERTF(img && left && img < left, "stdout: %.300s", r.out);
+  ASSERT(strstr(r.out, "right kid_mean: ") && strstr(r.out, "progressive") && strstr(r.out, "uniform"));
 }
 
 TEST(plot_cli_errors) {

@@ -116,9 +116,9 @@ static void make_ticks(Ticks *tk, double lo, double hi, int target, int s) {
   }
 }
 
-static void draw_series(Canvas *c, const ChartAxes *a, const ChartSeries *sr, int idx, int s) {
+static void draw_series(Canvas *c, const ChartAxes *a, const ChartSeries *sr, int idx, int s, int bare) {
   const Rgb col = chart_color(idx);
-  const int lw = s, cap = 3 * s, r = 2 * s + 1;
+  const int lw = s, cap = bare ? 1 : 3 * s, r = bare ? 1 : 2 * s + 1;
   int px = 0, py = 0, have = 0;
   for (int i = 0; i < sr->n; i++) {  // error bars first, so lines and markers sit on top
     if (!ok_point(sr, i) || bar(sr, i) <= 0) continue;
@@ -166,16 +166,17 @@ int chart_draw(const Chart *ch, Canvas *c, ChartAxes *axes) {
   int s = (c->w + 200) / 500;  // 1000 px: 2, so 12-px characters and 2-px lines
   s = s < 1 ? 1 : s > 4 ? 4 : s;
   if (c->h < 140 * s) s = c->h / 140 > 0 ? c->h / 140 : 1;
-  const int m = 6 * s, th = FONT_H * s, tick = 3 * s;
+  const int bare = ch->bare, m = bare ? 1 : 6 * s, th = bare ? 0 : FONT_H * s, tick = bare ? 1 : 3 * s;
+  const char *xlabel = bare ? NULL : ch->xlabel;
   int rc = 0, top = m;
-  if (ch->title && *ch->title) {
+  if (!bare && ch->title && *ch->title) {
     int ts = s + 1, w = raster_text_width(ch->title, ts);
     raster_text(c, (c->w - w) / 2, top, ch->title, ts, INK);
     top += FONT_H * ts + 5 * s;
   }
-  if (ch->legend) top += legend(c, &ch->panels[0], m, c->w - m, top, s, 1) + s;
+  if (!bare && ch->legend) top += legend(c, &ch->panels[0], m, c->w - m, top, s, 1) + s;
   const int py0 = top + th / 2;  // the top tick label sticks out half its height
-  const int py1 = c->h - 1 - m - (ch->xlabel && *ch->xlabel ? th + 4 * s : 0) - th - tick - 3 * s;
+  const int py1 = c->h - 1 - m - (xlabel && *xlabel ? th + 4 * s : 0) - th - tick - (bare ? 0 : 3 * s);
 
   double xlo, xhi;
   x_range(ch, &xlo, &xhi);
@@ -187,9 +188,10 @@ int chart_draw(const Chart *ch, Canvas *c, ChartAxes *axes) {
     Ticks yt, xt;
     int yt_target = (py1 - py0) / (28 * s);
     make_ticks(&yt, a.ymin, a.ymax, yt_target < 2 ? 2 : yt_target > 8 ? 8 : yt_target, s);
-    const int cx = p * cw, has_yl = pn->ylabel && *pn->ylabel;
-    a.x0 = cx + m + (has_yl ? th + 5 * s : 0) + yt.wmax + 2 * s + tick;
-    a.x1 = cx + cw - 1 - m - 2 * s;
+    const int cx = p * cw, has_yl = !bare && pn->ylabel && *pn->ylabel;
+    if (bare) yt.wmax = 0;
+    a.x0 = cx + m + (has_yl ? th + 5 * s : 0) + yt.wmax + (bare ? 0 : 2 * s) + tick;
+    a.x1 = cx + cw - 1 - m - (bare ? 1 : 2 * s);
     if (a.x1 - a.x0 < 10 || a.y1 - a.y0 < 10) { rc = -1; a.x1 = a.x0 + 10; }
     // As many x ticks as fit with their labels a few characters apart.
     int target = (a.x1 - a.x0) / (30 * s);
@@ -204,24 +206,24 @@ int chart_draw(const Chart *ch, Canvas *c, ChartAxes *axes) {
       int y = chart_px_y(&a, yt.t[i]);
       raster_fill(c, a.x0, y, a.x1 - a.x0 + 1, 1, GRID);
       raster_fill(c, a.x0 - tick, y, tick, s, FRAME);
-      raster_text(c, a.x0 - tick - 2 * s - raster_text_width(yt.label[i], s), y - th / 2, yt.label[i], s, INK);
+      if (!bare) raster_text(c, a.x0 - tick - 2 * s - raster_text_width(yt.label[i], s), y - th / 2, yt.label[i], s, INK);
     }
     for (int i = 0; i < xt.n; i++) {
       int x = chart_px_x(&a, xt.t[i]), w = raster_text_width(xt.label[i], s);
       raster_fill(c, x, a.y0, 1, a.y1 - a.y0 + 1, GRID);
       raster_fill(c, x, a.y1 + 1, s, tick, FRAME);
-      raster_text(c, x - w / 2, a.y1 + tick + 3 * s, xt.label[i], s, INK);
+      if (!bare) raster_text(c, x - w / 2, a.y1 + tick + 3 * s, xt.label[i], s, INK);
     }
     raster_frame(c, a.x0 - 1, a.y0 - 1, a.x1 - a.x0 + 3, a.y1 - a.y0 + 3, FRAME);
     if (has_yl) {
       int w = raster_text_width(pn->ylabel, s);
       raster_text_up(c, cx + m, (a.y0 + a.y1 + w) / 2, pn->ylabel, s, INK);
     }
-    if (ch->xlabel && *ch->xlabel) {
-      int w = raster_text_width(ch->xlabel, s);
-      raster_text(c, (a.x0 + a.x1 - w) / 2, py1 + tick + 3 * s + th + 4 * s, ch->xlabel, s, INK);
+    if (xlabel && *xlabel) {
+      int w = raster_text_width(xlabel, s);
+      raster_text(c, (a.x0 + a.x1 - w) / 2, py1 + tick + 3 * s + th + 4 * s, xlabel, s, INK);
     }
-    for (int k = 0; k < pn->nseries; k++) draw_series(c, &a, &pn->series[k], k, s);
+    for (int k = 0; k < pn->nseries; k++) draw_series(c, &a, &pn->series[k], k, s, bare);
   }
   return rc;
 }

@@ -23,6 +23,8 @@ typedef struct {
   int npanels;
   const ChartPanel *panels;
   int legend;                  // draw the legend (pointless with one unnamed series)
+  int bare;                    // no text at all, thin margins: for canvases too small to
+                               // letter (half blocks in a terminal); the caller prints the text
 } Chart;
 
 // Where a panel's data went: the plot area, inclusive pixel bounds, and the data range it

@@ -98,9 +98,18 @@ static void data_free(Data *d) {
     }
 }
 
+// A legend entry or label in the series' colour (plain text under NO_COLOR).
+static void put_colored(const TermCaps *caps, Rgb c, const char *text) {
+  if (caps->color == TERM_COLOR_TRUE) printf("\x1b[38;2;%d;%d;%dm%s\x1b[0m", c.r, c.g, c.b, text);
+  else if (caps->color == TERM_COLOR_256) printf("\x1b[38;5;%dm%s\x1b[0m", term_color256(c.r, c.g, c.b), text);
+  else printf("%s", text);
+}
+
 // Draws the chart inline at the cursor. The PNG's canvas is shown as it is when it fits the
 // terminal; otherwise the chart is laid out again at the terminal's size (scaling the
-// pixels down would blur the 5x7 text away).
+// pixels down would blur the 5x7 text away). Half blocks give too few pixels to letter
+// (80 columns are 80 pixels), so there the chart is drawn bare and its words (title,
+// legend, axis ranges) are printed as text around it.
 static int show(const Chart *ch, const Canvas *png, GfxMode want) {
   TermCaps caps;
   term_detect(STDOUT_FILENO, want, &caps);
@@ -108,17 +117,26 @@ static int show(const Chart *ch, const Canvas *png, GfxMode want) {
     if (want == GFX_AUTO) fprintf(stderr, "stepscope: --show: stdout is not a terminal, nothing drawn (--graphics blocks forces it)\n");
     return 0;
   }
-  const int max_cols = caps.cols > 0 ? caps.cols : 80;
-  const int max_rows = (caps.rows > 0 ? caps.rows : 24) - 2;  // room for the prompt: never the last row
-  const int sixel = caps.gfx == GFX_SIXEL;
-  const int room_w = sixel ? max_cols * caps.cell_w : max_cols, room_h = sixel ? max_rows * caps.cell_h : 2 * max_rows;
+  const int max_cols = caps.cols > 0 ? caps.cols : 80, sixel = caps.gfx == GFX_SIXEL;
+  int max_rows = (caps.rows > 0 ? caps.rows : 24) - 2;  // room for the prompt: never the last row
+  const int room_w = sixel ? max_cols * caps.cell_w : max_cols;
+  int room_h = sixel ? max_rows * caps.cell_h - 6 : 2 * max_rows;  // sixels round up to 6-pixel bands
   Canvas small = {0};
   const Canvas *c = png;
-  if (png->w > room_w || png->h > room_h - (sixel ? 6 : 0)) {  // sixels round up to 6-pixel bands
-    double f = fmin((double)room_w / png->w, (double)(room_h - (sixel ? 6 : 0)) / png->h);
+  Chart bare = *ch;
+  ChartAxes axes[CHART_MAX_PANELS];
+  if (png->w > room_w || png->h > room_h) {
+    double f = fmin((double)room_w / png->w, (double)room_h / png->h);
     int w = (int)(png->w * f), h = (int)(png->h * f);
-    small = canvas_new(w > 8 ? w : 8, h > 8 ? h : 8, (Rgb){255, 255, 255});
-    chart_draw(ch, &small, NULL);
+    if (h < 160) {  // too small to letter: the text goes around the picture, so leave it rows
+      bare.bare = 1;
+      max_rows -= 2 + ch->npanels;
+      room_h = sixel ? max_rows * caps.cell_h - 6 : 2 * max_rows;
+      f = fmin((double)room_w / png->w, (double)room_h / png->h);
+      w = (int)(png->w * f), h = (int)(png->h * f);
+    }
+    small = canvas_new(w > 16 ? w : 16, h > 16 ? h : 16, (Rgb){255, 255, 255});
+    chart_draw(&bare, &small, axes);
     c = &small;
   }
   TermImage im;
@@ -126,10 +144,22 @@ static int show(const Chart *ch, const Canvas *png, GfxMode want) {
   int rc = term_image_render(&caps, c->px, c->w, c->h, 3, max_cols, max_rows, &im, &e);
   canvas_free(&small);
   if (rc) { fprintf(stderr, "stepscope: %s\n", e.msg); return 1; }
+  if (bare.bare && ch->title && *ch->title) printf("%s\n", ch->title);
+  fflush(stdout);
   fwrite(im.bytes.data, 1, im.bytes.len, stdout);
   fputc('\n', stdout);
-  fflush(stdout);
   term_image_free(&im);
+  if (bare.bare) {
+    for (int p = 0; p < ch->npanels; p++)  // the panels, left to right, with what their axes span
+      printf("%s %s: %.4g to %.4g, %s %.4g to %.4g\n", ch->npanels > 1 ? (p == 0 ? "left " : "right") : "",
+             ch->panels[p].ylabel, axes[p].ymin, axes[p].ymax, ch->xlabel, axes[p].xmin, axes[p].xmax);
+    for (int k = 0; ch->legend && k < ch->panels[0].nseries; k++) {
+      put_colored(&caps, chart_color(k), "\xe2\x94\x81\xe2\x94\x81 ");  // a short line: U+2501 twice
+      put_colored(&caps, chart_color(k), ch->panels[0].series[k].name);
+      printf(k + 1 < ch->panels[0].nseries ? "   " : "\n");
+    }
+  }
+  fflush(stdout);
   return 0;
 }
 
@@ -200,7 +230,8 @@ int cmd_plot(int argc, char **argv) {
   if (!rc) {
     for (int p = 0; p < ys.n; p++)
       if (labels[p]) d.panels[p].ylabel = labels[p];
-    Chart ch = {title, xlabel ? xlabel : t.names[xcol], ys.n, d.panels, scol >= 0};
+    Chart ch = {.title = title, .xlabel = xlabel ? xlabel : t.names[xcol], .npanels = ys.n, .panels = d.panels,
+                .legend = scol >= 0};
     // Shorter panels when there are several side by side, so each stays about 4:3 or wider.
     Canvas c = canvas_new(width, (int)(width * (0.3 + 0.3 / ys.n)), (Rgb){255, 255, 255});
     if (chart_draw(&ch, &c, NULL)) fprintf(stderr, "stepscope: plot: --width %d is too small for %d panels; drawn anyway\n", width, ys.n);
