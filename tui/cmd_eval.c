@@ -3,6 +3,7 @@
 // forward time of every model.
 #include "../engine/checkpoint.h"
 #include "../engine/sat/group_eval.h"
+#include "../engine/stats.h"
 #include "args.h"
 #include "commands.h"
 #include "eval_fid.h"
@@ -204,12 +205,18 @@ int cmd_eval(int argc, char **argv) {
   int *model_of_t = xcalloc(T, sizeof(int));
   UNet *ms[PLAN_MAX_GROUPS];
   double mloss[PLAN_MAX_GROUPS];
-  eval_loss_curve_models(&rows[0].m, 1, model_of_t, &sched, &held, n, nbins, seed, batch, base_curve, &rows[0].loss);
+  // Every image's loss in every bin: the two curves pair up image by image (same x0, t and
+  // noise), so each bin's change gets a 95 % interval from the per-image differences.
+  double *base_each = xmalloc(sizeof(double) * nbins * n), *plan_each = xmalloc(sizeof(double) * nbins * n);
+  eval_loss_curve_each(&rows[0].m, 1, model_of_t, &sched, &held, n, nbins, seed, batch, base_curve, &rows[0].loss,
+                       base_each);
   if (cmp) {
     for (int t = 0; plan_path && t < T; t++) model_of_t[t] = plan_group_of(&c.plan, t);
     for (int j = 1; j < nrows; j++) ms[j - 1] = rows[j].m;
-    eval_loss_curve_models(ms, nrows - 1, model_of_t, &sched, &held, n, nbins, seed, batch, plan_curve, mloss);
+    eval_loss_curve_each(ms, nrows - 1, model_of_t, &sched, &held, n, nbins, seed, batch, plan_curve, mloss,
+                         plan_each);
     for (int j = 1; j < nrows; j++) rows[j].loss = mloss[j - 1];
+    for (size_t i = 0; i < (size_t)nbins * n; i++) plan_each[i] -= base_each[i];  // now the paired differences
   }
   UNet *all[PLAN_MAX_GROUPS + 1];
   double ms_all[PLAN_MAX_GROUPS + 1];
@@ -237,25 +244,32 @@ int cmd_eval(int argc, char **argv) {
              cand, 100 * compute, ref, mean_plan, mean_base, 100 * (mean_plan / mean_base - 1));
   }
   if (curve) {
-    if (csv) cmp ? printf("t0,t1,%s,%s\n", ref, cand) : printf("t0,t1,loss\n");
-    else cmp ? printf("\n%-14s %9s %9s %8s\n", "t range", ref, cand, "change") : printf("\n%-14s %9s\n", "t range", "loss");
+    // cmp: the interval of the mean change cand - ref; else: of the mean loss itself.
+    if (csv) cmp ? printf("t0,t1,%s,%s,change_lo,change_hi\n", ref, cand) : printf("t0,t1,loss,lo,hi\n");
+    else if (cmp) printf("\n%-14s %9s %9s %8s   %s\n", "t range", ref, cand, "change", "95 % interval (paired, per image)");
+    else printf("\n%-14s %9s   %s\n", "t range", "loss", "95 % interval");
     for (int i = 0; i < nbins; i++) {
       int a = i * T / nbins, b = (i + 1) * T / nbins;
+      Summary sm = summarize((cmp ? plan_each : base_each) + (size_t)i * n, n);
       if (csv) {
-        if (cmp) printf("%d,%d,%.6g,%.6g\n", a, b, base_curve[i], plan_curve[i]);
-        else printf("%d,%d,%.6g\n", a, b, base_curve[i]);
+        if (cmp) printf("%d,%d,%.6g,%.6g,%.6g,%.6g\n", a, b, base_curve[i], plan_curve[i], sm.lo, sm.hi);
+        else printf("%d,%d,%.6g,%.6g,%.6g\n", a, b, base_curve[i], sm.lo, sm.hi);
         continue;
       }
       char range[32];
       snprintf(range, sizeof range, "[%d, %d)", a, b);
       if (cmp)
-        printf("%-14s %9.5f %9.5f %+7.2f%%\n", range, base_curve[i], plan_curve[i], 100 * (plan_curve[i] / base_curve[i] - 1));
-      else printf("%-14s %9.5f\n", range, base_curve[i]);
+        printf("%-14s %9.5f %9.5f %+7.2f%%   [%+.2f %%, %+.2f %%]%s\n", range, base_curve[i], plan_curve[i],
+               100 * (plan_curve[i] / base_curve[i] - 1), 100 * sm.lo / base_curve[i], 100 * sm.hi / base_curve[i],
+               interval_sign(&sm) ? "" : "  (not distinguishable)");
+      else printf("%-14s %9.5f   [%.5f, %.5f]\n", range, base_curve[i], sm.lo, sm.hi);
     }
   }
   status = 0;
   free(base_curve);
   free(plan_curve);
+  free(base_each);
+  free(plan_each);
   free(model_of_t);
   data_free(&ds);
 done:

@@ -13,3 +13,9 @@
 void eval_loss_curve_models(UNet *const *models, int nmodels, const int *model_of_t, const Schedule *s,
                             const Dataset *d, int n, int nbins, uint64_t seed, int batch, double *loss,
                             double *model_loss);
+// The same, also keeping every evaluation: each[bin * n + i] is image i's loss in that bin
+// (each may be NULL). Two calls with the same seed pair up image by image, which is what
+// gives a per-bin change its interval.
+void eval_loss_curve_each(UNet *const *models, int nmodels, const int *model_of_t, const Schedule *s,
+                          const Dataset *d, int n, int nbins, uint64_t seed, int batch, double *loss,
+                          double *model_loss, double *each);
