@@ -41,7 +41,7 @@ static int pruned_path(const char *model, Backend *be, char *out, size_t cap) {
 #define GAP_BINS 20
 #define GAP_BATCH 64
 #define GAP_MIN_SHARE 0.05
-static int steps_by_loss(SatCtx *c, int lo, int hi, long budget, int gap_n, long *steps) {
+static int steps_by_loss(SatCtx *c, int lo, int hi, long budget, int gap_n, int quiet, long *steps) {
   Plan *p = &c->plan;
   Dataset ds, held;
   if (sat_load_test(c->data, c->base, &ds)) return -1;
@@ -50,6 +50,7 @@ static int steps_by_loss(SatCtx *c, int lo, int hi, long budget, int gap_n, long
   held.x = ds.x + (size_t)(ds.n - n) * ds.c * ds.h * ds.w;
   held.n = n;
   held.labels = NULL;
+  if (!quiet) fprintf(stderr, "stepscope: finetune: measuring each pruned model's loss against the base model's\n");
   double gap[PLAN_MAX_GROUPS], lb[PLAN_MAX_GROUPS], lm[PLAN_MAX_GROUPS];
   for (int j = lo; j < hi; j++) {
     char path[sizeof p->g[j].model];
@@ -102,7 +103,7 @@ int cmd_finetune(int argc, char **argv) {
     {"--budget", OPT_INT, &budget, "N", "total steps over the groups fine-tuned (instead of --steps)"},
     {"--steps-by", OPT_STR, &steps_by, "HOW", "equal (default): each group the same | loss: by its loss gap"},
     {"--gap-n", OPT_INT, &gap_n, "N", "held-out images that measure the loss gaps (default 256)"},
-    {"--distill", OPT_FLOAT, &distill, "W", "target W*base model's eps + (1-W)*true eps (0..1; default 0)"},
+    {"--distill", OPT_FLOAT, &distill, "W", "loss W*|eps_base - eps_g|^2 + (1-W)*|eps - eps_g|^2 (0..1; default 0)"},
     {"--batch", OPT_INT, &batch, "N", "images per step (default 64)"},
     {"--lr", OPT_FLOAT, &lr, "X", "AdamW learning rate (default 2e-3)"},
     {"--warmup", OPT_INT, &warmup, "N", "linear warm-up steps (default 200)"},
@@ -155,7 +156,7 @@ int cmd_finetune(int argc, char **argv) {
   double no_gap[PLAN_MAX_GROUPS] = {0};
   const long total = budget > 0 ? budget : (long)steps * (hi - lo);
   if (by_loss) {
-    if (steps_by_loss(&c, lo, hi, total, gap_n, group_steps)) { data_free(&ds); sat_close(&c); return 1; }
+    if (steps_by_loss(&c, lo, hi, total, gap_n, quiet, group_steps)) { data_free(&ds); sat_close(&c); return 1; }
   } else {
     budget_by_gap(no_gap, hi - lo, total, 0, group_steps);  // all gaps 0: equal
   }
