@@ -53,7 +53,7 @@ static int steps_by_loss(SatCtx *c, int lo, int hi, long budget, int gap_n, int 
   if (!quiet) fprintf(stderr, "stepscope: finetune: measuring each pruned model's loss against the base model's\n");
   double gap[PLAN_MAX_GROUPS], lb[PLAN_MAX_GROUPS], lm[PLAN_MAX_GROUPS];
   for (int j = lo; j < hi; j++) {
-    char path[sizeof p->g[j].model];
+    char path[sizeof p->g[j].model] = "";
     Err e;
     UNet *m = NULL;
     if (pruned_path(p->g[j].model, c->be, path, sizeof path) ||
