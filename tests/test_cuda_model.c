@@ -320,12 +320,16 @@ static void recorded_and_direct(const Dataset *ds, int batch, uint64_t model_see
 }
 
 // Training steps replayed from a recording run the very kernels of direct steps: the same
-// losses, bit for bit, and one recording.
-static void training_graph_equals_direct(int steps, int batch) {
+// losses, bit for bit, and one recording. distill > 0: with a teacher (its forward recorded too).
+static void training_graph_equals_direct_w(int steps, int batch, float distill) {
   Dataset ds = test_random_data(40, 12);
-  UNet *m[2];
+  UNet *m[2], *te[2] = {NULL, NULL};
   Trainer tr[2];
   recorded_and_direct(&ds, batch, 13, 2, m, tr);
+  for (int k = 0; k < 2 && distill > 0; k++) {
+    te[k] = test_tiny_random(gpu, 14, 0.1f);
+    trainer_set_teacher(&tr[k], te[k], distill);
+  }
   for (int s = 0; s < steps; s++) {
     float a = trainer_step(&tr[0], NULL, NULL), b = trainer_step(&tr[1], NULL, NULL);
     ASSERTF(a == b && isfinite(a), "step %d: recorded %.9g, direct %.9g", s, a, b);
@@ -334,12 +338,19 @@ static void training_graph_equals_direct(int steps, int batch) {
          tr[0].graph_launches);
   ASSERT_EQ_INT(tr[0].graph_captures, 1);
   ASSERT_EQ_INT(tr[0].graph_launches, steps);
-  for (int k = 0; k < 2; k++) { trainer_free(&tr[k]); unet_free(m[k]); }
+  for (int k = 0; k < 2; k++) { trainer_free(&tr[k]); unet_free(m[k]); if (te[k]) unet_free(te[k]); }
   data_free(&ds);
 }
+static void training_graph_equals_direct(int steps, int batch) { training_graph_equals_direct_w(steps, batch, 0); }
 
 GPU_TEST(cuda_model_training_graph_equals_direct) { if (have_gpu()) training_graph_equals_direct(10, 16); }
 TEST(cuda_emu_model_training_graph_equals_direct) { if (have_emu()) training_graph_equals_direct(4, 2); }
+GPU_TEST(cuda_model_distill_training_graph_equals_direct) {
+  if (have_gpu()) training_graph_equals_direct_w(10, 16, 0.5f);
+}
+TEST(cuda_emu_model_distill_training_graph_equals_direct) {
+  if (have_emu()) training_graph_equals_direct_w(3, 2, 0.5f);
+}
 // Graph-API plans run inside recordings as they run directly.
 GPU_TEST(cuda_model_engines_training_graph_equals_direct) {
   if (have_gpu_engines()) training_graph_equals_direct(10, 16);
