@@ -133,7 +133,10 @@ int cmd_finetune(int argc, char **argv) {
     fprintf(stderr, "stepscope: finetune: --steps-by '%s': equal or loss\n", steps_by);
     return 2;
   }
-  if (budget != -1 && steps != -1) { fprintf(stderr, "stepscope: finetune: --steps or --budget, not both\n"); return 2; }
+  if (budget != -1 && steps != -1) {
+    fprintf(stderr, "stepscope: finetune: --steps or --budget, not both\n");
+    return 2;
+  }
   if (budget != -1 && budget < 1) { fprintf(stderr, "stepscope: finetune: --budget must be at least 1\n"); return 2; }
   if (gap_n < 1) { fprintf(stderr, "stepscope: finetune: --gap-n must be at least 1\n"); return 2; }
   SatCtx c;
