@@ -171,6 +171,7 @@ int chart_draw(const Chart *ch, Canvas *c, ChartAxes *axes) {
   int rc = 0, top = m;
   if (!bare && ch->title && *ch->title) {
     int ts = s + 1, w = raster_text_width(ch->title, ts);
+    while (ts > 1 && w > c->w - 8) w = raster_text_width(ch->title, --ts);  // a long title: smaller type, not cut
     raster_text(c, (c->w - w) / 2, top, ch->title, ts, INK);
     top += FONT_H * ts + 5 * s;
   }

@@ -27,7 +27,7 @@ static void paired(const EvalSubject *a, const EvalSubject *b, double *dfid, dou
   for (int k = 0; k < *nkid; k++) dkid[k] = a->kid[k] - b->kid[k];
 }
 
-static const char *sign_word(int s) { return s > 0 ? "worse" : s < 0 ? "better" : "same"; }
+static const char *sign_word(int s) { return s > 0 ? "worse" : s < 0 ? "better" : "indistinguishable"; }
 
 void eval_report(const EvalFid *c, const EvalSubject *s, int n, int m, const char *device) {
   const int has_ref = n == 3;
