@@ -34,6 +34,20 @@ endif
 CFLAGS += -I/usr/include/x86_64-linux-gnu/openblas-pthread -I/usr/include/openblas
 LDLIBS += -lopenblas
 
+# ---- SAN=1: AddressSanitizer + UndefinedBehaviorSanitizer (leak checks on) ----
+# Its own folder (build-san) so that its objects never mix with the plain build's; `make SAN=1`
+# builds the tests and the fuzz drivers there and runs both (target `san`). CUDA is off under
+# SAN: nvcc's objects are not instrumented and the CUDA runtime's mappings clash with ASan's
+# shadow memory. The CUDA emulator's C++ objects (tests/cuda_emu) are instrumented like the rest.
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ifeq ($(SAN),1)
+  BUILD    := build-san
+  override CUDA := 0
+  CFLAGS   += -O1 -g $(SAN_FLAGS)
+  LDLIBS   += $(SAN_FLAGS)
+  .DEFAULT_GOAL := san
+endif
+
 # ---- CUDA detection ----
 NVCC := $(shell command -v $(CUDA_HOME)/bin/nvcc 2>/dev/null || command -v nvcc 2>/dev/null)
 CUDNN_H := $(wildcard $(CUDNN_HOME)/include/cudnn.h $(CUDNN_HOME)/include/cudnn/cudnn.h)
@@ -65,6 +79,8 @@ ENGINE_SRC := $(wildcard engine/*.c engine/sat/*.c)
 KERNEL_SRC := $(wildcard kernels/*.c kernels/cpu/*.c kernels/cuda/*.c)
 TUI_SRC    := $(filter-out tui/main.c,$(wildcard tui/*.c tui/views/*.c))
 TEST_SRC   := $(wildcard tests/*.c)
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))  # make fuzz-smoke
+FUZZ_BINS  := $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_NAMES))
 LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRC) $(KERNEL_SRC) $(TUI_SRC)) \
               $(patsubst %.cu,$(BUILD)/%.cu.o,$(CUDA_SRC))
 
@@ -74,6 +90,9 @@ LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRC) $(KERNEL_SRC) $(TUI_SRC)
 # so they coexist with the nvcc-built objects (tests/cuda_emu/emulated.h).
 EMU_CXXFLAGS := -O2 -std=c++17 -DSTEPSCOPE_CUDA_EMU -I. -Wall -Wextra -Wno-unused-parameter -fno-exceptions \
                 -fno-rtti -MMD -MP
+ifeq ($(SAN),1)
+  EMU_CXXFLAGS += -g $(SAN_FLAGS) -fno-sanitize=vptr  # vptr checks need RTTI, which the emulator leaves out
+endif
 EMU_KERNELS  := $(basename $(notdir $(wildcard kernels/cuda/*.cu)))
 EMU_OBJ      := $(patsubst %,$(BUILD)/tests/cuda_emu/%.emu.o,$(EMU_KERNELS)) \
                 $(patsubst %.cpp,$(BUILD)/%.o,$(filter-out tests/cuda_emu/kernel_unit.cpp,$(wildcard tests/cuda_emu/*.cpp)))
@@ -134,8 +153,11 @@ $(BUILD)/tests/cuda_emu/%.o: tests/cuda_emu/%.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_CXXFLAGS) -c -o $@ $<
 
-build-tests: $(BUILD)/run_tests $(BUILD)/stepscope $(BUILD)/stepscope-emu
-	@ln -sf $(BUILD)/stepscope stepscope
+build-tests: $(BUILD)/run_tests $(BUILD)/stepscope $(BUILD)/stepscope-emu $(FUZZ_BINS)
+	@[ "$(SAN)" = 1 ] || ln -sf $(BUILD)/stepscope stepscope
+
+# The tests run the stepscope binaries of their own build folder (TEST_BUILD_DIR).
+$(BUILD)/tests/%.o: CFLAGS += -DTEST_BUILD_DIR='"$(BUILD)"'
 
 # tmux drives the explorer in its tests; without it they are skipped (with the reason). g++ builds
 # the CUDA emulator (tests/cuda_emu), which the tests need.
@@ -167,6 +189,67 @@ install: stepscope
 
 clean:
 	rm -rf $(BUILD) stepscope
+
+# ---- fuzzing (tests/fuzz) ----
+# One target per parser, tests/fuzz/fuzz_<name>.c, each defining
+#   int fuzz_one(const uint8_t *data, size_t n);
+# fuzz-smoke: every target without clang, on its seed corpus (tests/fuzz/corpus/<name>/) plus
+#   FUZZ_MUTATIONS deterministic mutations of it (tests/fuzz/smoke_main.c); well under a minute.
+# fuzz: libFuzzer builds with clang (build-fuzz/, ASan + UBSan), each run for FUZZ_SECONDS on
+#   a copy of its corpus; crashes land in build-fuzz/crashes/<name>/ (installs clang when root).
+FUZZ_MUTATIONS ?= 500
+FUZZ_SECONDS   ?= 60
+FUZZ_CC        ?= clang
+LIB_A          := $(BUILD)/libstepscope.a
+
+$(LIB_A): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/smoke_main.o $(BUILD)/tests/fuzz/util.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS) -lstdc++
+
+.PHONY: fuzz fuzz-smoke fuzz-bins san san-run
+fuzz-smoke: $(FUZZ_BINS)
+	@for t in $(FUZZ_NAMES); do \
+	  FUZZ_CRASH_DIR=$(BUILD) ./$(BUILD)/fuzz/$$t tests/fuzz/corpus/$$t $(FUZZ_MUTATIONS) || { \
+	  echo "fuzz-smoke: $$t failed; the input is $(BUILD)/fuzz-crash-$$t"; exit 1; }; done
+
+# The libFuzzer build: the library compiled again by clang with coverage instrumentation.
+ifeq ($(FUZZ),1)
+  CC      := $(FUZZ_CC)
+  CFLAGS  := -O1 -g -std=c11 -D_GNU_SOURCE -fopenmp=libgomp -MMD -MP -I. $(filter -I% -D%,$(CFLAGS)) \
+             -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+  LDLIBS  := $(subst -fopenmp,-fopenmp=libgomp,$(LDLIBS)) -fsanitize=fuzzer,address,undefined
+$(BUILD)/libfuzzer/%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/libfuzzer_main.o $(BUILD)/tests/fuzz/util.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS) -lstdc++
+endif
+fuzz-bins: $(patsubst %,$(BUILD)/libfuzzer/%,$(FUZZ_NAMES))
+
+fuzz: deps
+	@command -v $(FUZZ_CC) >/dev/null || { [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang) >/dev/null && \
+	  echo "✓ clang (installed)" || { echo "✗ clang: make fuzz needs it (sudo apt-get install clang)"; exit 1; }; }
+	@$(MAKE) --no-print-directory FUZZ=1 BUILD=build-fuzz CUDA=0 fuzz-bins
+	@for t in $(FUZZ_NAMES); do mkdir -p build-fuzz/corpus/$$t build-fuzz/crashes/$$t; \
+	  cp -n tests/fuzz/corpus/$$t/* build-fuzz/corpus/$$t/ 2>/dev/null; \
+	  echo "== $$t ($(FUZZ_SECONDS) s)"; \
+	  ./build-fuzz/libfuzzer/$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -max_len=65536 \
+	    -artifact_prefix=build-fuzz/crashes/$$t/ build-fuzz/corpus/$$t || exit 1; done
+
+# make SAN=1 (goal san): the unit tests (SAN_TESTS: a filter for run_tests, default all) and
+# the fuzz smoke, under ASan + UBSan + LeakSanitizer. tests/san/lsan.supp: the few leaks of
+# system libraries we do not own.
+SAN_TESTS ?=
+san: deps
+	@$(MAKE) --no-print-directory SAN=1 san-run
+san-run: $(BUILD)/run_tests $(BUILD)/stepscope $(BUILD)/stepscope-emu $(FUZZ_BINS)
+	@export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/san/lsan.supp:print_suppressions=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 OMP_WAIT_POLICY=passive; \
+	  $(MAKE) --no-print-directory SAN=1 fuzz-smoke && ./$(BUILD)/run_tests $(SAN_TESTS)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

@@ -85,22 +85,30 @@ int ckpt_save_slim(const char *path, UNet *m, const Trainer *tr, const char *dat
   return save(path, m, tr, 1, data_spec, extra, e);
 }
 
+// An integer member in [0, 1<<20] (larger is refused later by unet_create), else -1: a cast of a
+// huge double to int would be undefined.
+static int cfg_int(const Json *j) {
+  double v = json_num(j, -1);
+  return v >= 0 && v <= (1 << 20) ? (int)v : -1;
+}
+
 static int parse_config(const char *path, const char *text, UNetConfig *c, Err *e) {
   Json j;
   if (json_parse(text, strlen(text), &j, e)) return err_set(e, "%s: config: %s", path, e->msg);
   memset(c, 0, sizeof *c);
-  c->in_ch = (int)json_num(json_get(&j, "in_ch"), 0);
-  c->img = (int)json_num(json_get(&j, "img"), 0);
-  c->ch = (int)json_num(json_get(&j, "ch"), 0);
-  c->nres = (int)json_num(json_get(&j, "nres"), 0);
-  c->groups = (int)json_num(json_get(&j, "groups"), 0);
-  c->dropout = (float)json_num(json_get(&j, "dropout"), 0);
+  c->in_ch = cfg_int(json_get(&j, "in_ch"));
+  c->img = cfg_int(json_get(&j, "img"));
+  c->ch = cfg_int(json_get(&j, "ch"));
+  c->nres = cfg_int(json_get(&j, "nres"));
+  c->groups = cfg_int(json_get(&j, "groups"));
+  double dropout = json_num(json_get(&j, "dropout"), 0);
+  c->dropout = dropout >= 0 && dropout < 1 ? (float)dropout : 0;
   const Json *mult = json_get(&j, "mult"), *attn = json_get(&j, "attn_res");
   c->nlevels = json_arr_len(mult);
   c->nattn = json_arr_len(attn);
   int ok = c->nlevels >= 1 && c->nlevels <= UNET_MAX_LEVELS && c->nattn >= 0 && c->nattn <= 4;
-  for (int i = 0; ok && i < c->nlevels; i++) c->mult[i] = (int)json_num(json_at(mult, i), 0);
-  for (int i = 0; ok && i < c->nattn; i++) c->attn_res[i] = (int)json_num(json_at(attn, i), 0);
+  for (int i = 0; ok && i < c->nlevels; i++) c->mult[i] = cfg_int(json_at(mult, i));
+  for (int i = 0; ok && i < c->nattn; i++) c->attn_res[i] = cfg_int(json_at(attn, i));
   json_free(&j);
   if (!ok) return err_set(e, "%s: config: bad 'mult' or 'attn_res'", path);
   return 0;
@@ -163,7 +171,11 @@ UNet *ckpt_load_model(const char *path, Backend *be, int use_ema, CkptInfo *info
   }
   if (parse_config(path, cj, &cfg, e) || parse_widths(path, wj, &w, e)) goto done;
   Err e2;
-  if (!(m = unet_create(&cfg, &w, be, &e2))) { err_set(e, "%s: %s", path, e2.msg); goto done; }
+  // The weights must be in the file: a config asking for more parameters than it holds is
+  // refused before the model is allocated.
+  size_t held = 0;
+  for (int k = 0; k < f.n; k++) held += (size_t)st_numel(&f.t[k]);
+  if (!(m = unet_create_within(&cfg, &w, be, held, &e2))) { err_set(e, "%s: %s", path, e2.msg); goto done; }
   int ema = use_ema && st_find(&f, "ema.conv_in.weight");
   if (load_vector(path, &f, m, ema ? "ema." : "", m->w, e)) { unet_free(m); m = NULL; goto done; }
   if (info) {

@@ -20,4 +20,10 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 
 double now_sec(void);  // monotonic clock in seconds
+
+// Atomic saves write PATH.tmp.<pid>, then rename it over PATH. A process killed mid-save
+// (SIGKILL, power loss) leaves its temporary behind; the next save of the same PATH calls
+// this first, which removes PATH.tmp.<pid> for every pid that is no longer running (never
+// its own, never a live writer's). Returns how many it removed.
+int remove_stale_temporaries(const char *path);
 #include <stdlib.h>

@@ -145,6 +145,16 @@ int data_load_idx(const char *dir, int split, Dataset *ds, Err *e) {
   // An uncompressed file can be checked before allocating what its header asks for.
   Idx *shortf = im.disk >= 0 && im.disk < im.size ? &im : lb.disk >= 0 && lb.disk < lb.size ? &lb : NULL;
   if (shortf) { err_set(e, "%s: truncated at byte %ld (expected %ld)", shortf->path, shortf->disk, shortf->size); goto done; }
+  // A gzip'd file holds at most 1032 bytes of data per byte (deflate's best ratio): a header
+  // that promises more than that is refused before its images are allocated.
+  for (Idx *f = &im; f; f = f == &im ? &lb : NULL) {
+    struct stat st;
+    if (f->disk < 0 && stat(f->path, &st) == 0 && (double)f->size > 1032.0 * (double)st.st_size + 4096) {
+      err_set(e, "%s: header promises %ld bytes, more than a gzip file of %lld bytes can hold", f->path, f->size,
+              (long long)st.st_size);
+      goto done;
+    }
+  }
   int h = rows > CANVAS ? rows : CANVAS, w = cols > CANVAS ? cols : CANVAS;
   if (data_alloc(ds, n, 1, h, w, 1, im.path, e)) goto done;
 

@@ -10,6 +10,7 @@
 #include <png.h>
 #include <setjmp.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define PNG_MAX_SIDE 16384
@@ -82,6 +83,7 @@ int png_write(const char *path, const uint8_t *pix, int w, int h, int channels,
     if (klen < 1 || klen > 79) return err_set(e, "%s: text key '%s' is not 1 to 79 characters", path, text[2 * ntext]);
     if (!text[2 * ntext + 1]) return err_set(e, "%s: text key '%s' has no value", path, text[2 * ntext]);
   }
+  remove_stale_temporaries(path);  // left by a writer that was killed mid-save
   char tmp[4096];
   if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
     return err_set(e, "%s: path too long", path);
@@ -187,6 +189,14 @@ int png_read(const char *path, uint8_t **pix, int *w, int *h, int *channels, Err
   uint8_t *buf = NULL;
   png_bytep *rows = NULL;
   if (read_header(&r, &W, &H, &cin, &passes)) { io_err(&r.io, path, e); goto done; }
+  // Deflate packs at most 1032 bytes into one, and PNG adds a filter byte a row: an image the
+  // file is too small to hold is refused before its pixels are allocated.
+  struct stat sb;
+  if (fstat(fileno(r.io.f), &sb) == 0 && (double)W * H * cin > 1032.0 * (double)sb.st_size + 65536) {
+    err_set(e, "%s: a %dx%d image cannot fit in a file of %lld bytes (corrupt header?)", path, W, H,
+            (long long)sb.st_size);
+    goto done;
+  }
   size_t stride = (size_t)W * cin;
   buf = xmalloc(stride * H);
   rows = xmalloc(sizeof *rows * H);

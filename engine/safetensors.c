@@ -141,6 +141,7 @@ int st_save(const char *path, const StFile *f, Err *e) {
   unsigned char len8[8];
   for (int k = 0; k < 8; k++) len8[k] = (unsigned char)((uint64_t)hdr.len >> (8 * k));
 
+  remove_stale_temporaries(path);  // left by a writer that was killed mid-save
   char tmp[4096];
   if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
     jb_free(&hdr);

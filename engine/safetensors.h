@@ -37,7 +37,8 @@ void st_add(StFile *f, const char *name, int ndim, const int64_t *shape, const f
 void st_set_meta(StFile *f, const char *key, const char *val);  // copies; replaces an old value
 // Writes atomically: path.tmp.<pid> is written, flushed and fsync'd, then renamed over
 // path (and the directory fsync'd). On failure the old file is untouched and no temporary
-// file is left behind.
+// file is left behind. A writer killed mid-save leaves its path.tmp.<pid>: the next save of
+// the same path removes those of processes no longer running (remove_stale_temporaries).
 int st_save(const char *path, const StFile *f, Err *e);
 // Reads and validates a whole file into *f (which it initialises; st_free it on success).
 // On failure *f is empty and e says what is wrong, e.g.

@@ -152,6 +152,9 @@ typedef struct {
 // Builds the model with the widths of `w` (NULL: base widths); parameters are zero until
 // unet_init_params or a checkpoint fills them. Returns NULL + err on invalid widths.
 UNet *unet_create(const UNetConfig *cfg, const WidthMap *w, Backend *be, Err *err);
+// The same, refusing (before allocating it) a model of more than max_params parameters: a
+// loader passes what its file could hold, so that a hostile config cannot ask for gigabytes.
+UNet *unet_create_within(const UNetConfig *cfg, const WidthMap *w, Backend *be, size_t max_params, Err *err);
 void unet_free(UNet *m);
 // m's activations from now on live in owner's arena instead of its own. For models that run in
 // turn on one thread, never two at once (a plan's group models while sampling): the arena then

@@ -1,6 +1,7 @@
 // unet_build.c — turns a config (+ width overrides) into parameters and a node list.
 #include "unet.h"
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 int unet_preset(const char *name, int in_ch, UNetConfig *c) {
@@ -197,8 +198,21 @@ static void build_attn(UNet *m, const WidthMap *w, Node *n, int *bad) {
 }
 
 UNet *unet_create(const UNetConfig *cfg, const WidthMap *w, Backend *be, Err *err) {
-  if (cfg->nlevels < 1 || cfg->nlevels > UNET_MAX_LEVELS || cfg->ch < 1 || cfg->nres < 1 ||
-      cfg->img % (1 << (cfg->nlevels - 1)) || cfg->in_ch < 1 || cfg->groups < 1) {
+  return unet_create_within(cfg, w, be, SIZE_MAX, err);
+}
+
+UNet *unet_create_within(const UNetConfig *cfg, const WidthMap *w, Backend *be, size_t max_params, Err *err) {
+  // Nodes: conv_in, out; per level nres res blocks (each maybe with attention) and a resample
+  // on the way down, nres + 1 (each maybe with attention) and a resample on the way up; the
+  // middle's three. More than UNET_MAX_NODES would overrun the node table.
+  long nodes = cfg->nlevels < 1 || cfg->nres < 1 || cfg->nres > 64 ? 0
+             : 2 + 3 + 2L * (cfg->nlevels - 1) + 2L * cfg->nlevels * cfg->nres + 2L * cfg->nlevels * (cfg->nres + 1);
+  int widths_ok = cfg->ch >= 1 && cfg->ch <= 4096;
+  for (int i = 0; widths_ok && i < cfg->nlevels && i < UNET_MAX_LEVELS; i++)
+    widths_ok = cfg->mult[i] >= 1 && (long)cfg->mult[i] * cfg->ch <= 4096;
+  if (cfg->nlevels < 1 || cfg->nlevels > UNET_MAX_LEVELS || cfg->ch < 1 || cfg->nres < 1 || nodes < 1 ||
+      nodes >= UNET_MAX_NODES || !widths_ok || cfg->img < 1 || cfg->img > 4096 || cfg->in_ch > 64 ||
+      cfg->groups > 4096 || cfg->img % (1 << (cfg->nlevels - 1)) || cfg->in_ch < 1 || cfg->groups < 1) {
     err_set(err, "invalid model config (levels %d, ch %d, nres %d, img %d)", cfg->nlevels, cfg->ch,
             cfg->nres, cfg->img);
     return NULL;
@@ -294,6 +308,11 @@ UNet *unet_create(const UNetConfig *cfg, const WidthMap *w, Backend *be, Err *er
 
   if (bad) {
     err_set(err, "invalid layer width in the model's width table (must be 1..4096)");
+    unet_free(m);
+    return NULL;
+  }
+  if (m->size > max_params) {
+    err_set(err, "model config asks for %zu parameters, more than the %zu the file holds", m->size, max_params);
     unet_free(m);
     return NULL;
   }

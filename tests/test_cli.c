@@ -14,9 +14,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define BIN "./build/stepscope"
+#ifndef TEST_BUILD_DIR
+#define TEST_BUILD_DIR "build"
+#endif
+#define BIN "./" TEST_BUILD_DIR "/stepscope"
 // The same program with the emulated CUDA backend as its "cuda" device (tests/cuda_emu).
-#define EMU_BIN "./build/stepscope-emu"
+#define EMU_BIN "./" TEST_BUILD_DIR "/stepscope-emu"
 
 typedef struct {
   int status;         // exit status, or 128 + signal

@@ -12,7 +12,10 @@
 #include <unistd.h>
 
 static char sock[300], model[300];
-static const char *BIN = "./build/stepscope";
+#ifndef TEST_BUILD_DIR
+#define TEST_BUILD_DIR "build"  // the Makefile names the folder the tests were built in
+#endif
+static const char *BIN = "./" TEST_BUILD_DIR "/stepscope";
 
 // Runs a shell command built like printf; returns its exit status.
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -255,8 +258,8 @@ TEST(tui_quit_asks_when_modified) {
 // terminal. Nothing reaches stderr: no failed recording, no complaint from the emulator.
 TEST(tui_cuda_emu_explorer) {
   if (setup()) return;
-  const char *emu = "./build/stepscope-emu";
-  if (access(emu, X_OK)) { test_skip("./build/stepscope-emu is not built (make build-tests)"); return; }
+  const char *emu = "./" TEST_BUILD_DIR "/stepscope-emu";
+  if (access(emu, X_OK)) { test_skip("./" TEST_BUILD_DIR "/stepscope-emu is not built (make build-tests)"); return; }
   char err[400], redirect[420], text[2048];
   snprintf(err, sizeof err, "%s/emu-tui.err", test_tmpdir());
   snprintf(redirect, sizeof redirect, "2>%s", err);
@@ -339,7 +342,7 @@ TEST(tui_cli_errors) {
   ASSERT_EQ_INT(sh("%s tui --help | grep -q -- --graphics", BIN), 0);
   ASSERT_EQ_INT(sh("%s help | grep -q 'tui'", BIN), 0);
   ASSERT(open_shell("cli", 100, 30, NULL) == 0);
-  keys("cli", "'./build/stepscope tui --plan /nonexistent.plan; echo status=$?' Enter");
+  keys("cli", "'./" TEST_BUILD_DIR "/stepscope tui --plan /nonexistent.plan; echo status=$?' Enter");
   ASSERT(wait_for("cli", "status=1", 5, 0));
   ASSERT(wait_for("cli", "stepscope: ", 1, 0));
   sh(TMUX "kill-session -t cli >/dev/null 2>&1", sock);

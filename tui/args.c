@@ -1,5 +1,7 @@
 #include "args.h"
+#include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,21 +29,22 @@ static int set_value(const ArgSpec *s, const Opt *o, const char *v) {
   errno = 0;
   switch (o->type) {
     case OPT_STR: *(const char **)o->dst = v; return 0;
-    case OPT_INT: {
+    case OPT_INT: {  // a value outside int's range is refused, never wrapped
       long x = strtol(v, &end, 10);
-      if (*v == 0 || *end || errno || x < -2147483647L || x > 2147483647L) break;
+      if (*v == 0 || isspace((unsigned char)*v) || *end || errno || x < -2147483647L || x > 2147483647L) break;
       *(int *)o->dst = (int)x;
       return 0;
     }
     case OPT_U64: {
+      // strtoull would take "-5" (or " -5") as 2^64 - 5: a sign or a space is refused
       unsigned long long x = strtoull(v, &end, 10);
-      if (*v == 0 || *end || errno || *v == '-') break;
+      if (!isdigit((unsigned char)*v) || *end || errno) break;
       *(uint64_t *)o->dst = x;
       return 0;
     }
     case OPT_FLOAT: {
-      float x = strtof(v, &end);
-      if (*v == 0 || *end || errno) break;
+      float x = strtof(v, &end);  // nan, inf and values beyond float's range are refused
+      if (*v == 0 || isspace((unsigned char)*v) || *end || errno || !isfinite(x)) break;
       *(float *)o->dst = x;
       return 0;
     }

@@ -93,6 +93,7 @@ static void write_plan(FILE *f, const Plan *p) {
 int plan_save(const char *path, const Plan *p, Err *e) {
   Err why;
   if (plan_validate(p, &why)) return err_set(e, "%s: not saved: %s", path, why.msg);
+  remove_stale_temporaries(path);  // left by a writer that was killed mid-save
   char tmp[4096];
   if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
     return err_set(e, "%s: path too long", path);

@@ -189,6 +189,7 @@ int bank_save(const Bank *b, const char *path, Err *e) {
   jb_init(&o);
   bank_json(b, b->n + 1, &o);
   jb_raw(&o, "\n", 1);
+  remove_stale_temporaries(path);  // left by a writer that was killed mid-save
   char tmp[1100];
   snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
   FILE *f = fopen(tmp, "wb");
