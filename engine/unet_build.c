@@ -311,8 +311,10 @@ UNet *unet_create_within(const UNetConfig *cfg, const WidthMap *w, Backend *be, 
     unet_free(m);
     return NULL;
   }
-  if (m->size > max_params) {
-    err_set(err, "model config asks for %zu parameters, more than the %zu the file holds", m->size, max_params);
+  size_t need = 0;  // the parameters themselves: m->size also counts the padding between them
+  for (int i = 0; i < m->nparams; i++) need += m->params[i].n;
+  if (need > max_params) {
+    err_set(err, "model config asks for %zu parameters, more than the %zu the file holds", need, max_params);
     unet_free(m);
     return NULL;
   }
