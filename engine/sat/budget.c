@@ -43,6 +43,6 @@ double budget_group_gap(UNet *model, UNet *base, const Schedule *s, const Datase
   free(model_of_t);
   if (base_loss) *base_loss = lb;
   if (model_loss) *model_loss = lm;
-  double gap = lm / lb - 1;
+  double gap = lm - lb;
   return gap > 0 ? gap : 0;  // NAN (no draw in the range) > 0 is false
 }
