@@ -25,7 +25,8 @@
 # Knobs (environment): STEPSCOPE (./stepscope), DEVICE (auto), BASE (assets/base.safetensors),
 # OUT (runs/experiment), BUDGET (2000), N (5000), SETS (3), STEPS (DDIM steps, 50), ROUNDS
 # (proxy-search rounds, 4), BATCH (128), LR (5e-4), W (distillation weight, 0.7), ARMS
-# (which arms, in order).
+# (which arms, in order), DEADLINE (seconds; arms that would start after it are left for the
+# next run, and the tables are made from what is done).
 set -uo pipefail
 S=${STEPSCOPE:-./stepscope}
 DEV=${DEVICE:-auto}
@@ -39,6 +40,7 @@ ROUNDS=${ROUNDS:-4}
 BATCH=${BATCH:-128}
 LR=${LR:-5e-4}
 W=${W:-0.7}
+DEADLINE=${DEADLINE:-0}
 ARMS=${ARMS:-"base sat-distill uniform control sat regressive prog90 uni90 prog70 uni70 prog60 uni60"}
 G=5
 mkdir -p "$OUT"
@@ -74,6 +76,10 @@ score() {
 }
 
 for arm in $ARMS; do
+  if [ "$DEADLINE" -gt 0 ] && [ $((SECONDS - t_start)) -ge "$DEADLINE" ]; then
+    say "$arm: left for the next run (DEADLINE $DEADLINE s)"
+    continue
+  fi
   say "$arm"
   case $arm in
     base) score base --model "$BASE" ;;

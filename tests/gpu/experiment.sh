@@ -2,8 +2,8 @@
 # tests/gpu/experiment.sh — the second kind of GPU session: build, re-check the CUDA ops that
 # changed, the training benchmark against PyTorch, then assets/experiment.sh (the SAT
 # experiment and the shipped group models) in the time that is left. Everything the device
-# returns goes to $OUT in at most 8 files: logs.tgz, table.md, summary.txt and the SAT group
-# models in their shipping form (sat.g0..g4.safetensors).
+# returns goes to $OUT: logs.tgz, table.md, sweep.csv, pareto.png, summary.txt and the distilled
+# SAT group models in their shipping form (sat.g0..g4.safetensors).
 #   DEADLINE  seconds from start by which everything must have ended (default 215)
 set -x
 cd "$(dirname "$0")/../.." || exit 2
@@ -34,15 +34,15 @@ done
 
 # Fashion-MNIST (the models record the spec "fashion-mnist") from the carried files.
 [ -e /usr/share/datasets/fashion-mnist ] || { mkdir -p /usr/share/datasets && ln -s "$PWD/.gpu/data" /usr/share/datasets/fashion-mnist; }
-OUT=runs/experiment FT=${FT:-400} DEADLINE=$(( $(left) - 40 )) DEVICE=cuda STEPSCOPE=./stepscope \
+OUT=runs/experiment BUDGET=${BUDGET:-2000} DEADLINE=$(( $(left) - 40 )) DEVICE=cuda STEPSCOPE=./stepscope \
   timeout $(( $(left) - 15 )) assets/experiment.sh > "$LOGS/experiment.log" 2>&1
 tail -12 "$LOGS/experiment.log"
-cp runs/experiment/table.md "$FINAL/table.md"
-cp runs/experiment/*.txt runs/experiment/*.plan runs/experiment/*.png "$LOGS/" 2>/dev/null
-# the SAT group models, in their shipping form (EMA weights only)
+cp runs/experiment/table.md runs/experiment/sweep.csv runs/experiment/pareto.png "$FINAL/"
+(cd runs/experiment && tar -czf "$LOGS/arms.tgz" --exclude='*.safetensors' --exclude=cache .)
+# the distilled SAT group models, in their shipping form (EMA weights only)
 for j in 0 1 2 3 4; do
-  f=runs/experiment/sat.g$j.ft.safetensors
-  [ -f "$f" ] || f=runs/experiment/sat.g$j.safetensors
+  f=runs/experiment/sat-distill/plan.g$j.ft.safetensors
+  [ -f "$f" ] || f=runs/experiment/sat-distill/plan.g$j.safetensors
   [ -f "$f" ] && timeout 20 ./stepscope train --resume "$f" --steps 0 --slim --out "$FINAL/sat.g$j.safetensors" --device cpu --quiet
 done
 echo "session done after $((SECONDS - t_start)) s"
