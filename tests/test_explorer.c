@@ -304,3 +304,31 @@ TEST(explorer_loss_bins) {
   unet_free(b);
   be->destroy(be);
 }
+
+// The Prune view's fine-tune settings: W in [0, 1], steps by equal | loss, a budget that
+// follows the plan (steps per group × groups) until set. Not plan edits: no undo, not modified.
+TEST(explorer_finetune_settings) {
+  Explorer ex;
+  two_groups(&ex);
+  ASSERT(ex.ft_distill == 0 && ex.ft_by_loss == 0 && ex.ft_budget == 0);
+  ASSERT(explorer_set_search(&ex, -1, 300, -1) == 0);
+  ASSERT_EQ_INT(explorer_finetune_budget(&ex), 600);
+  ex.modified = 0;
+  ASSERT(explorer_set_finetune(&ex, 0.3, 1, -1) == 0);
+  ASSERT_NEAR(ex.ft_distill, 0.3, 1e-12, 0);
+  ASSERT_EQ_INT(ex.ft_by_loss, 1);
+  ASSERT_EQ_INT(explorer_finetune_budget(&ex), 600);
+  ASSERT(explorer_add_group(&ex, 0) == 0);  // follows the group count
+  ASSERT_EQ_INT(explorer_finetune_budget(&ex), 900);
+  ASSERT(explorer_set_finetune(&ex, -1, -1, 1000) == 0);
+  ASSERT_EQ_INT(explorer_finetune_budget(&ex), 1000);
+  ASSERT(explorer_set_finetune(&ex, 1.5, -1, -1) == -1 && ex.msg[0]);
+  ASSERT(explorer_set_finetune(&ex, -1, -1, 200000000) == -1);
+  ASSERT_NEAR(ex.ft_distill, 0.3, 1e-12, 0);  // unchanged by the refusals
+  ASSERT(explorer_set_finetune(&ex, -1, 0, 0) == 0);
+  ASSERT_EQ_INT(explorer_finetune_budget(&ex), 900);
+  ASSERT(explorer_undo(&ex) == 0);  // undoes the split, not the settings
+  ASSERT_NEAR(ex.ft_distill, 0.3, 1e-12, 0);
+  ASSERT_EQ_INT(explorer_finetune_budget(&ex), 600);
+  explorer_free(&ex);
+}

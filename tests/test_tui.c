@@ -234,6 +234,43 @@ TEST(tui_prune_and_finetune_jobs) {
   ASSERT(access(bank, R_OK) == 0);
 }
 
+// The Prune view's fine-tune settings: d D step the distillation weight W, l switches the steps
+// between equal and by loss gap, b sets the budget; the line under the group models shows them,
+// and the key bar and the help list the keys. They are not plan edits: q quits without asking.
+TEST(tui_prune_finetune_settings) {
+  if (setup()) return;
+  char plan[400], args[500];
+  snprintf(plan, sizeof plan, "%s/ftset.plan", test_tmpdir());
+  two_group_plan(plan);
+  snprintf(args, sizeof args, "--plan %s", plan);
+  ASSERT(start("ftset", 120, 40, args) == 0);
+  keys("ftset", "4");
+  ASSERT(wait_for("ftset", "group models", 3, 0));
+  ASSERT(wait_for("ftset", "budget 4000 steps = 2000 × 2 groups", 2, 0));
+  ASSERT(wait_for("ftset", "steps by equal", 1, 0));
+  ASSERT(wait_for("ftset", "distill W=0 (off)", 1, 0));
+  ASSERT(wait_for("ftset", "d distill ", 1, 0));  // the key bar
+  ASSERT(wait_for("ftset", "l steps-by", 1, 0));
+  ASSERT(wait_for("ftset", "b budget", 1, 0));
+  keys("ftset", "d d d");
+  ASSERT(wait_for("ftset", "distill W=0.3", 3, 0));
+  keys("ftset", "D");
+  ASSERT(wait_for("ftset", "distill W=0.2", 3, 0));
+  keys("ftset", "l");
+  ASSERT(wait_for("ftset", "steps by loss", 3, 0));
+  keys("ftset", "b");
+  ASSERT(wait_for("ftset", "Total fine-tune steps", 3, 0));
+  keys("ftset", "C-u 777 Enter");
+  ASSERT(wait_for("ftset", "budget 777 steps", 3, 0));
+  keys("ftset", "?");
+  ASSERT(wait_for("ftset", "distillation weight W up, down", 3, 0));
+  ASSERT(wait_for("ftset", "fine-tune steps by equal | loss", 1, 0));
+  ASSERT(wait_for("ftset", "fine-tune budget: total steps", 1, 0));
+  keys("ftset", "Escape");
+  ASSERT(wait_for("ftset", "distill W=0.2", 3, 0));  // kept
+  ASSERT(quit_to_shell("ftset"));  // no unsaved-edits question: q quits
+}
+
 TEST(tui_quit_asks_when_modified) {
   if (setup()) return;
   ASSERT(start("ask", 100, 30, "") == 0);

@@ -126,6 +126,21 @@ void app_measure_groups(App *a);  // re-reads the group models' costs after a pl
 // Name shown for a path: its last component.
 const char *app_basename(const char *path);
 
+// The Prune view's fine-tune of every group of the plan file (F), without a terminal: its
+// worker's own code on the calling thread, with the models the plan names, distilled with
+// weight W, budget steps in all (0: the plan's steps × groups) spread equally or by loss gap,
+// batch images a step (0: the view's 64). For the tests. 0 when every group was fine-tuned, else -1 with error.
+typedef struct {
+  int ngroups;
+  long steps[PLAN_MAX_GROUPS];           // the allocation, by plan index
+  double gap[PLAN_MAX_GROUPS];           // its loss gaps (NAN: spread equally)
+  char model[PLAN_MAX_GROUPS][512];      // the fine-tunes written
+  char result[PLAN_MAX_GROUPS][256];     // each task's line in the view
+  char error[512];
+} PruneRunResult;
+int prune_view_finetune(const char *plan_path, const char *data, const char *device, int threads, int batch,
+                        double distill, int by_loss, long budget, PruneRunResult *r);
+
 // ---- the loop (app.c) ----
 // Runs the explorer until quit. The caller has filled the options; returns the exit status.
 int app_run(App *a);

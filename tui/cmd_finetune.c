@@ -3,7 +3,7 @@
 // distilled from the base model (--distill W), and with a total step budget spread over the
 // groups by how far each pruned model's loss lies above the base's (--steps-by loss).
 #include "../engine/checkpoint.h"
-#include "../engine/sat/budget.h"
+#include "../engine/sat/finetune.h"
 #include "args.h"
 #include "commands.h"
 #include "sat_cli.h"
@@ -22,79 +22,39 @@ static int ft_path(char *out, size_t cap, const char *pruned) {
   return k < (int)cap ? 0 : -1;
 }
 
-// The pruned model a group's fine-tune started from: the group's model itself, or, when that
-// is a fine-tune already (it has training state), the parent its checkpoint names. Measuring
-// that one makes --steps-by loss allocate the same steps when an interrupted run is resumed.
-static int pruned_path(const char *model, Backend *be, char *out, size_t cap) {
-  Err e;
-  CkptInfo info;
-  UNet *m = ckpt_load_model(model, be, 1, &info, &e);
-  if (!m) { fprintf(stderr, "stepscope: %s\n", e.msg); return -1; }
-  unet_free(m);
-  snprintf(out, cap, "%s", info.has_train_state && info.parent[0] ? info.parent : model);
-  return 0;
-}
-
 // --steps-by loss: each group's pruned model against the base on the group's timesteps (held-out
-// test images, fixed seed, as `stepscope eval` measures), then budget_by_gap; prints the table.
-#define GAP_SEED 0
-#define GAP_BINS 20
-#define GAP_BATCH 64
-#define GAP_MIN_SHARE 0.05
+// test images, fixed seed, as `stepscope eval` measures; finetune_steps_by_loss), then prints the table.
 static int steps_by_loss(SatCtx *c, int lo, int hi, long budget, int gap_n, int quiet, long *steps) {
   Plan *p = &c->plan;
-  Dataset ds, held;
+  Dataset ds;
   if (sat_load_test(c->data, c->base, &ds)) return -1;
-  int n = gap_n < ds.n ? gap_n : ds.n;
-  held = ds;  // the split's last n images, as eval takes them
-  held.x = ds.x + (size_t)(ds.n - n) * ds.c * ds.h * ds.w;
-  held.n = n;
-  held.labels = NULL;
   if (!quiet) fprintf(stderr, "stepscope: finetune: measuring each pruned model's loss against the base model's\n");
-  double gap[PLAN_MAX_GROUPS], lb[PLAN_MAX_GROUPS], lm[PLAN_MAX_GROUPS];
-  for (int j = lo; j < hi; j++) {
-    char path[sizeof p->g[j].model] = "";
-    Err e;
-    UNet *m = NULL;
-    if (pruned_path(p->g[j].model, c->be, path, sizeof path) ||
-        !(m = ckpt_load_model(path, c->be, 1, NULL, &e))) {
-      if (!m && path[0]) fprintf(stderr, "stepscope: %s (the pruned model of g%d)\n", e.msg, j);
-      data_free(&ds);
-      return -1;
-    }
-    gap[j - lo] = budget_group_gap(m, c->base, &c->sched, &held, p->g[j].t0, p->g[j].t1, n, GAP_BINS, GAP_SEED,
-                                   GAP_BATCH, &lb[j - lo], &lm[j - lo]);
-    unet_free(m);
-  }
+  const char *models[PLAN_MAX_GROUPS];
+  for (int j = lo; j < hi; j++) models[j - lo] = p->g[j].model;
+  FinetuneShare sh[PLAN_MAX_GROUPS];
+  int n;
+  Err e;
+  int rc = finetune_steps_by_loss(c->base, &c->sched, &ds, gap_n, p, lo, hi, models, budget, (Watch){0}, sh, &n, &e);
   data_free(&ds);
-  budget_by_gap(gap, hi - lo, budget, GAP_MIN_SHARE, steps);
+  if (rc) { fprintf(stderr, "stepscope: %s\n", e.msg); return -1; }
   printf("finetune steps by loss gap: %ld steps over %d group%s (at least %.0f %% each); %s test split, last %d "
          "images, seed %d\n",
-         budget, hi - lo, hi - lo == 1 ? "" : "s", 100 * GAP_MIN_SHARE, c->data, n, GAP_SEED);
+         budget, hi - lo, hi - lo == 1 ? "" : "s", 100 * FINETUNE_GAP_MIN_SHARE, c->data, n, FINETUNE_GAP_SEED);
   printf("%-6s %-14s %10s %12s %9s %8s\n", "group", "t range", "base loss", "pruned loss", "gap", "steps");
   for (int j = lo; j < hi; j++) {
     char range[32];
     snprintf(range, sizeof range, "[%d, %d)", p->g[j].t0, p->g[j].t1);
-    printf("g%-5d %-14s %10.5f %12.5f %7.2f %% %8ld\n", j, range, lb[j - lo], lm[j - lo], 100 * gap[j - lo],
-           steps[j - lo]);
+    printf("g%-5d %-14s %10.5f %12.5f %7.2f %% %8ld\n", j, range, sh[j - lo].base_loss, sh[j - lo].model_loss,
+           100 * sh[j - lo].gap, steps[j - lo] = sh[j - lo].steps);
   }
   fflush(stdout);
   return 0;
 }
 
-// The distillation weight a resumed checkpoint recorded (0 when it recorded none).
-static double recorded_distill(const char *path) {
-  Err e;
-  char *v = ckpt_meta(path, "distill", &e);
-  double w = v ? strtod(v, NULL) : 0;
-  free(v);
-  return w;
-}
-
 int cmd_finetune(int argc, char **argv) {
   const char *plan_path = NULL, *group = NULL, *device = "auto", *data = NULL;
   const char *steps_by = "equal";
-  int steps = -1, batch = 64, save_every = 500, threads = 0, quiet = 0, warmup = -1, budget = -1, gap_n = 256;
+  int steps = -1, batch = 64, save_every = 500, threads = 0, quiet = 0, warmup = -1, budget = -1, gap_n = FINETUNE_GAP_N;
   float lr = -1, distill = 0;
   Opt opts[] = {
     {"--plan", OPT_STR, &plan_path, "PLAN", "the plan whose group models to fine-tune (after `prune`)"},
@@ -156,12 +116,11 @@ int cmd_finetune(int argc, char **argv) {
   if (steps < 0) steps = p->finetune_steps;
   // Steps per group: --steps each (today's default), or the budget split equally or by loss gap.
   long group_steps[PLAN_MAX_GROUPS];
-  double no_gap[PLAN_MAX_GROUPS] = {0};
   const long total = budget > 0 ? budget : (long)steps * (hi - lo);
   if (by_loss) {
     if (steps_by_loss(&c, lo, hi, total, gap_n, quiet, group_steps)) { data_free(&ds); sat_close(&c); return 1; }
   } else {
-    budget_by_gap(no_gap, hi - lo, total, 0, group_steps);  // all gaps 0: equal
+    finetune_steps_equal(hi - lo, total, group_steps);
   }
   OptimCfg oc = optim_defaults();
   if (lr > 0) oc.lr = lr;
@@ -196,9 +155,9 @@ int cmd_finetune(int argc, char **argv) {
       break;
     }
     // A run resumed with another --distill goes on with the new weight (and records it).
-    if (resume && fabs(recorded_distill(g->model) - distill) > 1e-6)
+    if (resume && fabs(finetune_recorded_distill(g->model) - distill) > 1e-6)
       fprintf(stderr, "stepscope: finetune: g%d was fine-tuned with --distill %g so far; continuing with %g\n", j,
-              recorded_distill(g->model), distill);
+              finetune_recorded_distill(g->model), distill);
     trainer_set_teacher(&tr, c.base, distill);  // the base model (EMA weights), in its own arena
     const int gsteps = (int)group_steps[j - lo];
     if (!quiet)
@@ -206,11 +165,8 @@ int cmd_finetune(int argc, char **argv) {
               g->t1, resume ? "continuing " : "", g->model, unet_macs(m) / 1e6, gsteps, tr.opt.step,
               distill > 0 ? ", distilled from the base model" : "", c.be->name);
     const char *parent = resume ? (info.parent[0] ? info.parent : g->model) : g->model;
-    char ratio[32], dw[32];
-    snprintf(ratio, sizeof ratio, "%.6g", g->ratio);
-    snprintf(dw, sizeof dw, "%.6g", distill);
-    const char *extra[] = {"parent", parent, "ratio", ratio, "base", p->base, "distill", dw,
-                           distill > 0 ? "teacher" : NULL, p->base, NULL};
+    FinetuneMeta meta;
+    const char *const *extra = finetune_meta(&meta, parent, g->ratio, p->base, distill);
     snprintf(label, sizeof label, "finetune g%d", j);
     TrainLoop loop = {label, out, c.data, extra, gsteps, save_every, quiet, 0, NULL};
     status = train_loop_run(&tr, &loop, NULL);

@@ -327,6 +327,21 @@ int explorer_set_search(Explorer *ex, int rounds, int finetune_steps, int calib_
   return commit(ex);
 }
 
+int explorer_set_finetune(Explorer *ex, double distill, int by_loss, long budget) {
+  if (distill > 1 || distill != distill) return refuse(ex, "the distillation weight W is 0..1");
+  if (by_loss > 1) return refuse(ex, "steps by: 0 equal, 1 loss");
+  if (budget > 100000000) return refuse(ex, "fine-tune budget 1..100000000 steps (0: steps per group × groups)");
+  if (distill >= 0) ex->ft_distill = distill;
+  if (by_loss >= 0) ex->ft_by_loss = by_loss;
+  if (budget >= 0) ex->ft_budget = budget;
+  ex->msg[0] = 0;
+  return 0;
+}
+
+long explorer_finetune_budget(const Explorer *ex) {
+  return ex->ft_budget > 0 ? ex->ft_budget : (long)ex->plan.finetune_steps * ex->plan.ngroups;
+}
+
 int explorer_set_model(Explorer *ex, int g, const char *path) {
   Plan *p = &ex->plan;
   if (g < 0 || g >= p->ngroups) return refuse(ex, "no group %d", g + 1);

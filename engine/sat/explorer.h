@@ -51,6 +51,12 @@ typedef struct {
   double base_run_ddpm, base_run_ddim; // ... and with the base model alone
   int calls_ddpm, calls_ddim;          // model calls per run (T and S)
 
+  // The Prune view's fine-tune settings, as `stepscope finetune --distill W --steps-by HOW
+  // --budget N` takes them. The explorer's own (not in the plan file; no undo).
+  double ft_distill;         // W in [0, 1]: the base model as teacher with weight W (0: none)
+  int ft_by_loss;            // 1: the budget spread by each pruned model's loss gap; 0: equally
+  long ft_budget;            // total steps over all groups; 0: plan.finetune_steps × ngroups
+
   int sel_group, sel_bound;  // selection: a group and a boundary (-1: none, one group)
   int modified;              // edited since the last load or save
   char msg[160];             // why the last edit was refused, or "" (explorer_* returned -1)
@@ -101,6 +107,11 @@ int explorer_set_criterion(Explorer *ex, const char *name);
 // Proxy-search rounds, fine-tune steps per group, calibration images (each >= 1 but
 // finetune_steps >= 0); a negative value keeps the current one.
 int explorer_set_search(Explorer *ex, int rounds, int finetune_steps, int calib_n);
+// The fine-tune settings: distill W in [0, 1], by_loss 0 | 1, budget >= 0 (0: follow the
+// plan, finetune_steps × groups); a negative value keeps the current one. Not a plan edit.
+int explorer_set_finetune(Explorer *ex, double distill, int by_loss, long budget);
+// The fine-tune budget in effect: ft_budget, or the plan's finetune_steps × ngroups.
+long explorer_finetune_budget(const Explorer *ex);
 // Group g's model file (a finished prune or fine-tune); "" clears it.
 int explorer_set_model(Explorer *ex, int g, const char *path);
 

@@ -4,7 +4,11 @@
 // timesteps — with the same engine calls and the same files as `stepscope prune` and
 // `stepscope finetune`. The bank's rounds and the fine-tune loss appear as they arrive;
 // each finished model is put into the plan (and the plan file saved) by the UI thread.
+// A fine-tune job may distil from the base model (W) and spreads a total step budget over
+// the groups, equally or by each pruned model's loss gap, as `stepscope finetune --distill W
+// --steps-by equal|loss --budget N` does.
 #include "../../engine/json.h"
+#include "../../engine/sat/finetune.h"
 #include "../../engine/sat/search.h"
 #include "../app.h"
 #include <libgen.h>
@@ -42,7 +46,10 @@ typedef struct {
   // the run's inputs (worker only)
   Plan plan;
   char plan_path[PATH_MAX], base[PATH_MAX], data[256], device[16];
-  int threads;
+  int threads, batch;   // batch: images per fine-tune step (FT_BATCH)
+  double distill;       // fine-tune settings (explorer_set_finetune)
+  int by_loss;
+  long budget;          // over all the plan's groups
   // shared with the worker (under job.mu)
   Task task[MAX_TASKS];
   int ntasks, cur;
@@ -50,6 +57,12 @@ typedef struct {
   int nrounds, round_group, best;
   float *loss;          // fine-tune loss, smoothed, one per step
   int nloss, loss_cap, ft_step, ft_steps, ft_group;
+  // the steps of each group's fine-tune, from the budget, once per run when its first
+  // fine-tune starts: 0 not yet, 1 ready, -1 failed (alloc_err says why)
+  int alloc_state;
+  long alloc_steps[PLAN_MAX_GROUPS];
+  double alloc_gap[PLAN_MAX_GROUPS];  // NAN: spread equally
+  char alloc_err[640];
   // UI side
   int applied;          // tasks [0, applied) were put into the plan
   int save_when_done;
@@ -198,6 +211,70 @@ static const char *ft_source(Prune *s, int j, char *buf, size_t cap) {
   return buf[0] ? buf : NULL;
 }
 
+static void gap_progress(void *ctx, double frac) {
+  Prune *s = ctx;
+  job_progress(&s->job, (double)s->cur / s->ntasks, "fine-tune: measuring the pruned models' loss gaps, %d/%d groups",
+               (int)lround(frac * s->plan.ngroups), s->plan.ngroups);
+}
+
+// The steps of every group's fine-tune, once per run (on the worker): the budget over all the
+// plan's groups, equally or — steps by loss — in proportion to how far each pruned model's loss
+// on its timesteps lies above the base model's (at least 5 % each), measured as `stepscope
+// finetune --steps-by loss` measures. Returns 1, or -1 with alloc_err.
+static int allocate(Ctx *c) {
+  Prune *s = c->s;
+  const Plan *p = &s->plan;
+  job_lock(&s->job);
+  int state = s->alloc_state;
+  job_unlock(&s->job);
+  if (state) return state;
+  long steps[PLAN_MAX_GROUPS];
+  double gap[PLAN_MAX_GROUPS];
+  char why[640] = "";
+  for (int j = 0; j < p->ngroups; j++) gap[j] = NAN;
+  if (!s->by_loss) {
+    finetune_steps_equal(p->ngroups, s->budget, steps);
+  } else {
+    static char buf[PLAN_MAX_GROUPS][512];  // one worker at a time
+    const char *models[PLAN_MAX_GROUPS];
+    for (int j = 0; j < p->ngroups && !why[0]; j++)
+      if (!(models[j] = ft_source(s, j, buf[j], sizeof buf[j])))
+        snprintf(why, sizeof why, "steps by loss: group i=%d has no model yet: prune every group first (P), or "
+                 "spread the steps equally (l)", p->ngroups - j);
+    Err e;
+    if (!why[0]) {
+      job_progress(&s->job, (double)s->cur / s->ntasks, "fine-tune: loading %s to measure the loss gaps", s->data);
+      if (need_test(c, &e)) snprintf(why, sizeof why, "%s", e.msg);
+      else if (c->test.c != c->base->cfg.in_ch || c->test.h != c->base->cfg.img || c->test.w != c->base->cfg.img)
+        snprintf(why, sizeof why, "%s: images are %dx%dx%d, the model takes %dx%dx%d", s->data, c->test.c, c->test.h,
+                 c->test.w, c->base->cfg.in_ch, c->base->cfg.img, c->base->cfg.img);
+    }
+    if (!why[0]) {
+      FinetuneShare sh[PLAN_MAX_GROUPS];
+      Watch w = {search_cancelled, gap_progress, s};
+      gap_progress(s, 0);
+      if (finetune_steps_by_loss(c->base, &c->sched, &c->test, FINETUNE_GAP_N, p, 0, p->ngroups, models, s->budget, w,
+                                 sh, NULL, &e))
+        snprintf(why, sizeof why, "%s", e.msg);
+      else
+        for (int j = 0; j < p->ngroups; j++) steps[j] = sh[j].steps, gap[j] = sh[j].gap;
+    }
+  }
+  job_lock(&s->job);
+  if (why[0]) {
+    s->alloc_state = -1;
+    snprintf(s->alloc_err, sizeof s->alloc_err, "%s", why);
+  } else {
+    s->alloc_state = 1;
+    memcpy(s->alloc_steps, steps, sizeof(long) * (size_t)p->ngroups);
+    memcpy(s->alloc_gap, gap, sizeof(double) * (size_t)p->ngroups);
+  }
+  state = s->alloc_state;
+  job_unlock(&s->job);
+  job_wake(&s->job);
+  return state;
+}
+
 static void run_finetune(Ctx *c, Task *t) {
   Prune *s = c->s;
   const Plan *p = &s->plan;
@@ -206,6 +283,10 @@ static void run_finetune(Ctx *c, Task *t) {
   char buf[512], out[512];
   const char *src = ft_source(s, t->group, buf, sizeof buf);
   if (!src) { task_done(s, t, T_FAILED, "no model to fine-tune: prune the group first (p)"); return; }
+  if (allocate(c) < 0) {
+    task_done(s, t, job_cancelled(&s->job) ? T_CANCELLED : T_FAILED, "%s", s->alloc_err);
+    return;
+  }
   if (!c->have_train) {
     job_progress(&s->job, (double)s->cur / s->ntasks, "fine-tune group i=%d: loading %s", p->ngroups - t->group, s->data);
     if (data_load(s->data, DATA_TRAIN, &c->train, &e)) { task_done(s, t, T_FAILED, "%s", e.msg); return; }
@@ -223,21 +304,27 @@ static void run_finetune(Ctx *c, Task *t) {
   if (!m) { task_done(s, t, T_FAILED, "%s", e.msg); return; }
   OptimCfg oc = optim_defaults();
   Trainer tr;
-  trainer_init(&tr, m, &c->train, &oc, p->schedule, p->T, FT_BATCH, g->t0, g->t1, p->seed ^ (0xf17e + (uint64_t)t->group));
+  trainer_init(&tr, m, &c->train, &oc, p->schedule, p->T, s->batch, g->t0, g->t1, p->seed ^ (0xf17e + (uint64_t)t->group));
   if (resume && ckpt_load_train_state(src, &tr, &e)) {
     trainer_free(&tr);
     unet_free(m);
     task_done(s, t, T_FAILED, "%s", e.msg);
     return;
   }
-  const int steps = p->finetune_steps;
+  // the base model as the teacher: loaded by this worker on its own (its own arena), EMA weights
+  trainer_set_teacher(&tr, c->base, (float)s->distill);
+  const double was_w = resume ? finetune_recorded_distill(src) : s->distill;
+  const int steps = (int)s->alloc_steps[t->group];
   job_lock(&s->job);
   s->nloss = 0, s->ft_group = t->group, s->ft_step = tr.opt.step, s->ft_steps = steps;
   job_unlock(&s->job);
-  char ratio[32];
-  snprintf(ratio, sizeof ratio, "%.6g", g->ratio);
   const char *parent = resume ? (info.parent[0] ? info.parent : src) : src;
-  const char *extra[] = {"parent", parent, "ratio", ratio, "base", s->base, NULL};
+  FinetuneMeta meta;  // what `stepscope finetune` records: parent, ratio, base, distill, teacher
+  const char *const *extra = finetune_meta(&meta, parent, g->ratio, s->base, s->distill);
+  char wnote[48] = "";
+  if (s->distill > 0 || was_w > 0)
+    snprintf(wnote, sizeof wnote, fabs(was_w - s->distill) > 1e-6 ? " · W %.2g (was %.2g)" : " · W %.2g", s->distill,
+             was_w);
   double ema = -1;
   int saved_ok = 1;
   while (tr.opt.step < steps && !job_cancelled(&s->job)) {
@@ -260,8 +347,8 @@ static void run_finetune(Ctx *c, Task *t) {
     job_lock(&s->job);
     snprintf(t->model, sizeof t->model, "%s", out);
     job_unlock(&s->job);
-    task_done(s, t, job_cancelled(&s->job) ? T_CANCELLED : T_DONE, "%sstep %d/%d · loss %.4f",
-              job_cancelled(&s->job) ? "saved, resumable · " : "", tr.opt.step, steps, ema);
+    task_done(s, t, job_cancelled(&s->job) ? T_CANCELLED : T_DONE, "%sstep %d/%d · loss %.4f%s",
+              job_cancelled(&s->job) ? "saved, resumable · " : "", tr.opt.step, steps, ema, wnote);
   }
   trainer_free(&tr);
   unet_free(m);
@@ -296,6 +383,62 @@ static void work(Job *job) {
 
 // ---- control (UI thread) ----
 
+// A run's inputs: the plan (its models resolved), the files and the fine-tune settings.
+static void setup(Prune *s, const Plan *p, const char *plan_path, const char *base, const char *data,
+                  const char *device, int threads, double distill, int by_loss, long budget) {
+  s->plan = *p;
+  snprintf(s->plan_path, sizeof s->plan_path, "%s", plan_path);
+  snprintf(s->base, sizeof s->base, "%s", base);
+  snprintf(s->data, sizeof s->data, "%s", data);
+  snprintf(s->device, sizeof s->device, "%s", device);
+  s->threads = threads, s->batch = FT_BATCH;
+  s->distill = distill, s->by_loss = by_loss, s->budget = budget;
+  s->ntasks = 0, s->applied = 0, s->nrounds = 0, s->nloss = 0, s->cur = 0;
+  s->alloc_state = 0, s->alloc_err[0] = 0;
+}
+
+// Prunes, then fine-tunes, of groups [lo, hi), each in sampling order (the noisiest first).
+static void add_tasks(Prune *s, int prune, int finetune, int lo, int hi) {
+  const Plan *p = &s->plan;
+  for (int k = 0; k < 2; k++) {
+    if ((k == 0 && !prune) || (k == 1 && !finetune)) continue;
+    for (int j = hi - 1; j >= lo; j--)
+      s->task[s->ntasks++] = (Task){k ? TASK_FINETUNE : TASK_PRUNE, j, p->g[j].t0, p->g[j].t1, T_PENDING, "", "", 0, 0};
+  }
+}
+
+int prune_view_finetune(const char *plan_path, const char *data, const char *device, int threads, int batch,
+                        double distill, int by_loss, long budget, PruneRunResult *r) {
+  memset(r, 0, sizeof *r);
+  Plan p;
+  Err e;
+  if (plan_load(plan_path, &p, &e)) { snprintf(r->error, sizeof r->error, "%s", e.msg); return -1; }
+  Prune *s = calloc(1, sizeof *s);
+  job_init(&s->job, "prune/fine-tune", -1);
+  setup(s, &p, plan_path, p.base, data, device, threads, distill, by_loss, budget > 0 ? budget : (long)p.finetune_steps * p.ngroups);
+  if (batch > 0) s->batch = batch;
+  add_tasks(s, 0, 1, 0, p.ngroups);
+  s->job.arg = s;
+  work(&s->job);  // the worker's own function, on this thread
+  int rc = s->job.error[0] ? -1 : 0;
+  if (rc) snprintf(r->error, sizeof r->error, "%s", s->job.error);
+  r->ngroups = p.ngroups;
+  for (int j = 0; j < p.ngroups; j++) r->steps[j] = s->alloc_steps[j], r->gap[j] = s->alloc_gap[j];
+  for (int k = 0; k < s->ntasks; k++) {
+    const Task *t = &s->task[k];
+    snprintf(r->model[t->group], sizeof r->model[t->group], "%s", t->model);
+    snprintf(r->result[t->group], sizeof r->result[t->group], "%s", t->result);
+    if (t->state != T_DONE && !rc) {
+      rc = -1;
+      snprintf(r->error, sizeof r->error, "group i=%d: %s", p.ngroups - t->group, t->result);
+    }
+  }
+  job_destroy(&s->job);
+  free(s->loss);
+  free(s);
+  return rc;
+}
+
 static void queue(App *a, int prune, int finetune, int all) {
   Prune *s = st(a);
   if (!a->base.ok) return;
@@ -306,22 +449,16 @@ static void queue(App *a, int prune, int finetune, int all) {
   }
   job_reap(&s->job);
   const Plan *p = &a->ex.plan;
-  s->plan = *p;
-  snprintf(s->plan_path, sizeof s->plan_path, "%s", a->plan_path);
-  snprintf(s->base, sizeof s->base, "%s", a->base.path);
-  snprintf(s->data, sizeof s->data, "%s", a->data_arg[0] ? a->data_arg : a->base.info.data[0] ? a->base.info.data : "fashion-mnist");
-  snprintf(s->device, sizeof s->device, "%s", a->device);
-  s->threads = a->threads;
+  const Explorer *ex = &a->ex;
+  Plan run = *p;
   // group models named in the plan, resolved as the app found them
   for (int j = 0; j < p->ngroups; j++)
-    if (a->group[j].ok) snprintf(s->plan.g[j].model, sizeof s->plan.g[j].model, "%s", a->group[j].path);
-  s->ntasks = 0, s->applied = 0, s->nrounds = 0, s->nloss = 0, s->cur = 0;
+    if (a->group[j].ok) snprintf(run.g[j].model, sizeof run.g[j].model, "%s", a->group[j].path);
+  setup(s, &run, a->plan_path, a->base.path,
+        a->data_arg[0] ? a->data_arg : a->base.info.data[0] ? a->base.info.data : "fashion-mnist", a->device, a->threads,
+        ex->ft_distill, ex->ft_by_loss, explorer_finetune_budget(ex));
   int lo = all ? 0 : a->ex.sel_group, hi = all ? p->ngroups : a->ex.sel_group + 1;
-  for (int k = 0; k < 2; k++) {
-    if ((k == 0 && !prune) || (k == 1 && !finetune)) continue;
-    for (int j = hi - 1; j >= lo; j--)  // sampling order: the noisiest group first
-      s->task[s->ntasks++] = (Task){k ? TASK_FINETUNE : TASK_PRUNE, j, p->g[j].t0, p->g[j].t1, T_PENDING, "", "", 0, 0};
-  }
+  add_tasks(s, prune, finetune, lo, hi);
   s->save_when_done = 1;
   job_start(&s->job, work, s);
 }
@@ -414,6 +551,24 @@ static void load_saved(SavedBank *b, const char *model) {
 
 static const char *const STATE_GLYPH[] = {"·", "▶", "✓", "✗", "■"};
 
+// The fine-tune job's settings, one line: the budget (b, n), how it is spread (l), the
+// distillation weight (d D). Values bright, keys dim.
+static void draw_ft_settings(App *a, int y, int x, int w) {
+  const Explorer *ex = &a->ex;
+  const int x1 = x + w;
+  char v[64];
+  x += ui_text(y, x, x1 - x, ui_attr(UI_DIM), "fine-tune: ");
+  if (ex->ft_distill > 0) x += ui_text(y, x, x1 - x, ui_attr(UI_ACCENT), "distill W=%.1f", ex->ft_distill);
+  else x += ui_text(y, x, x1 - x, ui_attr(UI_TEXT), "distill W=0 (off)");
+  x += ui_text(y, x, x1 - x, ui_attr(UI_DIM), " d D · ");
+  x += ui_text(y, x, x1 - x, ui_attr(ex->ft_by_loss ? UI_ACCENT : UI_TEXT), "steps by %s", ex->ft_by_loss ? "loss" : "equal");
+  x += ui_text(y, x, x1 - x, ui_attr(UI_DIM), " l · ");
+  snprintf(v, sizeof v, "%ld steps", explorer_finetune_budget(ex));
+  x += ui_text(y, x, x1 - x, ui_attr(UI_TEXT), "budget %s", v);
+  if (ex->ft_budget > 0) ui_text(y, x, x1 - x, ui_attr(UI_DIM), " b");
+  else ui_text(y, x, x1 - x, ui_attr(UI_DIM), " = %d × %d groups  b n", ex->plan.finetune_steps, ex->plan.ngroups);
+}
+
 static void draw_groups(App *a, Prune *s, Rect box) {
   const Explorer *ex = &a->ex;
   Rect in = ui_box(box, "group models", 1);
@@ -441,8 +596,8 @@ static void draw_groups(App *a, Prune *s, Rect box) {
   }
   const Plan *p = &ex->plan;
   if (in.h - 1 > p->ngroups + 1)
-    ui_text(in.y + in.h - 1, in.x + 1, in.w - 2, ui_attr(UI_DIM), "criterion %s · %d rounds · %s proposer · %d calibration images · %d fine-tune steps",
-            p->criterion, p->rounds, p->proposer, p->calib_n, p->finetune_steps);
+    ui_text(in.y + in.h - 1, in.x + 1, in.w - 2, ui_attr(UI_DIM), "search: %s criterion · %d rounds (R) · %s proposer · %d calibration images",
+            p->criterion, p->rounds, p->proposer, p->calib_n);
 }
 
 static void draw_bank(App *a, Prune *s, Rect box) {
@@ -505,8 +660,14 @@ static void draw_job(App *a, Prune *s, Rect box) {
   int nl = s->nloss;
   float *loss = nl ? xmalloc(sizeof(float) * (size_t)nl) : NULL;
   if (nl) memcpy(loss, s->loss, sizeof(float) * (size_t)nl);
-  int ft_step = s->ft_step, ft_steps = s->ft_steps;
+  int ft_step = s->ft_step, ft_steps = s->ft_steps, alloc = s->alloc_state;
+  long alloc_steps[PLAN_MAX_GROUPS];
+  double alloc_gap[PLAN_MAX_GROUPS];
+  memcpy(alloc_steps, s->alloc_steps, sizeof alloc_steps);
+  memcpy(alloc_gap, s->alloc_gap, sizeof alloc_gap);
   job_unlock(&s->job);
+  draw_ft_settings(a, in.y, in.x + 1, in.w - 2);
+  in.y++, in.h--;
   if (js == JOB_RUNNING) ui_progress(in.y, in.x + 1, in.w - 2, prog, status);
   else if (!nt) {
     static const char *const intro[] = {
@@ -517,11 +678,12 @@ static void draw_job(App *a, Prune *s, Rect box) {
       "  f   fine-tune the selected group's model on its own timesteps (continues a saved run)",
       "  F   fine-tune every group's model",
       "  A   both, for every group",
+      "  d D distillation weight W ±0.1: also learn from the base model   l  steps by equal | loss gap   b  budget",
       "",
       "Models are written next to the plan file; the plan then names them and is saved.",
       "From a shell:  stepscope prune --plan PLAN  and  stepscope finetune --plan PLAN",
     };
-    for (int k = 0; k < 10 && k < in.h; k++) ui_text(in.y + k, in.x + 1, in.w - 2, ui_attr(k ? UI_TEXT : UI_DIM), "%s", intro[k]);
+    for (int k = 0; k < 11 && k < in.h; k++) ui_text(in.y + k, in.x + 1, in.w - 2, ui_attr(k ? UI_TEXT : UI_DIM), "%s", intro[k]);
   } else {
     ui_text(in.y, in.x + 1, in.w - 2, js == JOB_FAILED ? ui_attr(UI_ERR) : ui_attr(UI_DIM), "%s",
             js == JOB_FAILED ? "failed — see the task list" : "finished · the plan names the new models");
@@ -536,6 +698,14 @@ static void draw_job(App *a, Prune *s, Rect box) {
     int x = in.x + 1;
     x += ui_text(y, x, lw, at, "%s %-9s i=%-2d ", STATE_GLYPH[t->state], t->kind == TASK_PRUNE ? "prune" : "fine-tune",
                  a->ex.plan.ngroups > t->group ? a->ex.plan.ngroups - t->group : 0);
+    if (t->kind == TASK_FINETUNE && alloc == 1) {  // its share of the budget
+      if (isfinite(alloc_gap[t->group]))
+        x += ui_text(y, x, in.x + 1 + lw - x, ui_attr(UI_TEXT), "g%d: %ld steps (gap %+.4f) ", t->group,
+                     alloc_steps[t->group], alloc_gap[t->group]);
+      else
+        x += ui_text(y, x, in.x + 1 + lw - x, ui_attr(UI_TEXT), "g%d: %ld steps ", t->group, alloc_steps[t->group]);
+      if (t->result[0]) x += ui_text(y, x, in.x + 1 + lw - x, ui_attr(UI_DIM), "· ");
+    }
     if (t->result[0]) x += ui_text(y, x, in.x + 1 + lw - x, ui_attr(UI_TEXT), "%s ", t->result);
     if (t->model[0]) ui_text(y, x, in.x + 1 + lw - x, ui_attr(UI_DIM), "→ %s", app_basename(t->model));
   }
@@ -596,6 +766,22 @@ static void rounds_answer(App *a, const char *text) {
   app_edited(a, explorer_set_search(&a->ex, (int)v, -1, -1));
 }
 
+static void budget_answer(App *a, const char *text) {
+  char *end;
+  long v = strtol(text, &end, 10);
+  if (end == text || *end || v < 0) { app_msg(a, UI_WARN, "not a number of steps: '%s'", text); return; }
+  if (explorer_set_finetune(&a->ex, -1, -1, v)) app_msg(a, UI_WARN, "%s", a->ex.msg);
+}
+
+// W up or down by 0.1, wrapping around 0..1; kept on the tenths.
+static void step_distill(App *a, int dir) {
+  int tenths = (int)lround(a->ex.ft_distill * 10) + dir;
+  tenths = (tenths + 11) % 11;
+  explorer_set_finetune(&a->ex, tenths / 10.0, -1, -1);
+  app_msg(a, UI_TEXT, tenths ? "fine-tune: distilled from the base model, loss W·|ε_base − ε_g|² + (1 − W)·|ε − ε_g|², W = %.1f"
+                             : "fine-tune: no distillation (W = %.1f), the plain objective", tenths / 10.0);
+}
+
 static int key(App *a, int ch) {
   if (!a->base.ok) return 0;
   Prune *s = st(a);
@@ -619,6 +805,17 @@ static int key(App *a, int ch) {
       snprintf(cur, sizeof cur, "%d", ex->plan.finetune_steps);
       app_input(a, "fine-tune steps", "Optimizer steps per group model (0 skips fine-tuning):", cur, steps_answer);
       return 1;
+    case 'd': step_distill(a, +1); return 1;
+    case 'D': step_distill(a, -1); return 1;
+    case 'l':
+      explorer_set_finetune(ex, -1, !ex->ft_by_loss, -1);
+      app_msg(a, UI_TEXT, ex->ft_by_loss ? "fine-tune steps by loss: the budget goes to the groups by each pruned model's loss gap (at least 5 %% each)"
+                                         : "fine-tune steps equal: each group the same share of the budget");
+      return 1;
+    case 'b':
+      snprintf(cur, sizeof cur, "%ld", ex->ft_budget);
+      app_input(a, "fine-tune budget", "Total fine-tune steps over all groups (0: steps per group × groups):", cur, budget_answer);
+      return 1;
     case 'R':
       snprintf(cur, sizeof cur, "%d", ex->plan.rounds);
       app_input(a, "search rounds", "Proxy-search rounds per group (round 1 is the uniform proposal):", cur, rounds_answer);
@@ -627,14 +824,17 @@ static int key(App *a, int ch) {
   return 0;
 }
 
+// The keys in the order they are cut from the right on a narrow terminal; cancel first while a
+// job runs.
 static int hints(App *a, KeyHint *h, int cap) {
   static const KeyHint k[] = {
-    {"↑↓", "group", 0}, {"p", "prune", 'p'}, {"P", "prune all", 'P'}, {"f", "fine-tune", 'f'}, {"F", "all", 'F'},
-    {"A", "prune+tune all", 'A'}, {"c", "cancel", 'c'}, {"n", "steps", 'n'}, {"R", "rounds", 'R'},
+    {"c", "cancel", 'c'}, {"p", "prune", 'p'}, {"P", "all", 'P'}, {"f", "tune", 'f'}, {"F", "all", 'F'},
+    {"A", "both", 'A'}, {"d", "distill", 'd'}, {"l", "steps-by", 'l'}, {"b", "budget", 'b'}, {"n", "steps", 'n'},
+    {"R", "rounds", 'R'}, {"↑↓", "group", 0},
   };
-  int n = (int)(sizeof k / sizeof k[0]);
-  if (n > cap) n = cap;
-  memcpy(h, k, sizeof(KeyHint) * (size_t)n);
+  Prune *s = a->state[VIEW_PRUNE];
+  int first = s && job_running(&s->job) ? 0 : 1, n = 0;
+  for (int i = first; i < (int)(sizeof k / sizeof k[0]) && n < cap; i++) h[n++] = k[i];
   return n;
 }
 
@@ -654,6 +854,12 @@ static const char *const help[] = {
   "A\tprune and fine-tune every group (noisiest first)",
   "c  Esc\tcancel: a fine-tune stops now (saved, resumable with f); a search after its rounds",
   "n\tfine-tune steps per group;  R: search rounds (both saved in the plan)",
+  "d  D\tdistillation weight W up, down by 0.1 (0..1): the fine-tune also learns from the base model",
+  "\tas teacher, loss W·|ε_base − ε_g|² + (1 − W)·|ε − ε_g|² (like finetune --distill W)",
+  "l\tfine-tune steps by equal | loss: the budget spread evenly, or by each pruned model's loss",
+  "\tgap (its ε-MSE minus the base's on its timesteps), at least 5 % each; measured when the",
+  "\tjob's first fine-tune starts, shown per group in the job list",
+  "b\tfine-tune budget: total steps over all groups (0: steps per group × groups)",
   "\tModels are written next to the plan file as <plan>.g<j>.safetensors (and .ft. for",
   "\tfine-tunes, .bank.json for the memory bank); the plan is updated and saved.",
   "\tThe same as `stepscope prune --plan P` and `stepscope finetune --plan P`.",
