@@ -596,7 +596,7 @@ static void draw_groups(App *a, Prune *s, Rect box) {
   }
   const Plan *p = &ex->plan;
   if (in.h - 1 > p->ngroups + 1)
-    ui_text(in.y + in.h - 1, in.x + 1, in.w - 2, ui_attr(UI_DIM), "search: %s criterion · %d rounds (R) · %s proposer · %d calibration images",
+    ui_text(in.y + in.h - 1, in.x + 1, in.w - 2, ui_attr(UI_DIM), "search: %s · %d rounds (R) · %s proposer · %d calib images",
             p->criterion, p->rounds, p->proposer, p->calib_n);
 }
 
