@@ -40,12 +40,14 @@ static int steps_by_loss(SatCtx *c, int lo, int hi, long budget, int gap_n, int 
   printf("finetune steps by loss gap: %ld steps over %d group%s (at least %.0f %% each); %s test split, last %d "
          "images, seed %d\n",
          budget, hi - lo, hi - lo == 1 ? "" : "s", 100 * FINETUNE_GAP_MIN_SHARE, c->data, n, FINETUNE_GAP_SEED);
-  printf("%-6s %-14s %10s %12s %9s %8s\n", "group", "t range", "base loss", "pruned loss", "gap", "steps");
+  printf("%-6s %-14s %10s %12s %9s %11s %8s\n", "group", "t range", "base loss", "pruned loss", "gap", "(relative)",
+         "steps");
   for (int j = lo; j < hi; j++) {
     char range[32];
     snprintf(range, sizeof range, "[%d, %d)", p->g[j].t0, p->g[j].t1);
-    printf("g%-5d %-14s %10.5f %12.5f %7.2f %% %8ld\n", j, range, sh[j - lo].base_loss, sh[j - lo].model_loss,
-           100 * sh[j - lo].gap, steps[j - lo] = sh[j - lo].steps);
+    const FinetuneShare *g = &sh[j - lo];  // the gap that splits is absolute (budget.h); the relative one for reading
+    printf("g%-5d %-14s %10.5f %12.5f %9.5f %+10.0f%% %8ld\n", j, range, g->base_loss, g->model_loss, g->gap,
+           g->base_loss > 0 ? 100 * (g->model_loss / g->base_loss - 1) : 0.0, steps[j - lo] = g->steps);
   }
   fflush(stdout);
   return 0;
