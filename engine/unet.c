@@ -45,6 +45,20 @@ static void norm_fwd(UNet *m, const Norm *n, int B, int hw, const float *x, floa
   m->be->groupnorm_fwd(m->be, B, n->c, hw, n->groups, x, P(n->g), P(n->b), y, *mean, *rstd);
 }
 
+// norm_fwd into a, then s = silu(a): in one op where the backend has it.
+static void norm_silu_fwd(UNet *m, const Norm *n, int B, int hw, const float *x, float *a, float *s, float **mean,
+                          float **rstd) {
+  Backend *be = m->be;
+  if (!be->groupnorm_silu_fwd) {
+    norm_fwd(m, n, B, hw, x, a, mean, rstd);
+    be->silu_fwd(be, (size_t)B * n->c * hw, a, s);
+    return;
+  }
+  *mean = arena_get(m->arena, (size_t)B * n->groups);
+  *rstd = arena_get(m->arena, (size_t)B * n->groups);
+  be->groupnorm_silu_fwd(be, B, n->c, hw, n->groups, x, P(n->g), P(n->b), a, s, *mean, *rstd);
+}
+
 static void norm_bwd(UNet *m, const Norm *n, int B, int hw, const float *x, const float *dy,
                      const float *mean, const float *rstd, float *dx) {
   m->be->groupnorm_bwd(m->be, B, n->c, hw, n->groups, x, dy, P(n->g), mean, rstd, dx, G(n->g), G(n->b));
@@ -60,8 +74,7 @@ static void res_fwd(UNet *m, ResBlock *r, int B, int side, const float *x, float
   r->x = x;
   r->a1 = arena_get(A, nin);
   r->s1 = arena_get(A, nin);
-  norm_fwd(m, &r->n1, B, hw, x, r->a1, &r->mean1, &r->rstd1);
-  be->silu_fwd(be, nin, r->a1, r->s1);
+  norm_silu_fwd(m, &r->n1, B, hw, x, r->a1, r->s1, &r->mean1, &r->rstd1);
   r->h1 = arena_get(A, nmid);
   conv_fwd(m, &r->c1, B, side, r->s1, r->h1);
   r->tp = arena_get(A, (size_t)B * r->mid);
@@ -69,8 +82,7 @@ static void res_fwd(UNet *m, ResBlock *r, int B, int side, const float *x, float
   be->bcast_add(be, B, r->mid, hw, r->tp, r->mid, r->h1);
   r->a2 = arena_get(A, nmid);
   r->s2 = arena_get(A, nmid);
-  norm_fwd(m, &r->n2, B, hw, r->h1, r->a2, &r->mean2, &r->rstd2);
-  be->silu_fwd(be, nmid, r->a2, r->s2);
+  norm_silu_fwd(m, &r->n2, B, hw, r->h1, r->a2, r->s2, &r->mean2, &r->rstd2);
   r->d2 = r->s2;
   r->mask = NULL;
   if (m->training && m->cfg.dropout > 0 && m->dropout_rng) {
@@ -252,8 +264,7 @@ void unet_forward_features(UNet *m, const float *x, const float *tfeat, int B, f
         size_t ni = (size_t)B * n->cin * hw;
         n->a = arena_get(A, ni);
         n->s = arena_get(A, ni);
-        norm_fwd(m, &n->norm, B, hw, in, n->a, &n->mean, &n->rstd);
-        be->silu_fwd(be, ni, n->a, n->s);
+        norm_silu_fwd(m, &n->norm, B, hw, in, n->a, n->s, &n->mean, &n->rstd);
         conv_fwd(m, &n->conv, B, side, n->s, n->y);
         break;
       }

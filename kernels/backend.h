@@ -87,6 +87,11 @@ struct Backend {
   void (*groupnorm_bwd)(Backend *, int B, int C, int HW, int G, const float *x, const float *dy,
                         const float *gamma, const float *mean, const float *rstd, float *dx,
                         float *dgamma, float *dbeta);
+  // GroupNorm then SiLU in one pass over x (optional: NULL where a backend has none; callers then
+  // run groupnorm_fwd and silu_fwd): a = what groupnorm_fwd writes as y (a may be NULL: not
+  // kept), y = silu(a), mean and rstd as groupnorm_fwd's.
+  void (*groupnorm_silu_fwd)(Backend *, int B, int C, int HW, int G, const float *x, const float *gamma,
+                             const float *beta, float *a, float *y, float *mean, float *rstd);
   void (*silu_fwd)(Backend *, size_t n, const float *x, float *y);                    // y = x*sigmoid(x)
   void (*silu_bwd)(Backend *, size_t n, const float *x, const float *dy, float *dx);  // dx += dy*silu'(x)
   // Row-wise softmax of (rows, n): y = softmax(scale * x). Backward: dx += scale * y*(dy - sum(dy*y)).

@@ -16,7 +16,7 @@
 #define PROFILED_OPS(X) \
   X(alloc) X(free) X(upload) X(download) X(copy) X(fill) X(sync) X(gemm) \
   X(conv2d_fwd) X(conv2d_bwd_data) X(conv2d_bwd_filter) \
-  X(groupnorm_fwd) X(groupnorm_bwd) X(silu_fwd) X(silu_bwd) X(softmax_fwd) X(softmax_bwd) \
+  X(groupnorm_fwd) X(groupnorm_bwd) X(groupnorm_silu_fwd) X(silu_fwd) X(silu_bwd) X(softmax_fwd) X(softmax_bwd) \
   X(add) X(axpy) X(scale) X(mul) X(mul_acc) X(bcast_add) X(bcast_add_bwd) X(chan_copy) \
   X(upsample2x_fwd) X(upsample2x_bwd) X(mse_loss) X(adamw) X(ema) X(sumsq)
 
@@ -109,6 +109,10 @@ static void w_groupnorm_bwd(Backend *be, int B, int C, int HW, int G, const floa
                             const float *gamma, const float *mean, const float *rstd, float *dx, float *dgamma,
                             float *dbeta) {
   TIMED(OP_groupnorm_bwd, in->groupnorm_bwd(in, B, C, HW, G, x, dy, gamma, mean, rstd, dx, dgamma, dbeta));
+}
+static void w_groupnorm_silu_fwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *gamma,
+                                 const float *beta, float *a, float *y, float *mean, float *rstd) {
+  TIMED(OP_groupnorm_silu_fwd, in->groupnorm_silu_fwd(in, B, C, HW, G, x, gamma, beta, a, y, mean, rstd));
 }
 static void w_silu_fwd(Backend *be, size_t n, const float *x, float *y) {
   TIMED(OP_silu_fwd, in->silu_fwd(in, n, x, y));

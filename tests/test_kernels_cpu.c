@@ -499,11 +499,10 @@ TEST(kernels_fast_gemm) {
         }
 }
 
-TEST(kernels_fast_conv) {
-  setup(21);
-  int ns;
-  const ConvDesc *shapes = conv_shapes(&ns);
+// Every convolution op of `fast` against the reference on shapes[0..ns).
+static void check_conv(Backend *FAST, const ConvDesc *shapes, int ns) {
   for (int s = 0; s < ns; s++) {
+    while (nscratch) free(scratch[--nscratch]);  // each shape's buffers go before the next's
     const ConvDesc *d = &shapes[s];
     const float wsd = 1.0f / sqrtf((float)d->Cin * d->K * d->K);  // y of order 1
     float *x = randn(xsize(d), 1), *w = randn(wsize(d), wsd), *b = randn(d->Cout, 1);
@@ -529,6 +528,81 @@ TEST(kernels_fast_conv) {
     REF->conv2d_bwd_filter(REF, d, x, dy, dw1, NULL);
     EXPECT_CLOSE("conv bwd filter dw (no db)", dw3, dw1, wsize(d), ATOL, RTOL);
     if (test_failed()) return;
+  }
+}
+
+// The fast backend as it runs (same-size convolutions on conv_direct.c where the build has
+// AVX-512), and with every convolution on im2col + product, the path the others take.
+TEST(kernels_fast_conv) {
+  setup(21);
+  int ns;
+  const ConvDesc *shapes = conv_shapes(&ns);
+  check_conv(FAST, shapes, ns);
+  Backend *im2col = backend_cpu_create(2);
+  cpu_set_direct(im2col, 0);
+  check_conv(im2col, shapes, ns);
+  im2col->destroy(im2col);
+}
+
+// conv_direct.c on the shapes pruning leaves (odd widths, panels of 5 + 5 + 5 + 4 rows), the
+// model's image sides (32, 16, 8 and 4: several rows per vector below 16), a plane that ends
+// inside a vector (7x7, 3x5), 5x5 taps, batch 1 on two threads (pixel blocks split) and on one.
+TEST(kernels_fast_conv_direct) {
+  setup(22);
+  static const int sh[][5] = {  // B, Cin, H, W, Cout (3x3 unless noted)
+      {1, 19, 32, 32, 19}, {3, 18, 16, 16, 19}, {2, 37, 8, 8, 37}, {3, 12, 4, 4, 7},
+      {2, 5, 7, 7, 6},    {1, 3, 3, 5, 9},     {4, 24, 32, 32, 1}, {1, 72, 8, 8, 72}};
+  const int n = sizeof sh / sizeof sh[0];
+  ConvDesc shapes[sizeof sh / sizeof sh[0] + 2];
+  for (int i = 0; i < n; i++) shapes[i] = conv_desc(sh[i][0], sh[i][1], sh[i][2], sh[i][3], sh[i][4], 3, 1, 1);
+  shapes[n] = conv_desc(2, 5, 9, 11, 6, 5, 1, 2);  // 5x5
+  shapes[n + 1] = conv_desc(1, 4, 6, 6, 3, 1, 1, 0);  // 1x1 is "same" too
+  if (!conv_direct_ok(&shapes[0])) {
+    test_skip("built without AVX-512: no direct convolution");
+    return;
+  }
+  for (int i = 0; i < n + 2; i++) ASSERT(conv_direct_ok(&shapes[i]));
+  Backend *one = backend_cpu_create(1);
+  check_conv(FAST, shapes, n + 2);
+  check_conv(one, shapes, n + 2);
+  one->destroy(one);
+  ConvDesc other[2] = {conv_desc(1, 4, 8, 8, 4, 3, 2, 1), conv_desc(1, 4, 8, 8, 4, 3, 1, 0)};
+  ASSERT(!conv_direct_ok(&other[0]) && !conv_direct_ok(&other[1]));  // strided; shrinking
+}
+
+// The fused GroupNorm + SiLU of each backend against its own two ops, and the fast one against
+// the reference; with a kept and without.
+TEST(kernels_fast_groupnorm_silu) {
+  setup(23);
+  static const int sh[][4] = {{2, 24, 64, 8}, {3, 19, 49, 1}, {1, 72, 64, 24}, {16, 48, 256, 16}};
+  for (int k = 0; k < 4; k++) {
+    while (nscratch) free(scratch[--nscratch]);
+    const int B = sh[k][0], C = sh[k][1], HW = sh[k][2], G = sh[k][3];
+    const size_t n = (size_t)B * C * HW;
+    float *x = randn(n, 2), *gamma = randn(C, 1), *beta = randn(C, 1);
+    float *a0 = zeros(n), *y0 = zeros(n), *m0 = zeros(B * G), *r0 = zeros(B * G);
+    REF->groupnorm_fwd(REF, B, C, HW, G, x, gamma, beta, a0, m0, r0);
+    REF->silu_fwd(REF, n, a0, y0);
+    Backend *bes[2] = {REF, FAST};
+    for (int i = 0; i < 2; i++) {
+      Backend *be = bes[i];
+      ASSERT(be->groupnorm_silu_fwd);
+      float *a = randn(n, 1), *y = randn(n, 1), *m = zeros(B * G), *r = zeros(B * G);
+      be->groupnorm_silu_fwd(be, B, C, HW, G, x, gamma, beta, a, y, m, r);
+      EXPECT_CLOSE("gn+silu a", a, a0, n, ATOL, RTOL);
+      EXPECT_CLOSE("gn+silu y", y, y0, n, ATOL, RTOL);
+      EXPECT_CLOSE("gn+silu mean", m, m0, B * G, ATOL, RTOL);
+      EXPECT_CLOSE("gn+silu rstd", r, r0, B * G, ATOL, RTOL);
+      float *y2 = randn(n, 1);
+      be->groupnorm_silu_fwd(be, B, C, HW, G, x, gamma, beta, NULL, y2, m, r);
+      EXPECT_CLOSE("gn+silu y, a not kept", y2, y0, n, ATOL, RTOL);
+    }
+    // The fast fused op gives the fast ops' bits: a model's forward does not change with it.
+    float *a1 = zeros(n), *y1 = zeros(n), *a2 = zeros(n), *y2 = zeros(n), *m = zeros(B * G), *r = zeros(B * G);
+    FAST->groupnorm_fwd(FAST, B, C, HW, G, x, gamma, beta, a1, m, r);
+    FAST->silu_fwd(FAST, n, a1, y1);
+    FAST->groupnorm_silu_fwd(FAST, B, C, HW, G, x, gamma, beta, a2, y2, m, r);
+    ASSERT(!memcmp(a1, a2, n * sizeof(float)) && !memcmp(y1, y2, n * sizeof(float)));
   }
 }
 

@@ -7,10 +7,13 @@
 #include "../backend.h"
 
 typedef struct {
-  int threads;  // OpenMP threads for the fast kernels (>= 1)
+  int threads;    // OpenMP threads for the fast kernels (>= 1)
+  int no_direct;  // 1: convolutions keep to im2col + product (tests compare both paths)
 } CpuCtx;
 
 static inline int cpu_threads(const Backend *be) { return ((const CpuCtx *)be->ctx)->threads; }
+static inline int cpu_direct(const Backend *be) { return !((const CpuCtx *)be->ctx)->no_direct; }
+static inline void cpu_set_direct(Backend *be, int on) { ((CpuCtx *)be->ctx)->no_direct = !on; }
 
 void cpu_ref_ops(Backend *be);        // every compute op, reference loops
 void cpu_fast_ops(Backend *be);       // elementwise, norm, softmax, optimiser (OpenMP)
@@ -25,3 +28,11 @@ void cpu_fast_blas_ops(Backend *be);  // gemm and convolution (OpenBLAS sgemm + 
 int gemm_panel(int M, int n, int K, const float *A, long rs, long cs, const float *B, int ldb, float *C, int ldc,
                int acc);
 int gemm_panel_available(void);  // whether gemm_panel runs in this build
+
+// Same-size convolutions (stride 1, 2*pad = K-1) read straight from the activation, no im2col
+// (conv_direct.c, AVX-512): y = conv(x, w) + bias, and dx += the convolution's adjoint of dy.
+// Each runs on nt OpenMP threads and returns 0, doing nothing, where it does not apply (another
+// shape, or a build without AVX-512).
+int conv_direct_ok(const ConvDesc *d);
+int conv_direct_fwd(const ConvDesc *d, const float *x, const float *w, const float *bias, float *y, int nt);
+int conv_direct_bwd_data(const ConvDesc *d, const float *dy, const float *w, float *dx, int nt);

@@ -5,9 +5,28 @@
 // (PAR_MIN floats); below that, a fork/join costs more than it saves.
 #include "cpu.h"
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 #define PAR_MIN 32768
+
+// The loops below run `#pragma omp parallel` over explicit chunks, each chunk an `omp simd`
+// loop, rather than `omp parallel for simd ... if (n >= PAR_MIN)`: with the if false, GCC runs
+// that construct's loop scalar (measured: silu 4.1 ns per float below PAR_MIN, 0.39 above), and
+// a sampler at batch 1 runs every elementwise op below it.
+// This thread's chunk [*i0, *i1) of n, in whole cache lines.
+static inline void thread_chunk(size_t n, size_t *i0, size_t *i1) {
+  const size_t T = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
+  const size_t c = ((n + T - 1) / T + 15) & ~(size_t)15;
+  *i0 = t * c < n ? t * c : n;
+  *i1 = *i0 + c < n ? *i0 + c : n;
+}
+#define CHUNKED(n, body)                                                        \
+  _Pragma("omp parallel num_threads(nt) if (n >= PAR_MIN)") {                 \
+    size_t i0, i1;                                                            \
+    thread_chunk(n, &i0, &i1);                                                \
+    _Pragma("omp simd") for (size_t i = i0; i < i1; i++) body;                \
+  }
 
 // exp(x) for float, written so that `#pragma omp simd` loops vectorise it (the libm call
 // does not without -fno-math-errno). Cephes' method: x = n ln2 + r with |r| <= ln2/2,
@@ -36,6 +55,45 @@ static inline float exp_fast(float x) {
   memcpy(&scale, &bits, sizeof scale);
   return p * scale;
 }
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+// exp_fast(-v) for 16 lanes, the same method written out: GCC's vectorisation of exp_fast runs
+// its clamps as masked copies of the whole computation (three divisions per vector in silu),
+// and -std=c11 leaves its products unfused. Measured 0.52 -> 0.29 ns per float in silu.
+static inline __m512 expneg16(__m512 v) {
+  const __m512 x = _mm512_max_ps(_mm512_min_ps(_mm512_sub_ps(_mm512_setzero_ps(), v), _mm512_set1_ps(88.3f)),
+                                 _mm512_set1_ps(-87.3f));
+  const __m512 magic = _mm512_set1_ps(12582912.0f);
+  const __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504089f), magic), n = _mm512_sub_ps(t, magic);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  const __m512i e = _mm512_slli_epi32(
+      _mm512_add_epi32(_mm512_sub_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(0x4B400000)), _mm512_set1_epi32(127)),
+      23);
+  return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+static inline __m512 silu16(__m512 v) { return _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), expneg16(v))); }
+// y[i] = silu(x[i]) for i < n (and a[i] = x[i] * k + b first, when kb: GroupNorm's affine map).
+static inline void silu_row(long n, const float *x, float *y, int kb, float k, float b, float *a) {
+  for (long i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+    __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+    if (kb) {
+      v = _mm512_add_ps(_mm512_mul_ps(v, _mm512_set1_ps(k)), _mm512_set1_ps(b));  // groupnorm_fwd's bits
+      if (a) _mm512_mask_storeu_ps(a + i, m, v);
+    }
+    _mm512_mask_storeu_ps(y + i, m, silu16(v));
+  }
+}
+#endif
 
 // ---- normalisation and activations ----
 
@@ -75,6 +133,64 @@ static void fast_groupnorm_fwd(Backend *be, int B, int C, int HW, int G, const f
       float *yc = y + off + (long)c * HW;
 #pragma omp simd
       for (int p = 0; p < HW; p++) yc[p] = xc[p] * a + b;
+    }
+    mean[bg] = mu;
+    rstd[bg] = rs;
+  }
+}
+
+// groupnorm_fwd, then y = silu(a) on the values just computed (a kept only when given): one
+// pass over x and y less than the two ops, and one parallel region instead of two.
+static void fast_groupnorm_silu_fwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *gamma,
+                                    const float *beta, float *a, float *y, float *mean, float *rstd) {
+  const int Cg = C / G, nt = cpu_threads(be);
+  const double n = (double)Cg * HW;
+#pragma omp parallel for num_threads(nt) schedule(static) if ((long)B * C * HW >= PAR_MIN)
+  for (int bg = 0; bg < B * G; bg++) {
+    const long off = (long)bg * Cg * HW;
+    double sum = 0;
+    for (int c = 0; c < Cg; c++) {
+      const float *xc = x + off + (long)c * HW;
+      float s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int p = 0; p < HW; p++) s += xc[p];
+      sum += s;
+    }
+    const float mu = (float)(sum / n);
+    double ss = 0;
+    for (int c = 0; c < Cg; c++) {
+      const float *xc = x + off + (long)c * HW;
+      float s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int p = 0; p < HW; p++) s += (xc[p] - mu) * (xc[p] - mu);
+      ss += s;
+    }
+    const float rs = (float)(1.0 / sqrt(ss / n + 1e-5));
+    const int g = bg % G;
+    for (int c = 0; c < Cg; c++) {
+      const int ch = g * Cg + c;
+      const float k = rs * gamma[ch], b = beta[ch] - mu * k;
+      const float *xc = x + off + (long)c * HW;
+      float *yc = y + off + (long)c * HW;
+#ifdef __AVX512F__
+      silu_row(HW, xc, yc, 1, k, b, a ? a + off + (long)c * HW : NULL);
+      continue;
+#endif
+      if (a) {
+        float *ac = a + off + (long)c * HW;
+#pragma omp simd
+        for (int p = 0; p < HW; p++) {
+          const float v = xc[p] * k + b;
+          ac[p] = v;
+          yc[p] = v / (1.0f + exp_fast(-v));
+        }
+      } else {
+#pragma omp simd
+        for (int p = 0; p < HW; p++) {
+          const float v = xc[p] * k + b;
+          yc[p] = v / (1.0f + exp_fast(-v));
+        }
+      }
     }
     mean[bg] = mu;
     rstd[bg] = rs;
@@ -139,17 +255,24 @@ static void fast_groupnorm_bwd(Backend *be, int B, int C, int HW, int G, const f
 
 static void fast_silu_fwd(Backend *be, size_t n, const float *x, float *y) {
   const int nt = cpu_threads(be);
-#pragma omp parallel for simd num_threads(nt) schedule(static) if (n >= PAR_MIN)
-  for (size_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + exp_fast(-x[i]));
+#ifdef __AVX512F__
+#pragma omp parallel num_threads(nt) if (n >= PAR_MIN)
+  {
+    size_t i0, i1;
+    thread_chunk(n, &i0, &i1);
+    silu_row((long)(i1 - i0), x + i0, y + i0, 0, 0, 0, NULL);
+  }
+#else
+  CHUNKED(n, y[i] = x[i] / (1.0f + exp_fast(-x[i])))
+#endif
 }
 
 static void fast_silu_bwd(Backend *be, size_t n, const float *x, const float *dy, float *dx) {
   const int nt = cpu_threads(be);
-#pragma omp parallel for simd num_threads(nt) schedule(static) if (n >= PAR_MIN)
-  for (size_t i = 0; i < n; i++) {
+  CHUNKED(n, {
     const float s = 1.0f / (1.0f + exp_fast(-x[i]));
     dx[i] += dy[i] * s * (1.0f + x[i] * (1.0f - s));
-  }
+  })
 }
 
 static void fast_softmax_fwd(Backend *be, int rows, int n, float scale, const float *x, float *y) {
@@ -192,8 +315,7 @@ static void fast_softmax_bwd(Backend *be, int rows, int n, float scale, const fl
 #define ELEMENTWISE(name, params, body)                                               \
   static void name params {                                                           \
     const int nt = cpu_threads(be);                                                   \
-    _Pragma("omp parallel for simd num_threads(nt) schedule(static) if (n >= PAR_MIN)") \
-    for (size_t i = 0; i < n; i++) body;                                              \
+    CHUNKED(n, body)                                                                  \
   }
 ELEMENTWISE(fast_add, (Backend *be, size_t n, const float *a, const float *b, float *y), y[i] = a[i] + b[i])
 ELEMENTWISE(fast_axpy, (Backend *be, size_t n, float alpha, const float *x, float *y), y[i] += alpha * x[i])
@@ -298,14 +420,13 @@ static void fast_adamw(Backend *be, size_t n, float *p, const float *g, float *m
   const int nt = cpu_threads(be);
   const float inv_bc1 = (float)(1.0 / (1.0 - pow(beta1, step)));
   const float inv_bc2 = (float)(1.0 / (1.0 - pow(beta2, step)));
-#pragma omp parallel for simd num_threads(nt) schedule(static) if (n >= PAR_MIN)
-  for (size_t i = 0; i < n; i++) {
+  CHUNKED(n, {
     const float mi = beta1 * m[i] + (1.0f - beta1) * g[i];
     const float vi = beta2 * v[i] + (1.0f - beta2) * g[i] * g[i];
     m[i] = mi;
     v[i] = vi;
     p[i] -= lr * (wd * p[i] + mi * inv_bc1 / (sqrtf(vi * inv_bc2) + eps));
-  }
+  })
 }
 
 static double fast_sumsq(Backend *be, size_t n, const float *x) {
@@ -320,6 +441,7 @@ void cpu_fast_ops(Backend *be) {
   be->groupnorm_fwd = fast_groupnorm_fwd;
   be->groupnorm_bwd = fast_groupnorm_bwd;
   be->silu_fwd = fast_silu_fwd;
+  be->groupnorm_silu_fwd = fast_groupnorm_silu_fwd;
   be->silu_bwd = fast_silu_bwd;
   be->softmax_fwd = fast_softmax_fwd;
   be->softmax_bwd = fast_softmax_bwd;

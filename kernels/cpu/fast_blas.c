@@ -105,6 +105,22 @@ static void fast_gemm(Backend *be, int batch, int transA, int transB, int M, int
 
 // ---- convolution ----
 
+// gemm_panel (C = A . B, plus C with acc) on nt threads, each a slice of C's columns in whole
+// vectors; 0 where the build has no gemm_panel.
+static int gemm_panel_split(int nt, int M, int n, int K, const float *A, long rs, long cs, const float *B, int ldb,
+                            float *C, int ldc, int acc) {
+  if (!gemm_panel_available()) return 0;
+  if (nt <= 1 || n < 64) return gemm_panel(M, n, K, A, rs, cs, B, ldb, C, ldc, acc);
+#pragma omp parallel num_threads(nt)
+  {
+    const int T = omp_get_num_threads(), t = omp_get_thread_num();
+    const int chunk = ((n + T - 1) / T + 15) & ~15, j0 = t * chunk < n ? t * chunk : n;
+    const int j1 = j0 + chunk < n ? j0 + chunk : n;
+    if (j0 < j1) gemm_panel(M, j1 - j0, K, A, rs, cs, B + j0, ldb, C + j0, ldc, acc);
+  }
+  return 1;
+}
+
 static int conv_is_pointwise(const ConvDesc *d) { return d->K == 1 && d->stride == 1 && d->pad == 0; }
 
 // Output columns ox in [*lo, *hi) read input column ix = ox*stride - pad + kx inside [0, W).
@@ -231,13 +247,14 @@ static void col2im_acc(const ConvDesc *d, const float *dcol, float *dx, int oy0,
 static void conv_fwd_sample(const ConvDesc *d, const float *xb, const float *w, const float *bias,
                             float *yb, float *col, int nt) {
   const int P = d->Ho * d->Wo, CKK = d->Cin * d->K * d->K, rows = block_rows(d);
-  if (!col) {
-    sgemm_split(nt, 0, 0, d->Cout, P, CKK, 1.0f, w, CKK, xb, P, 0.0f, yb, P);
+  if (!col) {  // pointwise: y_b = w . x_b, x_b read where it lies
+    if (!gemm_panel_split(nt, d->Cout, P, CKK, w, CKK, 1, xb, P, yb, P, 0))
+      sgemm_split(nt, 0, 0, d->Cout, P, CKK, 1.0f, w, CKK, xb, P, 0.0f, yb, P);
   } else {
     for (int oy = 0; oy < d->Ho; oy += rows) {  // y_b[:, block] = w . col_block
       const int oy1 = oy + rows < d->Ho ? oy + rows : d->Ho, n = (oy1 - oy) * d->Wo;
       im2col(d, xb, col, oy, oy1, nt);
-      if (nt > 1 || !gemm_panel(d->Cout, n, CKK, w, CKK, 1, col, n, yb + (long)oy * d->Wo, P, 0))
+      if (!gemm_panel_split(nt, d->Cout, n, CKK, w, CKK, 1, col, n, yb + (long)oy * d->Wo, P, 0))
         sgemm_split(nt, 0, 0, d->Cout, n, CKK, 1.0f, w, CKK, col, n, 0.0f, yb + (long)oy * d->Wo, P);
     }
   }
@@ -253,7 +270,8 @@ static void conv_bwd_data_sample(const ConvDesc *d, const float *dyb, const floa
                                  float *dcol, int nt) {
   const int P = d->Ho * d->Wo, CKK = d->Cin * d->K * d->K, rows = block_rows(d);
   if (!dcol) {  // pointwise: dx_b += w^T dy_b straight into place
-    sgemm_split(nt, 1, 0, CKK, P, d->Cout, 1.0f, w, CKK, dyb, P, 1.0f, dxb, P);
+    if (!gemm_panel_split(nt, CKK, P, d->Cout, w, 1, CKK, dyb, P, dxb, P, 1))
+      sgemm_split(nt, 1, 0, CKK, P, d->Cout, 1.0f, w, CKK, dyb, P, 1.0f, dxb, P);
     return;
   }
   for (int oy = 0; oy < d->Ho; oy += rows) {  // dcol_block = w^T . dy_b[:, block], scattered into dx_b
@@ -290,14 +308,32 @@ static void conv_bwd_filter_sample(const ConvDesc *d, const float *xb, const flo
   }
 }
 
+// Scratch memory per thread and purpose, kept from call to call and grown as needed (a few
+// hundred KB each): a fresh malloc of that size per call is an mmap, page faults while it is
+// first written, and an munmap — ~10 % of a forward at batch 16 when col came from it. Never
+// freed (the threads of OpenMP's pool live as long as the process).
+enum { SCR_COL, SCR_DWT, SCR_DYT, SCR_PART, NSCR };
+static float *thread_scratch(int slot, size_t n) {
+  static _Thread_local float *buf[NSCR];
+  static _Thread_local size_t cap[NSCR];
+  if (n > cap[slot]) {
+    free(buf[slot]);
+    cap[slot] = n + n / 4;
+    buf[slot] = xmalloc(sizeof(float) * cap[slot]);
+  }
+  return buf[slot];
+}
+
 // One column block's scratch (NULL for a pointwise convolution).
 static float *conv_scratch(const ConvDesc *d) {
-  return conv_is_pointwise(d) ? NULL : xmalloc(sizeof(float) * d->Cin * d->K * d->K * block_rows(d) * d->Wo);
+  return conv_is_pointwise(d) ? NULL
+                              : thread_scratch(SCR_COL, (size_t)d->Cin * d->K * d->K * block_rows(d) * d->Wo);
 }
 
 static void fast_conv2d_fwd(Backend *be, const ConvDesc *d, const float *x, const float *w,
                             const float *bias, float *y) {
   const int nt = cpu_threads(be), par = d->B >= nt;
+  if (cpu_direct(be) && conv_direct_fwd(d, x, w, bias, y, nt)) return;
   const long xs = (long)d->Cin * d->H * d->W, ys = (long)d->Cout * d->Ho * d->Wo;
   blas_single_threaded();
 #pragma omp parallel num_threads(nt) if (par)
@@ -305,13 +341,13 @@ static void fast_conv2d_fwd(Backend *be, const ConvDesc *d, const float *x, cons
     float *col = conv_scratch(d);
 #pragma omp for schedule(static)
     for (int b = 0; b < d->B; b++) conv_fwd_sample(d, x + b * xs, w, bias, y + b * ys, col, par ? 1 : nt);
-    free(col);
   }
 }
 
 static void fast_conv2d_bwd_data(Backend *be, const ConvDesc *d, const float *dy, const float *w,
                                  float *dx) {
   const int nt = cpu_threads(be), par = d->B >= nt;
+  if (cpu_direct(be) && conv_direct_bwd_data(d, dy, w, dx, nt)) return;
   const long xs = (long)d->Cin * d->H * d->W, ys = (long)d->Cout * d->Ho * d->Wo;
   blas_single_threaded();
 #pragma omp parallel num_threads(nt) if (par)
@@ -319,7 +355,6 @@ static void fast_conv2d_bwd_data(Backend *be, const ConvDesc *d, const float *dy
     float *dcol = conv_scratch(d);
 #pragma omp for schedule(static)
     for (int b = 0; b < d->B; b++) conv_bwd_data_sample(d, dy + b * ys, w, dx + b * xs, dcol, par ? 1 : nt);
-    free(dcol);
   }
 }
 
@@ -331,33 +366,38 @@ static void fast_conv2d_bwd_filter(Backend *be, const ConvDesc *d, const float *
   const int nt = cpu_threads(be), par = d->B >= nt;
   const long xs = (long)d->Cin * d->H * d->W, ys = (long)d->Cout * d->Ho * d->Wo;
   const long nw = (long)d->Cout * d->Cin * d->K * d->K;
-  const int nparts = par ? nt : 1;
-  float **part = xmalloc(sizeof(float *) * nparts);
+  float *part[64];
+  int nused = 1;
+  CHECK(nt <= 64, "at most 64 threads");
   part[0] = dw;
-  for (int t = 1; t < nparts; t++) part[t] = xcalloc(nw, sizeof(float));
   blas_single_threaded();
 #pragma omp parallel num_threads(nt) if (par)
   {
-    float *col = conv_scratch(d), *mine = part[omp_get_thread_num()];
+    const int me = omp_get_thread_num();
+    if (me == 0) nused = omp_get_num_threads();  // OpenMP may give fewer than asked
+    if (me > 0) {
+      part[me] = thread_scratch(SCR_PART, nw);
+      memset(part[me], 0, sizeof(float) * nw);
+    }
+#pragma omp barrier
+    float *col = conv_scratch(d), *mine = part[me];
     const int CKK = d->Cin * d->K * d->K, panel = par && col && gemm_panel_available();
-    float *mineT = panel ? xcalloc((size_t)CKK * d->Cout, sizeof(float)) : NULL;
-    float *dyT = panel ? xmalloc(sizeof(float) * block_rows(d) * d->Wo * d->Cout) : NULL;
+    float *mineT = panel ? thread_scratch(SCR_DWT, (size_t)CKK * d->Cout) : NULL;
+    float *dyT = panel ? thread_scratch(SCR_DYT, (size_t)block_rows(d) * d->Wo * d->Cout) : NULL;
+    if (mineT) memset(mineT, 0, sizeof(float) * CKK * d->Cout);
 #pragma omp for schedule(static)
     for (int b = 0; b < d->B; b++)
       conv_bwd_filter_sample(d, x + b * xs, dy + b * ys, mine, mineT, col, dyT, par ? 1 : nt);
     if (mineT)
       for (int co = 0; co < d->Cout; co++)
         for (int k = 0; k < CKK; k++) mine[(long)co * CKK + k] += mineT[(long)k * d->Cout + co];
-    free(col);
-    free(mineT);
-    free(dyT);
   }  // every part is complete here
 #pragma omp parallel num_threads(nt)
   {
-    if (nparts > 1) {
+    if (nused > 1) {
 #pragma omp for schedule(static)
       for (long i = 0; i < nw; i++)
-        for (int t = 1; t < nparts; t++) dw[i] += part[t][i];
+        for (int t = 1; t < nused; t++) dw[i] += part[t][i];
     }
     if (db) {
 #pragma omp for schedule(static)
@@ -374,8 +414,6 @@ static void fast_conv2d_bwd_filter(Backend *be, const ConvDesc *d, const float *
       }
     }
   }
-  for (int t = 1; t < nparts; t++) free(part[t]);
-  free(part);
 }
 
 void cpu_fast_blas_ops(Backend *be) {

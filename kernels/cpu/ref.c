@@ -183,6 +183,16 @@ static void ref_silu_fwd(Backend *be, size_t n, const float *x, float *y) {
   for (size_t i = 0; i < n; i++) y[i] = (float)(x[i] / (1.0 + exp(-(double)x[i])));
 }
 
+// The two ops above in turn (a in a buffer of its own when the caller keeps none).
+static void ref_groupnorm_silu_fwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *gamma,
+                                   const float *beta, float *a, float *y, float *mean, float *rstd) {
+  const size_t n = (size_t)B * C * HW;
+  float *tmp = a ? a : xmalloc(sizeof(float) * (n ? n : 1));
+  ref_groupnorm_fwd(be, B, C, HW, G, x, gamma, beta, tmp, mean, rstd);
+  ref_silu_fwd(be, n, tmp, y);
+  if (!a) free(tmp);
+}
+
 // silu'(x) = s + x * s * (1 - s) with s = sigmoid(x).
 static void ref_silu_bwd(Backend *be, size_t n, const float *x, const float *dy, float *dx) {
   for (size_t i = 0; i < n; i++) {
@@ -321,6 +331,7 @@ void cpu_ref_ops(Backend *be) {
   be->groupnorm_fwd = ref_groupnorm_fwd;
   be->groupnorm_bwd = ref_groupnorm_bwd;
   be->silu_fwd = ref_silu_fwd;
+  be->groupnorm_silu_fwd = ref_groupnorm_silu_fwd;
   be->silu_bwd = ref_silu_bwd;
   be->softmax_fwd = ref_softmax_fwd;
   be->softmax_bwd = ref_softmax_bwd;

@@ -1,0 +1,177 @@
+// conv_direct.c — "same" convolutions at stride 1 without an im2col copy (AVX-512).
+//
+// A convolution with stride 1 and 2*pad = K - 1 keeps the image's size, and then the input
+// pixel that tap (ky, kx) of output pixel p reads sits at a fixed offset from p in the flat
+// plane: p + (ky - pad)*W + (kx - pad). So 16 consecutive output pixels read 16 consecutive
+// input floats per tap, one unaligned vector load, with a mask for the lanes whose tap hangs
+// off the image (left or right edge, first or last rows, or the end of the plane). These are
+// the column block's rows that im2col (fast_blas.c) copies out first; here the product reads
+// them straight from the activation, so the copy, its scratch and its page faults go. An
+// image narrower than 16 (8x8, 4x4) packs several rows into one vector the same way.
+//
+// Register block: R <= 6 output channels by 32 output pixels (12 AVX-512 accumulators), one
+// broadcast of a weight per row and two masked loads of the input per (tap, input channel),
+// the bias added as the block is stored. Output channels are dealt into panels as evenly as
+// possible (19 -> 5 + 5 + 5 + 4, not 6 + 6 + 6 + 1), so an odd pruned width costs what its MACs
+// say. The backward of the data is the same convolution of dy with the weights transposed
+// and flipped, accumulated into dx: no col2im either.
+//
+// Threads: one OpenMP region per call. Batch >= threads: a sample per thread; smaller
+// batches (a sampler at batch 1): the samples' 32-pixel blocks are dealt to the threads.
+// Sums run over taps, then input channels, in float: results differ from the reference in
+// the last bits (tests/test_kernels_cpu.c: kernels_fast_conv_direct).
+#include "cpu.h"
+#include <omp.h>
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+
+enum { MAXKK = 49 };  // up to 7x7
+
+// The weights as the kernels read them: row r, tap t, input channel c at w[r*rs + t*ts + c*cs].
+typedef struct { const float *w; long rs, ts, cs; } WView;
+
+// Rows [0, R) of dst for the 32 pixels from p0 (dst points at row 0, pixel p0). src points at
+// the sample's input, pixel p0; the weight of row r, tap t, input channel c is
+// w[r*rs + t*ts + c*cs]. off[t] is tap t's offset, mk[2t], mk[2t+1] its masks.
+#define DPANEL(R)                                                                                          \
+  static void dpanel##R(int Cs, int KK, const float *src, long HW, const int *off, const __mmask16 *mk,      \
+                        const float *w, long rs, long ts, long cs, const float *bias, float *dst, __mmask16 s0, __mmask16 s1, \
+                        int acc) {                                                                         \
+    __m512 a0[R], a1[R];                                                                                   \
+    _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm512_setzero_ps();                 \
+    for (int t = 0; t < KK; t++) {                                                                         \
+      const __mmask16 m0 = mk[2 * t], m1 = mk[2 * t + 1];                                                  \
+      const float *sp = src + off[t], *wt = w + (long)t * ts;                                              \
+      if (!(m0 | m1)) continue;                                                                            \
+      for (int c = 0; c < Cs; c++, sp += HW, wt += cs) {                                                   \
+        const __m512 b0 = _mm512_maskz_loadu_ps(m0, sp), b1 = _mm512_maskz_loadu_ps(m1, sp + 16);          \
+        _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) {                                              \
+          const __m512 v = _mm512_set1_ps(wt[r * rs]);                                                     \
+          a0[r] = _mm512_fmadd_ps(v, b0, a0[r]);                                                           \
+          a1[r] = _mm512_fmadd_ps(v, b1, a1[r]);                                                           \
+        }                                                                                                  \
+      }                                                                                                    \
+    }                                                                                                      \
+    _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) {                                                  \
+      float *d = dst + r * HW;                                                                             \
+      if (bias) {                                                                                          \
+        a0[r] = _mm512_add_ps(a0[r], _mm512_set1_ps(bias[r]));                                             \
+        a1[r] = _mm512_add_ps(a1[r], _mm512_set1_ps(bias[r]));                                             \
+      }                                                                                                    \
+      if (acc) {                                                                                           \
+        a0[r] = _mm512_add_ps(a0[r], _mm512_maskz_loadu_ps(s0, d));                                        \
+        a1[r] = _mm512_add_ps(a1[r], _mm512_maskz_loadu_ps(s1, d + 16));                                   \
+      }                                                                                                    \
+      _mm512_mask_storeu_ps(d, s0, a0[r]);                                                                 \
+      _mm512_mask_storeu_ps(d + 16, s1, a1[r]);                                                            \
+    }                                                                                                      \
+  }
+DPANEL(1)
+DPANEL(2)
+DPANEL(3)
+DPANEL(4)
+DPANEL(5)
+DPANEL(6)
+
+typedef void (*DPanelFn)(int, int, const float *, long, const int *, const __mmask16 *, const float *, long,
+                         long, long, const float *, float *, __mmask16, __mmask16, int);
+static const DPanelFn dpanel[7] = {NULL, dpanel1, dpanel2, dpanel3, dpanel4, dpanel5, dpanel6};
+
+int conv_direct_ok(const ConvDesc *d) {
+  return d->stride == 1 && 2 * d->pad == d->K - 1 && d->K * d->K <= MAXKK && d->Ho == d->H && d->Wo == d->W;
+}
+
+
+// Tap t's offset in the plane, and for each block of 32 output pixels the masks of the lanes
+// whose tap t lands inside the image: mk[(k*KK + t)*2 + half]. Computed once per call.
+static __mmask16 *tap_masks(int H, int W, int K, int *off) {
+  const int KK = K * K, pad = K / 2;
+  const long HW = (long)H * W;
+  const int nblk = (int)((HW + 31) / 32);
+  __mmask16 *mk = xmalloc(sizeof(__mmask16) * 2 * KK * nblk);
+  for (int ky = 0, t = 0; ky < K; ky++)
+    for (int kx = 0; kx < K; kx++, t++) off[t] = (ky - pad) * W + (kx - pad);
+  for (int k = 0; k < nblk; k++) {
+    int oy[32], ox[32];
+    for (int l = 0; l < 32; l++) {
+      const long p = (long)k * 32 + l;
+      oy[l] = p < HW ? (int)(p / W) : -1000000;  // a pixel past the plane reads nothing
+      ox[l] = (int)(p % W);
+    }
+    for (int ky = 0, t = 0; ky < K; ky++)
+      for (int kx = 0; kx < K; kx++, t++) {
+        unsigned m = 0;
+        for (int l = 0; l < 32; l++) {
+          const int iy = oy[l] + ky - pad, ix = ox[l] + kx - pad;
+          if (iy >= 0 && iy < H && ix >= 0 && ix < W) m |= 1u << l;
+        }
+        mk[((long)k * KK + t) * 2] = (__mmask16)(m & 0xffff);
+        mk[((long)k * KK + t) * 2 + 1] = (__mmask16)(m >> 16);
+      }
+  }
+  return mk;
+}
+
+// Block k (32 output pixels from 32k) of one sample: every row of dst (M of them).
+static void direct_block(int Cs, int M, long HW, int KK, const float *src, WView wv, const float *bias, float *dst,
+                         int k, const int *off, const __mmask16 *mk, int acc) {
+  const long p0 = (long)k * 32, left = HW - p0;
+  const __mmask16 s0 = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+  const __mmask16 s1 = left >= 32 ? 0xffff : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
+  const int np = (M + 5) / 6;  // panels, as even as possible
+  for (int i = 0, r0 = 0; i < np; i++) {
+    const int R = (M - r0) / (np - i);
+    dpanel[R](Cs, KK, src + p0, HW, off, mk + (long)k * KK * 2, wv.w + r0 * wv.rs, wv.rs, wv.ts, wv.cs,
+              bias ? bias + r0 : NULL, dst + r0 * HW + p0, s0, s1, acc);
+    r0 += R;
+  }
+}
+
+// dst (B, M, H, W) = (or +=, with acc) the same-size convolution of src (B, Cs, H, W) with the
+// weights wv, plus bias (M) when given.
+static void direct_run(int B, int Cs, int M, int H, int W, int K, const float *src, WView wv, const float *bias,
+                       float *dst, int acc, int nt) {
+  const long HW = (long)H * W, xs = (long)Cs * HW, ys = (long)M * HW;
+  const int nblk = (int)((HW + 31) / 32), KK = K * K;
+  int off[MAXKK];
+  __mmask16 *mk = tap_masks(H, W, K, off);
+  if (B >= nt || nt == 1) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int b = 0; b < B; b++)
+      for (int k = 0; k < nblk; k++) direct_block(Cs, M, HW, KK, src + b * xs, wv, bias, dst + b * ys, k, off, mk, acc);
+  } else {
+    const long tasks = (long)B * nblk;
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (long i = 0; i < tasks; i++) {
+      const int b = (int)(i / nblk), k = (int)(i % nblk);
+      direct_block(Cs, M, HW, KK, src + b * xs, wv, bias, dst + b * ys, k, off, mk, acc);
+    }
+  }
+  free(mk);
+}
+
+int conv_direct_fwd(const ConvDesc *d, const float *x, const float *w, const float *bias, float *y, int nt) {
+  if (!conv_direct_ok(d)) return 0;
+  const int KK = d->K * d->K;
+  const WView wv = {w, (long)d->Cin * KK, 1, KK};  // w (Cout, Cin, KK) read where it lies
+  direct_run(d->B, d->Cin, d->Cout, d->H, d->W, d->K, x, wv, bias, y, 0, nt);
+  return 1;
+}
+
+// dx[ci] += sum over co and taps t of w[co, ci, KK-1-t] * dy[co] at tap t's offset: the same
+// kernel with the weights read transposed and flipped, in place.
+int conv_direct_bwd_data(const ConvDesc *d, const float *dy, const float *w, float *dx, int nt) {
+  if (!conv_direct_ok(d)) return 0;
+  const int KK = d->K * d->K;
+  const WView wv = {w + KK - 1, KK, -1, (long)d->Cin * KK};
+  direct_run(d->B, d->Cout, d->Cin, d->H, d->W, d->K, dy, wv, NULL, dx, 1, nt);
+  return 1;
+}
+#else
+int conv_direct_ok(const ConvDesc *d) { return 0; }
+int conv_direct_fwd(const ConvDesc *d, const float *x, const float *w, const float *bias, float *y, int nt) {
+  return 0;
+}
+int conv_direct_bwd_data(const ConvDesc *d, const float *dy, const float *w, float *dx, int nt) { return 0; }
+#endif
