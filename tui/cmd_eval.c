@@ -28,10 +28,20 @@ static double forward_once(UNet *m, const float *x) {
   return (now_sec() - t0) * 1e3;
 }
 
-// Median ms of a forward pass on a batch of 16 for each model, after two warm-up passes.
+// One timed model call as a sampler makes it at batch 1 (a denoising step of the explorer's
+// Generate view): x (host memory) at t = 500.
+static double step_once(UNet *m, const float *x, float *eps) {
+  m->be->sync(m->be);
+  double t0 = now_sec();
+  unet_eps_host(m, 500, x, 1, eps);
+  return (now_sec() - t0) * 1e3;
+}
+
+// Median ms of a forward pass on a batch of 16 for each model, after two warm-up passes, and
+// (ms1) the median ms of a batch-1 denoising step, of 21 after two warm-up ones.
 // The models take turns, so that whatever else the machine does hits them all alike.
-static void forward_ms(UNet **m, int n, double *ms) {
-  enum { REPS = 7 };
+static void forward_ms(UNet **m, int n, double *ms, double *ms1) {
+  enum { REPS = 7, REPS1 = 21 };
   Backend *be = m[0]->be;
   size_t len = (size_t)16 * m[0]->cfg.in_ch * m[0]->cfg.img * m[0]->cfg.img;
   float *h = xmalloc(sizeof(float) * len), *x = be->alloc(be, len);
@@ -49,6 +59,20 @@ static void forward_ms(UNet **m, int n, double *ms) {
     qsort(all[k], REPS, sizeof(double), cmp_double);
     ms[k] = all[k][REPS / 2];
   }
+  double (*one)[REPS1] = xmalloc(sizeof *one * n);
+  const size_t len1 = len / 16;
+  float *eps = xmalloc(sizeof(float) * len1);
+  for (int i = -2; i < REPS1; i++)
+    for (int k = 0; k < n; k++) {
+      double v = step_once(m[k], h, eps);
+      if (i >= 0) one[k][i] = v;
+    }
+  for (int k = 0; k < n; k++) {
+    qsort(one[k], REPS1, sizeof(double), cmp_double);
+    ms1[k] = one[k][REPS1 / 2];
+  }
+  free(one);
+  free(eps);
   be->free(be, x);
   free(h);
   free(all);
@@ -58,24 +82,25 @@ typedef struct {
   const char *label, *path;
   UNet *m;
   int t0, t1;
-  double macs, ms, loss;
+  double macs, ms, ms1, loss;
   long params;
 } Row;
 
 static void print_rows(const Row *r, int n, double base_macs, double base_ms, int csv) {
-  if (csv) printf("model,path,t0,t1,macs,macs_ratio,params,ms_per_forward16,loss\n");
-  else printf("%-6s %-34s %-13s %9s %7s %9s %10s %8s %8s\n", "model", "file", "t range", "MACs (M)", "of base",
-              "params", "ms/fwd@16", "speedup", "loss");
+  if (csv) printf("model,path,t0,t1,macs,macs_ratio,params,ms_per_forward16,ms_per_step1,loss\n");
+  else printf("%-6s %-34s %-13s %9s %7s %9s %10s %8s %9s %8s %8s\n", "model", "file", "t range", "MACs (M)", "of base",
+              "params", "ms/fwd@16", "speedup", "ms/step@1", "speedup", "loss");
   for (int i = 0; i < n; i++) {
     if (csv) {
-      printf("%s,%s,%d,%d,%.0f,%.6f,%ld,%.4f,%.6g\n", r[i].label, r[i].path, r[i].t0, r[i].t1, r[i].macs,
-             r[i].macs / base_macs, r[i].params, r[i].ms, r[i].loss);
+      printf("%s,%s,%d,%d,%.0f,%.6f,%ld,%.4f,%.4f,%.6g\n", r[i].label, r[i].path, r[i].t0, r[i].t1, r[i].macs,
+             r[i].macs / base_macs, r[i].params, r[i].ms, r[i].ms1, r[i].loss);
       continue;
     }
     char range[32];
     snprintf(range, sizeof range, "[%d, %d)", r[i].t0, r[i].t1);
-    printf("%-6s %-34s %-13s %9.2f %7.3f %9ld %10.2f %7.2fx %8.5f\n", r[i].label, r[i].path, range, r[i].macs / 1e6,
-           r[i].macs / base_macs, r[i].params, r[i].ms, base_ms / r[i].ms, r[i].loss);
+    printf("%-6s %-34s %-13s %9.2f %7.3f %9ld %10.2f %7.2fx %9.3f %7.2fx %8.5f\n", r[i].label, r[i].path, range,
+           r[i].macs / 1e6, r[i].macs / base_macs, r[i].params, r[i].ms, base_ms / r[i].ms, r[i].ms1,
+           r[0].ms1 / r[i].ms1, r[i].loss);
   }
 }
 
@@ -219,13 +244,14 @@ int cmd_eval(int argc, char **argv) {
     for (size_t i = 0; i < (size_t)nbins * n; i++) plan_each[i] -= base_each[i];  // now the paired differences
   }
   UNet *all[PLAN_MAX_GROUPS + 1];
-  double ms_all[PLAN_MAX_GROUPS + 1];
+  double ms_all[PLAN_MAX_GROUPS + 1], ms1_all[PLAN_MAX_GROUPS + 1];
   for (int i = 0; i < nrows; i++) all[i] = rows[i].m;
-  forward_ms(all, nrows, ms_all);
+  forward_ms(all, nrows, ms_all, ms1_all);
   for (int i = 0; i < nrows; i++) {
     rows[i].macs = unet_macs(rows[i].m);
     rows[i].params = unet_nparams(rows[i].m);
     rows[i].ms = ms_all[i];
+    rows[i].ms1 = ms1_all[i];
   }
 
   double mean_base = 0, mean_plan = 0, compute = 0;
@@ -237,8 +263,8 @@ int cmd_eval(int argc, char **argv) {
              (unsigned long long)seed, be->name);
     print_rows(rows, nrows, rows[0].macs, rows[0].ms, csv);
     if (plan_path && !csv)
-      printf("%-6s %-34s %-13s %9s %7.3f %9s %10s %8s %8.5f\n", "plan", "(each t on its group's model)", "[0, T)", "",
-             compute, "", "", "", mean_plan);
+      printf("%-6s %-34s %-13s %9s %7.3f %9s %10s %8s %9s %8s %8.5f\n", "plan", "(each t on its group's model)",
+             "[0, T)", "", compute, "", "", "", "", "", mean_plan);
     if (cmp && !csv)
       printf("\n%s: %.1f %% of the %s model's MACs over a DDPM run; mean loss over all t %.5f vs %.5f (%+.2f %%)\n",
              cand, 100 * compute, ref, mean_plan, mean_base, 100 * (mean_plan / mean_base - 1));
