@@ -32,8 +32,9 @@ static int add_param(Classifier *m, const char *name, int ndim, const int *shape
 }
 
 Classifier *classifier_create(const ClassifierConfig *cfg, Backend *be, Err *err) {
-  int ok = cfg->in_ch >= 1 && cfg->img >= 4 && cfg->img % 4 == 0 && cfg->groups >= 1 &&
-           cfg->nclass >= 2 && cfg->nclass <= 1000;
+  // Bounded so that no shape product overflows and a corrupt file cannot ask for a huge model.
+  int ok = cfg->in_ch >= 1 && cfg->in_ch <= 64 && cfg->img >= 4 && cfg->img <= 4096 && cfg->img % 4 == 0 &&
+           cfg->groups >= 1 && cfg->groups <= 4096 && cfg->nclass >= 2 && cfg->nclass <= 1000;
   for (int i = 0; i < 3; i++) ok = ok && cfg->width[i] >= 1 && cfg->width[i] <= 4096;
   if (!ok) {
     err_set(err, "invalid classifier config (in_ch %d, img %d, widths %d,%d,%d, groups %d, classes %d)",
@@ -332,17 +333,32 @@ int classifier_save(const char *path, Classifier *m, const char *const *extra, E
   return rc;
 }
 
+// An integer member in [0, 1<<20] (classifier_create refuses what is too large for it), else
+// -1: a cast of a huge or NaN double to int would be undefined.
+static int cfg_int(const Json *j) {
+  double v = json_num(j, -1);
+  return v >= 0 && v <= (1 << 20) ? (int)v : -1;
+}
+
 static int parse_config(const char *path, const char *text, ClassifierConfig *c, Err *e) {
   Json j;
   if (json_parse(text, strlen(text), &j, e)) return err_set(e, "%s: config: %s", path, e->msg);
   const Json *w = json_get(&j, "width");
-  *c = (ClassifierConfig){
-      .in_ch = (int)json_num(json_get(&j, "in_ch"), 0), .img = (int)json_num(json_get(&j, "img"), 0),
-      .groups = (int)json_num(json_get(&j, "groups"), 0), .nclass = (int)json_num(json_get(&j, "nclass"), 0)};
-  for (int i = 0; i < 3; i++) c->width[i] = (int)json_num(json_at(w, i), 0);
+  *c = (ClassifierConfig){.in_ch = cfg_int(json_get(&j, "in_ch")), .img = cfg_int(json_get(&j, "img")),
+                          .groups = cfg_int(json_get(&j, "groups")), .nclass = cfg_int(json_get(&j, "nclass"))};
+  for (int i = 0; i < 3; i++) c->width[i] = cfg_int(json_at(w, i));
   int ok = json_arr_len(w) == 3;
   json_free(&j);
   return ok ? 0 : err_set(e, "%s: config: 'width' must list 3 widths", path);
+}
+
+// The floats of the parameters a (range-checked) config asks for: 5 convs (weight, bias, norm
+// scale and shift) and the fc layer.
+static size_t config_params(const ClassifierConfig *c) {
+  size_t cin[CLS_NLAYERS] = {c->in_ch, c->width[0], c->width[1], c->width[1], c->width[2]};
+  size_t cout[CLS_NLAYERS] = {c->width[0], c->width[1], c->width[1], c->width[2], c->width[2]}, n = 0;
+  for (int l = 0; l < CLS_NLAYERS; l++) n += cout[l] * cin[l] * 9 + 3 * cout[l];
+  return n + (size_t)c->nclass * c->width[2] + c->nclass;
 }
 
 Classifier *classifier_load(const char *path, Backend *be, Err *e) {
@@ -356,6 +372,16 @@ Classifier *classifier_load(const char *path, Backend *be, Err *e) {
     goto done;
   }
   if (parse_config(path, cj, &cfg, e)) goto done;
+  // The weights must be in the file: a config asking for more parameters than it holds is
+  // refused before the model is allocated.
+  size_t held = 0;
+  for (int k = 0; k < f.n; k++) held += (size_t)st_numel(&f.t[k]);
+  if (cfg.in_ch >= 1 && cfg.width[0] >= 1 && cfg.width[1] >= 1 && cfg.width[2] >= 1 && cfg.nclass >= 1 &&
+      config_params(&cfg) > held) {
+    err_set(e, "%s: the config asks for %zu parameters, more than the %zu the file holds", path,
+            config_params(&cfg), held);
+    goto done;
+  }
   Err e2;
   if (!(m = classifier_create(&cfg, be, &e2))) { err_set(e, "%s: %s", path, e2.msg); goto done; }
   float *h = xcalloc(m->size, sizeof(float));

@@ -2,6 +2,7 @@
 // a file round trip, and a short real training run whose accuracy rises far above chance.
 #include "../engine/classifier.h"
 #include "../engine/rng.h"
+#include "../engine/safetensors.h"
 #include "models.h"
 #include "test.h"
 
@@ -106,6 +107,46 @@ TEST(classifier_save_load_roundtrip) {
   classifier_hash(r, h2);
   ASSERT(strcmp(h1, h2));
   classifier_free(m);
+  classifier_free(r);
+  be->destroy(be);
+}
+
+// A corrupt config in a classifier file is refused with a message: numbers far outside int
+// (a cast would be undefined behaviour), out of range, or a model larger than the weights the
+// file holds (refused before it is allocated). tests/fuzz/corpus/classifier has these as seeds.
+TEST(classifier_load_refuses_corrupt_config) {
+  Backend *be = backend_cpu_ref_create();
+  Classifier *m = tiny(be);
+  ASSERT(m);
+  classifier_init_params(m, 3);
+  char path[300], bad[320];
+  snprintf(path, sizeof path, "%s/cls-good.safetensors", test_tmpdir());
+  snprintf(bad, sizeof bad, "%s/cls-bad.safetensors", test_tmpdir());
+  Err e;
+  ASSERTF(classifier_save(path, m, NULL, &e) == 0, "%s", e.msg);
+  classifier_free(m);
+  const char *cases[][2] = {
+    {"{\"in_ch\":1e300,\"img\":8,\"width\":[4,6,8],\"groups\":2,\"nclass\":3}", "invalid classifier config"},
+    {"{\"in_ch\":1,\"img\":-1e300,\"width\":[4,6,8],\"groups\":2,\"nclass\":3}", "invalid classifier config"},
+    {"{\"in_ch\":1,\"img\":8,\"width\":[4,6,1e20],\"groups\":2,\"nclass\":3}", "invalid classifier config"},
+    {"{\"in_ch\":1,\"img\":8,\"width\":[4,6,8],\"groups\":2e9,\"nclass\":3}", "invalid classifier config"},
+    {"{\"in_ch\":1,\"img\":1048576,\"width\":[4,6,8],\"groups\":2,\"nclass\":3}", "invalid classifier config"},
+    {"{\"in_ch\":1,\"img\":8,\"width\":[4096,4096,4096],\"groups\":2,\"nclass\":3}", "the file holds"},
+    {"{\"in_ch\":1,\"img\":8,\"width\":[4,6],\"groups\":2,\"nclass\":3}", "3 widths"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    StFile f;
+    ASSERTF(!st_load(path, &f, &e), "%s", e.msg);
+    st_set_meta(&f, "config", cases[i][0]);
+    ASSERTF(!st_save(bad, &f, &e), "%s", e.msg);
+    st_free(&f);
+    Classifier *r = classifier_load(bad, be, &e);
+    ASSERTF(!r, "accepted: %s", cases[i][0]);
+    classifier_free(r);
+    ASSERTF(strstr(e.msg, cases[i][1]), "%s: '%s'", cases[i][0], e.msg);
+  }
+  Classifier *r = classifier_load(path, be, &e);  // the file itself still loads
+  ASSERTF(r, "%s", e.msg);
   classifier_free(r);
   be->destroy(be);
 }

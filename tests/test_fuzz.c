@@ -16,8 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *const targets[] = {"args", "checkpoint", "cifar", "idx", "json", "plan", "png", "proposer",
-                                      "safetensors"};
+static const char *const targets[] = {"args", "checkpoint", "cifar", "classifier", "idx", "json", "plan", "png",
+                                      "proposer", "safetensors"};
 
 static const char *build_dir(void) {
   static char dir[4096];
