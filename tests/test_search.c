@@ -267,6 +267,68 @@ TEST(search_external_proposer_errors) {
   ASSERT(propose_cmd("echo '{\"keep\": {}}'", &b, 2, 5, keep, &e) == 0);  // never reads stdin: fine
 }
 
+// A proposer that misbehaves for some rounds costs those rounds only: a reply that never
+// ends (timeout), one over the size limit, one that is not JSON are each recorded in the
+// bank as skipped, with why, and the search goes on to a good round after them.
+TEST(search_external_proposer_bad_rounds_skipped) {
+  Fixture f;
+  fixture(&f);
+  const char *dir = test_tmpdir();
+  char script[600], cmd[700], body[2000];
+  snprintf(script, sizeof script, "%s/flaky.sh", dir);
+  snprintf(body, sizeof body,
+           "n=$(cat '%s/flaky.count' 2>/dev/null || echo 0); n=$((n + 1)); echo $n > '%s/flaky.count'\n"
+           "cat > '%s/flaky.in.'$n\n"
+           "case $n in\n"
+           "1) echo '{\"keep\": {'; exec sleep 30 ;;\n"  // starts a reply, never ends it
+           "2) printf '{\"keep\": {}, \"pad\": \"'; head -c 2000000 /dev/zero | tr '\\0' x; echo '\"}' ;;\n"
+           "3) echo 'no json here' ;;\n"
+           "*) echo '{\"keep\": {\"conv_in.out\": 0.75}}' ;;\n"
+           "esac",
+           dir, dir, dir);
+  write_script(script, body);
+  snprintf(cmd, sizeof cmd, "cmd:%s", script);
+  SearchCfg cfg = search_defaults(0.7, 250, 500);
+  cfg.rounds = 5;
+  cfg.batch = 8;
+  cfg.timeout_s = 1;
+  cfg.proposer = cmd;
+  Err e;
+  Bank b;
+  double t0 = now_sec();
+  UNet *w = search_run(f.m, &f.s, &f.c, &f.imp, &cfg, &b, &e);
+  ASSERTF(w, "%s", e.msg);
+  ASSERTF(now_sec() - t0 < 30, "the search took %.1f s: the hung proposer was not killed", now_sec() - t0);
+  ASSERT_EQ_INT(b.n, 5);
+  const char *why[] = {"no reply within 1 s", "reply longer than", "not JSON"};
+  for (int k = 0; k < 3; k++) {
+    ASSERTF(strstr(b.e[k + 1].skipped, why[k]), "round %d skipped: '%s'", k + 2, b.e[k + 1].skipped);
+    ASSERT(isnan(b.e[k + 1].score) && !b.e[k + 1].keep);
+  }
+  ASSERTF(!b.e[4].skipped[0], "round 5 skipped: %s", b.e[4].skipped);  // the search went on
+  ASSERT(isfinite(b.e[4].score) && fabs(b.e[4].macs_ratio - 0.7) <= 0.02 * 0.7);
+  ASSERT(b.best == 0 || b.best == 4);
+  // Round 5's proposer saw the three skipped rounds, each with its reason.
+  char path[700];
+  snprintf(path, sizeof path, "%s/flaky.in.4", dir);
+  size_t len;
+  char *text = slurp(path, &len);
+  ASSERT(text);
+  Json j;
+  ASSERTF(text && !json_parse(text, len, &j, &e), "%s", e.msg);
+  const Json *hist = json_get(&j, "history");
+  ASSERT_EQ_INT(json_arr_len(hist), 4);
+  for (int k = 0; k < 3; k++) {
+    const char *s = json_str(json_get(json_at(hist, k + 1), "skipped"));
+    ASSERTF(s && strstr(s, why[k]), "history[%d].skipped: '%s'", k + 1, s ? s : "(none)");
+  }
+  json_free(&j);
+  free(text);
+  unet_free(w);
+  bank_free(&b);
+  fixture_free(&f);
+}
+
 // A plan's evaluation: one model reproduces eval_loss_curve; two models split the bins.
 TEST(search_group_eval_matches_eval_loss_curve) {
   Fixture f;
