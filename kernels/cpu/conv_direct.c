@@ -22,6 +22,7 @@
 // the last bits (tests/test_kernels_cpu.c: kernels_fast_conv_direct).
 #include "cpu.h"
 #include <omp.h>
+#include <stdlib.h>
 
 #ifdef __AVX512F__
 #include <immintrin.h>
@@ -151,21 +152,52 @@ static void direct_run(int B, int Cs, int M, int H, int W, int K, const float *s
   free(mk);
 }
 
+// A growing scratch per thread (never freed: a few hundred KB at most), for packed weights.
+static float *pack_scratch(size_t n) {
+  static _Thread_local float *buf;
+  static _Thread_local size_t cap;
+  if (n > cap) {
+    free(buf);
+    cap = n + n / 4;
+    buf = xmalloc(sizeof(float) * cap);
+  }
+  return buf;
+}
+
+// Packing the weights as (rows, KK, channels) makes each row's broadcasts read consecutive
+// floats; it costs one pass over the weights, 1/(B*H*W) of the convolution's work: worth it
+// once a call has a few hundred output pixels (at batch 1 on an 8x8 image it would not be).
+long conv_direct_pack_min = 512;  // pixels per call (B*H*W); tests and benchmarks may change it
+
 int conv_direct_fwd(const ConvDesc *d, const float *x, const float *w, const float *bias, float *y, int nt) {
   if (!conv_direct_ok(d)) return 0;
-  const int KK = d->K * d->K;
-  const WView wv = {w, (long)d->Cin * KK, 1, KK};  // w (Cout, Cin, KK) read where it lies
-  direct_run(d->B, d->Cin, d->Cout, d->H, d->W, d->K, x, wv, bias, y, 0, nt);
+  const int KK = d->K * d->K, Cin = d->Cin, Cout = d->Cout;
+  WView wv = {w, (long)Cin * KK, 1, KK};  // w (Cout, Cin, KK) read where it lies
+  if ((long)d->B * d->H * d->W >= conv_direct_pack_min && KK > 1) {
+    float *wp = pack_scratch((size_t)Cout * KK * Cin);
+    for (int co = 0; co < Cout; co++)
+      for (int c = 0; c < Cin; c++)
+        for (int t = 0; t < KK; t++) wp[((long)co * KK + t) * Cin + c] = w[((long)co * Cin + c) * KK + t];
+    wv = (WView){wp, (long)KK * Cin, Cin, 1};
+  }
+  direct_run(d->B, Cin, Cout, d->H, d->W, d->K, x, wv, bias, y, 0, nt);
   return 1;
 }
 
 // dx[ci] += sum over co and taps t of w[co, ci, KK-1-t] * dy[co] at tap t's offset: the same
-// kernel with the weights read transposed and flipped, in place.
+// kernel with the weights transposed and flipped (read in place, or packed as (Cin, KK, Cout)).
 int conv_direct_bwd_data(const ConvDesc *d, const float *dy, const float *w, float *dx, int nt) {
   if (!conv_direct_ok(d)) return 0;
-  const int KK = d->K * d->K;
-  const WView wv = {w + KK - 1, KK, -1, (long)d->Cin * KK};
-  direct_run(d->B, d->Cout, d->Cin, d->H, d->W, d->K, dy, wv, NULL, dx, 1, nt);
+  const int KK = d->K * d->K, Cin = d->Cin, Cout = d->Cout;
+  WView wv = {w + KK - 1, KK, -1, (long)Cin * KK};
+  if ((long)d->B * d->H * d->W >= conv_direct_pack_min) {
+    float *wp = pack_scratch((size_t)Cout * KK * Cin);
+    for (int co = 0; co < Cout; co++)
+      for (int c = 0; c < Cin; c++)
+        for (int t = 0; t < KK; t++) wp[((long)c * KK + (KK - 1 - t)) * Cout + co] = w[((long)co * Cin + c) * KK + t];
+    wv = (WView){wp, (long)KK * Cout, Cout, 1};
+  }
+  direct_run(d->B, Cout, Cin, d->H, d->W, d->K, dy, wv, NULL, dx, 1, nt);
   return 1;
 }
 #else

@@ -36,3 +36,4 @@ int gemm_panel_available(void);  // whether gemm_panel runs in this build
 int conv_direct_ok(const ConvDesc *d);
 int conv_direct_fwd(const ConvDesc *d, const float *x, const float *w, const float *bias, float *y, int nt);
 int conv_direct_bwd_data(const ConvDesc *d, const float *dy, const float *w, float *dx, int nt);
+extern long conv_direct_pack_min;  // weights are packed from this many output pixels per call up
