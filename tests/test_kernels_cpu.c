@@ -544,7 +544,7 @@ TEST(kernels_fast_conv) {
   im2col->destroy(im2col);
 }
 
-// conv_direct.c on the shapes pruning leaves (odd widths, panels of 5 + 5 + 5 + 4 rows), the
+// conv_direct.c on the shapes pruning leaves (odd widths, panels of 9 + 10 rows or 1), the
 // model's image sides (32, 16, 8 and 4: several rows per vector below 16), a plane that ends
 // inside a vector (7x7, 3x5), 5x5 taps, batch 1 on two threads (pixel blocks split) and on one.
 TEST(kernels_fast_conv_direct) {

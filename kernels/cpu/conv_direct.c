@@ -9,12 +9,16 @@
 // them straight from the activation, so the copy, its scratch and its page faults go. An
 // image narrower than 16 (8x8, 4x4) packs several rows into one vector the same way.
 //
-// Register block: R <= 6 output channels by 32 output pixels (12 AVX-512 accumulators), one
+// Register block: R <= 12 output channels by 32 output pixels (24 AVX-512 accumulators), one
 // broadcast of a weight per row and two masked loads of the input per (tap, input channel),
 // the bias added as the block is stored. Output channels are dealt into panels as evenly as
-// possible (19 -> 5 + 5 + 5 + 4, not 6 + 6 + 6 + 1), so an odd pruned width costs what its MACs
-// say. The backward of the data is the same convolution of dy with the weights transposed
-// and flipped, accumulated into dx: no col2im either.
+// possible (19 -> 9 + 10, 37 -> 9 + 9 + 9 + 10), so an odd pruned width costs what its MACs
+// say. Twelve rows rather than six halve the input's loads, which at 32x32 (planes 4 KB apart,
+// every channel's rows in the same L1 sets) come from L2: one thread, batch 16, GMAC/s, six |
+// twelve rows: 24->24 @32x32 52 | 68, 19->19 @32x32 47 | 81, 72->24 @32x32 55 | 58,
+// 48->48 @16x16 77 | 78, 72->72 @8x8 82 | 85 (the machine loaded; ~115 is the core's peak).
+// The backward of the data is the same convolution of dy with the weights transposed and
+// flipped, accumulated into dx: no col2im either.
 //
 // Threads: one OpenMP region per call. Batch >= threads: a sample per thread; smaller
 // batches (a sampler at batch 1): the samples' 32-pixel blocks are dealt to the threads.
@@ -28,6 +32,9 @@
 #include <immintrin.h>
 
 enum { MAXKK = 49 };  // up to 7x7
+#ifndef MAXR
+#define MAXR 12  // rows per panel at most (24 accumulators)
+#endif
 
 // The weights as the kernels read them: row r, tap t, input channel c at w[r*rs + t*ts + c*cs].
 typedef struct { const float *w; long rs, ts, cs; } WView;
@@ -40,21 +47,21 @@ typedef struct { const float *w; long rs, ts, cs; } WView;
                         const float *w, long rs, long ts, long cs, const float *bias, float *dst, __mmask16 s0, __mmask16 s1, \
                         int acc) {                                                                         \
     __m512 a0[R], a1[R];                                                                                   \
-    _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm512_setzero_ps();                 \
+    _Pragma("GCC unroll 12") for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm512_setzero_ps();                 \
     for (int t = 0; t < KK; t++) {                                                                         \
       const __mmask16 m0 = mk[2 * t], m1 = mk[2 * t + 1];                                                  \
       const float *sp = src + off[t], *wt = w + (long)t * ts;                                              \
       if (!(m0 | m1)) continue;                                                                            \
       for (int c = 0; c < Cs; c++, sp += HW, wt += cs) {                                                   \
         const __m512 b0 = _mm512_maskz_loadu_ps(m0, sp), b1 = _mm512_maskz_loadu_ps(m1, sp + 16);          \
-        _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) {                                              \
+        _Pragma("GCC unroll 12") for (int r = 0; r < R; r++) {                                              \
           const __m512 v = _mm512_set1_ps(wt[r * rs]);                                                     \
           a0[r] = _mm512_fmadd_ps(v, b0, a0[r]);                                                           \
           a1[r] = _mm512_fmadd_ps(v, b1, a1[r]);                                                           \
         }                                                                                                  \
       }                                                                                                    \
     }                                                                                                      \
-    _Pragma("GCC unroll 6") for (int r = 0; r < R; r++) {                                                  \
+    _Pragma("GCC unroll 12") for (int r = 0; r < R; r++) {                                                  \
       float *d = dst + r * HW;                                                                             \
       if (bias) {                                                                                          \
         a0[r] = _mm512_add_ps(a0[r], _mm512_set1_ps(bias[r]));                                             \
@@ -74,10 +81,17 @@ DPANEL(3)
 DPANEL(4)
 DPANEL(5)
 DPANEL(6)
+DPANEL(7)
+DPANEL(8)
+DPANEL(9)
+DPANEL(10)
+DPANEL(11)
+DPANEL(12)
 
 typedef void (*DPanelFn)(int, int, const float *, long, const int *, const __mmask16 *, const float *, long,
                          long, long, const float *, float *, __mmask16, __mmask16, int);
-static const DPanelFn dpanel[7] = {NULL, dpanel1, dpanel2, dpanel3, dpanel4, dpanel5, dpanel6};
+static const DPanelFn dpanel[MAXR + 1] = {NULL,    dpanel1, dpanel2, dpanel3,  dpanel4,  dpanel5, dpanel6,
+                                         dpanel7, dpanel8, dpanel9, dpanel10, dpanel11, dpanel12};
 
 int conv_direct_ok(const ConvDesc *d) {
   return d->stride == 1 && 2 * d->pad == d->K - 1 && d->K * d->K <= MAXKK && d->Ho == d->H && d->Wo == d->W;
@@ -120,7 +134,7 @@ static void direct_block(int Cs, int M, long HW, int KK, const float *src, WView
   const long p0 = (long)k * 32, left = HW - p0;
   const __mmask16 s0 = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
   const __mmask16 s1 = left >= 32 ? 0xffff : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
-  const int np = (M + 5) / 6;  // panels, as even as possible
+  const int np = (M + MAXR - 1) / MAXR;  // panels, as even as possible
   for (int i = 0, r0 = 0; i < np; i++) {
     const int R = (M - r0) / (np - i);
     dpanel[R](Cs, KK, src + p0, HW, off, mk + (long)k * KK * 2, wv.w + r0 * wv.rs, wv.rs, wv.ts, wv.cs,
