@@ -14,6 +14,9 @@
 #include <unistd.h>
 
 #define PNG_MAX_SIDE 16384
+// The most libpng may allocate for one chunk's decompression (zTXt, iCCP, ...); the chunks
+// themselves are checked against the file's size first (chunks_fit).
+#define PNG_MAX_CHUNK (8 << 20)
 
 typedef struct {
   FILE *f;
@@ -130,6 +133,33 @@ static void reader_close(Reader *r) {
   if (r->io.f) fclose(r->io.f);
 }
 
+// Every chunk but IDAT (which libpng streams) must fit in what is left of the file: libpng
+// allocates a text chunk's claimed length before it reads it, so a 122-byte file whose tEXt
+// chunk claimed 1.8 GB made it allocate that much (make fuzz). Reads the chunk headers from
+// byte 8 until IEND or the end of the file, then seeks back to byte 8.
+static int chunks_fit(FILE *f, const char *path, Err *e) {
+  struct stat st;
+  if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) return 0;  // libpng will say what is wrong
+  long long size = st.st_size, pos = 8;
+  uint8_t h[8];
+  int rc = 0;
+  while (pos + 8 <= size && fseeko(f, pos, SEEK_SET) == 0 && fread(h, 1, 8, f) == 8) {
+    long long len = (long long)h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3];
+    if (!memcmp(h + 4, "IEND", 4)) break;
+    if (memcmp(h + 4, "IDAT", 4) && len > size - pos - 12) {
+      char type[5];
+      for (int i = 0; i < 4; i++) type[i] = (h[4 + i] >= 'A' && h[4 + i] <= 'z') ? (char)h[4 + i] : '?';
+      type[4] = 0;
+      rc = err_set(e, "%s: corrupt PNG, or truncated at byte %lld: chunk '%s' at byte %lld claims %lld bytes", path,
+                   size, type, pos, len);
+      break;
+    }
+    pos += 12 + len;
+  }
+  if (fseeko(f, 8, SEEK_SET) && !rc) rc = err_set(e, "%s: %s", path, strerror(errno));
+  return rc;
+}
+
 // Opens path, checks the PNG signature and sets libpng up with our handlers.
 static int reader_open(Reader *r, const char *path, Err *e) {
   memset(r, 0, sizeof *r);
@@ -146,6 +176,7 @@ static int reader_open(Reader *r, const char *path, Err *e) {
     reader_close(r);
     return err_set(e, "%s: not a PNG file", path);
   }
+  if (chunks_fit(r->io.f, path, e)) { reader_close(r); return -1; }
   r->io.off = sizeof sig;
   r->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r->io, on_error, on_warning);
   if (r->png) r->info = png_create_info_struct(r->png);
@@ -153,6 +184,8 @@ static int reader_open(Reader *r, const char *path, Err *e) {
   png_set_read_fn(r->png, &r->io, read_fn);
   png_set_sig_bytes(r->png, sizeof sig);
   png_set_user_limits(r->png, PNG_MAX_SIDE, PNG_MAX_SIDE);
+  png_set_chunk_malloc_max(r->png, PNG_MAX_CHUNK);
+  png_set_chunk_cache_max(r->png, 1000);  // ancillary chunks kept, at most
   return 0;
 }
 

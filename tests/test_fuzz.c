@@ -77,6 +77,20 @@ TEST(fuzz_regress_png_dimensions_beyond_file) {
   ASSERTF(strstr(e.msg, "cannot fit in a file of 69 bytes"), "%s", e.msg);
 }
 
+// A 122-byte PNG whose tEXt chunk claimed 1.8 GB made libpng allocate that much (make fuzz,
+// libFuzzer: a 17 s "slow unit" at 2 GB RSS); chunks are now checked against the file's size.
+TEST(fuzz_regress_png_chunk_beyond_file) {
+  const char *path = "tests/fuzz/corpus/png/crash-huge-chunk.png";
+  uint8_t *pix;
+  int w, h, c;
+  char text[64];
+  Err e;
+  ASSERT(png_read(path, &pix, &w, &h, &c, &e) != 0);
+  ASSERTF(strstr(e.msg, "truncated at byte 122: chunk 'tEXt' at byte 52 claims 1811939347 bytes"), "%s", e.msg);
+  ASSERT(png_read_text(path, "seed", text, sizeof text, &e) != 0);
+  ASSERTF(strstr(e.msg, "claims 1811939347 bytes"), "%s", e.msg);
+}
+
 // A 66-byte pair of gzip'd IDX files promising 4 M images made the loader allocate 16 GiB.
 TEST(fuzz_regress_idx_gzip_bomb) {
   FILE *f = fopen("tests/fuzz/corpus/idx/crash-gz-bomb", "rb");
