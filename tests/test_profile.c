@@ -15,8 +15,8 @@ static long calls(Backend *prof, const char *op) {
 // The ops the profiler knows; the report and backend_profile_get use these names.
 static const char *const ops[] = {
   "alloc", "free", "upload", "download", "copy", "fill", "sync", "gemm", "conv2d_fwd", "conv2d_bwd_data",
-  "conv2d_bwd_filter", "groupnorm_fwd", "groupnorm_bwd", "groupnorm_silu_fwd", "silu_fwd", "silu_bwd", "softmax_fwd", "softmax_bwd",
-  "add", "axpy", "scale", "mul", "mul_acc", "bcast_add", "bcast_add_bwd", "chan_copy", "upsample2x_fwd",
+  "conv2d_bwd_filter", "groupnorm_fwd", "groupnorm_bwd", "groupnorm_silu_fwd", "silu_fwd", "silu_bwd",
+  "softmax_fwd", "softmax_bwd", "add", "axpy", "scale", "mul", "mul_acc", "bcast_add", "bcast_add_bwd", "chan_copy", "upsample2x_fwd",
   "upsample2x_bwd", "mse_loss", "adamw", "ema", "sumsq"};
 #define NOPS (int)(sizeof ops / sizeof ops[0])
 

@@ -44,8 +44,8 @@ typedef struct { const float *w; long rs, ts, cs; } WView;
 // w[r*rs + t*ts + c*cs]. off[t] is tap t's offset, mk[2t], mk[2t+1] its masks.
 #define DPANEL(R)                                                                                          \
   static void dpanel##R(int Cs, int KK, const float *src, long HW, const int *off, const __mmask16 *mk,      \
-                        const float *w, long rs, long ts, long cs, const float *bias, float *dst, __mmask16 s0, __mmask16 s1, \
-                        int acc) {                                                                         \
+                        const float *w, long rs, long ts, long cs, const float *bias, float *dst,          \
+                        __mmask16 s0, __mmask16 s1, int acc) {                                             \
     __m512 a0[R], a1[R];                                                                                   \
     _Pragma("GCC unroll 12") for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm512_setzero_ps();                 \
     for (int t = 0; t < KK; t++) {                                                                         \
