@@ -88,8 +88,8 @@ typedef struct {
 
 static void print_rows(const Row *r, int n, double base_macs, double base_ms, int csv) {
   if (csv) printf("model,path,t0,t1,macs,macs_ratio,params,ms_per_forward16,ms_per_step1,loss\n");
-  else printf("%-6s %-34s %-13s %9s %7s %9s %10s %8s %9s %8s %8s\n", "model", "file", "t range", "MACs (M)", "of base",
-              "params", "ms/fwd@16", "speedup", "ms/step@1", "speedup", "loss");
+  else printf("%-6s %-33s %-13s %9s %7s %9s %9s %8s %9s %8s\n", "model", "file", "t range", "MACs (M)", "of base",
+              "params", "ms/fwd@16", "speedup", "ms/step@1", "loss");
   for (int i = 0; i < n; i++) {
     if (csv) {
       printf("%s,%s,%d,%d,%.0f,%.6f,%ld,%.4f,%.4f,%.6g\n", r[i].label, r[i].path, r[i].t0, r[i].t1, r[i].macs,
@@ -98,9 +98,8 @@ static void print_rows(const Row *r, int n, double base_macs, double base_ms, in
     }
     char range[32];
     snprintf(range, sizeof range, "[%d, %d)", r[i].t0, r[i].t1);
-    printf("%-6s %-34s %-13s %9.2f %7.3f %9ld %10.2f %7.2fx %9.3f %7.2fx %8.5f\n", r[i].label, r[i].path, range,
-           r[i].macs / 1e6, r[i].macs / base_macs, r[i].params, r[i].ms, base_ms / r[i].ms, r[i].ms1,
-           r[0].ms1 / r[i].ms1, r[i].loss);
+    printf("%-6s %-33s %-13s %9.2f %7.3f %9ld %9.2f %7.2fx %9.3f %8.5f\n", r[i].label, r[i].path, range,
+           r[i].macs / 1e6, r[i].macs / base_macs, r[i].params, r[i].ms, base_ms / r[i].ms, r[i].ms1, r[i].loss);
   }
 }
 
@@ -263,8 +262,8 @@ int cmd_eval(int argc, char **argv) {
              (unsigned long long)seed, be->name);
     print_rows(rows, nrows, rows[0].macs, rows[0].ms, csv);
     if (plan_path && !csv)
-      printf("%-6s %-34s %-13s %9s %7.3f %9s %10s %8s %9s %8s %8.5f\n", "plan", "(each t on its group's model)",
-             "[0, T)", "", compute, "", "", "", "", "", mean_plan);
+      printf("%-6s %-33s %-13s %9s %7.3f %9s %9s %8s %9s %8.5f\n", "plan", "(each t on its group's model)",
+             "[0, T)", "", compute, "", "", "", "", mean_plan);
     if (cmp && !csv)
       printf("\n%s: %.1f %% of the %s model's MACs over a DDPM run; mean loss over all t %.5f vs %.5f (%+.2f %%)\n",
              cand, 100 * compute, ref, mean_plan, mean_base, 100 * (mean_plan / mean_base - 1));
