@@ -25,7 +25,7 @@
 # Knobs (environment): STEPSCOPE (./stepscope), DEVICE (auto), BASE (assets/base.safetensors),
 # OUT (runs/experiment), BUDGET (2000), N (5000), SETS (3), STEPS (DDIM steps, 50), ROUNDS
 # (proxy-search rounds, 4), BATCH (128), LR (5e-4), W (distillation weight, 0.7), ARMS
-# (which arms, in order), DEADLINE (seconds; arms that would start after it are left for the
+# (which arms, in order; ARMS= with nothing only remakes the tables), DEADLINE (seconds; arms that would start after it are left for the
 # next run, and the tables are made from what is done).
 set -uo pipefail
 S=${STEPSCOPE:-./stepscope}
@@ -41,9 +41,12 @@ BATCH=${BATCH:-128}
 LR=${LR:-5e-4}
 W=${W:-0.7}
 DEADLINE=${DEADLINE:-0}
-ARMS=${ARMS:-"base sat-distill uniform control sat regressive prog90 uni90 prog70 uni70 prog60 uni60"}
+ARMS=${ARMS-"base sat-distill uniform control sat regressive prog90 uni90 prog70 uni70 prog60 uni60"}
 G=5
 mkdir -p "$OUT"
+# One run per folder: two would fine-tune the same checkpoints at once.
+exec 9> "$OUT/.lock"
+flock -n 9 || { echo "experiment: another run holds $OUT/.lock" >&2; exit 1; }
 t_start=$SECONDS
 ft="--batch $BATCH --lr $LR --warmup 50 --save-every 100 --device $DEV --quiet"
 fid="--fid $N --seed-sets $SETS --steps $STEPS --seed 0 --batch 250 --device $DEV --cache $OUT/cache --csv"
