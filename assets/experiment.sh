@@ -146,7 +146,7 @@ for arm in base control sat sat-distill uniform regressive prog90 prog70 prog60 
     diff=$(awk -v m="$(v "$f" "$d" fid mean)" -v lo="$(v "$f" "$d" fid lo)" -v hi="$(v "$f" "$d" fid hi)" \
       -v km="$(v "$f" "$d" kid mean)" -v klo="$(v "$f" "$d" kid lo)" -v khi="$(v "$f" "$d" kid hi)" \
       'BEGIN { printf "%+.4f [%+.4f, %+.4f] | %+.3f [%+.3f, %+.3f]", m, lo, hi, 1000 * km, 1000 * klo, 1000 * khi }')
-    verdict="FID: $(v "$f" "$d" verdict fid), KID: $(v "$f" "$d" verdict kid)"
+    verdict=$(echo "FID $(v "$f" "$d" verdict fid), KID $(v "$f" "$d" verdict kid)" | sed 's/indistinguishable/not distinguishable/g')
   else
     diff="— | —"
     verdict="(the reference)"
