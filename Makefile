@@ -177,6 +177,7 @@ run: stepscope
 bench: stepscope
 	./stepscope bench train
 	./stepscope bench sample
+	./stepscope bench sample --plan assets/plan.txt --no-torch
 
 install: stepscope
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
