@@ -97,34 +97,42 @@ static inline void silu_row(long n, const float *x, float *y, int kb, float k, f
 
 // ---- normalisation and activations ----
 
+// Mean and 1/sqrt(var + eps) of one group's Cg channels of HW values (xg: its first value).
+// Float sums along a channel (SIMD), double across channels; two passes, so no cancellation.
+static inline void group_stats(const float *xg, int Cg, int HW, float *mu_out, float *rs_out) {
+  const double n = (double)Cg * HW;
+  double sum = 0;
+  for (int c = 0; c < Cg; c++) {
+    const float *xc = xg + (long)c * HW;
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int p = 0; p < HW; p++) s += xc[p];
+    sum += s;
+  }
+  const float mu = (float)(sum / n);
+  double ss = 0;
+  for (int c = 0; c < Cg; c++) {
+    const float *xc = xg + (long)c * HW;
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int p = 0; p < HW; p++) s += (xc[p] - mu) * (xc[p] - mu);
+    ss += s;
+  }
+  *mu_out = mu;
+  *rs_out = (float)(1.0 / sqrt(ss / n + 1e-5));
+}
+
 // One task per (sample, group); the group's channels are contiguous. Statistics: float sums
 // along a channel (SIMD), double across channels; two passes, so no cancellation.
 static void fast_groupnorm_fwd(Backend *be, int B, int C, int HW, int G, const float *x,
                                const float *gamma, const float *beta, float *y, float *mean,
                                float *rstd) {
   const int Cg = C / G, nt = cpu_threads(be);
-  const double n = (double)Cg * HW;
 #pragma omp parallel for num_threads(nt) schedule(static) if ((long)B * C * HW >= PAR_MIN)
   for (int bg = 0; bg < B * G; bg++) {
     const long off = (long)bg * Cg * HW;  // (b*C + g*Cg) * HW
-    double sum = 0;
-    for (int c = 0; c < Cg; c++) {
-      const float *xc = x + off + (long)c * HW;
-      float s = 0;
-#pragma omp simd reduction(+ : s)
-      for (int p = 0; p < HW; p++) s += xc[p];
-      sum += s;
-    }
-    const float mu = (float)(sum / n);
-    double ss = 0;
-    for (int c = 0; c < Cg; c++) {
-      const float *xc = x + off + (long)c * HW;
-      float s = 0;
-#pragma omp simd reduction(+ : s)
-      for (int p = 0; p < HW; p++) s += (xc[p] - mu) * (xc[p] - mu);
-      ss += s;
-    }
-    const float rs = (float)(1.0 / sqrt(ss / n + 1e-5));
+    float mu, rs;
+    group_stats(x + off, Cg, HW, &mu, &rs);
     const int g = bg % G;
     for (int c = 0; c < Cg; c++) {
       const int ch = g * Cg + c;
@@ -144,28 +152,11 @@ static void fast_groupnorm_fwd(Backend *be, int B, int C, int HW, int G, const f
 static void fast_groupnorm_silu_fwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *gamma,
                                     const float *beta, float *a, float *y, float *mean, float *rstd) {
   const int Cg = C / G, nt = cpu_threads(be);
-  const double n = (double)Cg * HW;
 #pragma omp parallel for num_threads(nt) schedule(static) if ((long)B * C * HW >= PAR_MIN)
   for (int bg = 0; bg < B * G; bg++) {
     const long off = (long)bg * Cg * HW;
-    double sum = 0;
-    for (int c = 0; c < Cg; c++) {
-      const float *xc = x + off + (long)c * HW;
-      float s = 0;
-#pragma omp simd reduction(+ : s)
-      for (int p = 0; p < HW; p++) s += xc[p];
-      sum += s;
-    }
-    const float mu = (float)(sum / n);
-    double ss = 0;
-    for (int c = 0; c < Cg; c++) {
-      const float *xc = x + off + (long)c * HW;
-      float s = 0;
-#pragma omp simd reduction(+ : s)
-      for (int p = 0; p < HW; p++) s += (xc[p] - mu) * (xc[p] - mu);
-      ss += s;
-    }
-    const float rs = (float)(1.0 / sqrt(ss / n + 1e-5));
+    float mu, rs;
+    group_stats(x + off, Cg, HW, &mu, &rs);
     const int g = bg % G;
     for (int c = 0; c < Cg; c++) {
       const int ch = g * Cg + c;
