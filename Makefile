@@ -77,7 +77,7 @@ endif
 
 ENGINE_SRC := $(wildcard engine/*.c engine/sat/*.c)
 KERNEL_SRC := $(wildcard kernels/*.c kernels/cpu/*.c kernels/cuda/*.c)
-TUI_SRC    := $(filter-out tui/main.c,$(wildcard tui/*.c tui/views/*.c))
+TUI_SRC    := $(filter-out tui/cli/main.c,$(wildcard tui/*.c tui/cli/*.c tui/explorer/*.c tui/explorer/views/*.c tui/termgfx/*.c))
 TEST_SRC   := $(wildcard tests/*.c)
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))  # make fuzz-smoke
 FUZZ_BINS  := $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_NAMES))
@@ -98,7 +98,7 @@ EMU_OBJ      := $(patsubst %,$(BUILD)/tests/cuda_emu/%.emu.o,$(EMU_KERNELS)) \
                 $(patsubst %.cpp,$(BUILD)/%.o,$(filter-out tests/cuda_emu/kernel_unit.cpp,$(wildcard tests/cuda_emu/*.cpp)))
 # stepscope-emu (tests only): the stepscope binary whose "cuda" device is the emulated backend,
 # so that the tests run the command line on the CUDA code paths without a GPU.
-EMU_BIN_OBJ  := $(filter-out $(BUILD)/kernels/backend.o,$(LIB_OBJ)) $(BUILD)/tui/main.o \
+EMU_BIN_OBJ  := $(filter-out $(BUILD)/kernels/backend.o,$(LIB_OBJ)) $(BUILD)/tui/cli/main.o \
                 $(BUILD)/kernels/backend.emu-bin.o $(filter-out $(BUILD)/tests/cuda_emu/test_cuda_emu.o,$(EMU_OBJ))
 
 .PHONY: all deps run test bench install clean
@@ -124,7 +124,7 @@ stepscope: deps
 build-bin: $(BUILD)/stepscope
 	@ln -sf $(BUILD)/stepscope stepscope
 
-$(BUILD)/stepscope: $(LIB_OBJ) $(BUILD)/tui/main.o
+$(BUILD)/stepscope: $(LIB_OBJ) $(BUILD)/tui/cli/main.o
 	$(CC) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/run_tests: $(LIB_OBJ) $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRC)) $(EMU_OBJ)

@@ -8,7 +8,7 @@
 // writes memory which moved since the recording is counted (freed_touched), and reads of it
 // give NaN.
 #pragma once
-#include "../kernels/backend.h"
+#include "kernels/backend.h"
 
 typedef struct {
   long captures, launches;  // graphs recorded, replays run

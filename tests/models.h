@@ -1,7 +1,7 @@
 // models.h — the small models, data and comparisons the tests share.
 #pragma once
-#include "../engine/data.h"
-#include "../engine/unet.h"
+#include "engine/data.h"
+#include "engine/unet.h"
 
 // The tiny preset (weights zero until set), with optional width overrides; NULL on bad widths.
 UNet *test_tiny_unet(Backend *be, const WidthMap *w);

@@ -1,8 +1,8 @@
 // The FID-FMNIST feature network: gradients by finite differences, the host cross-entropy,
 // a file round trip, and a short real training run whose accuracy rises far above chance.
-#include "../engine/classifier.h"
-#include "../engine/rng.h"
-#include "../engine/safetensors.h"
+#include "engine/classifier.h"
+#include "engine/rng.h"
+#include "engine/safetensors.h"
 #include "models.h"
 #include "test.h"
 

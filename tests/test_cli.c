@@ -7,7 +7,7 @@
 #include "test.h"
 #include "engine/checkpoint.h"
 #include "engine/png_io.h"
-#include "tui/fid_cli.h"
+#include "tui/cli/fid_cli.h"
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>

@@ -2,10 +2,10 @@
 // budget (engine/sat/budget.h): the plain objective untouched at W = 0, a zero loss and gradient
 // against oneself, gradients by finite differences, recorded steps equal to direct ones, the
 // budget's arithmetic, and `stepscope finetune --distill --steps-by loss` end to end.
-#include "../engine/checkpoint.h"
-#include "../engine/sat/budget.h"
-#include "../engine/sat/plan.h"
-#include "../engine/train.h"
+#include "engine/checkpoint.h"
+#include "engine/sat/budget.h"
+#include "engine/sat/plan.h"
+#include "engine/train.h"
 #include "backend_recorder.h"
 #include "models.h"
 #include "test.h"

@@ -1,7 +1,7 @@
 // The explorer's view-model without a terminal: boundary moves, adding and removing
 // groups, ratio edits, schedule and split switches, undo, and the compute totals.
-#include "../engine/sat/explorer.h"
-#include "../engine/rng.h"
+#include "engine/sat/explorer.h"
+#include "engine/rng.h"
 #include "test.h"
 
 // Groups are contiguous, non-empty and cover [0, T); the rows mirror the plan.

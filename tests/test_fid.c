@@ -1,9 +1,9 @@
 // FID-FMNIST: the eigensolver and matrix square root, the Fréchet distance against closed
 // forms, feature statistics, the statistics cache (and its staleness check), fid_eval_cli.
-#include "../engine/fid.h"
-#include "../engine/linalg.h"
-#include "../engine/rng.h"
-#include "../tui/fid_cli.h"
+#include "engine/fid.h"
+#include "engine/linalg.h"
+#include "engine/rng.h"
+#include "tui/cli/fid_cli.h"
 #include "test.h"
 
 // A random symmetric positive definite matrix X X^T / m + eps I, X (n, m) Gaussian.

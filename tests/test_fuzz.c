@@ -7,7 +7,7 @@
 #include "engine/checkpoint.h"
 #include "engine/data.h"
 #include "engine/png_io.h"
-#include "tui/args.h"
+#include "tui/cli/args.h"
 #include <libgen.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
 // replays give the pixels direct calls give, follow weight updates, are recorded once per
 // batch size and model, are recorded again when memory they use moves, and never make a
 // call that a CUDA capture would refuse.
-#include "../engine/sampler.h"
+#include "engine/sampler.h"
 #include "backend_recorder.h"
 #include "models.h"
 #include "test.h"
@@ -183,7 +183,7 @@ TEST(graphs_sampling_two_models_same_pixels) {
 
 // ---- training steps ----
 
-#include "../engine/train.h"
+#include "engine/train.h"
 
 // Training steps replayed from one recording give the losses and weights of direct steps,
 // bit for bit, over an epoch boundary and while the model also samples at a larger batch

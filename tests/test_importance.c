@@ -1,6 +1,6 @@
 // Importance scores: reproducible for a seed, zero weights rank last, units follow the
 // GroupNorm structure, and kept channels are the best-scoring units.
-#include "../engine/sat/importance.h"
+#include "engine/sat/importance.h"
 #include "models.h"
 #include "test.h"
 

@@ -7,9 +7,9 @@
 //                              step h = 1e-2 for ops linear in the input (exact up to
 //                              rounding), 3e-3 for non-linear ones; atol 2e-3, rtol 1e-2
 //   accumulation (2 calls)     atol 1e-6, rtol 1e-6 (x + x is exact; summation order aside)
-#include "../engine/rng.h"
-#include "../kernels/backend.h"
-#include "../kernels/cpu/cpu.h"
+#include "engine/rng.h"
+#include "kernels/backend.h"
+#include "kernels/cpu/cpu.h"
 #include "test.h"
 #include <math.h>
 #include <stdlib.h>

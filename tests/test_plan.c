@@ -1,7 +1,7 @@
 // SAT plans: the paper's allocation formula, the other orders, boundaries, expected
 // compute, and the plan file (round trip, and errors that name the line).
-#include "../engine/sampler.h"
-#include "../engine/sat/plan.h"
+#include "engine/sampler.h"
+#include "engine/sat/plan.h"
 #include "test.h"
 #include <sys/stat.h>
 #include <stdlib.h>

@@ -3,9 +3,9 @@
 // the right rows, round ticks), the CSV reader's errors, and the command end to end.
 #include "test.h"
 #include "engine/png_io.h"
-#include "tui/chart.h"
-#include "tui/csv.h"
-#include "tui/raster.h"
+#include "tui/cli/chart.h"
+#include "tui/cli/csv.h"
+#include "tui/cli/raster.h"
 #include <libgen.h>
 #include <stdarg.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 // The profiling decorator (kernels/backend_profile.c): results bit-identical to the bare
 // backend, call counts that match the model's structure, times that fit inside the wall
 // time, reset, the report (with a stand-in for cuDNN's algorithm choices), and no graphs.
-#include "../engine/train.h"
+#include "engine/train.h"
 #include "models.h"
 #include "test.h"
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 // Structural pruning: coupled tensors are sliced consistently, the result is smaller, and
 // removing channels that carry nothing leaves the function unchanged.
-#include "../engine/unet.h"
+#include "engine/unet.h"
 #include "models.h"
 #include "test.h"
 

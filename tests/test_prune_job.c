@@ -1,11 +1,11 @@
 // The Prune view's fine-tune job without a terminal (prune_view_finetune: the view's worker
 // on this thread): distilled from the base model and with the budget spread by loss gap, as
 // `stepscope finetune --distill W --steps-by loss --budget N` does it.
-#include "../engine/checkpoint.h"
-#include "../engine/png_io.h"
-#include "../engine/rng.h"
-#include "../engine/sat/plan.h"
-#include "../tui/app.h"
+#include "engine/checkpoint.h"
+#include "engine/png_io.h"
+#include "engine/rng.h"
+#include "engine/sat/plan.h"
+#include "tui/explorer/app.h"
 #include "models.h"
 #include "test.h"
 #include <math.h>

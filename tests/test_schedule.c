@@ -1,7 +1,7 @@
 // Schedule values against numbers computed independently (numpy, float64):
 //   b = linspace(1e-4, 0.02, 1000); abar = cumprod(1 - b)  /  Improved DDPM's cosine, s = 0.008
-#include "../engine/rng.h"
-#include "../engine/schedule.h"
+#include "engine/rng.h"
+#include "engine/schedule.h"
 #include "test.h"
 
 TEST(schedule_linear_values) {

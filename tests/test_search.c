@@ -1,7 +1,7 @@
 // Pruning to a MACs target, the proxy search, and the external proposer protocol.
-#include "../engine/sat/group_eval.h"
-#include "../engine/sat/proposer.h"
-#include "../engine/train.h"
+#include "engine/sat/group_eval.h"
+#include "engine/sat/proposer.h"
+#include "engine/train.h"
 #include "models.h"
 #include "test.h"
 #include <sys/stat.h>

@@ -1,11 +1,11 @@
 // The statistics behind every comparison: summaries and t intervals against hand computations,
 // KID against its definition and its expected behaviour, the paired difference of a set with
 // itself, and an interval that shrinks as the number of samples grows.
-#include "../engine/fid.h"
-#include "../engine/kid.h"
-#include "../engine/rng.h"
-#include "../engine/stats.h"
-#include "../tui/eval_fid.h"
+#include "engine/fid.h"
+#include "engine/kid.h"
+#include "engine/rng.h"
+#include "engine/stats.h"
+#include "tui/cli/eval_fid.h"
 #include "test.h"
 
 TEST(stats_summary_matches_a_hand_computation) {

@@ -1,7 +1,7 @@
 // test_termimg.c — sixel round trips through libsixel's decoder, exact half-block bytes,
 // terminal replies, NO_COLOR and COLORTERM.
 #include "test.h"
-#include "tui/term_image.h"
+#include "tui/termgfx/term_image.h"
 #include <sixel.h>
 #include <stdlib.h>
 #include <unistd.h>

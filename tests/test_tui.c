@@ -1,7 +1,7 @@
 // The explorer driven through tmux, as a person would: keys in, screen text out
 // (capture-pane), on a tiny model trained here. Each test runs a shell in a private tmux
 // server, starts `stepscope tui` in it, and quits back to that shell.
-#include "../engine/sat/plan.h"
+#include "engine/sat/plan.h"
 #include "test.h"
 #include <signal.h>
 #include <stdarg.h>

@@ -1,6 +1,6 @@
 // The whole UNet: gradients by finite differences, checkpoint round trip, bit-exact resume,
 // cost accounting, and a short real training run whose loss falls.
-#include "../engine/checkpoint.h"
+#include "engine/checkpoint.h"
 #include "models.h"
 #include "test.h"
 #include <string.h>

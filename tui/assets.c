@@ -1,4 +1,4 @@
-#include "assets.h"
+#include "tui/assets.h"
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
 // NUL bytes, against a table with every option type. Numbers that parse must be in range:
 // an int is never wrapped, a u64 never comes from a negative number, a float is finite.
 #include "tests/fuzz/fuzz.h"
-#include "tui/args.h"
+#include "tui/cli/args.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

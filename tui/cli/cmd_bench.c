@@ -1,0 +1,440 @@
+// cmd_bench.c — `stepscope bench train|sample`: speed of a training step and of sampling,
+// with PyTorch running the same architecture in the same run (when python3 and torch are
+// installed) for a fair ratio.
+#include "engine/sampler.h"
+#include "engine/sat/plan_models.h"
+#include "engine/train.h"
+#include "tui/cli/args.h"
+#include "tui/cli/commands.h"
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+// Runs tests/bench/torch_unet.py (with `extra` options) and returns its ms per step, or -1 when
+// unavailable. A PyTorch model with another parameter count than ours would make the ratio
+// meaningless: that is refused with a message.
+static double torch_ms(const char *mode, const char *config, int batch, int threads, int steps, const char *device,
+                       const char *extra, long params) {
+  const char *script = "tests/bench/torch_unet.py";
+  if (access(script, R_OK) != 0) return -1;
+  // The first interpreter that has torch: $STEPSCOPE_PYTHON, python3, Debian's /usr/bin/python3.
+  char cmd[768];
+  snprintf(cmd, sizeof cmd,
+           "for py in $STEPSCOPE_PYTHON python3 /usr/bin/python3; do $py -c 'import torch' 2>/dev/null && "
+           "exec $py %s --mode %s --config %s --batch %d --threads %d --steps %d --device %s %s 2>&1; done",
+           script, mode, config, batch, threads, steps, device, extra);
+  FILE *p = popen(cmd, "r");
+  if (!p) return -1;
+  char line[512];
+  double ms = -1;
+  long theirs = -1;
+  while (fgets(line, sizeof line, p)) {
+    if (sscanf(line, "ms_per_step %lf", &ms) == 1) continue;
+    if (sscanf(line, "params %ld", &theirs) == 1) continue;
+    if (strstr(line, "Error") || strstr(line, "error")) fprintf(stderr, "  torch: %s", line);
+  }
+  pclose(p);
+  if (ms > 0 && theirs != params) {
+    fprintf(stderr, "stepscope: bench: the PyTorch model has %ld parameters, ours %ld: not compared\n", theirs, params);
+    return -1;
+  }
+  return ms;
+}
+
+// OpenBLAS takes its kernels from OPENBLAS_CORETYPE when set: say so beside CPU figures,
+// since forcing older kernels (Haswell's AVX2 on an AVX-512 CPU) costs ~1.25x here.
+static void note_blas_env(const Backend *be) {
+  const char *ct = getenv("OPENBLAS_CORETYPE");
+  if (ct && strcmp(be->name, "cuda"))
+    printf("  note: OPENBLAS_CORETYPE=%s is set: OpenBLAS runs those kernels, not the ones it would pick\n", ct);
+}
+
+// A preset with random weights on the chosen backend (speed does not depend on the
+// weights). Returns the exit status to use when it fails (2 bad usage, 1 failure), else 0.
+static int bench_model(const char *config, const char *device, int threads, Backend **be, UNet **m) {
+  UNetConfig cfg;
+  if (unet_preset(config, 1, &cfg)) { fprintf(stderr, "stepscope: bench: unknown --config '%s'\n", config); return 2; }
+  if (!(*be = cli_backend(device, threads))) return 1;
+  Err e;
+  *m = unet_create(&cfg, NULL, *be, &e);
+  unet_init_params(*m, 1);
+  return 0;
+}
+
+// Milliseconds per training step of m on synthetic data (speed does not depend on the pixels):
+// 3 warm-up steps (arena sizing, cuDNN's algorithm search), then `steps` timed. With prof (m's
+// backend, made by backend_profile_wrap) the profile covers the timed steps only.
+static double train_ms(UNet *m, int batch, int steps, Backend *prof, int graphs) {
+  Backend *be = m->be;
+  const int S = m->cfg.img;
+  Dataset ds = {.n = 4 * batch, .c = 1, .h = S, .w = S};
+  ds.x = xmalloc(sizeof(float) * ds.n * S * S);
+  Rng r;
+  rng_seed(&r, 7);
+  for (long i = 0; i < (long)ds.n * S * S; i++) ds.x[i] = 2 * rng_uniform(&r) - 1;
+  OptimCfg oc = optim_defaults();
+  Trainer tr;
+  trainer_init(&tr, m, &ds, &oc, SCHED_LINEAR, 1000, batch, 0, 1000, 1);
+  tr.use_graph = graphs;
+  for (int i = 0; i < 3; i++) trainer_step(&tr, NULL, NULL);
+  be->sync(be);
+  if (prof) backend_profile_reset(prof);
+  double t0 = now_sec();
+  for (int i = 0; i < steps; i++) trainer_step(&tr, NULL, NULL);
+  be->sync(be);
+  double ms = (now_sec() - t0) * 1e3 / steps;
+  trainer_free(&tr);
+  free(ds.x);
+  return ms;
+}
+
+// train_ms of a fresh model of cfg on a new backend of kind `kind` made with o; with profile, the
+// backend is wrapped by the profiler and its report printed. -1 when the backend cannot be made.
+static double train_ms_fresh(const char *kind, const UNetConfig *cfg, int threads, const BackendOpts *o, int batch,
+                             int steps, int profile) {
+  Err e;
+  Backend *be = backend_create_opts(kind, threads, o, &e);
+  if (!be) { fprintf(stderr, "stepscope: %s\n", e.msg); return -1; }
+  if (profile) be = backend_profile_wrap(be);
+  UNet *m = unet_create(cfg, NULL, be, &e);
+  unet_init_params(m, 1);
+  double ms = train_ms(m, batch, steps, profile ? be : NULL, 1);
+  if (profile) {
+    printf("\n");
+    backend_profile_report(be, stdout, ms * steps, steps);
+  }
+  unet_free(m);
+  be->destroy(be);
+  return ms;
+}
+
+// One row of the training table: who, time per step, images/s, GFLOP/s, and what the row is.
+static void train_row(const char *who, double ms, int batch, double flops, const char *what) {
+  printf("  %-10s %9.1f ms/step %9.1f img/s %8.1f GFLOP/s%s%s\n", who, ms, batch * 1e3 / ms, flops / ms / 1e6,
+         what[0] ? "  " : "", what);
+}
+
+// The label of a CUDA row: the cuDNN policy, and whether the graph API's engines were searched.
+static const char *cuda_row_label(const BackendOpts *o) {
+  static const char *const label[2][2] = {
+      {"deterministic cuDNN", "deterministic cuDNN, engines searched (--engine-search)"},
+      {"fastest cuDNN (--nondeterministic)", "fastest cuDNN, engines searched (--engine-search)"}};
+  return label[o->nondeterministic != 0][o->engine_search != 0];
+}
+
+// On CUDA the step is timed for each cuDNN policy (deterministic, or the fastest algorithms,
+// which PyTorch's cudnn.benchmark picks) with and without the search of cuDNN's graph-API
+// engines, each on a backend of its own, so that one run shows every trade-off; the first row
+// is what the flags ask for, and is also timed with every op launched instead of a recorded
+// graph replayed. --profile adds a last, profiled run of the flags' choice (its syncs slow it
+// down, and it runs without graphs: the rows above stay unprofiled).
+static int bench_train(const char *config, int batch, int threads, int steps, const char *device, int torch,
+                       int profile) {
+  Backend *be;
+  UNet *m;
+  int rc = bench_model(config, device, threads, &be, &m);
+  if (rc) return rc;
+  const UNetConfig cfg = m->cfg;
+  const double flops = 3.0 * 2.0 * unet_macs(m) * batch;  // forward + ~2x forward for the backward
+  const long nparams = unet_nparams(m);
+  const char *kind = be->name;  // a string literal of the backend's: outlives it
+  const int cuda = !strcmp(kind, "cuda");
+  const BackendOpts o = cli_backend_opts();
+  double ms = train_ms(m, batch, steps, NULL, 1);
+  // Where steps replay a recorded graph (CUDA), the same steps issued op by op, same backend.
+  double ms_direct = be->capture_begin ? train_ms(m, batch, steps, NULL, 0) : -1;
+  note_blas_env(be);
+  unet_free(m);
+  be->destroy(be);  // one model on the device at a time
+  printf("stepscope train step  config %s  batch %d  threads %d  device %s\n", config, batch, threads, kind);
+  train_row("stepscope", ms, batch, flops, cuda ? cuda_row_label(&o) : "");
+  if (ms_direct > 0) train_row("stepscope", ms_direct, batch, flops, "the same without graphs (every op launched)");
+  fflush(stdout);
+  // ours[nondeterministic][engine_search], ms per step; -1 not measured.
+  double ours[2][2] = {{-1, -1}, {-1, -1}};
+  ours[o.nondeterministic != 0][o.engine_search != 0] = ms;
+  for (int nd = 0; cuda && nd < 2; nd++)
+    for (int es = 0; es < 2; es++) {
+      if (ours[nd][es] > 0) continue;
+      const BackendOpts v = {o.tf32, nd, es};
+      if ((ours[nd][es] = train_ms_fresh(kind, &cfg, threads, &v, batch, steps, 0)) > 0)
+        train_row("stepscope", ours[nd][es], batch, flops, cuda_row_label(&v));
+      fflush(stdout);
+    }
+  // PyTorch as it runs by default (cudnn.benchmark may pick nondeterministic algorithms) and, on
+  // CUDA, restricted to deterministic ones: each of our policies against PyTorch's same policy.
+  double tms = torch ? torch_ms("train", config, batch, threads, steps, cuda ? "cuda" : "cpu", "", nparams) : -1;
+  double tms_det = tms > 0 && cuda ? torch_ms("train", config, batch, threads, steps, "cuda", "--deterministic", nparams) : -1;
+  if (tms > 0) {
+    train_row("pytorch", tms, batch, flops, cuda ? "cudnn.benchmark, any algorithm (PyTorch's default)" : "");
+    if (tms_det > 0) train_row("pytorch", tms_det, batch, flops, "cudnn.benchmark, deterministic algorithms");
+    if (!cuda) {
+      printf("  stepscope is %.2fx the speed of PyTorch\n", tms / ms);
+    } else {
+      const double theirs[2] = {tms_det, tms};
+      const char *name[2] = {"deterministic", "fastest"};
+      printf("  stepscope's speed over PyTorch's, same policy:");
+      for (int nd = 0; nd < 2; nd++) {
+        if (theirs[nd] <= 0 || ours[nd][0] <= 0) continue;
+        printf("  %s %.2fx", name[nd], theirs[nd] / ours[nd][0]);
+        if (ours[nd][1] > 0) printf(" (%.2fx with engines searched)", theirs[nd] / ours[nd][1]);
+      }
+      printf("\n");
+    }
+  } else if (torch) {
+    printf("  pytorch: not measured (no python3 with torch, no tests/bench/torch_unet.py, or it failed: see above)\n");
+  }
+  fflush(stdout);
+  if (profile && train_ms_fresh(kind, &cfg, threads, &o, batch, steps, 1) < 0) return 1;
+  return 0;
+}
+
+// ---- bench sample ----
+
+typedef struct { UNet *m; int stop_after; } BenchModel;
+
+static int bench_begin(void *user, int t, const float *x, int B, Err *e) {
+  unet_eps_begin(((BenchModel *)user)->m, t, x, B);
+  return 0;
+}
+
+static int bench_finish(void *user, float *eps, Err *e) {
+  unet_eps_finish(((BenchModel *)user)->m, eps);
+  return 0;
+}
+
+static const EpsSplit bench_split = {bench_begin, bench_finish};
+
+static int bench_stop(void *user, int step, int nsteps, int t, const float *x, const float *x0, int B) {
+  return step + 1 >= ((BenchModel *)user)->stop_after;
+}
+
+// Seconds per sampler step (model call plus the update) over `steps` real steps of cfg,
+// after two warm-up steps; the run is cancelled there and the rest extrapolated. Two, because
+// the first forward at a new batch size outgrows the activation arena and the second replaces
+// its chunks by one (arena_reset): timing that step would charge a fresh allocation and its
+// page faults to the sampler.
+static double sec_per_step(BenchModel *bm, const Schedule *s, SamplerCfg cfg, int B, int steps) {
+  const int C = bm->m->cfg.in_ch, S = bm->m->cfg.img;
+  float *x = xmalloc(sizeof(float) * B * C * S * S);
+  Err e;
+  bm->stop_after = 2;
+  sample_run_split(s, &cfg, B, C, S, S, &bench_split, bm, bench_stop, bm, x, &e);
+  bm->m->be->sync(bm->m->be);
+  double t0 = now_sec();
+  bm->stop_after = steps;
+  sample_run_split(s, &cfg, B, C, S, S, &bench_split, bm, bench_stop, bm, x, &e);
+  bm->m->be->sync(bm->m->be);
+  free(x);
+  return (now_sec() - t0) / steps;
+}
+
+static int bench_sample(const char *config, int batch, int threads, int steps, const char *device, int torch) {
+  Backend *be;
+  UNet *m;
+  int rc = bench_model(config, device, threads, &be, &m);
+  if (rc) return rc;
+  Schedule sched;
+  schedule_init(&sched, SCHED_LINEAR, 1000);
+  const int batches[2] = {batch > 0 ? batch : 16, 64}, nb = batch > 0 ? 1 : 2;
+  SamplerCfg ddim = sampler_cfg_default(), ddpm = ddim;  // DDIM-50, trailing, eta 0
+  ddpm.kind = SAMPLER_DDPM;
+  int measured = 0;
+  const char *tdev = strcmp(be->name, "cuda") ? "cpu" : "cuda";
+
+  note_blas_env(be);
+  printf("stepscope sample  config %s (%.1f M MACs/image, random weights)  threads %d  device %s\n", config,
+         unet_macs(m) / 1e6, threads, be->name);
+  printf("  %d timed steps per row after 2 warm-up, extrapolated per model call to the full run;\n"
+         "  DDPM-1000 is timed on %d of its 1000 steps. PyTorch: the model forward alone, same run.\n",
+         steps, steps);
+  const int graphs = be->capture_begin != NULL;
+  if (graphs)
+    printf("  Forwards replay a graph recorded per batch size; 'ddpm direct' issues every op instead.\n");
+  printf("  %-11s %5s %10s %14s %14s %7s\n", "sampler", "batch", "ms/step", "stepscope/s", "pytorch/s", "ratio");
+  for (int i = 0; i < nb; i++) {
+    const int B = batches[i];
+    BenchModel bm = {m, 0};
+    double s_ddim = sec_per_step(&bm, &sched, ddim, B, steps);
+    double s_ddpm = sec_per_step(&bm, &sched, ddpm, B, steps);
+    // Where forwards are replayed from a recording (CUDA graphs), the same without, in the same run.
+    double s_direct = 0;
+    if (graphs) {
+      m->use_graphs = 0;
+      s_direct = sec_per_step(&bm, &sched, ddpm, B, steps);
+      m->use_graphs = 1;
+    }
+    double tms = torch ? torch_ms("sample", config, B, threads, steps, tdev, "", unet_nparams(m)) : -1;
+    measured |= tms > 0;
+    const struct { const char *name; int nsteps; double sec; } rows[3] = {
+      {"ddim-50", 50, s_ddim}, {"ddpm-1000", 1000, s_ddpm}, {"ddpm direct", 1000, s_direct}};
+    for (int r = 0; r < (graphs ? 3 : 2); r++) {
+      double ips = B / (rows[r].sec * rows[r].nsteps);  // images per second
+      printf("  %-11s %5d %10.2f %14.3f", rows[r].name, B, rows[r].sec * 1e3, ips);
+      if (tms > 0) {
+        double tips = B * 1e3 / (tms * rows[r].nsteps);
+        printf(" %14.3f %6.2fx\n", tips, ips / tips);
+      } else printf(" %14s %7s\n", "-", "-");
+    }
+    fflush(stdout);
+  }
+  if (torch && !measured)
+    printf("  pytorch: not measured (no python3 with torch, no tests/bench/torch_unet.py, or it failed: see above)\n");
+  else if (torch) printf("  ratio > 1: stepscope draws more images per second than PyTorch\n");
+  schedule_free(&sched);
+  unet_free(m);
+  be->destroy(be);
+  return 0;
+}
+
+// ---- bench sample --plan ----
+
+static int cmp_dbl(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+// One model call as the sampler makes it (every sample at the same t), ms.
+static double plan_call_ms(UNet *m, int t, const float *x, int B, float *eps) {
+  double t0 = now_sec();
+  unet_eps_host(m, t, x, B, eps);
+  return (now_sec() - t0) * 1e3;
+}
+
+// Whole DDIM-50 run of pm at batch B (base_only or the plan), seconds.
+static double plan_run_sec(PlanModels *pm, const Schedule *s, int B, int base_only) {
+  const int C = pm->base->cfg.in_ch, S = pm->base->cfg.img;
+  float *x = xmalloc(sizeof(float) * B * C * S * S);
+  SamplerCfg cfg = sampler_cfg_default();
+  cfg.seed = 1;
+  Err e;
+  pm->base_only = base_only;
+  pm->macs = pm->base_macs = 0;
+  double t0 = now_sec();
+  sample_run_split(s, &cfg, B, C, S, S, &plan_models_split, pm, NULL, NULL, x, &e);
+  pm->base->be->sync(pm->base->be);
+  double sec = now_sec() - t0;
+  free(x);
+  return sec;
+}
+
+// The speed of a plan's group models against its base: per batch size, the median time of a
+// model call (the sampler's forward, all samples at one t) of every model, the models taking
+// turns so that whatever else the machine does hits them all alike; each model's speedup over
+// the base against its ideal (the inverse of its MAC share). Then `runs` whole DDIM-50 runs at
+// batch run_batch of the plan and of the base alone, alternating: the plan's share of the
+// base's time against its share of the MACs.
+static int bench_plan(const char *plan_path, int batch, int threads, int reps, const char *device, int run_batch,
+                      int runs) {
+  Backend *be = cli_backend(device, threads);
+  if (!be) return 1;
+  PlanModels pm;
+  Err e;
+  if (plan_models_load(&pm, plan_path, be, 1, 1, &e)) {
+    fprintf(stderr, "stepscope: bench: %s\n", e.msg);
+    be->destroy(be);
+    return 1;
+  }
+  UNet *models[1 + PLAN_MAX_GROUPS];
+  char labels[1 + PLAN_MAX_GROUPS][8];
+  int n = 0;
+  models[n] = pm.base;
+  snprintf(labels[n++], 8, "base");
+  for (int g = 0; g < pm.plan.ngroups; g++)
+    if (pm.group[g]) {
+      models[n] = pm.group[g];
+      snprintf(labels[n++], 8, "g%d", g);
+    }
+  const double base_macs = unet_macs(pm.base);
+  note_blas_env(be);
+  printf("stepscope sample --plan %s  threads %d  device %s\n", plan_path, threads, be->name);
+  printf("  ms per model call (the sampler's forward, median of %d, the models taking turns); speedup over\n"
+         "  the base against the ideal 1 / (MAC share). At batch 1: ms per denoising step.\n", reps);
+  printf("  %-5s %5s %9s %10s %9s %8s %9s\n", "model", "batch", "MAC share", "ms/call", "speedup", "ideal",
+         "of ideal");
+  const int batches[3] = {1, 16, 64}, nb = batch > 0 ? 1 : 3;
+  const int C = pm.base->cfg.in_ch, S = pm.base->cfg.img;
+  for (int bi = 0; bi < nb; bi++) {
+    const int B = batch > 0 ? batch : batches[bi];
+    const size_t len = (size_t)B * C * S * S;
+    float *x = xmalloc(sizeof(float) * len), *eps = xmalloc(sizeof(float) * len);
+    Rng r;
+    rng_seed(&r, 3);
+    rng_normal_fill(&r, x, (long)len);
+    double *all = xmalloc(sizeof(double) * n * reps), ms[1 + PLAN_MAX_GROUPS];
+    for (int i = -2; i < reps; i++)
+      for (int k = 0; k < n; k++) {
+        const double v = plan_call_ms(models[k], 500, x, B, eps);
+        if (i >= 0) all[k * reps + i] = v;
+      }
+    for (int k = 0; k < n; k++) {
+      qsort(all + k * reps, reps, sizeof(double), cmp_dbl);
+      ms[k] = all[k * reps + reps / 2];
+    }
+    for (int k = 0; k < n; k++) {
+      const double share = unet_macs(models[k]) / base_macs, sp = ms[0] / ms[k];
+      printf("  %-5s %5d %9.3f %10.2f %8.2fx %7.2fx %8.0f%%\n", labels[k], B, share, ms[k], sp, 1 / share,
+             100 * sp * share);
+    }
+    fflush(stdout);
+    free(all);
+    free(x);
+    free(eps);
+  }
+  if (runs > 0) {
+    Schedule sched;
+    schedule_init(&sched, SCHED_LINEAR, 1000);
+    plan_run_sec(&pm, &sched, run_batch, 0);  // warm-up: the arena settles at this batch size
+    double tp = 0, tb = 0, macs = 0, bmacs = 0;
+    for (int i = 0; i < runs; i++) {
+      tb += plan_run_sec(&pm, &sched, run_batch, 1);
+      tp += plan_run_sec(&pm, &sched, run_batch, 0);
+      macs = pm.macs;
+      bmacs = pm.base_macs;
+    }
+    printf("  DDIM-50 at batch %d, %d runs each, alternating: plan %.2f s, base %.2f s per run; time share %.1f %%,\n"
+           "  MAC share %.1f %% (%+.1f points)\n",
+           run_batch, runs, tp / runs, tb / runs, 100 * tp / tb, 100 * macs / bmacs, 100 * (tp / tb - macs / bmacs));
+    schedule_free(&sched);
+  }
+  plan_models_free(&pm);
+  be->destroy(be);
+  return 0;
+}
+
+int cmd_bench(int argc, char **argv) {
+  const char *what = NULL, *config = "default", *device = "auto";
+  const char *plan = NULL;
+  int batch = 0, threads = 2, steps = 0, no_torch = 0, profile = 0, runs = 2, run_batch = 64;
+  Opt opts[] = {
+    {"--config", OPT_STR, &config, "NAME", "model preset (default: default)"},
+    {"--batch", OPT_INT, &batch, "N", "batch size (default: train 64; sample 16 and 64)"},
+    {"--threads", OPT_INT, &threads, "N", "CPU threads, for us and PyTorch (default 2)"},
+    {"--steps", OPT_INT, &steps, "N", "timed steps (default: train 10 after 3 warm-up; sample 4 after 2)"},
+    {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
+    OPT_CUDA_CHOICES,
+    {"--no-torch", OPT_FLAG, &no_torch, NULL, "skip the PyTorch reference"},
+    {"--profile", OPT_FLAG, &profile, NULL,
+     "train: as many steps again with every op timed, then a table of where the time goes"},
+    {"--plan", OPT_STR, &plan, "PLAN",
+     "sample: each group model of PLAN against its base (ms per call at batch 1, 16, 64 or --batch; "
+     "speedup against the ideal), then whole DDIM-50 runs of the plan and the base"},
+    {"--runs", OPT_INT, &runs, "N", "sample --plan: whole DDIM-50 runs of each (default 2; 0: none)"},
+    {"--run-batch", OPT_INT, &run_batch, "N", "sample --plan: batch of those runs (default 64)"},
+  };
+  ArgSpec spec = {"bench", "train|sample [options]",
+                  "train: times a training step of a preset (AdamW, EMA and all); sample: images per second\n"
+                  "of DDIM-50 and DDPM-1000. Each with the same architecture in PyTorch\n"
+                  "(tests/bench/torch_unet.py) in the same run.",
+                  opts, sizeof opts / sizeof opts[0], 1, 1, &what};
+  int rc = args_parse(&spec, argc, argv);
+  if (rc) return rc == 1 ? 0 : 2;
+  if (batch < 0 || steps < 0) { fprintf(stderr, "stepscope: bench: --batch and --steps must be positive\n"); return 2; }
+  if (!strcmp(what, "train"))
+    return bench_train(config, batch ? batch : 64, threads, steps ? steps : 10, device, !no_torch, profile);
+  if (!strcmp(what, "sample") && plan)
+    return bench_plan(plan, batch, threads, steps ? steps : 7, device, run_batch > 0 ? run_batch : 64, runs);
+  if (!strcmp(what, "sample")) return bench_sample(config, batch, threads, steps ? steps : 4, device, !no_torch);
+  fprintf(stderr, "stepscope: bench: unknown benchmark '%s' (train, sample)\n", what);
+  return 2;
+}
