@@ -484,17 +484,22 @@ TEST(kernels_fast_gemm) {
   struct { int batch, M, N, K; } shapes[] = {{1, 5, 7, 9}, {3, 5, 7, 9}, {1, 64, 512, 128},
                                              {8, 64, 64, 32}, {5, 33, 17, 65},
                                              {1, 300, 40, 100}};  // split by rows
+  const double keep = cpu_par_min_macs;
+  for (int all_threaded = 0; all_threaded < 2; all_threaded++)  // small products on one thread, or not
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
     for (int ta = 0; ta < 2; ta++)
       for (int tb = 0; tb < 2; tb++)
         for (int bz = 0; bz < 2; bz++) {
+          while (nscratch) free(scratch[--nscratch]);
           const int bt = shapes[s].batch, M = shapes[s].M, N = shapes[s].N, K = shapes[s].K;
           const long sa = (long)M * K + 3, sb = (long)K * N + 1, sc = (long)M * N + 2;  // padded
           float *A = randn(bt * sa, 1), *B = randn(bt * sb, 1), *C0 = randn(bt * sc, 1);
           float *C1 = dup(C0, bt * sc), *C2 = dup(C0, bt * sc);
           const float beta = bz ? 0.5f : 0.0f;
           REF->gemm(REF, bt, ta, tb, M, N, K, 0.7f, A, sa, B, sb, beta, C1, sc);
+          cpu_par_min_macs = all_threaded ? 0 : keep;
           FAST->gemm(FAST, bt, ta, tb, M, N, K, 0.7f, A, sa, B, sb, beta, C2, sc);
+          cpu_par_min_macs = keep;
           EXPECT_CLOSE("gemm", C2, C1, bt * sc, ATOL, RTOL);
         }
 }
@@ -537,10 +542,15 @@ TEST(kernels_fast_conv) {
   setup(21);
   int ns;
   const ConvDesc *shapes = conv_shapes(&ns);
-  check_conv(FAST, shapes, ns);
   Backend *im2col = backend_cpu_create(2);
   cpu_set_direct(im2col, 0);
-  check_conv(im2col, shapes, ns);
+  for (int all_threaded = 0; all_threaded < 2; all_threaded++) {  // small ones on one thread, or not
+    const double keep = cpu_par_min_macs;
+    if (all_threaded) cpu_par_min_macs = 0;
+    check_conv(FAST, shapes, ns);
+    check_conv(im2col, shapes, ns);
+    cpu_par_min_macs = keep;
+  }
   im2col->destroy(im2col);
 }
 
@@ -563,6 +573,10 @@ TEST(kernels_fast_conv_direct) {
   }
   for (int i = 0; i < n + 2; i++) ASSERT(conv_direct_ok(&shapes[i]));
   Backend *one = backend_cpu_create(1);
+  const double keep = cpu_par_min_macs;
+  cpu_par_min_macs = 0;  // every shape on both threads, batch 1 included (pixel blocks split)
+  check_conv(FAST, shapes, n + 2);
+  cpu_par_min_macs = keep;  // the small ones on one thread
   check_conv(FAST, shapes, n + 2);
   check_conv(one, shapes, n + 2);
   one->destroy(one);

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+double cpu_par_min_macs = 24e6;  // cpu.h: below it, products and convolutions run on one thread
+
 // ---- memory: plain host memory, 64-byte aligned (a cache line, an AVX-512 vector) ----
 
 static float *cpu_alloc(Backend *be, size_t n) {

@@ -20,8 +20,8 @@
 // The backward of the data is the same convolution of dy with the weights transposed and
 // flipped, accumulated into dx: no col2im either.
 //
-// Threads: one OpenMP region per call. Batch >= threads: a sample per thread; smaller
-// batches (a sampler at batch 1): the samples' 32-pixel blocks are dealt to the threads.
+// Threads: one OpenMP region per call, none below CPU_PAR_MIN_MACS (cpu.h). Batch >= threads:
+// a sample per thread; smaller batches: the samples' 32-pixel blocks are dealt to the threads.
 // Sums run over taps, then input channels, in float: results differ from the reference in
 // the last bits (tests/test_kernels_cpu.c: kernels_fast_conv_direct).
 #include "cpu.h"
@@ -151,6 +151,7 @@ static void direct_run(int B, int Cs, int M, int H, int W, int K, const float *s
   const int nblk = (int)((HW + 31) / 32), KK = K * K;
   int off[MAXKK];
   __mmask16 *mk = tap_masks(H, W, K, off);
+  nt = cpu_threads_for(nt, (double)B * HW * Cs * M * KK);
   if (B >= nt || nt == 1) {
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int b = 0; b < B; b++)

@@ -15,6 +15,21 @@ static inline int cpu_threads(const Backend *be) { return ((const CpuCtx *)be->c
 static inline int cpu_direct(const Backend *be) { return !((const CpuCtx *)be->ctx)->no_direct; }
 static inline void cpu_set_direct(Backend *be, int on) { ((CpuCtx *)be->ctx)->no_direct = !on; }
 
+// Threads for an op of `macs` multiply-adds (a convolution, a product): all nt when the work
+// pays for a parallel region, else 1, and then no region opens at all. What a region costs is
+// more than its fork and join: after each one libgomp's idle threads spin for milliseconds
+// (GOMP_SPINCOUNT), and on this 2-core machine that spinning slowed a sampler at batch 1, whose
+// ~150 ops per step are all small, from 2.5 ms per step on one thread to 13 ms on two. With no
+// region in a batch-1 step the second thread stays asleep. 24 M multiply-adds are about 0.3 ms
+// of one core: every convolution of the default model at batch 1 is below it, every 3x3 one at
+// batch 16 above. The elementwise ops have their own threshold in floats (fast.c, PAR_MIN).
+// Tests set it to 0 to run every product and convolution on all threads.
+extern double cpu_par_min_macs;  // default 24e6 (backend_cpu.c)
+static inline int cpu_threads_for(int nt, double macs) { return macs >= cpu_par_min_macs ? nt : 1; }
+static inline double conv_macs(const ConvDesc *d) {
+  return (double)d->B * d->Ho * d->Wo * d->Cout * d->Cin * d->K * d->K;
+}
+
 void cpu_ref_ops(Backend *be);        // every compute op, reference loops
 void cpu_fast_ops(Backend *be);       // elementwise, norm, softmax, optimiser (OpenMP)
 void cpu_fast_blas_ops(Backend *be);  // gemm and convolution (OpenBLAS sgemm + OpenMP)

@@ -89,7 +89,8 @@ static void sgemm_split(int nt, int transA, int transB, int M, int N, int K, flo
 static void fast_gemm(Backend *be, int batch, int transA, int transB, int M, int N, int K,
                       float alpha, const float *A, long strideA, const float *B, long strideB,
                       float beta, float *C, long strideC) {
-  const int nt = cpu_threads(be), lda = transA ? M : K, ldb = transB ? K : N;
+  const int nt = cpu_threads_for(cpu_threads(be), (double)batch * M * N * K), lda = transA ? M : K,
+            ldb = transB ? K : N;
   blas_single_threaded();
   if (batch >= nt) {
 #pragma omp parallel for num_threads(nt) schedule(static)
@@ -384,7 +385,7 @@ static float *conv_scratch(const ConvDesc *d) {
 
 static void fast_conv2d_fwd(Backend *be, const ConvDesc *d, const float *x, const float *w,
                             const float *bias, float *y) {
-  const int nt = cpu_threads(be), par = d->B >= nt;
+  const int nt = cpu_threads_for(cpu_threads(be), conv_macs(d)), par = d->B >= nt;
   if (cpu_direct(be) && conv_direct_fwd(d, x, w, bias, y, nt)) return;
   const long xs = (long)d->Cin * d->H * d->W, ys = (long)d->Cout * d->Ho * d->Wo;
   blas_single_threaded();
@@ -398,7 +399,7 @@ static void fast_conv2d_fwd(Backend *be, const ConvDesc *d, const float *x, cons
 
 static void fast_conv2d_bwd_data(Backend *be, const ConvDesc *d, const float *dy, const float *w,
                                  float *dx) {
-  const int nt = cpu_threads(be), par = d->B >= nt;
+  const int nt = cpu_threads_for(cpu_threads(be), conv_macs(d)), par = d->B >= nt;
   if (cpu_direct(be) && conv_direct_bwd_data(d, dy, w, dx, nt)) return;
   const long xs = (long)d->Cin * d->H * d->W, ys = (long)d->Cout * d->Ho * d->Wo;
   blas_single_threaded();
@@ -415,7 +416,7 @@ static void fast_conv2d_bwd_data(Backend *be, const ConvDesc *d, const float *dy
 // buffers are added into dw at the end.
 static void fast_conv2d_bwd_filter(Backend *be, const ConvDesc *d, const float *x, const float *dy,
                                    float *dw, float *db) {
-  const int nt = cpu_threads(be), par = d->B >= nt;
+  const int nt = cpu_threads_for(cpu_threads(be), conv_macs(d)), par = d->B >= nt;
   const long xs = (long)d->Cin * d->H * d->W, ys = (long)d->Cout * d->Ho * d->Wo;
   const long nw = (long)d->Cout * d->Cin * d->K * d->K;
   float *part[64];
