@@ -26,6 +26,7 @@
 // the last bits (tests/test_kernels_cpu.c: kernels_fast_conv_direct).
 #include "cpu.h"
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #ifdef __AVX512F__
@@ -99,14 +100,12 @@ int conv_direct_ok(const ConvDesc *d) {
 
 
 // Tap t's offset in the plane, and for each block of 32 output pixels the masks of the lanes
-// whose tap t lands inside the image: mk[(k*KK + t)*2 + half]. Computed once per call.
-static __mmask16 *tap_masks(int H, int W, int K, int *off) {
+// whose tap t lands inside the image: mk[(k*KK + t)*2 + half].
+static __mmask16 *tap_masks_new(int H, int W, int K) {
   const int KK = K * K, pad = K / 2;
   const long HW = (long)H * W;
   const int nblk = (int)((HW + 31) / 32);
   __mmask16 *mk = xmalloc(sizeof(__mmask16) * 2 * KK * nblk);
-  for (int ky = 0, t = 0; ky < K; ky++)
-    for (int kx = 0; kx < K; kx++, t++) off[t] = (ky - pad) * W + (kx - pad);
   for (int k = 0; k < nblk; k++) {
     int oy[32], ox[32];
     for (int l = 0; l < 32; l++) {
@@ -126,6 +125,31 @@ static __mmask16 *tap_masks(int H, int W, int K, int *off) {
       }
   }
   return mk;
+}
+
+// The masks of (H, W, K), made once and kept: a model has a handful of image sizes and kernels,
+// and making them costs ~10 us at 32x32, a sixth of a small convolution at batch 1. The table
+// is shared by every thread that runs a model (the explorer's jobs too), hence the lock; its
+// entries never change once made, so a pointer stays good without it. Past MASK_CACHE shapes
+// the masks are made for the call (*own, freed by the caller).
+enum { MASK_CACHE = 64 };
+static const __mmask16 *tap_masks(int H, int W, int K, int *off, __mmask16 **own) {
+  static struct MaskEntry { int H, W, K; const __mmask16 *mk; } cache[MASK_CACHE];
+  static int used;
+  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  for (int ky = 0, t = 0; ky < K; ky++)
+    for (int kx = 0; kx < K; kx++, t++) off[t] = (ky - K / 2) * W + (kx - K / 2);
+  const __mmask16 *mk = NULL;
+  *own = NULL;
+  pthread_mutex_lock(&lock);
+  for (int i = 0; i < used && !mk; i++)
+    if (cache[i].H == H && cache[i].W == W && cache[i].K == K) mk = cache[i].mk;
+  if (!mk && used < MASK_CACHE) {
+    cache[used] = (struct MaskEntry){H, W, K, tap_masks_new(H, W, K)};
+    mk = cache[used++].mk;
+  }
+  pthread_mutex_unlock(&lock);
+  return mk ? mk : (*own = tap_masks_new(H, W, K));
 }
 
 // Block k (32 output pixels from 32k) of one sample: every row of dst (M of them).
@@ -150,7 +174,8 @@ static void direct_run(int B, int Cs, int M, int H, int W, int K, const float *s
   const long HW = (long)H * W, xs = (long)Cs * HW, ys = (long)M * HW;
   const int nblk = (int)((HW + 31) / 32), KK = K * K;
   int off[MAXKK];
-  __mmask16 *mk = tap_masks(H, W, K, off);
+  __mmask16 *own;
+  const __mmask16 *mk = tap_masks(H, W, K, off, &own);
   nt = cpu_threads_for(nt, (double)B * HW * Cs * M * KK);
   if (B >= nt || nt == 1) {
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
@@ -164,7 +189,7 @@ static void direct_run(int B, int Cs, int M, int H, int W, int K, const float *s
       direct_block(Cs, M, HW, KK, src + b * xs, wv, bias, dst + b * ys, k, off, mk, acc);
     }
   }
-  free(mk);
+  free(own);
 }
 
 // A growing scratch per thread (never freed: a few hundred KB at most), for packed weights.
