@@ -51,4 +51,10 @@ int gemm_panel_available(void);  // whether gemm_panel runs in this build
 int conv_direct_ok(const ConvDesc *d);
 int conv_direct_fwd(const ConvDesc *d, const float *x, const float *w, const float *bias, float *y, int nt);
 int conv_direct_bwd_data(const ConvDesc *d, const float *dy, const float *w, float *dx, int nt);
+// Backward-filter of a same-size convolution on one block of `rows` output rows, all K*K taps
+// of an input channel in one register block (conv_dw_taps.c): dwT (Cin*KK, Cout) += the block's
+// products, from xp (Cin channels S floats apart, each the block's input rows zero-padded to
+// W + K - 1 columns) and dyT (the block's pixels at that padded width, Cout each). Returns 0,
+// doing nothing, for other than 3x3 taps or without AVX-512.
+int conv_dw_taps(int Cin, int Cout, int K, int rows, int W, const float *xp, long S, const float *dyT, float *dwT);
 extern long conv_direct_pack_min;  // weights are packed from this many output pixels per call up

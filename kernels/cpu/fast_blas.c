@@ -323,7 +323,8 @@ static void bwd_filter_block_padded(const ConvDesc *d, const float *xb, const fl
     const float *src = dyb + (long)oy * W + ox;
     for (int co = 0; co < Cout; co++) t[co] = src[co * P];
   }
-  for (int ky = 0, t = 0; ky < K; ky++)
+  if (conv_dw_taps(d->Cin, Cout, K, oy1 - oy0, W, xp, S, dyT, dwT)) return;
+  for (int ky = 0, t = 0; ky < K; ky++)  // not 3x3: one product per tap
     for (int kx = 0; kx < K; kx++, t++)
       gemm_panel(d->Cin, Cout, nq, xp + ky * Wp + kx, S, 1, dyT, Cout, dwT + (long)t * Cout, KK * Cout, 1);
 }
