@@ -696,6 +696,7 @@ TEST(kernels_fast_elementwise) {
     BOTH(REF->mul(REF, n, a, b, y1), FAST->mul(FAST, n, a, b, y2), "mul");
     BOTH(REF->mul_acc(REF, n, a, b, y1), FAST->mul_acc(FAST, n, a, b, y2), "mul_acc");
     BOTH(REF->ema(REF, n, y1, a, 0.9f), FAST->ema(FAST, n, y2, a, 0.9f), "ema");
+    BOTH(REF->fill(REF, y1, -2.5f, n), FAST->fill(FAST, y2, -2.5f, n), "fill");
 #undef BOTH
     ASSERT_NEAR(FAST->sumsq(FAST, n, a), REF->sumsq(REF, n, a), 0, 1e-9);
   }

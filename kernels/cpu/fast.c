@@ -313,6 +313,8 @@ ELEMENTWISE(fast_axpy, (Backend *be, size_t n, float alpha, const float *x, floa
 ELEMENTWISE(fast_scale, (Backend *be, size_t n, float alpha, float *x), x[i] *= alpha)
 ELEMENTWISE(fast_mul, (Backend *be, size_t n, const float *a, const float *b, float *y), y[i] = a[i] * b[i])
 ELEMENTWISE(fast_mul_acc, (Backend *be, size_t n, const float *a, const float *b, float *y), y[i] += a[i] * b[i])
+// The arena's zeroed gradients (arena_zeros): ~120 calls per training step, 4 % of it on one thread.
+ELEMENTWISE(fast_fill, (Backend *be, float *x, float v, size_t n), x[i] = v)
 ELEMENTWISE(fast_ema, (Backend *be, size_t n, float *e, const float *p, float decay),
             e[i] = decay * e[i] + (1.0f - decay) * p[i])
 #undef ELEMENTWISE
@@ -436,6 +438,7 @@ void cpu_fast_ops(Backend *be) {
   be->silu_bwd = fast_silu_bwd;
   be->softmax_fwd = fast_softmax_fwd;
   be->softmax_bwd = fast_softmax_bwd;
+  be->fill = fast_fill;
   be->add = fast_add;
   be->axpy = fast_axpy;
   be->scale = fast_scale;
