@@ -122,6 +122,7 @@ def main():
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     model = UNet(**PRESETS[a.config]).to(dev)
     print("params %d" % sum(p.numel() for p in model.parameters()))
+    print("torch_version %s" % torch.__version__)
     x = torch.randn(a.batch, 1, 32, 32, device=dev)
     t = torch.randint(0, 1000, (a.batch,))
     if a.check:
