@@ -379,6 +379,46 @@ TEST(termimg_explorer_image_fits_box) {
   term_image_free(&a.img[1].im);
 }
 
+TEST(termimg_fit_scale_and_shrink) {
+  TermCaps caps = {.gfx = GFX_BLOCKS, .color = TERM_COLOR_256, .cell_w = 10, .cell_h = 20};
+  ASSERT_EQ_INT(term_fit_scale(&caps, 5, 7, 20, 10), 2);
+  ASSERT_EQ_INT(term_fit_scale(&caps, 40, 40, 20, 10), 0);  // not even at scale 1
+  ASSERT_EQ_INT(term_fit_shrink(&caps, 5, 7, 20, 10), 1);
+  ASSERT_EQ_INT(term_fit_shrink(&caps, 300, 300, 80, 20), 8);
+  caps.gfx = GFX_SIXEL;
+  ASSERT_EQ_INT(term_fit_scale(&caps, 1, 1, 1000, 1000), TERM_MAX_SCALE);
+  ASSERT_EQ_INT(term_fit_shrink(&caps, 300, 300, 80, 10), 2);
+  // The box filter: rounded means, the partial last block averages what it has.
+  const uint8_t px[3 * 3] = {0, 10, 100,  20, 31, 200,  7, 9, 50};
+  int ow, oh;
+  uint8_t *out = term_shrink(px, 3, 3, 1, 2, &ow, &oh);
+  ASSERT(ow == 2 && oh == 2);
+  ASSERT_EQ_INT(out[0], 15);   // (0 + 10 + 20 + 31) / 4 = 15.25
+  ASSERT_EQ_INT(out[1], 150);  // (100 + 200) / 2
+  ASSERT_EQ_INT(out[2], 8);    // (7 + 9) / 2
+  ASSERT_EQ_INT(out[3], 50);
+  free(out);
+  // term_image_render shrinks what is too large even at scale 1.
+  int cols, rows;
+  ASSERT_EQ_INT(rendered(GFX_BLOCKS, 10, 20, 300, 300, 80, 20, &cols, &rows), 0);
+  ASSERT(cols == 38 && rows == 19);
+}
+
+TEST(termimg_place_up_rows) {
+  // Inline drawing (sample --show): the corner `up` rows above the cursor, column 0, and
+  // each further half-block line one row down from column 0.
+  const uint8_t g[2 * 5] = {0, 255, 255, 0, 0, 255, 255, 0, 0, 255};
+  TermImage im;
+  term_image_blocks(g, 2, 5, 1, 1, TERM_COLOR_NONE, &im);
+  Bytes b = {0};
+  term_image_place_up(&im, 4, &b);
+  const char *want = ESC "7" ESC "[4A\r" "\xe2\x96\x92\xe2\x96\x92" "\r" ESC "[1B" "\xe2\x96\x92\xe2\x96\x92"
+                     "\r" ESC "[1B" " \xe2\x96\x88" ESC "8";
+  ASSERTF(!strcmp(b.data, want), "got %s", b.data);
+  bytes_free(&b);
+  term_image_free(&im);
+}
+
 TEST(termimg_parse_reply) {
   TermReply r;
   const char xterm[] = ESC "[6;20;10t" ESC "[?63;1;2;4;6;9;15;22c";

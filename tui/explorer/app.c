@@ -149,27 +149,6 @@ const char *app_basename(const char *path) {
 
 int app_images_on(const App *a) { return a->caps.gfx == GFX_SIXEL || a->caps.gfx == GFX_BLOCKS; }
 
-// Box-filter downscale by a whole factor f (the last partial block averages what it has).
-static uint8_t *shrink(const uint8_t *px, int w, int h, int ch, int f, int *ow, int *oh) {
-  *ow = (w + f - 1) / f, *oh = (h + f - 1) / f;
-  uint8_t *out = xmalloc((size_t)*ow * *oh * ch);
-  for (int y = 0; y < *oh; y++)
-    for (int x = 0; x < *ow; x++)
-      for (int k = 0; k < ch; k++) {
-        int sum = 0, n = 0;
-        for (int dy = 0; dy < f && y * f + dy < h; dy++)
-          for (int dx = 0; dx < f && x * f + dx < w; dx++, n++) sum += px[((size_t)(y * f + dy) * w + x * f + dx) * ch + k];
-        out[((size_t)y * *ow + x) * ch + k] = (uint8_t)((sum + n / 2) / n);
-      }
-  return out;
-}
-
-// Cells an image of w x h pixels takes at scale 1.
-static void footprint(const TermCaps *c, int w, int h, int *cols, int *rows) {
-  if (c->gfx == GFX_SIXEL) *cols = (w + c->cell_w - 1) / c->cell_w, *rows = ((h + 5) / 6 * 6 + c->cell_h - 1) / c->cell_h;
-  else *cols = w, *rows = (h + 1) / 2;
-}
-
 Rect app_image(App *a, int slot, Rect r, const uint8_t *px, int w, int h, int ch, uint64_t key) {
   Rect none = {r.y, r.x, 0, 0};
   if (!app_images_on(a) || a->help_open || a->dlg.kind || slot < 0 || slot >= APP_MAX_IMAGES || r.w < 1 || r.h < 1)
@@ -177,18 +156,8 @@ Rect app_image(App *a, int slot, Rect r, const uint8_t *px, int w, int h, int ch
   ImageSlot *s = &a->img[slot];
   if (!s->im.bytes.data || s->key != key || s->pw != w || s->ph != h || s->max_w != r.w || s->max_h != r.h) {
     term_image_free(&s->im);
-    // Larger than the box even at scale 1 (half blocks: a cell per pixel): shrink first.
-    int f = 1, cols, rows;
-    for (;; f++) {
-      footprint(&a->caps, (w + f - 1) / f, (h + f - 1) / f, &cols, &rows);
-      if ((cols <= r.w && rows <= r.h) || f >= 64) break;
-    }
-    int sw = w, sh = h;
-    uint8_t *small = f > 1 ? shrink(px, w, h, ch, f, &sw, &sh) : NULL;
     Err e;
-    int rc = term_image_render(&a->caps, small ? small : px, sw, sh, ch, r.w, r.h, &s->im, &e);
-    free(small);
-    if (rc) {
+    if (term_image_render(&a->caps, px, w, h, ch, r.w, r.h, &s->im, &e)) {
       app_msg(a, UI_ERR, "%s", e.msg);
       return none;
     }
@@ -575,15 +544,7 @@ static void draw(App *a) {
     s->drawn = 1, s->stale = 0;
     s->shown = s->at;
   }
-  if (out.len) {
-    size_t off = 0;
-    while (off < out.len) {
-      ssize_t n = write(STDOUT_FILENO, out.data + off, out.len - off);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      off += (size_t)n;
-    }
-  }
+  bytes_write(STDOUT_FILENO, &out);
   bytes_free(&out);
   a->dirty = 0;
 }
