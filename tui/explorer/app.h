@@ -144,3 +144,13 @@ int prune_view_finetune(const char *plan_path, const char *data, const char *dev
 // ---- the loop (app.c) ----
 // Runs the explorer until quit. The caller has filled the options; returns the exit status.
 int app_run(App *a);
+
+// ---- between the explorer's own files, not for the views ----
+extern const View *const app_views[NVIEWS];       // app.c: by VIEW_*
+void app_draw(App *a);                            // chrome.c: one whole frame, images last
+void app_dialog_key(App *a, int ch);              // dialog.c: a key while a dialog is open
+void app_draw_dialog(App *a);
+void app_measure(ModelMeta *m, const char *path); // plans.c: loads the model once to measure it
+void app_images_begin(App *a);                    // images.c: a frame starts, no slot placed yet
+void app_images_present(App *a);                  // curses' frame out, then the images that changed
+void app_images_forget(App *a);                   // drops every encoded image (resize, quit)
