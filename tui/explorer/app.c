@@ -279,8 +279,11 @@ int app_run(App *a) {
     int ch;
     while ((ch = getch()) != ERR) key(a, ch);
   }
-  for (int v = 0; v < NVIEWS; v++)
-    if (app_views[v]->destroy) app_views[v]->destroy(a);
+  for (int v = 0; v < NVIEWS; v++) {
+    if (a->state[v] && app_views[v]->destroy) app_views[v]->destroy(a, a->state[v]);
+    free(a->state[v]);
+    a->state[v] = NULL;
+  }
   tty_restore();
   app_images_forget(a);
   explorer_free(&a->ex);

@@ -30,10 +30,15 @@ typedef struct {
   void (*draw)(App *, Rect);                 // draws inside the rect
   int (*key)(App *, int ch);                 // 1: handled
   int (*mouse)(App *, const MEVENT *);       // 1: handled (may be NULL)
-  int (*hints)(App *, KeyHint *, int cap);   // the key bar
+  const KeyHint *keys;                       // the key bar, ended by {NULL}
+  int (*hints)(App *, KeyHint *, int cap);   // or a key bar that changes: fills h (may be NULL)
   const char *const *help;                   // help lines, NULL-terminated ("key\tmeaning")
   void (*tick)(App *);                       // every loop turn, current view or not (may be NULL)
-  void (*destroy)(App *);                    // quit: stop jobs, free state (may be NULL)
+  void (*destroy)(App *, void *state);       // quit: stop its jobs, free what state holds (may be
+                                             // NULL); only when it has state, which the app then frees
+  // Drawn in place of the view while no base model is loaded (NULL: the view needs none):
+  // the box title, the warning, then what the view would show, NULL-terminated.
+  const char *const *no_model;
 } View;
 
 extern const View view_schedule, view_importance, view_generate, view_prune, view_loss;

@@ -127,11 +127,47 @@ static void draw_keybar(App *a) {
   for (int i = 0; i < ng; i++) gw += ui_cols(global_hints[i].key) + 3 + ui_cols(global_hints[i].label);
   while (gw > COLS / 2 && first < ng - 2)
     gw -= ui_cols(global_hints[first].key) + 3 + ui_cols(global_hints[first].label), first++;
+  const View *v = app_views[a->view];
   KeyHint h[32];
-  int n = app_views[a->view]->hints(a, h, 24);
+  int n = 0;
+  if (v->hints) n = v->hints(a, h, 24);
+  else while (n < 24 && v->keys && v->keys[n].key) h[n] = v->keys[n], n++;
   a->nspots = ui_keybar(LINES - 1, 0, COLS - gw - 1, h, n, a->spots, APP_MAX_SPOTS);
   a->nspots += ui_keybar(LINES - 1, COLS - gw, gw, global_hints + first, ng - first, a->spots + a->nspots,
                          APP_MAX_SPOTS - a->nspots);
+}
+
+// How to get a model, the same in every view; "$ " starts a command.
+static const char *const get_a_model[] = {
+  "Train one (the shipped default, about an hour on a laptop CPU):",
+  "$ stepscope train --out assets/base.safetensors",
+  "or a tiny one in seconds, to try things out:",
+  "$ stepscope train --config tiny --steps 300 --out tiny.safetensors",
+  "then open it:  stepscope tui --model tiny.safetensors",
+  "Group models come from a plan:  stepscope plan, stepscope prune, stepscope finetune",
+  "",
+  "The Schedule view (1) works without a model.",
+  NULL,
+};
+
+// Lines from row y, each cut to the box; returns the row after the last.
+static int draw_lines(Rect in, int y, const char *const *l) {
+  for (; *l; l++, y++) {
+    if (!strncmp(*l, "$ ", 2)) ui_text(y, in.x + 4, in.w - 6, ui_attr(UI_ACCENT), "%s", *l + 2);
+    else ui_text(y, in.x + 2, in.w - 4, ui_attr(UI_TEXT), "%s", *l);
+  }
+  return y;
+}
+
+// A view's no_model page: its title, its warning, why the model did not load, what the
+// view would show, and how to get a model.
+static void draw_no_model(App *a, Rect r, const char *const *page) {
+  Rect in = ui_box(r, page[0], 1);
+  int y = in.y + 1;
+  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_WARN), "%s", page[1]);
+  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_TEXT), "%s", a->base.err[0] ? a->base.err : "no model");
+  y = draw_lines(in, y + 1, page + 2);
+  draw_lines(in, y + 1, get_a_model);
 }
 
 static void draw_too_small(void) {
@@ -152,7 +188,9 @@ void app_draw(App *a) {
   } else {
     draw_tabs(a);
     a->area = (Rect){1, 0, LINES - 3, COLS};
-    app_views[a->view]->draw(a, a->area);
+    const View *v = app_views[a->view];
+    if (v->no_model && !a->base.ok) draw_no_model(a, a->area, v->no_model);
+    else v->draw(a, a->area);
     draw_status(a);
     draw_keybar(a);
     if (a->help_open) draw_help(a);

@@ -390,24 +390,7 @@ static void draw_side(App *a, Gen *g, int s, Rect box) {
   }
 }
 
-static void no_model(App *a, Rect r) {
-  Rect in = ui_box(r, "Generate", 1);
-  int y = in.y + 1;
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_WARN), "No base model to sample from.");
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_TEXT), "%s", a->base.err[0] ? a->base.err : "no model");
-  y++;
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_TEXT), "Train one (the shipped default, about an hour on a laptop CPU):");
-  ui_text(y++, in.x + 4, in.w - 6, ui_attr(UI_ACCENT), "stepscope train --out assets/base.safetensors");
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_TEXT), "or a tiny one in seconds, to try things out:");
-  ui_text(y++, in.x + 4, in.w - 6, ui_attr(UI_ACCENT), "stepscope train --config tiny --steps 300 --out tiny.safetensors");
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_TEXT), "then open it:  stepscope tui --model tiny.safetensors");
-  y++;
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_TEXT), "Group models come from a plan:  stepscope plan, stepscope prune, stepscope finetune");
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_DIM), "The Schedule view (1) works without a model.");
-}
-
 static void draw(App *a, Rect r) {
-  if (!a->base.ok) { no_model(a, r); return; }
   Gen *g = st(a);
   refresh_pixels(g);
   const int bottom = 4;
@@ -502,20 +485,14 @@ static int key(App *a, int ch) {
   return 0;
 }
 
-static int hints(App *a, KeyHint *h, int cap) {
-  static const KeyHint k[] = {
-    {"space", "play/pause", ' '}, {"n", "step", 'n'}, {"+-", "speed", 0}, {"r", "restart", 'r'},
-    {"N", "new seed", 'N'}, {"d", "ddpm/ddim", 'd'}, {"[]", "steps", 0}, {"b", "batch", 'b'}, {"s", "save png", 's'},
-  };
-  int n = (int)(sizeof k / sizeof k[0]);
-  if (n > cap) n = cap;
-  memcpy(h, k, sizeof(KeyHint) * (size_t)n);
-  return n;
-}
+static const KeyHint keys[] = {
+  {"space", "play/pause", ' '}, {"n", "step", 'n'}, {"+-", "speed", 0}, {"r", "restart", 'r'},
+  {"N", "new seed", 'N'}, {"d", "ddpm/ddim", 'd'}, {"[]", "steps", 0}, {"b", "batch", 'b'}, {"s", "save png", 's'},
+  {NULL, NULL, 0},
+};
 
-static void destroy(App *a) {
-  Gen *g = a->state[VIEW_GENERATE];
-  if (!g) return;
+static void destroy(App *a, void *state) {
+  Gen *g = state;
   stop(g);
   for (int s = 0; s < NSIDES; s++) {
     job_destroy(&g->w[s].job);
@@ -524,8 +501,6 @@ static void destroy(App *a) {
   }
   pthread_mutex_destroy(&g->mu);
   pthread_cond_destroy(&g->cv);
-  free(g);
-  a->state[VIEW_GENERATE] = NULL;
 }
 
 static const char *const help[] = {
@@ -543,6 +518,10 @@ static const char *const help[] = {
 };
 
 const View view_generate = {
-  .name = "Generate", .enter = enter, .draw = draw, .key = key, .hints = hints, .help = help,
+  .name = "Generate", .enter = enter, .draw = draw, .key = key, .keys = keys, .help = help,
   .tick = tick, .destroy = destroy,
+  .no_model = (const char *const[]){
+    "Generate", "No base model to sample from.",
+    "This view samples the base model and the plan (its group models) side by side.",
+    NULL},
 };

@@ -312,19 +312,7 @@ static void draw_job(App *a, Prune *s, Rect box) {
   free(loss);
 }
 
-static void no_model(App *a, Rect r) {
-  Rect in = ui_box(r, "Prune and fine-tune", 1);
-  int y = in.y + 1;
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_WARN), "No base model to prune.");
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_TEXT), "%s", a->base.err[0] ? a->base.err : "no model");
-  y++;
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_TEXT), "Train one, then save a plan (S) and come back:");
-  ui_text(y++, in.x + 4, in.w - 6, ui_attr(UI_ACCENT), "stepscope train --out assets/base.safetensors");
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_TEXT), "The same from the command line:  stepscope prune --plan P; stepscope finetune --plan P");
-}
-
 static void draw(App *a, Rect r) {
-  if (!a->base.ok) { no_model(a, r); return; }
   Prune *s = st(a);
   int top = a->ex.plan.ngroups + 4;
   if (top < 9) top = 9;
@@ -423,13 +411,10 @@ static int hints(App *a, KeyHint *h, int cap) {
   return n;
 }
 
-static void destroy(App *a) {
-  Prune *s = a->state[VIEW_PRUNE];
-  if (!s) return;
+static void destroy(App *a, void *state) {
+  Prune *s = state;
   job_destroy(&s->job);  // a fine-tune saves its checkpoint as it stops
   free(s->loss);
-  free(s);
-  a->state[VIEW_PRUNE] = NULL;
 }
 
 static const char *const help[] = {
@@ -453,4 +438,9 @@ static const char *const help[] = {
 
 const View view_prune = {
   .name = "Prune", .draw = draw, .key = key, .hints = hints, .help = help, .tick = tick, .destroy = destroy,
+  .no_model = (const char *const[]){
+    "Prune and fine-tune", "No base model to prune.",
+    "This view prunes and fine-tunes the plan's group models; save a plan (S) first.",
+    "The same from the command line:  stepscope prune --plan P; stepscope finetune --plan P",
+    NULL},
 };
