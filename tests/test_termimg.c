@@ -278,42 +278,30 @@ static int rendered(GfxMode gfx, int cell_w, int cell_h, int w, int h, int max_c
   return rc;
 }
 
-TEST(termimg_footprint_sixel) {
-  int cols, rows;
-  // 7x15 cells, 20x13 px: x10 is 200x130 px, 29 columns and 9 rows (130 px go up to 132,
-  // a whole six-pixel band); x11 would take 32 columns.
-  ASSERT_EQ_INT(rendered(GFX_SIXEL, 7, 15, 20, 13, 30, 10, &cols, &rows), 0);
-  ASSERT_EQ_INT(cols, 29);
-  ASSERT_EQ_INT(rows, 9);
-  // The band decides: 8x8 px in 8x16 cells and two rows. x4 is 32 px, exactly two rows of
-  // pixels, but sixel bands round it to 36, a third row: x3 (24 px, two rows) is the most.
-  ASSERT_EQ_INT(rendered(GFX_SIXEL, 8, 16, 8, 8, 100, 2, &cols, &rows), 0);
-  ASSERT_EQ_INT(cols, 3);
-  ASSERT_EQ_INT(rows, 2);
-  // A cell size from the terminal's pixel report (9x18) and a wide box: rows limit it.
-  ASSERT_EQ_INT(rendered(GFX_SIXEL, 9, 18, 28, 28, 200, 12, &cols, &rows), 0);
-  ASSERT_EQ_INT(cols, 22);  // x7: 196 px; x8 = 224 px would need 13 rows of 18 px
-  ASSERT_EQ_INT(rows, 11);
-  // Scale is capped at 64.
-  ASSERT_EQ_INT(rendered(GFX_SIXEL, 10, 20, 1, 1, 1000, 1000, &cols, &rows), 0);
-  ASSERT_EQ_INT(cols, 7);  // 64 px
-  ASSERT_EQ_INT(rows, 4);  // 64 px up to 66
-}
-
-TEST(termimg_footprint_blocks) {
-  int cols, rows;
-  // A column per pixel, a row per two: 5x7 at x2 is 10 columns and 7 rows; x3 needs 11 rows.
-  ASSERT_EQ_INT(rendered(GFX_BLOCKS, 10, 20, 5, 7, 20, 10, &cols, &rows), 0);
-  ASSERT_EQ_INT(cols, 10);
-  ASSERT_EQ_INT(rows, 7);
-  // The cell size does not matter to half blocks.
-  ASSERT_EQ_INT(rendered(GFX_BLOCKS, 7, 15, 5, 7, 20, 10, &cols, &rows), 0);
-  ASSERT_EQ_INT(cols, 10);
-  ASSERT_EQ_INT(rows, 7);
-  // Columns limit it: 28 px wide into 60 columns is x2.
-  ASSERT_EQ_INT(rendered(GFX_BLOCKS, 10, 20, 28, 28, 60, 100, &cols, &rows), 0);
-  ASSERT_EQ_INT(cols, 56);
-  ASSERT_EQ_INT(rows, 28);
+// Cells an image takes, by mode, cell size, image size and box: the largest whole scale
+// that fits (at most 64), after shrinking what is too large even at scale 1.
+TEST(termimg_footprint) {
+  static const struct {
+    GfxMode gfx;
+    int cell_w, cell_h, w, h, max_cols, max_rows, cols, rows;
+    const char *why;
+  } cases[] = {
+    {GFX_SIXEL, 7, 15, 20, 13, 30, 10, 29, 9, "x10: 200x130 px, 130 up to a whole six-pixel band, 132; x11 needs 32 columns"},
+    {GFX_SIXEL, 8, 16, 8, 8, 100, 2, 3, 2, "the band decides: x4 is 32 px, two rows, but bands make it 36, three rows"},
+    {GFX_SIXEL, 9, 18, 28, 28, 200, 12, 22, 11, "rows limit it: x7 196 px; x8 224 px needs 13 rows of 18 px"},
+    {GFX_SIXEL, 10, 20, 1, 1, 1000, 1000, 7, 4, "scale stops at 64: 64 px, rows 66 px up"},
+    {GFX_BLOCKS, 10, 20, 5, 7, 20, 10, 10, 7, "a column a pixel, a row per two: x2; x3 needs 11 rows"},
+    {GFX_BLOCKS, 7, 15, 5, 7, 20, 10, 10, 7, "the cell size does not matter to half blocks"},
+    {GFX_BLOCKS, 10, 20, 28, 28, 60, 100, 56, 28, "columns limit it: x2"},
+    {GFX_BLOCKS, 10, 20, 300, 300, 80, 20, 38, 19, "too large at x1: shrunk by 8 to 38x38 px (by 7, 22 rows)"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    int cols, rows;
+    ASSERT_EQ_INT(rendered(cases[i].gfx, cases[i].cell_w, cases[i].cell_h, cases[i].w, cases[i].h, cases[i].max_cols,
+                           cases[i].max_rows, &cols, &rows), 0);
+    ASSERTF(cols == cases[i].cols && rows == cases[i].rows, "case %zu (%s): %dx%d cells, want %dx%d", i, cases[i].why,
+            cols, rows, cases[i].cols, cases[i].rows);
+  }
 }
 
 TEST(termimg_frame_sixel_and_write) {
@@ -398,10 +386,6 @@ TEST(termimg_fit_scale_and_shrink) {
   ASSERT_EQ_INT(out[2], 8);    // (7 + 9) / 2
   ASSERT_EQ_INT(out[3], 50);
   free(out);
-  // term_image_render shrinks what is too large even at scale 1.
-  int cols, rows;
-  ASSERT_EQ_INT(rendered(GFX_BLOCKS, 10, 20, 300, 300, 80, 20, &cols, &rows), 0);
-  ASSERT(cols == 38 && rows == 19);
 }
 
 TEST(termimg_place_up_rows) {
