@@ -41,9 +41,10 @@ void app_images_begin(App *a) {
 
 static int rect_eq(Rect a, Rect b) { return a.y == b.y && a.x == b.x && a.h == b.h && a.w == b.w; }
 
+// curses' frame goes out first, then, in one write, every image placed this frame that is
+// new, moved or was wiped. One that is gone or moved leaves pixels behind that only a wipe
+// removes (curses believes those cells blank, so it would never touch them).
 void app_images_present(App *a) {
-  // Images: one on the terminal that is gone or moved this frame leaves pixels behind that
-  // only a wipe removes (curses believes those cells blank, so it would never touch them).
   int wipe = a->clear;
   for (int i = 0; i < APP_MAX_IMAGES; i++) {
     const ImageSlot *s = &a->img[i];
