@@ -1,6 +1,7 @@
 // test_termimg.c — sixel round trips through libsixel's decoder, exact half-block bytes,
-// terminal replies, NO_COLOR and COLORTERM.
+// footprints (cells an image takes) and framing, terminal replies, NO_COLOR and COLORTERM.
 #include "test.h"
+#include "tui/explorer/app.h"
 #include "tui/termgfx/term_image.h"
 #include <sixel.h>
 #include <stdlib.h>
@@ -254,6 +255,152 @@ TEST(termimg_render_fits) {
   caps.gfx = GFX_NONE;
   ASSERT_EQ_INT(term_image_render(&caps, px, 32, 32, 1, 40, 10, &im, &e), 0);
   ASSERT_EQ_INT(im.bytes.len, 0);
+}
+
+// Cells an image takes, drawn through caps with the largest whole scale that fits
+// max_cols x max_rows: the footprint the CLI's grid layout and the explorer rely on.
+static int rendered(GfxMode gfx, int cell_w, int cell_h, int w, int h, int max_cols, int max_rows,
+                    int *cols, int *rows) {
+  uint8_t *px = calloc((size_t)w * h, 1);
+  TermCaps caps = {.gfx = gfx, .color = TERM_COLOR_256, .cell_w = cell_w, .cell_h = cell_h};
+  TermImage im;
+  Err e;
+  int rc = term_image_render(&caps, px, w, h, 1, max_cols, max_rows, &im, &e);
+  *cols = im.cols, *rows = im.rows;
+  if (rc == 0 && gfx == GFX_SIXEL) {  // the sixel itself is as large as its footprint says
+    int dw, dh;
+    uint8_t *dec = decode_sixel(&im.bytes, &dw, &dh);
+    if (!dec || (dw + cell_w - 1) / cell_w != *cols || (dh + cell_h - 1) / cell_h > *rows) rc = -2;
+    free(dec);
+  }
+  term_image_free(&im);
+  free(px);
+  return rc;
+}
+
+// Cells an image takes, by mode, cell size, image size and box: the largest whole scale
+// that fits (at most 64), after shrinking what is too large even at scale 1.
+TEST(termimg_footprint) {
+  static const struct {
+    GfxMode gfx;
+    int cell_w, cell_h, w, h, max_cols, max_rows, cols, rows;
+    const char *why;
+  } cases[] = {
+    {GFX_SIXEL, 7, 15, 20, 13, 30, 10, 29, 9, "x10: 200x130 px, 130 up to a whole six-pixel band, 132; x11 needs 32 columns"},
+    {GFX_SIXEL, 8, 16, 8, 8, 100, 2, 3, 2, "the band decides: x4 is 32 px, two rows, but bands make it 36, three rows"},
+    {GFX_SIXEL, 9, 18, 28, 28, 200, 12, 22, 11, "rows limit it: x7 196 px; x8 224 px needs 13 rows of 18 px"},
+    {GFX_SIXEL, 10, 20, 1, 1, 1000, 1000, 7, 4, "scale stops at 64: 64 px, rows 66 px up"},
+    {GFX_BLOCKS, 10, 20, 5, 7, 20, 10, 10, 7, "a column a pixel, a row per two: x2; x3 needs 11 rows"},
+    {GFX_BLOCKS, 7, 15, 5, 7, 20, 10, 10, 7, "the cell size does not matter to half blocks"},
+    {GFX_BLOCKS, 10, 20, 28, 28, 60, 100, 56, 28, "columns limit it: x2"},
+    {GFX_BLOCKS, 10, 20, 300, 300, 80, 20, 38, 19, "too large at x1: shrunk by 8 to 38x38 px (by 7, 22 rows)"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    int cols, rows;
+    ASSERT_EQ_INT(rendered(cases[i].gfx, cases[i].cell_w, cases[i].cell_h, cases[i].w, cases[i].h, cases[i].max_cols,
+                           cases[i].max_rows, &cols, &rows), 0);
+    ASSERTF(cols == cases[i].cols && rows == cases[i].rows, "case %zu (%s): %dx%d cells, want %dx%d", i, cases[i].why,
+            cols, rows, cases[i].cols, cases[i].rows);
+  }
+}
+
+TEST(termimg_frame_sixel_and_write) {
+  // A sixel is one piece: placed once at its corner, cursor saved and restored around it.
+  uint8_t px[4 * 6] = {0};
+  TermImage im;
+  Err e;
+  ASSERT_EQ_INT(term_image_sixel(px, 4, 6, 1, 1, 0, 10, 20, &im, &e), 0);
+  Bytes b = {0};
+  term_image_frame(&im, 0, 0, &b);
+  char head[64];
+  snprintf(head, sizeof head, ESC "[?2026h" ESC "7" ESC "[1;1H");
+  ASSERT(!strncmp(b.data, head, strlen(head)));
+  ASSERT(!memcmp(b.data + strlen(head), im.bytes.data, im.bytes.len));
+  ASSERT(!strcmp(b.data + strlen(head) + im.bytes.len, ESC "8" ESC "[?2026l"));
+  // term_image_write sends exactly the framed bytes.
+  int fds[2];
+  ASSERT(pipe(fds) == 0);
+  ASSERT_EQ_INT(term_image_write(fds[1], &im, 0, 0), 0);
+  close(fds[1]);
+  char got[8192];
+  size_t n = 0;
+  ssize_t k;
+  while (n < sizeof got && (k = read(fds[0], got + n, sizeof got - n)) > 0) n += (size_t)k;
+  close(fds[0]);
+  ASSERT_EQ_INT((int)n, (int)b.len);
+  ASSERT(!memcmp(got, b.data, n));
+  bytes_free(&b);
+  term_image_free(&im);
+}
+
+TEST(termimg_frame_blocks_rows) {
+  // Three half-block lines (5 px rows) at (9, 0): each line gets its own move, same column.
+  const uint8_t g[2 * 5] = {0, 255, 255, 0, 0, 255, 255, 0, 0, 255};
+  TermImage im;
+  term_image_blocks(g, 2, 5, 1, 1, TERM_COLOR_NONE, &im);
+  ASSERT_EQ_INT(im.rows, 3);
+  Bytes b = {0};
+  term_image_frame(&im, 9, 0, &b);
+  const char *want = ESC "[?2026h" ESC "7" ESC "[10;1H" "\xe2\x96\x92\xe2\x96\x92" ESC "[11;1H"
+                     "\xe2\x96\x92\xe2\x96\x92" ESC "[12;1H" " \xe2\x96\x88" ESC "8" ESC "[?2026l";
+  ASSERTF(!strcmp(b.data, want), "got %s", b.data);
+  bytes_free(&b);
+  term_image_free(&im);
+}
+
+// The explorer fits any image into its box: shrunk by the least whole factor when even
+// scale 1 is too large, then centred across the box.
+TEST(termimg_explorer_image_fits_box) {
+  static App a;
+  static uint8_t px[300 * 300];
+  a.caps = (TermCaps){.gfx = GFX_BLOCKS, .color = TERM_COLOR_256, .cell_w = 10, .cell_h = 20};
+  Rect at = app_image(&a, 0, (Rect){2, 0, 20, 80}, px, 300, 300, 1, 1);
+  ASSERT_EQ_INT(at.w, 38);  // /8: 38x38 px, 38 columns and 19 rows (/7 would need 22 rows)
+  ASSERT_EQ_INT(at.h, 19);
+  ASSERT_EQ_INT(at.x, 21);
+  ASSERT_EQ_INT(at.y, 2);
+  term_image_free(&a.img[0].im);
+  a.caps.gfx = GFX_SIXEL;
+  at = app_image(&a, 1, (Rect){2, 0, 10, 80}, px, 300, 300, 1, 2);
+  ASSERT_EQ_INT(at.w, 15);  // /2: 150 px, 15 columns and 8 rows of 20 px
+  ASSERT_EQ_INT(at.h, 8);
+  term_image_free(&a.img[1].im);
+}
+
+TEST(termimg_fit_scale_and_shrink) {
+  TermCaps caps = {.gfx = GFX_BLOCKS, .color = TERM_COLOR_256, .cell_w = 10, .cell_h = 20};
+  ASSERT_EQ_INT(term_fit_scale(&caps, 5, 7, 20, 10), 2);
+  ASSERT_EQ_INT(term_fit_scale(&caps, 40, 40, 20, 10), 0);  // not even at scale 1
+  ASSERT_EQ_INT(term_fit_shrink(&caps, 5, 7, 20, 10), 1);
+  ASSERT_EQ_INT(term_fit_shrink(&caps, 300, 300, 80, 20), 8);
+  caps.gfx = GFX_SIXEL;
+  ASSERT_EQ_INT(term_fit_scale(&caps, 1, 1, 1000, 1000), TERM_MAX_SCALE);
+  ASSERT_EQ_INT(term_fit_shrink(&caps, 300, 300, 80, 10), 2);
+  // The box filter: rounded means, the partial last block averages what it has.
+  const uint8_t px[3 * 3] = {0, 10, 100,  20, 31, 200,  7, 9, 50};
+  int ow, oh;
+  uint8_t *out = term_shrink(px, 3, 3, 1, 2, &ow, &oh);
+  ASSERT(ow == 2 && oh == 2);
+  ASSERT_EQ_INT(out[0], 15);   // (0 + 10 + 20 + 31) / 4 = 15.25
+  ASSERT_EQ_INT(out[1], 150);  // (100 + 200) / 2
+  ASSERT_EQ_INT(out[2], 8);    // (7 + 9) / 2
+  ASSERT_EQ_INT(out[3], 50);
+  free(out);
+}
+
+TEST(termimg_place_up_rows) {
+  // Inline drawing (sample --show): the corner `up` rows above the cursor, column 0, and
+  // each further half-block line one row down from column 0.
+  const uint8_t g[2 * 5] = {0, 255, 255, 0, 0, 255, 255, 0, 0, 255};
+  TermImage im;
+  term_image_blocks(g, 2, 5, 1, 1, TERM_COLOR_NONE, &im);
+  Bytes b = {0};
+  term_image_place_up(&im, 4, &b);
+  const char *want = ESC "7" ESC "[4A\r" "\xe2\x96\x92\xe2\x96\x92" "\r" ESC "[1B" "\xe2\x96\x92\xe2\x96\x92"
+                     "\r" ESC "[1B" " \xe2\x96\x88" ESC "8";
+  ASSERTF(!strcmp(b.data, want), "got %s", b.data);
+  bytes_free(&b);
+  term_image_free(&im);
 }
 
 TEST(termimg_parse_reply) {

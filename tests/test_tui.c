@@ -384,3 +384,98 @@ TEST(tui_cli_errors) {
   ASSERT(wait_for("cli", "stepscope: ", 1, 0));
   sh(TMUX "kill-session -t cli >/dev/null 2>&1", sock);
 }
+
+// What tmux knows of a pane's terminal: the value of a format such as #{alternate_on}.
+static int pane_flag(const char *s, const char *name) {
+  char cmd[512], out[64] = "";
+  snprintf(cmd, sizeof cmd, TMUX "display -p -t %s '#{%s}' 2>/dev/null", sock, s, name);
+  FILE *f = popen(cmd, "r");
+  if (f && !fgets(out, sizeof out, f)) out[0] = 0;
+  if (f) pclose(f);
+  return out[0] ? atoi(out) : -1;
+}
+
+// Reads a pid a script wrote, waiting up to secs for the file. 0 when none came.
+static int read_pid(const char *path, double secs) {
+  for (double t = 0; t < secs; t += 0.05) {
+    FILE *f = fopen(path, "r");
+    int pid = 0;
+    if (f) {
+      if (fscanf(f, "%d", &pid) != 1) pid = 0;
+      fclose(f);
+    }
+    if (pid > 0) return pid;
+    usleep(50000);
+  }
+  return 0;
+}
+
+// The external proposer, a child of the Prune view's job thread, killed with SIGKILL while
+// it runs: the round is skipped with the reason, the search goes on to its last round and
+// writes its model, and quitting leaves a sane terminal.
+TEST(tui_proposer_sigkill) {
+  if (setup()) return;
+  char dir[400], plan[500], script[500], pidfile[500], args[600], body[1200];
+  snprintf(dir, sizeof dir, "%s/kill", test_tmpdir());
+  snprintf(plan, sizeof plan, "%s/k.plan", dir);
+  snprintf(script, sizeof script, "%s/slow-proposer.sh", dir);
+  snprintf(pidfile, sizeof pidfile, "%s/proposer.pid", dir);
+  mkdir(dir, 0700);
+  // The first call writes its pid and hangs (the test kills it); later calls answer at once.
+  snprintf(body, sizeof body,
+           "#!/bin/sh\ncat >/dev/null\nif [ ! -e '%s' ]; then echo $$ > '%s'; exec sleep 120; fi\n"
+           "echo '{\"keep\": {}, \"why\": \"uniform\"}'\n", pidfile, pidfile);
+  FILE *f = fopen(script, "w");
+  ASSERT(f);
+  fputs(body, f);
+  fclose(f);
+  chmod(script, 0755);
+  ASSERT(sh("%s plan --model %s --out %s --groups 2 --criterion magnitude --calib 16 --rounds 3 --finetune 6 "
+            "--proposer 'cmd:%s' >/dev/null", BIN, model, plan, script) == 0);
+  snprintf(args, sizeof args, "--plan %s", plan);
+  ASSERT(start("pkill", 120, 40, args) == 0);
+  keys("pkill", "4");
+  ASSERT(wait_for("pkill", "group models", 3, 0));
+  keys("pkill", "Down p");  // the search for group i=1 (ratio 0.75): round 2 asks the proposer
+  int pid = read_pid(pidfile, 60);
+  if (!pid) wait_for("pkill", "(the proposer never started)", 0, 0);  // shows the screen
+  ASSERTF(pid > 0, "the proposer never started (no %s)", pidfile);
+  ASSERT(kill(pid, SIGKILL) == 0);
+  ASSERT(wait_for("pkill", "skipped: ", 20, 0));  // round 2, with why: the signal, or the
+  static char text[65536];                          // status of the sh -c that ran the script
+  screen("pkill", text, sizeof text);
+  ASSERTF(strstr(text, "killed by signal 9") || strstr(text, "exited with status 137"), "%s", text);
+  ASSERT(wait_for("pkill", "finished", 60, 0));    // round 3 answered, the model written
+  ASSERT(wait_for("pkill", "1 Schedule", 1, 0));   // still running, still drawing
+  ASSERT(quit_to_shell("pkill"));
+}
+
+// A crash signal sent to the explorer: its handler puts the terminal back (line discipline,
+// cursor, main screen, mouse off) before it dies of that signal. Without the handler the
+// shell is left in raw mode on the alternate screen and never sees an Enter.
+TEST(tui_crash_signal_restores_terminal) {
+  if (setup()) return;
+  static const struct { int sig; const char *name; } crash[] = {{SIGSEGV, "SEGV"}, {SIGABRT, "ABRT"}};
+  for (int i = 0; i < 2; i++) {
+    ASSERT(start("crash", 100, 30, "") == 0);
+    keys("crash", "3");  // with jobs running
+    ASSERT(wait_for("crash", "x_t", 5, 0));
+    ASSERT_EQ_INT(pane_flag("crash", "alternate_on"), 1);
+    ASSERT_EQ_INT(pane_flag("crash", "cursor_flag"), 0);
+    ASSERT(sh("pid=$(pgrep -P $(" TMUX "display -p -t crash '#{pane_pid}')) && kill -%s $pid", sock, crash[i].name) == 0);
+    ASSERT(wait_for("crash", "1 Schedule", 5, 1));
+    ASSERTF(pane_flag("crash", "alternate_on") == 0, "SIG%s: still on the alternate screen", crash[i].name);
+    ASSERTF(pane_flag("crash", "cursor_flag") == 1, "SIG%s: the cursor is still hidden", crash[i].name);
+    ASSERTF(pane_flag("crash", "mouse_any_flag") == 0, "SIG%s: mouse reporting is still on", crash[i].name);
+    // it died of the signal (128 + its number), and the shell reads lines and echoes them again
+    char k[700], want[32];
+    snprintf(k, sizeof k, "'echo status=$?; stty -a | tr \" \" \"\\n\" | grep -x -e -icanon -e -echo -e icanon -e echo"
+                          " | tr \"\\n\" \" \"; echo alive-$((6*7))' Enter");
+    keys("crash", k);
+    snprintf(want, sizeof want, "status=%d", 128 + crash[i].sig);
+    ASSERTF(wait_for("crash", "alive-42", 5, 0), "SIG%s: the shell does not run what is typed", crash[i].name);
+    ASSERT(wait_for("crash", want, 1, 0));
+    ASSERT(wait_for("crash", "icanon echo", 1, 0));
+    sh(TMUX "kill-session -t crash >/dev/null 2>&1", sock);
+  }
+}

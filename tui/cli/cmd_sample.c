@@ -70,24 +70,14 @@ typedef struct {
   int reserved;          // rows of the image area, once reserved (0 before the first frame)
 } View;
 
-// The cells an image of w x h pixels covers at upscale s; mirrors term_image_render().
-static void footprint(const TermCaps *caps, int w, int h, int s, int *cols, int *rows) {
-  if (caps->gfx == GFX_SIXEL) {
-    *cols = (s * w + caps->cell_w - 1) / caps->cell_w;
-    *rows = ((s * h + 5) / 6 * 6 + caps->cell_h - 1) / caps->cell_h;
-  } else {
-    *cols = s * w;
-    *rows = (s * h + 1) / 2;
-  }
-}
-
 // Picks the screen layout: the least downscale (1, 2, 4) at which the grid fits, then the
 // grid columns (the user's --cols, else any) that give the largest upscale; if even 8x8
 // tiles do not fit, the first images that do. The PNG keeps its own layout, which the
 // screen shares whenever that costs no size.
 static void view_layout(View *v, int want_cols) {
   for (v->shown = v->n; v->shown >= 1; v->shown--)
-    for (int pool = 1; pool <= 4 && v->h / pool >= 8 && v->w / pool >= 8; pool *= 2) {
+    for (int pool = 1; pool <= 4 && v->h / pool >= 8 && v->w / pool >= 8 && v->h % pool == 0 && v->w % pool == 0;
+         pool *= 2) {
       const int pad = pool == 1 ? 2 : 1, tw = v->w / pool, th = v->h / pool;
       const int png_cols = (int)ceil(sqrt((double)v->shown));  // image_grid's default
       int c0 = want_cols > 0 ? want_cols : 1, c1 = want_cols > 0 ? want_cols : v->shown;
@@ -95,13 +85,8 @@ static void view_layout(View *v, int want_cols) {
       int best = 0, best_empty = 0;
       for (int cols = c0; cols <= c1; cols++) {
         int rows = (v->shown + cols - 1) / cols, empty = rows * cols - v->shown;
-        int gw = cols * tw + (cols - 1) * pad, gh = rows * th + (rows - 1) * pad, s = 0;
-        for (int k = 1; k <= 64; k++) {
-          int cc, rr;
-          footprint(&v->caps, gw, gh, k, &cc, &rr);
-          if (cc > v->max_cols || rr > v->max_rows) break;
-          s = k;
-        }
+        int gw = cols * tw + (cols - 1) * pad, gh = rows * th + (rows - 1) * pad;
+        int s = term_fit_scale(&v->caps, gw, gh, v->max_cols, v->max_rows);
         // Ties go to the PNG's layout, else to the fewest empty cells.
         int better = s > best || (s > 0 && s == best && v->cols != png_cols &&
                                   (cols == png_cols || empty < best_empty));
@@ -124,28 +109,19 @@ static int view_begin(View *v, GfxMode want, int want_cols, int n, int c, int h,
   return 0;
 }
 
-// x holds all n images (n,c,h,w); the first v->shown are drawn, `pool`-times smaller.
+// x holds all n images (n,c,h,w); the first v->shown are drawn, `pool`-times smaller: the
+// grid is laid out with gaps `pool` times wider and shrunk as a whole.
 static int view_draw(View *v, const float *x, const char *status) {
-  const int th = v->h / v->pool, tw = v->w / v->pool, per = v->c * th * tw;
-  float *small = xmalloc(sizeof(float) * v->shown * per);
-  for (int i = 0; i < v->shown; i++)  // average pooling, pool x pool
-    for (int k = 0; k < v->c; k++)
-      for (int y = 0; y < th; y++)
-        for (int xx = 0; xx < tw; xx++) {
-          const float *src = x + ((long)(i * v->c + k) * v->h + y * v->pool) * v->w + xx * v->pool;
-          float s = 0;
-          for (int dy = 0; dy < v->pool; dy++)
-            for (int dx = 0; dx < v->pool; dx++) s += src[dy * v->w + dx];
-          small[i * per + (k * th + y) * tw + xx] = s / (v->pool * v->pool);
-        }
-  uint8_t *px;
-  int gw, gh;
-  image_grid(small, v->shown, v->c, th, tw, v->cols, v->pad, &px, &gw, &gh);
-  free(small);
+  uint8_t *px, *small;
+  int gw, gh, sw, sh;
+  image_grid(x, v->shown, v->c, v->h, v->w, v->cols, v->pad * v->pool, &px, &gw, &gh);
+  small = v->pool > 1 ? term_shrink(px, gw, gh, v->c, v->pool, &sw, &sh) : NULL;
   TermImage im;
   Err e;
-  int rc = term_image_render(&v->caps, px, gw, gh, v->c, v->max_cols, v->max_rows, &im, &e);
+  int rc = term_image_render(&v->caps, small ? small : px, small ? sw : gw, small ? sh : gh, v->c, v->max_cols,
+                             v->max_rows, &im, &e);
   free(px);
+  free(small);
   if (rc) { fprintf(stderr, "stepscope: %s\n", e.msg); return -1; }
 
   Bytes b = {0};
@@ -155,32 +131,17 @@ static int view_draw(View *v, const float *x, const char *status) {
     for (int i = 0; i < v->reserved + 1; i++) bytes_puts(&b, "\n");
     bytes_puts(&b, "\x1b[1A");  // onto the status line
   }
-  bytes_printf(&b, "\x1b[?2026h\x1b" "7\x1b[%dA\r", v->reserved);
-  if (im.mode == GFX_SIXEL) {
-    bytes_append(&b, im.bytes.data, im.bytes.len);
-  } else {  // half-block lines, each at column 0 of the next row (reserved, so nothing scrolls)
-    const char *p = im.bytes.data, *end = p + im.bytes.len;
-    while (p < end) {
-      const char *nl = memchr(p, '\n', (size_t)(end - p));
-      bytes_append(&b, p, (size_t)((nl ? nl : end) - p));
-      if (nl) bytes_puts(&b, "\r\x1b[1B");
-      p = nl ? nl + 1 : end;
-    }
-  }
-  bytes_puts(&b, "\x1b" "8\r\x1b[2K");
+  bytes_puts(&b, TERM_SYNC_BEGIN);
+  term_image_place_up(&im, v->reserved, &b);  // the rows are reserved, so nothing scrolls
+  bytes_puts(&b, "\r\x1b[2K");
   bytes_puts(&b, status);
-  bytes_puts(&b, "\x1b[?2026l");
+  bytes_puts(&b, TERM_SYNC_END);
   term_image_free(&im);
 
   fflush(stdout);  // nothing printed before may land inside the frame
-  for (size_t off = 0; off < b.len;) {
-    ssize_t k = write(STDOUT_FILENO, b.data + off, b.len - off);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) { bytes_free(&b); return -1; }
-    off += (size_t)k;
-  }
+  rc = bytes_write(STDOUT_FILENO, &b);
   bytes_free(&b);
-  return 0;
+  return rc;
 }
 
 // Leaves the cursor at the start of the emptied status line (the summary goes there), visible.

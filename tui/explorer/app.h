@@ -30,10 +30,15 @@ typedef struct {
   void (*draw)(App *, Rect);                 // draws inside the rect
   int (*key)(App *, int ch);                 // 1: handled
   int (*mouse)(App *, const MEVENT *);       // 1: handled (may be NULL)
-  int (*hints)(App *, KeyHint *, int cap);   // the key bar
+  const KeyHint *keys;                       // the key bar, ended by {NULL}
+  int (*hints)(App *, KeyHint *, int cap);   // or a key bar that changes: fills h (may be NULL)
   const char *const *help;                   // help lines, NULL-terminated ("key\tmeaning")
   void (*tick)(App *);                       // every loop turn, current view or not (may be NULL)
-  void (*destroy)(App *);                    // quit: stop jobs, free state (may be NULL)
+  void (*destroy)(App *, void *state);       // quit: stop its jobs, free what state holds (may be
+                                             // NULL); only when it has state, which the app then frees
+  // Drawn in place of the view while no base model is loaded (NULL: the view needs none):
+  // the box title, the warning, then what the view would show, NULL-terminated.
+  const char *const *no_model;
 } View;
 
 extern const View view_schedule, view_importance, view_generate, view_prune, view_loss;
@@ -144,3 +149,13 @@ int prune_view_finetune(const char *plan_path, const char *data, const char *dev
 // ---- the loop (app.c) ----
 // Runs the explorer until quit. The caller has filled the options; returns the exit status.
 int app_run(App *a);
+
+// ---- between the explorer's own files, not for the views ----
+extern const View *const app_views[NVIEWS];       // app.c: by VIEW_*
+void app_draw(App *a);                            // chrome.c: one whole frame, images last
+void app_dialog_key(App *a, int ch);              // dialog.c: a key while a dialog is open
+void app_draw_dialog(App *a);
+void app_measure(ModelMeta *m, const char *path); // plans.c: loads the model once to measure it
+void app_images_begin(App *a);                    // images.c: a frame starts, no slot placed yet
+void app_images_present(App *a);                  // curses' frame out, then the images that changed
+void app_images_forget(App *a);                   // drops every encoded image (resize, quit)

@@ -127,24 +127,31 @@ static int put_cut(int y, int x, int maxw, attr_t a, const char *s) {
   return cols;
 }
 
-int ui_text(int y, int x, int maxw, attr_t a, const char *fmt, ...) {
+// Formatted text cut to maxw columns, starting at x, or (right) ending at x.
+static int put_fmt(int y, int x, int right, int maxw, attr_t a, const char *fmt, va_list ap) {
   char buf[1024];
-  va_list ap;
-  va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
+  if (right) {
+    int w = ui_cols(buf);
+    x -= w < maxw ? w : maxw;
+  }
   return put_cut(y, x, maxw, a, buf);
 }
 
-int ui_text_right(int y, int x_end, int maxw, attr_t a, const char *fmt, ...) {
-  char buf[1024];
+int ui_text(int y, int x, int maxw, attr_t a, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
+  int n = put_fmt(y, x, 0, maxw, a, fmt, ap);
   va_end(ap);
-  int w = ui_cols(buf);
-  if (w > maxw) w = maxw;
-  return put_cut(y, x_end - w, maxw, a, buf);
+  return n;
+}
+
+int ui_text_right(int y, int x_end, int maxw, attr_t a, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = put_fmt(y, x_end, 1, maxw, a, fmt, ap);
+  va_end(ap);
+  return n;
 }
 
 void ui_hline(int y, int x, int w, attr_t a, const char *glyph) {

@@ -1,6 +1,8 @@
 // halfblock.c — images as Unicode upper half blocks ▀: fg paints the upper pixel, bg the
 // lower one, so one character cell shows two square-ish pixels.
-#include "tui/termgfx/term_image.h"
+#include "tui/termgfx/halfblock.h"
+#include "engine/common.h"
+#include "tui/termgfx/fit.h"
 
 typedef struct { uint8_t r, g, b; } Rgb;
 
@@ -43,8 +45,9 @@ static int same(Rgb a, Rgb b) { return a.r == b.r && a.g == b.g && a.b == b.b; }
 void term_image_blocks(const uint8_t *px, int w, int h, int ch, int scale, TermColor color,
                        TermImage *out) {
   CHECK(w > 0 && h > 0 && (ch == 1 || ch == 3) && scale > 0, "term_image_blocks(%d, %d, %d, %d)", w, h, ch, scale);
-  *out = (TermImage){.mode = GFX_BLOCKS, .cols = w * scale, .rows = (h * scale + 1) / 2};
+  *out = (TermImage){.mode = GFX_BLOCKS};
   const int W = w * scale, H = h * scale;
+  term_cells(GFX_BLOCKS, 0, 0, W, H, &out->cols, &out->rows);
   Bytes *o = &out->bytes;
   for (int y = 0; y < H; y += 2) {
     if (y > 0) bytes_puts(o, "\n");

@@ -1,5 +1,6 @@
 // sixel.c — images as DEC sixel graphics, encoded by libsixel into a memory buffer.
-#include "tui/termgfx/term_image.h"
+#include "tui/termgfx/sixel.h"
+#include "tui/termgfx/fit.h"
 #include <sixel.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,8 +184,7 @@ int term_image_sixel(const uint8_t *px, int w, int h, int ch, int scale, int gre
   sixel_dither_unref(dither);
   sixel_output_unref(output);
   free(big);
-  out->cols = (W + cell_w - 1) / cell_w;
-  out->rows = ((H + 5) / 6 * 6 + cell_h - 1) / cell_h;  // whole six-pixel bands
+  term_cells(GFX_SIXEL, cell_w, cell_h, W, H, &out->cols, &out->rows);
   return 0;
 
 fail:

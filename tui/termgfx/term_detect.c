@@ -1,6 +1,7 @@
 // term_detect.c — what the terminal can draw: ask it (DA1, cell size), read the
 // environment (COLORTERM, NO_COLOR, TERM), and honour the user's --graphics choice.
-#include "tui/termgfx/term_image.h"
+#include "tui/termgfx/term_detect.h"
+#include "engine/common.h"
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>

@@ -2,67 +2,20 @@
 // one with the base model at every step, one with the plan's group models (the model of
 // the group holding t), each on its own worker thread with its own backend. The UI is
 // their clock: a worker may run step i only once the UI has raised `target` above i, which
-// it does for both together (lockstep), at the chosen speed, or one step at a time.
+// it does for both together (lockstep), at the chosen speed, or one step at a time. Here:
+// the clock, the screen and the keys; the samplers are generate_worker.c.
 #include "engine/image.h"
 #include "engine/png_io.h"
-#include "tui/explorer/app.h"
+#include "tui/explorer/views/generate.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-enum { BASE, SAT, NSIDES };
 static const int delays_ms[] = {0, 10, 30, 60, 120, 250, 500, 1000};
 enum { NDELAYS = sizeof delays_ms / sizeof delays_ms[0], DEFAULT_DELAY = 2 };
 static const int ddim_choices[] = {10, 20, 25, 50, 100, 250, 500, 1000};
 enum { NDDIM = sizeof ddim_choices / sizeof ddim_choices[0] };
 static const int batch_choices[] = {1, 4, 9, 16};
-
-typedef struct Gen Gen;
-
-// What one sampler has shown so far (under Gen.mu).
-typedef struct {
-  float *x, *x0;        // latest x_t and x0-hat, (B,C,H,W)
-  int step, nsteps, t;  // steps completed; t of the latest step
-  int group;            // plan index of the group that ran it (SAT), -1 for base
-  double ms;            // model time per step, smoothed
-  char model[128];      // model in use
-  double macs;          // its MACs per image
-  unsigned seq;         // bumped on every new frame
-} Frame;
-
-typedef struct {
-  Gen *g;
-  int side;
-  Job job;
-} Worker;
-
-struct Gen {
-  // settings, changed by keys
-  SamplerKind kind;
-  int ddim_steps, delay, batch_idx, paused;
-  uint64_t seed;
-  // the run: inputs copied at its start (the workers read only these)
-  Plan plan;
-  char base_path[PATH_MAX], group_path[PLAN_MAX_GROUPS][PATH_MAX];
-  char device[16];
-  int threads, B, C, H, W;
-  SchedKind sched;
-  Worker w[NSIDES];
-  pthread_mutex_t mu;   // frames and target
-  pthread_cond_t cv;
-  Frame f[NSIDES];
-  int target;           // steps each worker may complete
-  int started;          // a run exists (frames are meaningful)
-  unsigned plan_gen;    // the plan it ran with
-  // UI side
-  double last_advance;
-  unsigned shown[NSIDES];
-  uint8_t *px[NSIDES][2];  // grids of x_t and x0-hat
-  int gw, gh;
-  uint64_t key[NSIDES][2];
-  uint64_t key_seq;
-};
 
 static Gen *st(App *a) {
   Gen *g = a->state[VIEW_GENERATE];
@@ -82,135 +35,6 @@ static Gen *st(App *a) {
   }
   a->state[VIEW_GENERATE] = g;
   return g;
-}
-
-// ---- workers ----
-
-typedef struct {
-  Worker *w;
-  UNet *base, *group[PLAN_MAX_GROUPS];
-  int calls;
-  UNet *running;  // the model eps_begin started, its group (or -1) and the time spent so far
-  int group_of_running;
-  double sec;
-} Run;
-
-static int cancelled(Worker *w) { return job_cancelled(&w->job); }
-
-// The sampler's model, in two halves (the noise is drawn while a GPU computes): begin paces
-// the run to the UI's target step and starts the model of t; finish collects eps and shows
-// which model ran and how long the sampler waited for it.
-static int eps_begin(void *user, int t, const float *x, int B, Err *e) {
-  Run *r = user;
-  Worker *w = r->w;
-  Gen *g = w->g;
-  Frame *f = &g->f[w->side];
-  const int i = r->calls++;
-  const size_t n = (size_t)B * g->C * g->H * g->W;
-  pthread_mutex_lock(&g->mu);
-  if (i == 0) {  // show x_T before the first step
-    memcpy(f->x, x, sizeof(float) * n);
-    f->t = t;
-    f->seq++;
-  }
-  while (!cancelled(w) && g->target <= i) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 50 * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
-    pthread_cond_timedwait(&g->cv, &g->mu, &ts);
-  }
-  pthread_mutex_unlock(&g->mu);
-  job_wake(&w->job);
-  if (cancelled(w)) return err_set(e, "cancelled");
-  int j = plan_group_of(&g->plan, t);
-  UNet *m = w->side == SAT && r->group[j] ? r->group[j] : r->base;
-  double t0 = now_sec();
-  unet_eps_begin(m, t, x, B);
-  r->sec = now_sec() - t0;
-  r->running = m;
-  r->group_of_running = j;
-  return 0;
-}
-
-static int eps_finish(void *user, float *eps, Err *e) {
-  Run *r = user;
-  Worker *w = r->w;
-  Gen *g = w->g;
-  Frame *f = &g->f[w->side];
-  UNet *m = r->running;
-  const int j = r->group_of_running;
-  double t0 = now_sec();
-  unet_eps_finish(m, eps);
-  double ms = (r->sec + now_sec() - t0) * 1000;
-  pthread_mutex_lock(&g->mu);
-  f->ms = f->ms > 0 ? 0.8 * f->ms + 0.2 * ms : ms;
-  f->group = w->side == SAT ? j : -1;
-  const char *path = w->side == SAT && r->group[j] ? g->group_path[j] : g->base_path;
-  snprintf(f->model, sizeof f->model, "%s", app_basename(path));
-  f->macs = unet_macs(m);
-  pthread_mutex_unlock(&g->mu);
-  return 0;
-}
-
-static int step_fn(void *user, int step, int nsteps, int t, const float *x, const float *x0, int B) {
-  Run *r = user;
-  Gen *g = r->w->g;
-  Frame *f = &g->f[r->w->side];
-  const size_t n = (size_t)B * g->C * g->H * g->W;
-  pthread_mutex_lock(&g->mu);
-  memcpy(f->x, x, sizeof(float) * n);
-  memcpy(f->x0, x0, sizeof(float) * n);
-  f->step = step + 1, f->nsteps = nsteps, f->t = t;
-  f->seq++;
-  pthread_mutex_unlock(&g->mu);
-  job_progress(&r->w->job, (double)(step + 1) / nsteps, "step %d/%d", step + 1, nsteps);
-  return cancelled(r->w);
-}
-
-static void work(Job *job) {
-  Worker *w = job->arg;
-  Gen *g = w->g;
-  Err e;
-  Run r = {.w = w};
-  Backend *be = backend_create(g->device, g->threads, &e);
-  if (!be) { job_fail(job, "%s", e.msg); return; }
-  r.base = ckpt_load_model(g->base_path, be, 1, NULL, &e);
-  if (!r.base) { job_fail(job, "%s", e.msg); be->destroy(be); return; }
-  if (w->side == SAT) {  // each distinct group model once; groups without one use the base
-    for (int j = 0; j < g->plan.ngroups && !cancelled(w); j++) {
-      if (!g->group_path[j][0]) continue;
-      for (int k = 0; k < j && !r.group[j]; k++)
-        if (r.group[k] && !strcmp(g->group_path[k], g->group_path[j])) r.group[j] = r.group[k];
-      if (!r.group[j] && !(r.group[j] = ckpt_load_model(g->group_path[j], be, 1, NULL, &e))) {
-        job_fail(job, "%s", e.msg);
-        break;
-      }
-      unet_share_arena(r.group[j], r.base);  // they run in turn: one arena, warmed up once
-    }
-  }
-  if (job_state(job) != JOB_FAILED && !cancelled(w)) {
-    Schedule s;
-    schedule_init(&s, g->sched, g->plan.T);
-    SamplerCfg cfg = sampler_cfg_default();
-    cfg.kind = g->kind;
-    cfg.steps = g->ddim_steps;
-    cfg.seed = g->seed;
-    float *out = xmalloc(sizeof(float) * (size_t)g->B * g->C * g->H * g->W);
-    const EpsSplit model = {eps_begin, eps_finish};
-    int rc = sample_run_split(&s, &cfg, g->B, g->C, g->H, g->W, &model, &r, step_fn, &r, out, &e);
-    if (rc < 0 && !cancelled(w)) job_fail(job, "%s", e.msg);
-    free(out);
-    schedule_free(&s);
-  }
-  for (int j = 0; j < PLAN_MAX_GROUPS; j++) {
-    if (!r.group[j]) continue;
-    for (int k = j + 1; k < PLAN_MAX_GROUPS; k++)
-      if (r.group[k] == r.group[j]) r.group[k] = NULL;
-    unet_free(r.group[j]);
-  }
-  unet_free(r.base);
-  be->destroy(be);
 }
 
 // ---- control (UI thread) ----
@@ -252,7 +76,7 @@ static void start(App *a) {
   g->last_advance = now_sec();
   g->plan_gen = a->plan_gen;
   g->started = 1;
-  for (int s = 0; s < NSIDES; s++) job_start(&g->w[s].job, work, &g->w[s]);
+  for (int s = 0; s < NSIDES; s++) job_start(&g->w[s].job, gen_work, &g->w[s]);
 }
 
 // Raises target when both samplers have caught up with it and the step delay has passed.
@@ -390,24 +214,7 @@ static void draw_side(App *a, Gen *g, int s, Rect box) {
   }
 }
 
-static void no_model(App *a, Rect r) {
-  Rect in = ui_box(r, "Generate", 1);
-  int y = in.y + 1;
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_WARN), "No base model to sample from.");
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_TEXT), "%s", a->base.err[0] ? a->base.err : "no model");
-  y++;
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_TEXT), "Train one (the shipped default, about an hour on a laptop CPU):");
-  ui_text(y++, in.x + 4, in.w - 6, ui_attr(UI_ACCENT), "stepscope train --out assets/base.safetensors");
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_TEXT), "or a tiny one in seconds, to try things out:");
-  ui_text(y++, in.x + 4, in.w - 6, ui_attr(UI_ACCENT), "stepscope train --config tiny --steps 300 --out tiny.safetensors");
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_TEXT), "then open it:  stepscope tui --model tiny.safetensors");
-  y++;
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_TEXT), "Group models come from a plan:  stepscope plan, stepscope prune, stepscope finetune");
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_DIM), "The Schedule view (1) works without a model.");
-}
-
 static void draw(App *a, Rect r) {
-  if (!a->base.ok) { no_model(a, r); return; }
   Gen *g = st(a);
   refresh_pixels(g);
   const int bottom = 4;
@@ -502,20 +309,14 @@ static int key(App *a, int ch) {
   return 0;
 }
 
-static int hints(App *a, KeyHint *h, int cap) {
-  static const KeyHint k[] = {
-    {"space", "play/pause", ' '}, {"n", "step", 'n'}, {"+-", "speed", 0}, {"r", "restart", 'r'},
-    {"N", "new seed", 'N'}, {"d", "ddpm/ddim", 'd'}, {"[]", "steps", 0}, {"b", "batch", 'b'}, {"s", "save png", 's'},
-  };
-  int n = (int)(sizeof k / sizeof k[0]);
-  if (n > cap) n = cap;
-  memcpy(h, k, sizeof(KeyHint) * (size_t)n);
-  return n;
-}
+static const KeyHint keys[] = {
+  {"space", "play/pause", ' '}, {"n", "step", 'n'}, {"+-", "speed", 0}, {"r", "restart", 'r'},
+  {"N", "new seed", 'N'}, {"d", "ddpm/ddim", 'd'}, {"[]", "steps", 0}, {"b", "batch", 'b'}, {"s", "save png", 's'},
+  {NULL, NULL, 0},
+};
 
-static void destroy(App *a) {
-  Gen *g = a->state[VIEW_GENERATE];
-  if (!g) return;
+static void destroy(App *a, void *state) {
+  Gen *g = state;
   stop(g);
   for (int s = 0; s < NSIDES; s++) {
     job_destroy(&g->w[s].job);
@@ -524,8 +325,6 @@ static void destroy(App *a) {
   }
   pthread_mutex_destroy(&g->mu);
   pthread_cond_destroy(&g->cv);
-  free(g);
-  a->state[VIEW_GENERATE] = NULL;
 }
 
 static const char *const help[] = {
@@ -543,6 +342,10 @@ static const char *const help[] = {
 };
 
 const View view_generate = {
-  .name = "Generate", .enter = enter, .draw = draw, .key = key, .hints = hints, .help = help,
+  .name = "Generate", .enter = enter, .draw = draw, .key = key, .keys = keys, .help = help,
   .tick = tick, .destroy = destroy,
+  .no_model = (const char *const[]){
+    "Generate", "No base model to sample from.",
+    "This view samples the base model and the plan (its group models) side by side.",
+    NULL},
 };

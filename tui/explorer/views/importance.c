@@ -250,20 +250,7 @@ static void draw_strip(const Entry *e, int g, int y, int x, int w, int sorted, a
   free(keep);
 }
 
-static void no_model(App *a, Rect r) {
-  Rect in = ui_box(r, "Importance", 1);
-  int y = in.y + 1;
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_WARN), "No base model to score.");
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_TEXT), "%s", a->base.err[0] ? a->base.err : "no model");
-  y++;
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_TEXT), "This view scores every channel of the model for the selected timestep group and");
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_TEXT), "marks the ones its ratio would prune. Train a model first:");
-  ui_text(y++, in.x + 4, in.w - 6, ui_attr(UI_ACCENT), "stepscope train --out assets/base.safetensors");
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_TEXT), "or open one:  stepscope tui --model FILE");
-}
-
 static void draw(App *a, Rect r) {
-  if (!a->base.ok) { no_model(a, r); return; }
   Imp *s = st(a);
   const Explorer *ex = &a->ex;
   const int j = ex->sel_group;
@@ -377,25 +364,17 @@ static int mouse(App *a, const MEVENT *m) {
   return 0;
 }
 
-static int hints(App *a, KeyHint *h, int cap) {
-  static const KeyHint k[] = {
-    {"←→", "group", 0}, {"↑↓", "layer", 0}, {"c", "criterion", 'c'}, {"o", "sorted/order", 'o'}, {"r", "recompute", 'r'},
-    {"Esc", "cancel", 27},
-  };
-  int n = (int)(sizeof k / sizeof k[0]);
-  if (n > cap) n = cap;
-  memcpy(h, k, sizeof(KeyHint) * (size_t)n);
-  return n;
-}
+static const KeyHint keys[] = {
+  {"←→", "group", 0}, {"↑↓", "layer", 0}, {"c", "criterion", 'c'}, {"o", "sorted/order", 'o'}, {"r", "recompute", 'r'},
+  {"Esc", "cancel", 27},
+  {NULL, NULL, 0},
+};
 
-static void destroy(App *a) {
-  Imp *s = a->state[VIEW_IMPORTANCE];
-  if (!s) return;
+static void destroy(App *a, void *state) {
+  Imp *s = state;
   job_destroy(&s->job);
   entry_free(&s->in.out);
   for (int i = 0; i < CACHE; i++) entry_free(&s->cache[i]);
-  free(s);
-  a->state[VIEW_IMPORTANCE] = NULL;
 }
 
 static const char *const help[] = {
@@ -410,6 +389,11 @@ static const char *const help[] = {
 };
 
 const View view_importance = {
-  .name = "Importance", .enter = enter, .draw = draw, .key = key, .mouse = mouse, .hints = hints, .help = help,
+  .name = "Importance", .enter = enter, .draw = draw, .key = key, .mouse = mouse, .keys = keys, .help = help,
   .tick = tick, .destroy = destroy,
+  .no_model = (const char *const[]){
+    "Importance", "No base model to score.",
+    "This view scores every channel of the model for the selected timestep group and",
+    "marks the ones its ratio would prune.",
+    NULL},
 };

@@ -221,20 +221,7 @@ static double mean_in(const double *v, int T, int t0, int t1) {
   return n ? s / n : NAN;
 }
 
-static void no_model(App *a, Rect r) {
-  Rect in = ui_box(r, "Loss", 1);
-  int y = in.y + 1;
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_WARN), "No base model to measure.");
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_TEXT), "%s", a->base.err[0] ? a->base.err : "no model");
-  y++;
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_TEXT), "This view plots each model's denoising loss per timestep on held-out images.");
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_TEXT), "Train a model first:");
-  ui_text(y++, in.x + 4, in.w - 6, ui_attr(UI_ACCENT), "stepscope train --out assets/base.safetensors");
-  ui_text(y++, in.x + 2, in.w - 4, ui_attr(UI_TEXT), "or open one:  stepscope tui --model FILE");
-}
-
 static void draw(App *a, Rect r) {
-  if (!a->base.ok) { no_model(a, r); return; }
   Loss *l = st(a);
   const Plan *p = &a->ex.plan;
   const int T = p->T;
@@ -375,23 +362,12 @@ static int key(App *a, int ch) {
   return 0;
 }
 
-static int hints(App *a, KeyHint *h, int cap) {
-  static const KeyHint k[] = {
-    {"r", "measure", 'r'}, {"c", "cancel", 'c'}, {"a", "group curves", 'a'}, {"l", "log/linear", 'l'}, {"n", "images/bin", 'n'},
-  };
-  int n = (int)(sizeof k / sizeof k[0]);
-  if (n > cap) n = cap;
-  memcpy(h, k, sizeof(KeyHint) * (size_t)n);
-  return n;
-}
+static const KeyHint keys[] = {
+  {"r", "measure", 'r'}, {"c", "cancel", 'c'}, {"a", "group curves", 'a'}, {"l", "log/linear", 'l'}, {"n", "images/bin", 'n'},
+  {NULL, NULL, 0},
+};
 
-static void destroy(App *a) {
-  Loss *l = a->state[VIEW_LOSS];
-  if (!l) return;
-  job_destroy(&l->job);
-  free(l);
-  a->state[VIEW_LOSS] = NULL;
-}
+static void destroy(App *a, void *state) { job_destroy(&((Loss *)state)->job); }
 
 static const char *const help[] = {
   "r\tmeasure again (everything)",
@@ -405,6 +381,10 @@ static const char *const help[] = {
 };
 
 const View view_loss = {
-  .name = "Loss", .enter = enter, .draw = draw, .key = key, .hints = hints, .help = help,
+  .name = "Loss", .enter = enter, .draw = draw, .key = key, .keys = keys, .help = help,
   .tick = tick, .destroy = destroy,
+  .no_model = (const char *const[]){
+    "Loss", "No base model to measure.",
+    "This view plots each model's denoising loss per timestep on held-out images.",
+    NULL},
 };

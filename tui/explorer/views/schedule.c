@@ -305,16 +305,11 @@ static int mouse(App *a, const MEVENT *m) {
   return 0;
 }
 
-static int hints(App *a, KeyHint *h, int cap) {
-  static const KeyHint k[] = {
-    {"↑↓", "group", 0}, {"←→", "move ±10", 0}, {",.", "±1", 0}, {"[]", "boundary", 0}, {"+-", "ratio", 0},
-    {"a", "add", 'a'}, {"d", "remove", 'd'}, {"s", "split", 's'}, {"c", "schedule", 'c'}, {"o", "order", 'o'},
-  };
-  int n = (int)(sizeof k / sizeof k[0]);
-  if (n > cap) n = cap;
-  memcpy(h, k, sizeof(KeyHint) * (size_t)n);
-  return n;
-}
+static const KeyHint keys[] = {
+  {"↑↓", "group", 0}, {"←→", "move ±10", 0}, {",.", "±1", 0}, {"[]", "boundary", 0}, {"+-", "ratio", 0},
+  {"a", "add", 'a'}, {"d", "remove", 'd'}, {"s", "split", 's'}, {"c", "schedule", 'c'}, {"o", "order", 'o'},
+  {NULL, NULL, 0},
+};
 
 static const char *const help[] = {
   "↑↓  j k\tselect a group (its right edge becomes the selected boundary)",
@@ -336,11 +331,7 @@ static const char *const help[] = {
   NULL,
 };
 
-static void destroy(App *a) {
-  free(a->state[VIEW_SCHEDULE]);
-  a->state[VIEW_SCHEDULE] = NULL;
-}
 
 const View view_schedule = {
-  .name = "Schedule", .draw = draw, .key = key, .mouse = mouse, .hints = hints, .help = help, .destroy = destroy,
+  .name = "Schedule", .draw = draw, .key = key, .mouse = mouse, .keys = keys, .help = help,
 };
