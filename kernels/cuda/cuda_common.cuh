@@ -60,22 +60,23 @@ typedef struct {
   size_t size;
   int chunk;  // which chunk the block lies in (neighbours merge only within a chunk)
   int used;
-} ArenaBlock;
+} CudaArenaBlock;
 
-#define ARENA_MAX_CHUNKS 48
+#define CUDA_ARENA_MAX_CHUNKS 48
 typedef struct {
-  ArenaBlock *blocks;
+  CudaArenaBlock *blocks;
   int nblocks, cap;
-  char *chunk[ARENA_MAX_CHUNKS];
-  size_t chunk_size[ARENA_MAX_CHUNKS];
+  char *chunk[CUDA_ARENA_MAX_CHUNKS];
+  size_t chunk_size[CUDA_ARENA_MAX_CHUNKS];
   int nchunks;
   size_t reserved, in_use, peak;  // bytes
-} Arena;
+} CudaArena;
 
-int arena_init(Arena *a, size_t first_chunk);   // 0, or -1 when cudaMalloc fails
-void *arena_alloc(Arena *a, size_t bytes);       // NULL when the device is out of memory
-void arena_free(Arena *a, void *p);              // p must come from arena_alloc (NULL is fine)
-void arena_release(Arena *a);                    // frees every chunk
+// (engine/arena.h's Arena is another thing: activations bumped from backend memory.)
+int cuda_arena_init(CudaArena *a, size_t first_chunk);  // 0, or -1 when cudaMalloc fails
+void *cuda_arena_alloc(CudaArena *a, size_t bytes);     // NULL when the device is out of memory
+void cuda_arena_free(CudaArena *a, void *p);            // p from cuda_arena_alloc (NULL is fine)
+void cuda_arena_release(CudaArena *a);                  // frees every chunk
 
 // ---- the backend's private state ----
 #define CUDA_MAX_RETIRED 64
@@ -90,7 +91,7 @@ typedef struct {
   cudaStream_t stream;  // every kernel, copy and library call is queued here, in order
   cublasHandle_t cublas;
   cudnnHandle_t cudnn;
-  Arena arena;
+  CudaArena arena;
   ConvCache *convs;
   void *blas_workspace;  // cuBLAS's, set explicitly so that recorded graphs never allocate one
   void *workspace;  // one cuDNN workspace, grown when a newly planned shape needs more
