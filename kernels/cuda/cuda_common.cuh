@@ -7,17 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef STEPSCOPE_CUDA_EMU
-// The tests' CPU emulator (tests/cuda_emu/): every file of this directory compiled by g++, the
-// runtime, cuBLAS and cuDNN emulated. Its entry points keep C++ linkage, inside a namespace, so
-// that they cannot meet this build's own (tests/cuda_emu/emulated.h).
-#include "tests/cuda_emu/cuda_emu.h"
-#define CUDA_ENTRY
-#else
-#define CUDA_ENTRY extern "C"
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
+
+// A build that compiles these files as plain C++ for another target (the tests' CPU emulator)
+// brings its own headers of the names above, which may define the two hooks first: CUDA_ENTRY,
+// the linkage of the backend's entry point (backend_cuda_create), and KLAUNCH (launch helpers,
+// further down).
+#ifndef CUDA_ENTRY
+#define CUDA_ENTRY extern "C"
 #endif
 
 extern "C" {
@@ -187,11 +186,9 @@ int conv_engine_aligned(const void *x, const void *w, const void *y);
 
 // ---- launch helpers ----
 // Every kernel launch is written KLAUNCH(kernel, grid, block, stream)(args...): nvcc's
-// triple-chevron launch, spelt so that another build can launch the same kernels without it
-// (the emulator of tests/cuda_emu runs the launch on the CPU).
-#ifdef STEPSCOPE_CUDA_EMU
-#define KLAUNCH(kernel, grid, block, stream) CUDA_EMU_LAUNCH(kernel, grid, block, stream)
-#else
+// triple-chevron launch, spelt so that a build without nvcc can launch the same kernels its own
+// way (its cuda_runtime.h then defines KLAUNCH).
+#ifndef KLAUNCH
 #define KLAUNCH(kernel, grid, block, stream) kernel<<<(grid), (block), 0, (stream)>>>
 #endif
 #define SUMSQ_BLOCKS 1024  // fixed, so the sum of squares is reduced in the same order every time
