@@ -88,8 +88,10 @@ LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRC) $(KERNEL_SRC) $(TUI_SRC)
 # compiled a second time, by g++ instead of nvcc, to run on the CPU. Built with the tests whether
 # or not CUDA is found; the kernel files are compiled through kernel_unit.cpp, inside a namespace,
 # so they coexist with the nvcc-built objects (tests/cuda_emu/emulated.h).
-EMU_CXXFLAGS := -O2 -std=c++17 -DSTEPSCOPE_CUDA_EMU -I. -Wall -Wextra -Wno-unused-parameter -fno-exceptions \
-                -fno-rtti -MMD -MP
+# Its include/ folder comes first: headers named cuda_runtime.h, cublas_v2.h and cudnn.h that
+# bring in the emulator, so that kernels/cuda/ includes the CUDA headers as it does under nvcc.
+EMU_CXXFLAGS := -O2 -std=c++17 -DSTEPSCOPE_CUDA_EMU -Itests/cuda_emu/include -I. -Wall -Wextra -Wno-unused-parameter \
+                -fno-exceptions -fno-rtti -MMD -MP
 ifeq ($(SAN),1)
   EMU_CXXFLAGS += -g $(SAN_FLAGS) -fno-sanitize=vptr  # vptr checks need RTTI, which the emulator leaves out
 endif
@@ -97,9 +99,12 @@ EMU_KERNELS  := $(basename $(notdir $(wildcard kernels/cuda/*.cu)))
 EMU_OBJ      := $(patsubst %,$(BUILD)/tests/cuda_emu/%.emu.o,$(EMU_KERNELS)) \
                 $(patsubst %.cpp,$(BUILD)/%.o,$(filter-out tests/cuda_emu/kernel_unit.cpp,$(wildcard tests/cuda_emu/*.cpp)))
 # stepscope-emu (tests only): the stepscope binary whose "cuda" device is the emulated backend,
-# so that the tests run the command line on the CUDA code paths without a GPU.
-EMU_BIN_OBJ  := $(filter-out $(BUILD)/kernels/backend.o,$(LIB_OBJ)) $(BUILD)/tui/cli/main.o \
-                $(BUILD)/kernels/backend.emu-bin.o $(filter-out $(BUILD)/tests/cuda_emu/test_cuda_emu.o,$(EMU_OBJ))
+# so that the tests run the command line on the CUDA code paths without a GPU. Its backend.c is
+# compiled as for a CUDA build, and tests/cuda_emu/cuda_is_emulated.c defines backend_cuda_create
+# in place of the nvcc-built objects.
+EMU_BIN_OBJ  := $(filter-out $(BUILD)/kernels/backend.o %.cu.o,$(LIB_OBJ)) $(BUILD)/tui/cli/main.o \
+                $(BUILD)/kernels/backend.with-cuda.o $(BUILD)/tests/cuda_emu/cuda_is_emulated.o \
+                $(filter-out $(BUILD)/tests/cuda_emu/test_cuda_emu.o,$(EMU_OBJ))
 
 .PHONY: all deps run test bench install clean
 all: deps stepscope
@@ -133,9 +138,10 @@ $(BUILD)/run_tests: $(LIB_OBJ) $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRC)) $(EMU_OB
 $(BUILD)/stepscope-emu: $(EMU_BIN_OBJ)
 	$(CC) -o $@ $^ $(LDLIBS) -lstdc++
 
-$(BUILD)/kernels/backend.emu-bin.o: kernels/backend.c
+$(BUILD)/tests/cuda_emu/cuda_is_emulated.o: CFLAGS += -DSTEPSCOPE_CUDA
+$(BUILD)/kernels/backend.with-cuda.o: kernels/backend.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DSTEPSCOPE_CUDA_EMU_BIN -c -o $@ $<
+	$(CC) $(CFLAGS) -DSTEPSCOPE_CUDA -c -o $@ $<
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

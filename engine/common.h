@@ -1,29 +1,10 @@
-// common.h — small helpers every module uses: checked allocation, error text, clocks.
+// common.h — what every module of the program uses: the kernels' base (errors as values,
+// CHECK, checked allocation, the clock: kernels/base.h) and the program's own helpers.
 #pragma once
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-
-// An error message filled in by a function that returned -1. Callers print it as
-// "stepscope: <msg>". Keeping errors as values (not exit()) lets the TUI survive them.
-typedef struct { char msg[512]; } Err;
-int err_set(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));  // returns -1
-
-// Abort with file:line for conditions that are bugs, not bad input.
-#define CHECK(cond, ...) do { if (!(cond)) { fprintf(stderr, "stepscope: %s:%d: ", __FILE__, __LINE__); \
-    fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); abort(); } } while (0)
-void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));  // prints, exit(1)
-
-void *xmalloc(size_t n);
-void *xcalloc(size_t count, size_t size);
-void *xrealloc(void *p, size_t n);
-char *xstrdup(const char *s);
-
-double now_sec(void);  // monotonic clock in seconds
+#include "../kernels/base.h"
 
 // Atomic saves write PATH.tmp.<pid>, then rename it over PATH. A process killed mid-save
 // (SIGKILL, power loss) leaves its temporary behind; the next save of the same PATH calls
 // this first, which removes PATH.tmp.<pid> for every pid that is no longer running (never
 // its own, never a live writer's). Returns how many it removed.
 int remove_stale_temporaries(const char *path);
-#include <stdlib.h>

@@ -2,7 +2,7 @@
 //
 // A batch file is a run of 3073-byte records: one label byte (0..9), then the 32×32 red
 // plane, the green plane and the blue plane — already planar (c,h,w), like our tensors.
-#include "data.h"
+#include "data_common.h"
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>

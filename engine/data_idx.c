@@ -6,7 +6,7 @@
 //   labels: 0x00000801, dims (n),             n label bytes
 // zlib's gzread reads .gz and uncompressed files alike, so offsets in messages count bytes
 // of uncompressed data.
-#include "data.h"
+#include "data_common.h"
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>

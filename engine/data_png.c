@@ -3,7 +3,7 @@
 // All images must share one size and channel count (grey or RGB after png_read's
 // conversions); the first file sets them. There are no labels and no split: the training
 // and the test set are both the whole folder.
-#include "data.h"
+#include "data_common.h"
 #include "png_io.h"
 #include <dirent.h>
 #include <errno.h>

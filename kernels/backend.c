@@ -3,16 +3,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#ifdef STEPSCOPE_CUDA_EMU_BIN
-// build/stepscope-emu, for the tests only: "cuda" is the CUDA backend run by the CPU emulator of
-// tests/cuda_emu (the same backend code, compiled for it), so the command line's CUDA paths
-// run without a GPU.
-Backend *backend_cuda_emu_create_opts(const BackendOpts *opts, Err *err);
-#undef STEPSCOPE_CUDA
-#define STEPSCOPE_CUDA
-#define backend_cuda_create backend_cuda_emu_create_opts
-#endif
-
 Backend *backend_create(const char *name, int threads, Err *err) {
   return backend_create_opts(name, threads, NULL, err);
 }

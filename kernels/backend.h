@@ -11,6 +11,7 @@
 #pragma once
 #include <stddef.h>
 #include <stdio.h>
+#include "base.h"
 
 typedef struct Backend Backend;
 typedef struct BackendGraph BackendGraph;  // a recorded sequence of ops (see capture_begin)
@@ -156,7 +157,6 @@ struct Backend {
 // kernels take scratch memory per call.
 // auto takes CUDA when a device is present and works, else the CPU (with one line on stderr).
 // Returns NULL and fills err for an unknown or unavailable backend.
-#include "../engine/common.h"
 Backend *backend_create(const char *name, int threads, Err *err);
 // Choices that only CUDA reads; all zero (or opts NULL) is the default.
 typedef struct {

@@ -9,21 +9,15 @@
 // backend as their `be`, so an op that calls another (the CUDA conv adds its bias with
 // bcast_add) is counted once, as itself.
 #include "backend.h"
+#include "backend_ops.h"
 #include <stdlib.h>
 #include <string.h>
 
-// Every op of the vtable that the wrapper times, in vtable order.
-#define PROFILED_OPS(X) \
-  X(alloc) X(free) X(upload) X(download) X(copy) X(fill) X(sync) X(gemm) \
-  X(conv2d_fwd) X(conv2d_bwd_data) X(conv2d_bwd_filter) \
-  X(groupnorm_fwd) X(groupnorm_bwd) X(groupnorm_silu_fwd) X(silu_fwd) X(silu_bwd) X(softmax_fwd) X(softmax_bwd) \
-  X(add) X(axpy) X(scale) X(mul) X(mul_acc) X(bcast_add) X(bcast_add_bwd) X(chan_copy) \
-  X(upsample2x_fwd) X(upsample2x_bwd) X(mse_loss) X(adamw) X(ema) X(sumsq)
-
-#define AS_ENUM(op) OP_##op,
-#define AS_NAME(op) #op,
-enum { PROFILED_OPS(AS_ENUM) NOPS };
-static const char *const op_name[NOPS] = {PROFILED_OPS(AS_NAME)};
+// The wrapper times every op of the vtable (backend_ops.h).
+#define AS_ENUM(op, kind) OP_##op,
+#define AS_NAME(op, kind) #op,
+enum { BACKEND_OPS(AS_ENUM) NOPS };
+static const char *const op_name[NOPS] = {BACKEND_OPS(AS_NAME)};
 
 typedef struct { long calls; double sec; } Tally;
 typedef struct { ConvDesc d; ConvDir dir; Tally t; } ConvTally;
@@ -195,8 +189,8 @@ Backend *backend_profile_wrap(Backend *inner) {
   // An op the inner backend lacks stays NULL here too. The graph entries are left NULL: ops
   // replayed from a graph never pass through the wrapper, and syncing inside a capture is not
   // allowed, so callers see a backend without graphs and run every op directly.
-#define WRAP(op) be->op = inner->op ? w_##op : NULL;
-  PROFILED_OPS(WRAP)
+#define WRAP(op, kind) be->op = inner->op ? w_##op : NULL;
+  BACKEND_OPS(WRAP)
 #undef WRAP
   be->conv_algos = inner->conv_algos ? w_conv_algos : NULL;
   be->destroy = prof_destroy;

@@ -1,21 +1,22 @@
 // backend_recorder.c — see backend_recorder.h.
 #include "backend_recorder.h"
+#include "kernels/backend_ops.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum {
-  R_GEMM, R_CONV_FWD, R_CONV_BWD_DATA, R_CONV_BWD_FILTER, R_GN_FWD, R_GN_BWD, R_SILU_FWD, R_SILU_BWD,
-  R_SOFTMAX_FWD, R_SOFTMAX_BWD, R_ADD, R_AXPY, R_SCALE, R_MUL, R_MUL_ACC, R_BCAST_ADD, R_BCAST_ADD_BWD,
-  R_CHAN_COPY, R_UP_FWD, R_UP_BWD, R_COPY, R_FILL, R_MSE, R_ADAMW, R_EMA
-} RecOp;
+// The ops a capture records: the QUEUED ones of backend_ops.h.
+#define QUEUED_ENUM(op, kind) QUEUED_ENUM_##kind(op)
+#define QUEUED_ENUM_QUEUED(op) R_##op,
+#define QUEUED_ENUM_HOST(op)
+typedef enum { BACKEND_OPS(QUEUED_ENUM) } RecOp;
 
 // One recorded call: its arguments by kind, each kind in the order the op takes them.
 typedef struct {
   RecOp op;
   ConvDesc d;
   const float *p[5];  // inputs
-  float *o[3];        // outputs
+  float *o[4];        // outputs
   long i[10];
   float f[6];
 } Rec;
@@ -51,31 +52,34 @@ static void run(Backend *in, const Rec *c) {
   const long *i = c->i;
   const float *f = c->f;
   switch (c->op) {
-  case R_GEMM: in->gemm(in, i[0], i[1], i[2], i[3], i[4], i[5], f[0], p[0], i[6], p[1], i[7], f[1], o[0], i[8]); break;
-  case R_CONV_FWD: in->conv2d_fwd(in, &c->d, p[0], p[1], p[2], o[0]); break;
-  case R_CONV_BWD_DATA: in->conv2d_bwd_data(in, &c->d, p[0], p[1], o[0]); break;
-  case R_CONV_BWD_FILTER: in->conv2d_bwd_filter(in, &c->d, p[0], p[1], o[0], o[1]); break;
-  case R_GN_FWD: in->groupnorm_fwd(in, i[0], i[1], i[2], i[3], p[0], p[1], p[2], o[0], o[1], o[2]); break;
-  case R_GN_BWD: in->groupnorm_bwd(in, i[0], i[1], i[2], i[3], p[0], p[1], p[2], p[3], p[4], o[0], o[1], o[2]); break;
-  case R_SILU_FWD: in->silu_fwd(in, i[0], p[0], o[0]); break;
-  case R_SILU_BWD: in->silu_bwd(in, i[0], p[0], p[1], o[0]); break;
-  case R_SOFTMAX_FWD: in->softmax_fwd(in, i[0], i[1], f[0], p[0], o[0]); break;
-  case R_SOFTMAX_BWD: in->softmax_bwd(in, i[0], i[1], f[0], p[0], p[1], o[0]); break;
-  case R_ADD: in->add(in, i[0], p[0], p[1], o[0]); break;
-  case R_AXPY: in->axpy(in, i[0], f[0], p[0], o[0]); break;
-  case R_SCALE: in->scale(in, i[0], f[0], o[0]); break;
-  case R_MUL: in->mul(in, i[0], p[0], p[1], o[0]); break;
-  case R_MUL_ACC: in->mul_acc(in, i[0], p[0], p[1], o[0]); break;
-  case R_BCAST_ADD: in->bcast_add(in, i[0], i[1], i[2], p[0], i[3], o[0]); break;
-  case R_BCAST_ADD_BWD: in->bcast_add_bwd(in, i[0], i[1], i[2], p[0], i[3], o[0]); break;
-  case R_CHAN_COPY: in->chan_copy(in, i[0], i[1], i[2], p[0], i[3], i[4], o[0], i[5], i[6], f[0]); break;
-  case R_UP_FWD: in->upsample2x_fwd(in, i[0], i[1], i[2], i[3], p[0], o[0]); break;
-  case R_UP_BWD: in->upsample2x_bwd(in, i[0], i[1], i[2], i[3], p[0], o[0]); break;
-  case R_COPY: in->copy(in, o[0], p[0], i[0]); break;
-  case R_FILL: in->fill(in, o[0], f[0], i[0]); break;
-  case R_MSE: in->mse_loss(in, i[0], i[1], p[0], p[1], p[2], o[0], o[1]); break;
-  case R_ADAMW: in->adamw(in, i[0], o[0], p[0], o[1], o[2], f[0], f[1], f[2], f[3], f[4], i[1]); break;
-  case R_EMA: in->ema(in, i[0], o[0], p[0], f[0]); break;
+  case R_gemm: in->gemm(in, i[0], i[1], i[2], i[3], i[4], i[5], f[0], p[0], i[6], p[1], i[7], f[1], o[0], i[8]); break;
+  case R_conv2d_fwd: in->conv2d_fwd(in, &c->d, p[0], p[1], p[2], o[0]); break;
+  case R_conv2d_bwd_data: in->conv2d_bwd_data(in, &c->d, p[0], p[1], o[0]); break;
+  case R_conv2d_bwd_filter: in->conv2d_bwd_filter(in, &c->d, p[0], p[1], o[0], o[1]); break;
+  case R_groupnorm_fwd: in->groupnorm_fwd(in, i[0], i[1], i[2], i[3], p[0], p[1], p[2], o[0], o[1], o[2]); break;
+  case R_groupnorm_silu_fwd:
+    in->groupnorm_silu_fwd(in, i[0], i[1], i[2], i[3], p[0], p[1], p[2], o[0], o[1], o[2], o[3]);
+    break;
+  case R_groupnorm_bwd: in->groupnorm_bwd(in, i[0], i[1], i[2], i[3], p[0], p[1], p[2], p[3], p[4], o[0], o[1], o[2]); break;
+  case R_silu_fwd: in->silu_fwd(in, i[0], p[0], o[0]); break;
+  case R_silu_bwd: in->silu_bwd(in, i[0], p[0], p[1], o[0]); break;
+  case R_softmax_fwd: in->softmax_fwd(in, i[0], i[1], f[0], p[0], o[0]); break;
+  case R_softmax_bwd: in->softmax_bwd(in, i[0], i[1], f[0], p[0], p[1], o[0]); break;
+  case R_add: in->add(in, i[0], p[0], p[1], o[0]); break;
+  case R_axpy: in->axpy(in, i[0], f[0], p[0], o[0]); break;
+  case R_scale: in->scale(in, i[0], f[0], o[0]); break;
+  case R_mul: in->mul(in, i[0], p[0], p[1], o[0]); break;
+  case R_mul_acc: in->mul_acc(in, i[0], p[0], p[1], o[0]); break;
+  case R_bcast_add: in->bcast_add(in, i[0], i[1], i[2], p[0], i[3], o[0]); break;
+  case R_bcast_add_bwd: in->bcast_add_bwd(in, i[0], i[1], i[2], p[0], i[3], o[0]); break;
+  case R_chan_copy: in->chan_copy(in, i[0], i[1], i[2], p[0], i[3], i[4], o[0], i[5], i[6], f[0]); break;
+  case R_upsample2x_fwd: in->upsample2x_fwd(in, i[0], i[1], i[2], i[3], p[0], o[0]); break;
+  case R_upsample2x_bwd: in->upsample2x_bwd(in, i[0], i[1], i[2], i[3], p[0], o[0]); break;
+  case R_copy: in->copy(in, o[0], p[0], i[0]); break;
+  case R_fill: in->fill(in, o[0], f[0], i[0]); break;
+  case R_mse_loss: in->mse_loss(in, i[0], i[1], p[0], p[1], p[2], o[0], o[1]); break;
+  case R_adamw: in->adamw(in, i[0], o[0], p[0], o[1], o[2], f[0], f[1], f[2], f[3], f[4], i[1]); break;
+  case R_ema: in->ema(in, i[0], o[0], p[0], f[0]); break;
   }
 }
 
@@ -94,70 +98,75 @@ static void submit(Backend *be, Rec c) {
 
 static void r_gemm(Backend *be, int batch, int tA, int tB, int M, int N, int K, float alpha, const float *A, long sA,
                    const float *B, long sB, float beta, float *C, long sC) {
-  submit(be, (Rec){R_GEMM, P(A, B), O(C), I(batch, tA, tB, M, N, K, sA, sB, sC), F(alpha, beta)});
+  submit(be, (Rec){R_gemm, P(A, B), O(C), I(batch, tA, tB, M, N, K, sA, sB, sC), F(alpha, beta)});
 }
-static void r_conv_fwd(Backend *be, const ConvDesc *d, const float *x, const float *w, const float *b, float *y) {
-  submit(be, (Rec){R_CONV_FWD, .d = *d, P(x, w, b), O(y)});
+static void r_conv2d_fwd(Backend *be, const ConvDesc *d, const float *x, const float *w, const float *b, float *y) {
+  submit(be, (Rec){R_conv2d_fwd, .d = *d, P(x, w, b), O(y)});
 }
-static void r_conv_bwd_data(Backend *be, const ConvDesc *d, const float *dy, const float *w, float *dx) {
-  submit(be, (Rec){R_CONV_BWD_DATA, .d = *d, P(dy, w), O(dx)});
+static void r_conv2d_bwd_data(Backend *be, const ConvDesc *d, const float *dy, const float *w, float *dx) {
+  submit(be, (Rec){R_conv2d_bwd_data, .d = *d, P(dy, w), O(dx)});
 }
-static void r_conv_bwd_filter(Backend *be, const ConvDesc *d, const float *x, const float *dy, float *dw, float *db) {
-  submit(be, (Rec){R_CONV_BWD_FILTER, .d = *d, P(x, dy), O(dw, db)});
+static void r_conv2d_bwd_filter(Backend *be, const ConvDesc *d, const float *x, const float *dy, float *dw,
+                                float *db) {
+  submit(be, (Rec){R_conv2d_bwd_filter, .d = *d, P(x, dy), O(dw, db)});
 }
-static void r_gn_fwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *g, const float *b,
-                     float *y, float *mean, float *rstd) {
-  submit(be, (Rec){R_GN_FWD, P(x, g, b), O(y, mean, rstd), I(B, C, HW, G)});
+static void r_groupnorm_fwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *g, const float *b,
+                            float *y, float *mean, float *rstd) {
+  submit(be, (Rec){R_groupnorm_fwd, P(x, g, b), O(y, mean, rstd), I(B, C, HW, G)});
 }
-static void r_gn_bwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *dy, const float *g,
-                     const float *mean, const float *rstd, float *dx, float *dg, float *db) {
-  submit(be, (Rec){R_GN_BWD, P(x, dy, g, mean, rstd), O(dx, dg, db), I(B, C, HW, G)});
+static void r_groupnorm_bwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *dy, const float *g,
+                            const float *mean, const float *rstd, float *dx, float *dg, float *db) {
+  submit(be, (Rec){R_groupnorm_bwd, P(x, dy, g, mean, rstd), O(dx, dg, db), I(B, C, HW, G)});
 }
-static void r_silu_fwd(Backend *be, size_t n, const float *x, float *y) { submit(be, (Rec){R_SILU_FWD, P(x), O(y), I((long)n)}); }
+static void r_groupnorm_silu_fwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *g,
+                                 const float *b, float *a, float *y, float *mean, float *rstd) {
+  submit(be, (Rec){R_groupnorm_silu_fwd, P(x, g, b), O(a, y, mean, rstd), I(B, C, HW, G)});
+}
+static void r_silu_fwd(Backend *be, size_t n, const float *x, float *y) { submit(be, (Rec){R_silu_fwd, P(x), O(y), I((long)n)}); }
 static void r_silu_bwd(Backend *be, size_t n, const float *x, const float *dy, float *dx) {
-  submit(be, (Rec){R_SILU_BWD, P(x, dy), O(dx), I((long)n)});
+  submit(be, (Rec){R_silu_bwd, P(x, dy), O(dx), I((long)n)});
 }
 static void r_softmax_fwd(Backend *be, int rows, int n, float scale, const float *x, float *y) {
-  submit(be, (Rec){R_SOFTMAX_FWD, P(x), O(y), I(rows, n), F(scale)});
+  submit(be, (Rec){R_softmax_fwd, P(x), O(y), I(rows, n), F(scale)});
 }
 static void r_softmax_bwd(Backend *be, int rows, int n, float scale, const float *y, const float *dy, float *dx) {
-  submit(be, (Rec){R_SOFTMAX_BWD, P(y, dy), O(dx), I(rows, n), F(scale)});
+  submit(be, (Rec){R_softmax_bwd, P(y, dy), O(dx), I(rows, n), F(scale)});
 }
-static void r_add(Backend *be, size_t n, const float *a, const float *b, float *y) { submit(be, (Rec){R_ADD, P(a, b), O(y), I((long)n)}); }
-static void r_axpy(Backend *be, size_t n, float al, const float *x, float *y) { submit(be, (Rec){R_AXPY, P(x), O(y), I((long)n), F(al)}); }
-static void r_scale(Backend *be, size_t n, float al, float *x) { submit(be, (Rec){R_SCALE, O(x), I((long)n), F(al)}); }
-static void r_mul(Backend *be, size_t n, const float *a, const float *b, float *y) { submit(be, (Rec){R_MUL, P(a, b), O(y), I((long)n)}); }
+static void r_add(Backend *be, size_t n, const float *a, const float *b, float *y) { submit(be, (Rec){R_add, P(a, b), O(y), I((long)n)}); }
+static void r_axpy(Backend *be, size_t n, float al, const float *x, float *y) { submit(be, (Rec){R_axpy, P(x), O(y), I((long)n), F(al)}); }
+static void r_scale(Backend *be, size_t n, float al, float *x) { submit(be, (Rec){R_scale, O(x), I((long)n), F(al)}); }
+static void r_mul(Backend *be, size_t n, const float *a, const float *b, float *y) { submit(be, (Rec){R_mul, P(a, b), O(y), I((long)n)}); }
 static void r_mul_acc(Backend *be, size_t n, const float *a, const float *b, float *y) {
-  submit(be, (Rec){R_MUL_ACC, P(a, b), O(y), I((long)n)});
+  submit(be, (Rec){R_mul_acc, P(a, b), O(y), I((long)n)});
 }
 static void r_bcast_add(Backend *be, int B, int C, int HW, const float *v, int vs, float *y) {
-  submit(be, (Rec){R_BCAST_ADD, P(v), O(y), I(B, C, HW, vs)});
+  submit(be, (Rec){R_bcast_add, P(v), O(y), I(B, C, HW, vs)});
 }
 static void r_bcast_add_bwd(Backend *be, int B, int C, int HW, const float *dy, int vs, float *dv) {
-  submit(be, (Rec){R_BCAST_ADD_BWD, P(dy), O(dv), I(B, C, HW, vs)});
+  submit(be, (Rec){R_bcast_add_bwd, P(dy), O(dv), I(B, C, HW, vs)});
 }
 static void r_chan_copy(Backend *be, int B, int nc, int HW, const float *src, int sC, int so, float *dst, int dC, int dO,
                         float beta) {
-  submit(be, (Rec){R_CHAN_COPY, P(src), O(dst), I(B, nc, HW, sC, so, dC, dO), F(beta)});
+  submit(be, (Rec){R_chan_copy, P(src), O(dst), I(B, nc, HW, sC, so, dC, dO), F(beta)});
 }
-static void r_up_fwd(Backend *be, int B, int C, int H, int W, const float *x, float *y) {
-  submit(be, (Rec){R_UP_FWD, P(x), O(y), I(B, C, H, W)});
+static void r_upsample2x_fwd(Backend *be, int B, int C, int H, int W, const float *x, float *y) {
+  submit(be, (Rec){R_upsample2x_fwd, P(x), O(y), I(B, C, H, W)});
 }
-static void r_up_bwd(Backend *be, int B, int C, int H, int W, const float *dy, float *dx) {
-  submit(be, (Rec){R_UP_BWD, P(dy), O(dx), I(B, C, H, W)});
+static void r_upsample2x_bwd(Backend *be, int B, int C, int H, int W, const float *dy, float *dx) {
+  submit(be, (Rec){R_upsample2x_bwd, P(dy), O(dx), I(B, C, H, W)});
 }
-static void r_copy(Backend *be, float *dst, const float *src, size_t n) { submit(be, (Rec){R_COPY, P(src), O(dst), I((long)n)}); }
-static void r_fill(Backend *be, float *x, float v, size_t n) { submit(be, (Rec){R_FILL, O(x), I((long)n), F(v)}); }
-static void r_mse(Backend *be, int B, int D, const float *pred, const float *target, const float *w, float *loss,
+static void r_copy(Backend *be, float *dst, const float *src, size_t n) { submit(be, (Rec){R_copy, P(src), O(dst), I((long)n)}); }
+static void r_fill(Backend *be, float *x, float v, size_t n) { submit(be, (Rec){R_fill, O(x), I((long)n), F(v)}); }
+static void r_mse_loss(Backend *be, int B, int D, const float *pred, const float *target, const float *w, float *loss,
                   float *dpred) {
-  submit(be, (Rec){R_MSE, P(pred, target, w), O(loss, dpred), I(B, D)});
+  submit(be, (Rec){R_mse_loss, P(pred, target, w), O(loss, dpred), I(B, D)});
 }
 static void r_adamw(Backend *be, size_t n, float *p, const float *g, float *m, float *v, float lr, float b1, float b2,
                     float eps, float wd, int step) {
-  submit(be, (Rec){R_ADAMW, P(g), O(p, m, v), I((long)n, step), F(lr, b1, b2, eps, wd)});
+  submit(be, (Rec){R_adamw, P(g), O(p, m, v), I((long)n, step), F(lr, b1, b2, eps, wd)});
 }
 static void r_ema(Backend *be, size_t n, float *e, const float *p, float decay) {
-  submit(be, (Rec){R_EMA, P(p), O(e), I((long)n), F(decay)});
+  submit(be, (Rec){R_ema, P(p), O(e), I((long)n), F(decay)});
 }
 
 // ---- calls a capture refuses: run them (the test reads the violation count) ----
@@ -235,7 +244,7 @@ static void r_graph_launch(Backend *be, BackendGraph *g) {
     const Rec *c = &g->recs[k];
     int bad = 0;
     for (int j = 0; j < 5; j++) bad |= is_freed(r, c->p[j]);
-    for (int j = 0; j < 3; j++) bad |= is_freed(r, c->o[j]);
+    for (int j = 0; j < 4; j++) bad |= is_freed(r, c->o[j]);
     r->st.freed_touched += bad;
     run(r->inner, c);
   }
@@ -261,17 +270,16 @@ Backend *backend_recorder_wrap(Backend *inner) {
   Backend *be = xcalloc(1, sizeof *be);
   RecCtx *r = xcalloc(1, sizeof *r);
   r->inner = inner;
-  *be = (Backend){
-    .name = inner->name, .ctx = r,
-    .alloc = r_alloc, .free = r_free, .upload = r_upload, .download = r_download, .copy = r_copy,
-    .fill = r_fill, .sync = r_sync, .gemm = r_gemm, .conv2d_fwd = r_conv_fwd, .conv2d_bwd_data = r_conv_bwd_data,
-    .conv2d_bwd_filter = r_conv_bwd_filter, .groupnorm_fwd = r_gn_fwd, .groupnorm_bwd = r_gn_bwd,
-    .silu_fwd = r_silu_fwd, .silu_bwd = r_silu_bwd, .softmax_fwd = r_softmax_fwd, .softmax_bwd = r_softmax_bwd,
-    .add = r_add, .axpy = r_axpy, .scale = r_scale, .mul = r_mul, .mul_acc = r_mul_acc, .bcast_add = r_bcast_add,
-    .bcast_add_bwd = r_bcast_add_bwd, .chan_copy = r_chan_copy, .upsample2x_fwd = r_up_fwd,
-    .upsample2x_bwd = r_up_bwd, .mse_loss = r_mse, .adamw = r_adamw, .ema = r_ema, .sumsq = r_sumsq,
-    .capture_begin = r_capture_begin, .capture_end = r_capture_end, .graph_launch = r_graph_launch,
-    .graph_destroy = r_graph_destroy, .destroy = r_destroy,
-  };
+  // Every op, as the inner backend has it (an optional op it lacks stays NULL), then the graphs.
+  be->name = inner->name;
+  be->ctx = r;
+#define WRAP(op, kind) be->op = inner->op ? r_##op : NULL;
+  BACKEND_OPS(WRAP)
+#undef WRAP
+  be->capture_begin = r_capture_begin;
+  be->capture_end = r_capture_end;
+  be->graph_launch = r_graph_launch;
+  be->graph_destroy = r_graph_destroy;
+  be->destroy = r_destroy;
   return be;
 }

@@ -2,6 +2,7 @@
 // backend, call counts that match the model's structure, times that fit inside the wall
 // time, reset, the report (with a stand-in for cuDNN's algorithm choices), and no graphs.
 #include "engine/train.h"
+#include "kernels/backend_ops.h"
 #include "models.h"
 #include "test.h"
 #include <stdlib.h>
@@ -12,12 +13,10 @@ static long calls(Backend *prof, const char *op) {
   return n;
 }
 
-// The ops the profiler knows; the report and backend_profile_get use these names.
-static const char *const ops[] = {
-  "alloc", "free", "upload", "download", "copy", "fill", "sync", "gemm", "conv2d_fwd", "conv2d_bwd_data",
-  "conv2d_bwd_filter", "groupnorm_fwd", "groupnorm_bwd", "groupnorm_silu_fwd", "silu_fwd", "silu_bwd",
-  "softmax_fwd", "softmax_bwd", "add", "axpy", "scale", "mul", "mul_acc", "bcast_add", "bcast_add_bwd", "chan_copy", "upsample2x_fwd",
-  "upsample2x_bwd", "mse_loss", "adamw", "ema", "sumsq"};
+// The ops the profiler knows (every op of the vtable); the report and backend_profile_get use
+// these names.
+#define OP_NAME(op, kind) #op,
+static const char *const ops[] = {BACKEND_OPS(OP_NAME)};
 #define NOPS (int)(sizeof ops / sizeof ops[0])
 
 static double total_sec(Backend *prof) {

@@ -1,6 +1,6 @@
 // Pruning to a MACs target, the proxy search, and the external proposer protocol.
-#include "engine/sat/group_eval.h"
 #include "engine/sat/proposer.h"
+#include "engine/sat/search.h"
 #include "engine/train.h"
 #include "models.h"
 #include "test.h"

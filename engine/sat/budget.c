@@ -1,5 +1,5 @@
 #include "budget.h"
-#include "group_eval.h"
+#include "../train.h"
 #include <math.h>
 
 void budget_by_gap(const double *gap, int n, long total, double min_share, long *steps) {

@@ -24,7 +24,7 @@
 // the proposal; score is the proxy loss (lower is better).
 #pragma once
 #include "../rng.h"
-#include "search.h"
+#include "bank.h"
 
 // Fills keep (ngroups ratios) for the next round.
 void propose_uniform(const Bank *b, double *keep);

@@ -17,7 +17,7 @@
 // proposal, so the winner (lowest proxy) is never worse than uniform pruning. Proposers
 // (proposer.h): the built-in one, or an external command speaking JSON.
 #pragma once
-#include "../json.h"
+#include "bank.h"
 #include "importance.h"
 #include "plan.h"
 
@@ -41,40 +41,12 @@ int pruner_fit(const Pruner *p, const double *ratio, double target, double tol, 
 // The physically smaller model keeping the most important units of each group.
 UNet *pruner_apply(const Pruner *p, const int *units, Err *e);
 
-// ---- the memory bank ----
-
-typedef struct {
-  int round;           // 1-based
-  double *keep;        // the proposal (ngroups ratios); NULL when none was usable
-  double *realized;    // kept units / units per group (NULL when skipped)
-  double score;        // proxy loss (NAN when skipped)
-  double macs_ratio;   // MACs / base MACs (NAN when skipped)
-  char skipped[512];   // why the round was skipped, "" when it was not
-} BankEntry;
-
-typedef struct {
-  int ngroups;
-  char (*name)[64];
-  int *width;
-  double *share;       // the Pruner's MAC shares
-  double target;
-  int t0, t1;
-  int n;
-  BankEntry *e;
-  int best;            // index into e of the lowest proxy, -1 while none
-} Bank;
-
-// The bank as the proposer protocol's JSON (proposer.h); next_round: the "round" field.
-void bank_json(const Bank *b, int next_round, JsonBuf *out);
-int bank_save(const Bank *b, const char *path, Err *e);  // atomic
-
 // Saves a search's winner m as the model of group g of plan p: the checkpoint at path, whose
 // metadata records where it came from (parent model, the group's [t0, t1), T, schedule, MACs
 // ratio, criterion, proposer and the winning proxy loss), and the bank beside it at
 // path + ".bank.json". Both writes are atomic. 0, or -1 with e filled.
 int search_save(const char *path, UNet *m, const Plan *p, const PlanGroup *g, const char *parent, Criterion crit,
                 const char *proposer, const Bank *bank, const char *data_spec, Err *e);
-void bank_free(Bank *b);
 
 typedef struct {
   double target, tol;  // MACs ratio and relative tolerance

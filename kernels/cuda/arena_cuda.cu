@@ -13,23 +13,23 @@
 static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 
 // Makes room for one more block at index i (shifting the rest up) and returns it.
-static ArenaBlock *insert_at(Arena *a, int i) {
+static CudaArenaBlock *insert_at(CudaArena *a, int i) {
   if (a->nblocks == a->cap) {
     a->cap = a->cap ? 2 * a->cap : 256;
-    a->blocks = (ArenaBlock *)xrealloc(a->blocks, a->cap * sizeof *a->blocks);
+    a->blocks = (CudaArenaBlock *)xrealloc(a->blocks, a->cap * sizeof *a->blocks);
   }
   memmove(a->blocks + i + 1, a->blocks + i, (a->nblocks - i) * sizeof *a->blocks);
   a->nblocks++;
   return &a->blocks[i];
 }
 
-static void remove_at(Arena *a, int i) {
+static void remove_at(CudaArena *a, int i) {
   memmove(a->blocks + i, a->blocks + i + 1, (a->nblocks - i - 1) * sizeof *a->blocks);
   a->nblocks--;
 }
 
 // First index whose block starts at or after p.
-static int lower_bound(const Arena *a, const char *p) {
+static int lower_bound(const CudaArena *a, const char *p) {
   int lo = 0, hi = a->nblocks;
   while (lo < hi) {
     int mid = (lo + hi) / 2;
@@ -39,8 +39,8 @@ static int lower_bound(const Arena *a, const char *p) {
 }
 
 // Reserves a new chunk of at least `bytes`; 0 on success.
-static int grow(Arena *a, size_t bytes) {
-  if (a->nchunks == ARENA_MAX_CHUNKS) return -1;
+static int grow(CudaArena *a, size_t bytes) {
+  if (a->nchunks == CUDA_ARENA_MAX_CHUNKS) return -1;
   size_t want = round_up(bytes > a->reserved ? bytes : a->reserved, CHUNK_ROUND);
   void *p = NULL;
   cuda_lock();
@@ -55,35 +55,35 @@ static int grow(Arena *a, size_t bytes) {
   a->chunk[k] = (char *)p;
   a->chunk_size[k] = want;
   a->reserved += want;
-  ArenaBlock *b = insert_at(a, lower_bound(a, (char *)p));
-  *b = (ArenaBlock){(char *)p, want, k, 0};
+  CudaArenaBlock *b = insert_at(a, lower_bound(a, (char *)p));
+  *b = (CudaArenaBlock){(char *)p, want, k, 0};
   return 0;
 }
 
-int arena_init(Arena *a, size_t first_chunk) {
+int cuda_arena_init(CudaArena *a, size_t first_chunk) {
   memset(a, 0, sizeof *a);
   return grow(a, first_chunk);
 }
 
-static int best_fit(const Arena *a, size_t bytes) {
+static int best_fit(const CudaArena *a, size_t bytes) {
   int best = -1;
   for (int i = 0; i < a->nblocks; i++) {
-    const ArenaBlock *b = &a->blocks[i];
+    const CudaArenaBlock *b = &a->blocks[i];
     if (!b->used && b->size >= bytes && (best < 0 || b->size < a->blocks[best].size)) best = i;
   }
   return best;
 }
 
-void *arena_alloc(Arena *a, size_t bytes) {
+void *cuda_arena_alloc(CudaArena *a, size_t bytes) {
   bytes = round_up(bytes ? bytes : 1, ALIGN);
   int i = best_fit(a, bytes);
   if (i < 0) {
     if (grow(a, bytes) != 0) return NULL;
     i = best_fit(a, bytes);
   }
-  ArenaBlock *b = &a->blocks[i];
+  CudaArenaBlock *b = &a->blocks[i];
   if (b->size > bytes) {  // split: the tail stays free
-    ArenaBlock tail = {b->ptr + bytes, b->size - bytes, b->chunk, 0};
+    CudaArenaBlock tail = {b->ptr + bytes, b->size - bytes, b->chunk, 0};
     b->size = bytes;
     *insert_at(a, i + 1) = tail;
     b = &a->blocks[i];  // insert_at may have moved the array
@@ -94,29 +94,29 @@ void *arena_alloc(Arena *a, size_t bytes) {
   return b->ptr;
 }
 
-void arena_free(Arena *a, void *p) {
+void cuda_arena_free(CudaArena *a, void *p) {
   if (!p) return;
   int i = lower_bound(a, (char *)p);
   if (i == a->nblocks || a->blocks[i].ptr != (char *)p || !a->blocks[i].used) {
     fprintf(stderr, "stepscope: cuda free of %p, which is not a live device allocation\n", p);
     abort();
   }
-  ArenaBlock *b = &a->blocks[i];
+  CudaArenaBlock *b = &a->blocks[i];
   b->used = 0;
   a->in_use -= b->size;
-  ArenaBlock *next = i + 1 < a->nblocks ? &a->blocks[i + 1] : NULL;
+  CudaArenaBlock *next = i + 1 < a->nblocks ? &a->blocks[i + 1] : NULL;
   if (next && !next->used && next->chunk == b->chunk) {
     b->size += next->size;
     remove_at(a, i + 1);
   }
-  ArenaBlock *prev = i > 0 ? &a->blocks[i - 1] : NULL;
+  CudaArenaBlock *prev = i > 0 ? &a->blocks[i - 1] : NULL;
   if (prev && !prev->used && prev->chunk == a->blocks[i].chunk) {
     prev->size += a->blocks[i].size;
     remove_at(a, i);
   }
 }
 
-void arena_release(Arena *a) {
+void cuda_arena_release(CudaArena *a) {
   cuda_lock();
   for (int k = 0; k < a->nchunks; k++) cudaFree(a->chunk[k]);
   cuda_unlock();

@@ -7,7 +7,7 @@
 #include "cuda_common.cuh"
 #include <pthread.h>
 
-#define ARENA_FIRST_CHUNK ((size_t)256 << 20)
+#define CUDA_ARENA_FIRST_CHUNK ((size_t)256 << 20)
 #define BLAS_WORKSPACE ((size_t)32 << 20)  // NVIDIA's recommendation for Hopper
 
 void cuda_fatal(const char *what, const char *detail, const char *call, const char *file, int line) {
@@ -33,13 +33,13 @@ void cuda_out_of_memory(CudaCtx *c, const char *what, size_t bytes) {
 static float *cu_alloc(Backend *be, size_t n) {
   CudaCtx *c = cuda_ctx(be);
   size_t bytes = (n ? n : 1) * sizeof(float);
-  void *p = arena_alloc(&c->arena, bytes);
+  void *p = cuda_arena_alloc(&c->arena, bytes);
   if (!p) cuda_out_of_memory(c, "a tensor", bytes);
   CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, c->stream));
   return (float *)p;
 }
 
-static void cu_free(Backend *be, float *p) { arena_free(&cuda_ctx(be)->arena, p); }
+static void cu_free(Backend *be, float *p) { cuda_arena_free(&cuda_ctx(be)->arena, p); }
 
 // Copies from and to pageable host memory, which the driver stages and may synchronise for:
 // under cuda_lock, so that none lands inside another thread's graph capture. Uncontended, the
@@ -97,12 +97,12 @@ __global__ static void probe_kernel(float *x, int n) {
 }
 
 static int probe(CudaCtx *c, Err *err) {
-  float *d = (float *)arena_alloc(&c->arena, 32 * sizeof(float)), h[32];
+  float *d = (float *)cuda_arena_alloc(&c->arena, 32 * sizeof(float)), h[32];
   KLAUNCH(probe_kernel, 1, 32, c->stream)(d, 32);
   cudaError_t e = cudaGetLastError();
   if (e == cudaSuccess) e = cudaMemcpyAsync(h, d, sizeof h, cudaMemcpyDeviceToHost, c->stream);
   if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
-  arena_free(&c->arena, d);
+  cuda_arena_free(&c->arena, d);
   if (e != cudaSuccess)
     return err_set(err, "CUDA device %s (compute capability %d.%d) cannot run this build's kernels "
                    "(built for sm_90): %s", c->prop.name, c->prop.major, c->prop.minor, cudaGetErrorString(e));
@@ -121,7 +121,7 @@ static void destroy(Backend *be) {
     if (c->scratch) cudaFree(c->scratch);
     for (int i = 0; i < c->nretired; i++) cudaFree(c->retired[i]);
     free(c->partials_host);
-    arena_release(&c->arena);
+    cuda_arena_release(&c->arena);
     if (c->cudnn) cudnnDestroy(c->cudnn);
     if (c->cublas) cublasDestroy(c->cublas);
     if (c->blas_workspace) cudaFree(c->blas_workspace);  // after the handle that uses it
@@ -190,8 +190,8 @@ static Backend *create(const BackendOpts *opts, Err *err) {
             "library path?)", cudnnGetErrorString(ds));
     goto fail;
   }
-  if (arena_init(&c->arena, ARENA_FIRST_CHUNK) != 0) {
-    err_set(err, "cannot reserve %zu MiB of GPU memory on %s", ARENA_FIRST_CHUNK >> 20, c->prop.name);
+  if (cuda_arena_init(&c->arena, CUDA_ARENA_FIRST_CHUNK) != 0) {
+    err_set(err, "cannot reserve %zu MiB of GPU memory on %s", CUDA_ARENA_FIRST_CHUNK >> 20, c->prop.name);
     goto fail;
   }
   if ((e = cudaMalloc(&c->partials, SUMSQ_BLOCKS * sizeof(float))) != cudaSuccess) {

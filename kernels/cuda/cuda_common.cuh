@@ -7,17 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef STEPSCOPE_CUDA_EMU
-// The tests' CPU emulator (tests/cuda_emu/): every file of this directory compiled by g++, the
-// runtime, cuBLAS and cuDNN emulated. Its entry points keep C++ linkage, inside a namespace, so
-// that they cannot meet this build's own (tests/cuda_emu/emulated.h).
-#include "tests/cuda_emu/cuda_emu.h"
-#define CUDA_ENTRY
-#else
-#define CUDA_ENTRY extern "C"
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
+
+// A build that compiles these files as plain C++ for another target (the tests' CPU emulator)
+// brings its own headers of the names above, which may define the two hooks first: CUDA_ENTRY,
+// the linkage of the backend's entry point (backend_cuda_create), and KLAUNCH (launch helpers,
+// further down).
+#ifndef CUDA_ENTRY
+#define CUDA_ENTRY extern "C"
 #endif
 
 extern "C" {
@@ -60,22 +59,23 @@ typedef struct {
   size_t size;
   int chunk;  // which chunk the block lies in (neighbours merge only within a chunk)
   int used;
-} ArenaBlock;
+} CudaArenaBlock;
 
-#define ARENA_MAX_CHUNKS 48
+#define CUDA_ARENA_MAX_CHUNKS 48
 typedef struct {
-  ArenaBlock *blocks;
+  CudaArenaBlock *blocks;
   int nblocks, cap;
-  char *chunk[ARENA_MAX_CHUNKS];
-  size_t chunk_size[ARENA_MAX_CHUNKS];
+  char *chunk[CUDA_ARENA_MAX_CHUNKS];
+  size_t chunk_size[CUDA_ARENA_MAX_CHUNKS];
   int nchunks;
   size_t reserved, in_use, peak;  // bytes
-} Arena;
+} CudaArena;
 
-int arena_init(Arena *a, size_t first_chunk);   // 0, or -1 when cudaMalloc fails
-void *arena_alloc(Arena *a, size_t bytes);       // NULL when the device is out of memory
-void arena_free(Arena *a, void *p);              // p must come from arena_alloc (NULL is fine)
-void arena_release(Arena *a);                    // frees every chunk
+// (engine/arena.h's Arena is another thing: activations bumped from backend memory.)
+int cuda_arena_init(CudaArena *a, size_t first_chunk);  // 0, or -1 when cudaMalloc fails
+void *cuda_arena_alloc(CudaArena *a, size_t bytes);     // NULL when the device is out of memory
+void cuda_arena_free(CudaArena *a, void *p);            // p from cuda_arena_alloc (NULL is fine)
+void cuda_arena_release(CudaArena *a);                  // frees every chunk
 
 // ---- the backend's private state ----
 #define CUDA_MAX_RETIRED 64
@@ -90,7 +90,7 @@ typedef struct {
   cudaStream_t stream;  // every kernel, copy and library call is queued here, in order
   cublasHandle_t cublas;
   cudnnHandle_t cudnn;
-  Arena arena;
+  CudaArena arena;
   ConvCache *convs;
   void *blas_workspace;  // cuBLAS's, set explicitly so that recorded graphs never allocate one
   void *workspace;  // one cuDNN workspace, grown when a newly planned shape needs more
@@ -186,11 +186,9 @@ int conv_engine_aligned(const void *x, const void *w, const void *y);
 
 // ---- launch helpers ----
 // Every kernel launch is written KLAUNCH(kernel, grid, block, stream)(args...): nvcc's
-// triple-chevron launch, spelt so that another build can launch the same kernels without it
-// (the emulator of tests/cuda_emu runs the launch on the CPU).
-#ifdef STEPSCOPE_CUDA_EMU
-#define KLAUNCH(kernel, grid, block, stream) CUDA_EMU_LAUNCH(kernel, grid, block, stream)
-#else
+// triple-chevron launch, spelt so that a build without nvcc can launch the same kernels its own
+// way (its cuda_runtime.h then defines KLAUNCH).
+#ifndef KLAUNCH
 #define KLAUNCH(kernel, grid, block, stream) kernel<<<(grid), (block), 0, (stream)>>>
 #endif
 #define SUMSQ_BLOCKS 1024  // fixed, so the sum of squares is reduced in the same order every time

@@ -1,5 +1,5 @@
 // cublas_emu.cpp — the emulated cuBLAS (cublas_emu.h says what it checks).
-#include "tests/cuda_emu/cuda_emu.h"
+#include "tests/cuda_emu/cublas_emu.h"
 
 #include <stdio.h>
 

@@ -1,4 +1,4 @@
-// cublas_emu.h — the cuBLAS calls of the CUDA backend, emulated (part of cuda_emu.h; tests only).
+// cublas_emu.h — the cuBLAS calls of the CUDA backend, emulated (tests only).
 //
 // A handle has a stream, a workspace and a math mode, as in cuBLAS; cublasSetStream drops the
 // workspace set before it (cuBLAS goes back to its own), so the order of those calls matters here
@@ -7,6 +7,7 @@
 // GEMM into the handle's stream (recorded when the stream is being captured). TF32 math changes
 // nothing: the emulated GEMM is fp32 with double accumulation either way.
 #pragma once
+#include "tests/cuda_emu/cuda_emu.h"
 
 namespace cuda_emu {
 enum cublasStatus_t {

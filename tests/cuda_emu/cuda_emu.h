@@ -1,7 +1,8 @@
 // cuda_emu.h — a small CUDA emulator, so that the CUDA backend runs on the CPU in CI (tests only).
 //
 // Compiled with g++ -std=c++17 -DSTEPSCOPE_CUDA_EMU, this header stands in for cuda_runtime.h,
-// cublas_v2.h and cudnn.h: it gives kernel code threadIdx/blockIdx/blockDim/gridDim, the
+// cublas_v2.h and cudnn.h, with cublas_emu.h, cudnn_emu.h and cudnn_graph_emu.h (include/ holds
+// headers of those names that include them): it gives kernel code threadIdx/blockIdx/blockDim/gridDim, the
 // qualifiers (__global__, __device__, __shared__, ...), __syncthreads and the warp shuffles, and
 // host code the runtime calls, streams, stream capture and graphs, and the few cuBLAS and cuDNN
 // calls of the backend (cublas_emu.h, cudnn_emu.h). Every file of kernels/cuda/ compiles under
@@ -407,9 +408,6 @@ static inline Launch<P...> launch(const char *name, void (*kernel)(P...), dim3 g
 }
 }  // namespace cuda_emu
 
-// The emulated spelling of kernel<<<grid, block, 0, stream>>> (KLAUNCH in cuda_common.cuh).
+// The emulated spelling of kernel<<<grid, block, 0, stream>>> (KLAUNCH in cuda_common.cuh, which
+// include/cuda_runtime.h defines as this).
 #define CUDA_EMU_LAUNCH(kernel, grid, block, stream) ::cuda_emu::launch(#kernel, (kernel), (grid), (block), (stream))
-
-#include "tests/cuda_emu/cublas_emu.h"
-#include "tests/cuda_emu/cudnn_emu.h"
-#include "tests/cuda_emu/cudnn_graph_emu.h"

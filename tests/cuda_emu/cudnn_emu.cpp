@@ -1,5 +1,5 @@
 // cudnn_emu.cpp — the emulated cuDNN (cudnn_emu.h says what it checks and how it decides).
-#include "tests/cuda_emu/cuda_emu.h"
+#include "tests/cuda_emu/cudnn_emu.h"
 #include "tests/cuda_emu/cudnn_emu_internal.h"
 
 #include <stdio.h>

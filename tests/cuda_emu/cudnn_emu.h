@@ -1,4 +1,4 @@
-// cudnn_emu.h — the cuDNN calls of the CUDA backend, emulated (part of cuda_emu.h; tests only).
+// cudnn_emu.h — the cuDNN calls of the CUDA backend, emulated (tests only).
 //
 // Descriptors hold what was set and are checked as cuDNN checks them (NCHW float only here, as
 // the backend uses). The three convolution directions are plain loops (double accumulation),
@@ -11,6 +11,7 @@
 // honours alpha and beta (beta = 0 never reads the output). The search itself cannot be recorded
 // in a graph: on a capturing thread it fails and voids the capture, as cuDNN's cudaMalloc would.
 #pragma once
+#include "tests/cuda_emu/cuda_emu.h"
 
 namespace cuda_emu {
 enum cudnnStatus_t {

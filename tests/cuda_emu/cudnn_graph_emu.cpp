@@ -1,5 +1,5 @@
 // cudnn_graph_emu.cpp — the emulated cuDNN graph API (cudnn_graph_emu.h says what it checks).
-#include "tests/cuda_emu/cuda_emu.h"
+#include "tests/cuda_emu/cudnn_graph_emu.h"
 #include "tests/cuda_emu/cudnn_emu_internal.h"
 
 #include <pthread.h>

@@ -1,5 +1,5 @@
 // cudnn_graph_emu.h — cuDNN's graph ("backend") API, emulated for one-node convolution graphs
-// (part of cuda_emu.h; tests only).
+// (tests only).
 //
 // Descriptors are opaque handles that remember every attribute set on them; setting an attribute
 // checks that it belongs to the descriptor's kind and has cuDNN's attribute type and element
@@ -15,6 +15,7 @@
 // pointers in device memory and aligned as the tensors declared, the workspace large enough)
 // and queues the plain-loop convolution of the legacy half, with the op's alpha and beta.
 #pragma once
+#include "tests/cuda_emu/cudnn_emu.h"
 
 // Types and constants only (no functions, so nothing here can meet a symbol of the real
 // libraries): brought to global scope whole, by the using-directive below.

@@ -21,7 +21,9 @@
 
 #include <vector>
 
-#include "tests/cuda_emu/cuda_emu.h"
+#include <cublas_v2.h>  // the emulator's (tests/cuda_emu/include)
+#include <cuda_runtime.h>
+#include <cudnn.h>
 extern "C" {
 #include "kernels/backend.h"
 }

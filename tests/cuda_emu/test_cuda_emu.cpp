@@ -8,7 +8,8 @@
 
 #include <stdlib.h>
 
-#include "tests/cuda_emu/cuda_emu.h"
+#include "tests/cuda_emu/cublas_emu.h"
+#include "tests/cuda_emu/cudnn_graph_emu.h"
 #include "tests/test.h"
 
 #define LAUNCH(kernel, grid, block) CUDA_EMU_LAUNCH(kernel, grid, block, nullptr)

@@ -2,7 +2,7 @@
 // group models (each t on the model of its group), with MACs, parameters and measured
 // forward time of every model.
 #include "engine/checkpoint.h"
-#include "engine/sat/group_eval.h"
+#include "engine/train.h"
 #include "engine/stats.h"
 #include "tui/cli/args.h"
 #include "tui/cli/commands.h"
