@@ -5,63 +5,26 @@
 // the first time a test needs it, is shared by every test of the run. Everything runs on
 // one thread: these tests are about behaviour, and a busy machine makes thread teams slow.
 #include "test.h"
+#include "cli_run.h"
 #include "engine/checkpoint.h"
 #include "engine/png_io.h"
 #include "tui/cli/fid_cli.h"
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifndef TEST_BUILD_DIR
-#define TEST_BUILD_DIR "build"
-#endif
-#define BIN "./" TEST_BUILD_DIR "/stepscope"
+#define BIN cli_bin("stepscope")
 // The same program with the emulated CUDA backend as its "cuda" device (tests/cuda_emu).
-#define EMU_BIN "./" TEST_BUILD_DIR "/stepscope-emu"
+#define EMU_BIN cli_bin("stepscope-emu")
 
-typedef struct {
-  int status;         // exit status, or 128 + signal
-  char out[1 << 16];  // the first 64 KiB of stdout and stderr
-  char err[1 << 14];
-} Result;
-
-static void slurp(const char *path, char *buf, size_t cap) {
-  FILE *f = fopen(path, "rb");
-  size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
-  buf[n] = 0;
-  if (f) fclose(f);
-}
-
-// Runs `bin ARGS` (ARGS a printf format) with NO_COLOR unset; fills r.
-static void run_bin(Result *r, const char *bin, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void run_bin(Result *r, const char *bin, const char *fmt, ...) {
-  char args[1200], cmd[2400], out[300], err[300];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(args, sizeof args, fmt, ap);
-  va_end(ap);
-  snprintf(out, sizeof out, "%s/cli.out", test_tmpdir());
-  snprintf(err, sizeof err, "%s/cli.err", test_tmpdir());
-  // eval --fid keeps a cache under $XDG_CACHE_HOME: the run's scratch folder, not the user's home.
-  snprintf(cmd, sizeof cmd, "env -u NO_COLOR XDG_CACHE_HOME=%s/xdg-cache %s %s >%s 2>%s </dev/null", test_tmpdir(), bin,
-           args, out, err);
-  int st = system(cmd);
-  r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  slurp(out, r->out, sizeof r->out);
-  slurp(err, r->err, sizeof r->err);
-}
+typedef CliResult Result;
 
 // `stepscope ARGS`, and `stepscope-emu ARGS` (on which --device cuda is the emulated backend).
-#define run(r, ...) run_bin(r, BIN, __VA_ARGS__)
-#define run_emu(r, ...) run_bin(r, EMU_BIN, __VA_ARGS__)
+#define run(r, ...) cli_run(r, BIN, __VA_ARGS__)
+#define run_emu(r, ...) cli_run(r, EMU_BIN, __VA_ARGS__)
 
-static int have_binary(void) {
-  if (access(BIN, X_OK) == 0) return 1;
-  test_skip(BIN " not built (make test builds it)");
-  return 0;
-}
+static int have_binary(void) { return cli_have("stepscope"); }
 
 // The shared tiny model: 30 steps (batch 16) of the tiny preset on Fashion-MNIST. NULL (and the test
 // failed or skipped) when it cannot be made.
@@ -311,13 +274,13 @@ TEST(cli_train_sigint_saves_and_resumes) {
   char text[4096] = "";
   for (int i = 0; i < 300 && !strstr(text, "training"); i++) {
     usleep(100 * 1000);
-    slurp(err, text, sizeof text);
+    cli_slurp(err, text, sizeof text);
   }
   usleep(1000 * 1000);
   kill(pid, SIGINT);
   int st;
   ASSERT(waitpid(pid, &st, 0) == pid);
-  slurp(err, text, sizeof text);
+  cli_slurp(err, text, sizeof text);
   ASSERTF(WIFEXITED(st), "train died of signal %d", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
   ASSERTF(WEXITSTATUS(st) == 1, "interrupted train exited %d", WEXITSTATUS(st));
   ASSERTF(strstr(text, "interrupted; saved"), "stderr: %s", text);
@@ -347,9 +310,9 @@ static void sat_end_to_end(const char *bin, const char *dev, const char *name, i
   Result r;
   run(&r, "plan --model %s --groups 3 --k 0.5 --rounds 2 --calib %d --out %s", m, calib, plan);
   ASSERTF(r.status == 0, "plan: %s", r.err);
-  run_bin(&r, bin, "prune --plan %s %s --quiet", plan, dev);
+  cli_run(&r, bin, "prune --plan %s %s --quiet", plan, dev);
   ASSERTF(r.status == 0, "prune: %s", r.err);
-  run_bin(&r, bin, "finetune --plan %s %s %s --quiet", plan, ft, dev);
+  cli_run(&r, bin, "finetune --plan %s %s %s --quiet", plan, ft, dev);
   ASSERTF(r.status == 0, "finetune: %s", r.err);
 
   // The plan now names a fine-tuned model per group, each within 2 % of its MACs target.
@@ -381,13 +344,13 @@ static void sat_end_to_end(const char *bin, const char *dev, const char *name, i
   unet_free(base);
   be->destroy(be);
 
-  run_bin(&r, bin, "sample --plan %s --n 3 --steps 10 %s --out %s", plan, dev, png);
+  cli_run(&r, bin, "sample --plan %s --n 3 --steps 10 %s --out %s", plan, dev, png);
   ASSERTF(r.status == 0, "sample --plan: %s", r.err);
   ASSERTF(strstr(r.out, "of the base model"), "no compute report in: %s", r.out);
   ASSERT(access(png, R_OK) == 0);
   ASSERTF(!strstr(r.err, "running without graphs"), "a recording failed: %s", r.err);
   if (!eval_opts) return;
-  run_bin(&r, bin, "eval --plan %s %s %s", plan, eval_opts, dev);
+  cli_run(&r, bin, "eval --plan %s %s %s", plan, eval_opts, dev);
   ASSERTF(r.status == 0, "eval --plan: %s", r.err);
   ASSERTF(strstr(r.out, "mean loss over all t"), "eval --plan printed: %s", r.out);
 }
@@ -489,11 +452,7 @@ TEST(cli_bench_train_profile) {
 // of tests/cuda_emu: what the commands do with --device cuda (graphs, the second cuDNN policy,
 // the algorithm report, sampling with recorded forwards) runs in every build.
 
-static int have_emu_binary(void) {
-  if (access(EMU_BIN, X_OK) == 0) return 1;
-  test_skip(EMU_BIN " not built (make test builds it)");
-  return 0;
-}
+static int have_emu_binary(void) { return cli_have("stepscope-emu"); }
 
 // bench train --device cuda --profile: the CUDA rows (graphs, without graphs, the other cuDNN
 // policy, both policies with the graph-API engines searched), the op table, and the cuDNN
@@ -598,17 +557,19 @@ TEST(cli_cuda_emu_out_of_device_memory) {
   if (!m) return;
   char png[300];
   snprintf(png, sizeof png, "%s/oom.png", test_tmpdir());
-  const char *small = "STEPSCOPE_EMU_DEVICE_MEMORY=100M " EMU_BIN, *some = "STEPSCOPE_EMU_DEVICE_MEMORY=300M " EMU_BIN;
+  char small[4300], some[4300];
+  snprintf(small, sizeof small, "STEPSCOPE_EMU_DEVICE_MEMORY=100M %s", EMU_BIN);
+  snprintf(some, sizeof some, "STEPSCOPE_EMU_DEVICE_MEMORY=300M %s", EMU_BIN);
   Result r;
-  run_bin(&r, small, "sample --model %s --device auto --n 2 --steps 2 --threads 1 --out %s", m, png);
+  cli_run(&r, small, "sample --model %s --device auto --n 2 --steps 2 --threads 1 --out %s", m, png);
   ASSERTF(r.status == 0, "status %d: %s", r.status, r.err);
   ASSERTF(strstr(r.err, "no usable CUDA device (cannot reserve 256 MiB of GPU memory") && strstr(r.err, "using the CPU"),
           "stderr: %s", r.err);
   ASSERT(access(png, R_OK) == 0);
-  run_bin(&r, small, "sample --model %s --device cuda --n 2 --steps 2 --out %s", m, png);
+  cli_run(&r, small, "sample --model %s --device cuda --n 2 --steps 2 --out %s", m, png);
   ASSERT_EQ_INT(r.status, 1);
   ASSERTF(strstr(r.err, "no usable CUDA device (cannot reserve 256 MiB of GPU memory"), "stderr: %s", r.err);
-  run_bin(&r, some, "sample --model %s --device cuda --n 512 --batch 512 --steps 2 --out %s", m, png);
+  cli_run(&r, some, "sample --model %s --device cuda --n 512 --batch 512 --steps 2 --out %s", m, png);
   ASSERT_EQ_INT(r.status, 1);
   ASSERTF(strstr(r.err, "out of GPU memory:") && strstr(r.err, "MiB free of 300.0 MiB") && strstr(r.err, "--batch"),
           "stderr: %s", r.err);

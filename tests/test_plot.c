@@ -2,14 +2,12 @@
 // a letter should be), the chart (data mapped to pixels the right way up, error bars over
 // the right rows, round ticks), the CSV reader's errors, and the command end to end.
 #include "test.h"
+#include "cli_run.h"
 #include "engine/png_io.h"
 #include "tui/cli/chart.h"
 #include "tui/cli/csv.h"
 #include "tui/cli/raster.h"
-#include <libgen.h>
-#include <stdarg.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static const Rgb WHITE = {255, 255, 255}, RED = {200, 0, 0};
@@ -121,42 +119,11 @@ TEST(plot_chart_maps_data) {
 
 // ---- the command ----
 
-typedef struct { int status; char out[1 << 18], err[4096]; } Result;  // half blocks take room
+typedef CliResult Result;
 
-static void slurp(const char *path, char *buf, size_t cap) {
-  FILE *f = fopen(path, "rb");
-  size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
-  buf[n] = 0;
-  if (f) fclose(f);
-}
-
-// The stepscope binary built next to this runner (build/ or any BUILD=... folder).
-static const char *bin(void) {
-  static char path[4200];
-  if (!path[0]) {
-    char self[4096] = {0};
-    if (readlink("/proc/self/exe", self, sizeof self - 1) > 0) snprintf(path, sizeof path, "%s/stepscope", dirname(self));
-  }
-  if (access(path, X_OK) == 0) return path;
-  test_skip("the stepscope binary is not built next to run_tests");
-  return NULL;
-}
-
-static void run_plot(Result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void run_plot(Result *r, const char *fmt, ...) {
-  char args[1500], cmd[7000], out[300], err[300];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(args, sizeof args, fmt, ap);
-  va_end(ap);
-  snprintf(out, sizeof out, "%s/plot.out", test_tmpdir());
-  snprintf(err, sizeof err, "%s/plot.err", test_tmpdir());
-  snprintf(cmd, sizeof cmd, "%s plot %s >%s 2>%s </dev/null", bin(), args, out, err);
-  int st = system(cmd);
-  r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  slurp(out, r->out, sizeof r->out);
-  slurp(err, r->err, sizeof r->err);
-}
+// `stepscope plot ARGS`; NULL (the test skipped) when the binary is not built.
+static const char *bin(void) { return cli_have("stepscope") ? cli_bin("stepscope") : NULL; }
+#define run_plot(r, fmt, ...) cli_run(r, bin(), "plot " fmt, __VA_ARGS__)
 
 static const char *write_csv(const char *name, const char *text) {
   static char path[8][300];
