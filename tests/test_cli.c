@@ -106,10 +106,10 @@ TEST(cli_unknown_option_or_command_exits_2) {
   Result r;
   run(&r, "sample --model x --frobnicate");
   ASSERT_EQ_INT(r.status, 2);
-  ASSERTF(strstr(r.err, "stepscope: sample: unknown option '--frobnicate'"), "stderr: %s", r.err);
+  ASSERTF(!strncmp(r.err, "stepscope: --frobnicate: unknown option", 39), "stderr: %s", r.err);
   run(&r, "frobnicate");
   ASSERT_EQ_INT(r.status, 2);
-  ASSERT(strstr(r.err, "stepscope: unknown command 'frobnicate'"));
+  ASSERTF(!strncmp(r.err, "stepscope: frobnicate: unknown command", 38), "stderr: %s", r.err);
 }
 
 // ---- sample ----
@@ -194,7 +194,7 @@ TEST(cli_sample_bad_arguments) {
     {"--steps 1001", 2, "T = 1000"},
     {"--steps 0", 2, "--steps"},
     {"--n 0", 2, "--n"},
-    {"--sampler euler", 2, "unknown sampler 'euler'"},
+    {"--sampler euler", 2, "--sampler: unknown value 'euler'"},
     {"--eta -1", 2, "--eta"},
     {"--sampler ddpm --steps 50", 2, "ddpm runs all"},
   };
@@ -238,7 +238,7 @@ TEST(cli_train_usage_and_data_errors) {
   Result r;
   run(&r, "train --config tiny --steps 1");
   ASSERT_EQ_INT(r.status, 2);
-  ASSERTF(strstr(r.err, "stepscope: train: --out"), "stderr: %s", r.err);
+  ASSERTF(!strncmp(r.err, "stepscope: --out FILE: required", 31), "stderr: %s", r.err);
   run(&r, "train --config tiny --steps 1 --device cpu --threads 1 --out %s/x.safetensors --data mnist:%s/nowhere",
       test_tmpdir(), test_tmpdir());
   ASSERT_EQ_INT(r.status, 1);

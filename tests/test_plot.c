@@ -204,11 +204,11 @@ TEST(plot_cli_errors) {
     {write_csv("nan.csv", "a,b\n1,nan\n2,\n"), "--x a --y b", 1, "no row has both 'a' and 'b'"},
     {"/nonexistent/r.csv", "--x a --y b", 1, "/nonexistent/r.csv: No such file"},
     {good, "--x macs_share", 2, "give at least one --y"},
-    {good, "--y fid_mean", 2, "--x COL is required"},
-    {good, "--x macs_share --y fid_mean --width 50", 2, "--width must be 200..4000"},
+    {good, "--y fid_mean", 2, "stepscope: --x COL: required"},
+    {good, "--x macs_share --y fid_mean --width 50", 2, "stepscope: --width: 50 is out of range 200..4000"},
     {good, "--x macs_share --y fid_mean --ylabel A,B", 2, "more labels than"},
-    {good, "--x macs_share --y fid_mean --graphics paper", 2, "unknown graphics mode 'paper'"},
-    {"", "--x macs_share --y fid_mean", 2, "missing argument"},
+    {good, "--x macs_share --y fid_mean --graphics paper", 2, "stepscope: --graphics: unknown value 'paper'"},
+    {"", "--x macs_share --y fid_mean", 2, "stepscope: FILE.csv: missing"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     Result r;
