@@ -11,6 +11,7 @@
 #include "tui/cli/fid_cli.h"
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +26,13 @@ typedef CliResult Result;
 #define run_emu(r, ...) cli_run(r, EMU_BIN, __VA_ARGS__)
 
 static int have_binary(void) { return cli_have("stepscope"); }
+
+// src with every '@' replaced by dir, into out.
+static void expand_at(char *out, size_t cap, const char *src, const char *dir) {
+  size_t k = 0;
+  for (; *src && k + 1 < cap; src++) k += *src == '@' ? (size_t)snprintf(out + k, cap - k, "%s", dir) : (out[k] = *src, 1);
+  out[k < cap ? k : cap - 1] = 0;
+}
 
 // The shared tiny model: 30 steps (batch 16) of the tiny preset on Fashion-MNIST. NULL (and the test
 // failed or skipped) when it cannot be made.
@@ -110,6 +118,97 @@ TEST(cli_unknown_option_or_command_exits_2) {
   run(&r, "frobnicate");
   ASSERT_EQ_INT(r.status, 2);
   ASSERTF(!strncmp(r.err, "stepscope: frobnicate: unknown command", 38), "stderr: %s", r.err);
+}
+
+// Every error a user can cause is one line, `stepscope: <option or file>: <what is wrong>`,
+// with exit status 2 for bad usage and 1 for bad data (man/stepscope.1, EXIT STATUS), and every
+// command has --help. In ARGS and NAMES, @ stands for the scratch folder, which holds files
+// that do not load: garbage.safetensors, garbage.plan, garbage.csv and nopng/a.png. `snr`
+// reads no file, and `tui` in a pipe stops at "needs a terminal" before it reads one.
+TEST(cli_errors_name_what_is_wrong) {
+  if (!have_binary()) return;
+  static const struct { const char *args; int status; const char *names; } cases[] = {
+    {"tui --help", 0, "tui"},
+    {"tui --view 9", 2, "--view"},
+    {"tui --device tpu", 2, "--device"},
+    {"train --help", 0, "train"},
+    {"train --out @/x.safetensors --batch 0", 2, "--batch"},
+    {"train --steps 1", 2, "--out"},
+    {"train --out @/x.safetensors --data png:@/nopng --steps 1 --device cpu --threads 1", 1, "@/nopng/a.png"},
+    {"sample --help", 0, "sample"},
+    {"sample --model @/m --sampler euler", 2, "--sampler"},
+    {"sample --model @/m --n 99999999999", 2, "--n"},
+    {"sample --model @/m --seed -5", 2, "--seed"},
+    {"sample --model @/garbage.safetensors --device cpu --threads 1", 1, "@/garbage.safetensors"},
+    {"info --help", 0, "info"},
+    {"info", 2, "FILE"},
+    {"info @/garbage.safetensors", 1, "@/garbage.safetensors"},
+    {"info @/missing.safetensors", 1, "@/missing.safetensors"},
+    {"snr --help", 0, "snr"},
+    {"snr --T 1", 2, "--T"},
+    {"snr --split manual", 2, "--split"},
+    {"plan --help", 0, "plan"},
+    {"plan --model @/m --out @/p --k 0", 2, "--k"},
+    {"plan --model @/m", 2, "--out"},
+    {"plan --show @/garbage.plan", 1, "@/garbage.plan"},
+    {"plan --model @/garbage.safetensors --out @/x.plan", 1, "@/garbage.safetensors"},
+    {"importance --help", 0, "importance"},
+    {"importance --plan @/p --criterion foo", 2, "--criterion"},
+    {"importance --plan @/garbage.plan", 1, "@/garbage.plan"},
+    {"prune --help", 0, "prune"},
+    {"prune", 2, "--plan"},
+    {"prune --plan @/p --proposer gpt", 2, "--proposer"},
+    {"prune --plan @/garbage.plan", 1, "@/garbage.plan"},
+    {"finetune --help", 0, "finetune"},
+    {"finetune --plan @/p --steps 4 --budget 12", 2, "--steps"},
+    {"finetune --plan @/garbage.plan", 1, "@/garbage.plan"},
+    {"eval --help", 0, "eval"},
+    {"eval --model @/m --plan @/p", 2, "--model"},
+    {"eval --model @/m --bins 0", 2, "--bins"},
+    {"eval --model @/garbage.safetensors --device cpu --threads 1", 1, "@/garbage.safetensors"},
+    {"eval --plan @/garbage.plan", 1, "@/garbage.plan"},
+    {"plot --help", 0, "plot"},
+    {"plot @/garbage.csv --y b", 2, "--x"},
+    {"plot @/garbage.csv --x a --y b --width 10", 2, "--width"},
+    {"plot @/garbage.csv --x a --y b", 1, "@/garbage.csv"},
+    {"bench --help", 0, "bench"},
+    {"bench train --batch 0", 2, "--batch"},
+    {"bench frobnicate", 2, "frobnicate"},
+    {"bench sample --plan @/garbage.plan --no-torch --device cpu --threads 1", 1, "@/garbage.plan"},
+    {"frobnicate", 2, "frobnicate"},
+  };
+  const char *dir = test_tmpdir();
+  char path[400];
+  const struct { const char *name, *bytes; } files[] = {
+    {"garbage.safetensors", "\x10\0\0\0\0\0\0\0{not json at all"}, {"garbage.plan", "this is not a plan\n"},
+    {"garbage.csv", "a,b\n1,2,3\n"}, {"nopng/a.png", "not a PNG"}};
+  snprintf(path, sizeof path, "%s/nopng", dir);
+  mkdir(path, 0777);
+  for (int i = 0; i < 4; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, files[i].name);
+    FILE *f = fopen(path, "wb");
+    ASSERT(f);
+    fwrite(files[i].bytes, 1, i == 0 ? 24 : strlen(files[i].bytes), f);
+    fclose(f);
+  }
+  Result *r = xmalloc(sizeof *r);
+  for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+    char args[600], names[400], want[450];
+    expand_at(args, sizeof args, cases[i].args, dir);
+    expand_at(names, sizeof names, cases[i].names, dir);
+    run(r, "%s", args);
+    ASSERTF(r->status == cases[i].status, "'%s' exited %d, want %d; stderr: %s", args, r->status, cases[i].status, r->err);
+    if (cases[i].status == 0) {  // the command's own help, on stdout
+      snprintf(want, sizeof want, "usage: stepscope %s ", names);
+      ASSERTF(!strncmp(r->out, want, strlen(want)) && !r->err[0], "'%s': stdout %.200s", args, r->out);
+      continue;
+    }
+    snprintf(want, sizeof want, "stepscope: %s", names);
+    const char *nl = strchr(r->err, '\n');
+    ASSERTF(!strncmp(r->err, want, strlen(want)) && nl && !nl[1], "'%s': stderr is not one line naming %s:\n%s", args,
+            names, r->err);
+  }
+  free(r);
 }
 
 // ---- sample ----
