@@ -29,13 +29,13 @@ typedef struct {
   const char *def;      // the default in words, when the value before parsing does not say it
   double min, max;      // OPT_INT, OPT_FLOAT: the values allowed, when min < max
   const char *choices;  // OPT_STR: the words allowed, "ddim, ddpm" (the engine's *_names() style)
-  int required;
+  int required;         // OPT_STR: bad usage unless given
 } Opt;
 
 typedef struct {
   const char *cmd;      // "train"
   const char *usage;    // "--out FILE [options]"
-  const char *about;    // one paragraph
+  const char *about;    // one paragraph (each cmd_*.c keeps its own at file scope)
   const Opt *opts;
   int nopts;
   int npos_min, npos_max;  // positional arguments allowed
