@@ -39,7 +39,7 @@ int cmd_train(int argc, char **argv) {
     ARG_U64("--seed", &seed, "N", "seed of init, data order, t and noise"),
     ARG_STR("--schedule", &sched_name, "NAME", "noise schedule", .choices = "linear, cosine"),
     ARG_STR("--loss-weight", &lw, "W", "none | min-snr:GAMMA"),
-    ARG_INT("--t-min", &t0, "T", "draw t from [t-min, t-max)", .min = 0, .max = 1000),
+    ARG_INT("--t-min", &t0, "T", "draw t from [t-min, t-max)", .min = 0, .max = 999),
     ARG_INT("--t-max", &t1, "T", "the end of that range", .def = "T = 1000", .min = 1, .max = 1000),
     ARG_STR("--init", &init, "FILE", "start from this model's weights (EMA) instead of random"),
     ARG_STR("--resume", &resume, "FILE", "continue a saved run exactly where it stopped"),
@@ -58,6 +58,7 @@ int cmd_train(int argc, char **argv) {
   float gamma;
   const char *lw_given = lw;
   if (loss_weight_parse(lw, &gamma)) return usage_error("--loss-weight", "'%s' is not none or min-snr:GAMMA", lw);
+  if (t1 >= 0 && t0 >= t1) return usage_error("--t-min, --t-max", "need t-min < t-max, got [%d, %d)", t0, t1);
 
   rc = 1;  // what fails from here on is the data's (unless said otherwise)
   Err e;
@@ -87,7 +88,10 @@ int cmd_train(int argc, char **argv) {
   }
   if (m->cfg.in_ch != ds.c) { fprintf(stderr, "stepscope: %s: has %d channels, the model %d\n", data, ds.c, m->cfg.in_ch); goto fail; }
   if (t1 < 0) t1 = T;
-  if (t0 >= t1) { rc = usage_error("--t-min, --t-max", "need t-min < t-max, got [%d, %d)", t0, t1); goto fail; }
+  if (t0 >= t1) {  // the range a resumed run was saved with (the options' own were checked above)
+    fprintf(stderr, "stepscope: %s: bad t range [%d, %d)\n", resume, t0, t1);
+    goto fail;
+  }
   if (steps < 0) steps = !strcmp(config, "tiny") ? 300 : !strcmp(config, "small") ? 3000 : 12000;
 
   // A resumed run continues with the settings it was saved with, unless overridden here.

@@ -98,7 +98,7 @@ int train_classifier_cli(int argc, char **argv) {
   const ArgSpec spec = {"train --classifier", "--out FILE [options]", about, ARGS_OPTS(opts)};
   int rc = args_parse(&spec, argc, argv);
   if (rc != ARGS_OK) return rc;
-  if (!out && !(init && steps == 0)) return usage_error("--out", "required (unless --init FILE --steps 0)");
+  if (!out && !(init && steps == 0)) return usage_error("--out FILE", "required (unless --init FILE --steps 0)");
   ClassifierConfig cfg = classifier_default_config(1);
   if (widths && parse_widths(widths, cfg.width)) return usage_error("--widths", "'%s' is not three channel counts A,B,C", widths);
 
