@@ -159,7 +159,7 @@ int args_parse(const ArgSpec *s, int argc, char **argv) {
         continue;
       }
       const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
-      if (!v) return bad(s, o->name, "needs a value: %s", o->arg);
+      if (!v) return bad(s, o->name, "needs a value (%s)", o->arg);
       int rc = set_value(s, o, v);
       if (rc) return rc;
     } else {
@@ -170,7 +170,7 @@ int args_parse(const ArgSpec *s, int argc, char **argv) {
   if (npos < s->npos_min) return bad(s, s->pos_name ? s->pos_name : "argument", "missing");
   for (int k = 0; k < s->nopts; k++) {
     const Opt *o = &s->opts[k];
-    if (o->required && !*(const char **)o->dst) {
+    if (o->required && o->type == OPT_STR && !*(const char **)o->dst) {
       char what[96];
       snprintf(what, sizeof what, "%s %s", o->name, o->arg);
       return bad(s, what, "required");

@@ -135,6 +135,7 @@ typedef struct {
   Row rows[PLAN_MAX_GROUPS + 1];
   int nrows;
   Dataset ds, held; // the test split, and its last n images
+  int n;            // --n, or fewer when the test split holds fewer
   int *model_of_t;  // which of rows[1..] runs at t
   double *base_curve, *plan_curve;  // loss per bin of rows[0] and of the rest
   double *base_each, *diff_each;    // every image in every bin: rows[0]'s loss, and the paired difference
@@ -185,16 +186,16 @@ static int open_model(const Args *a, Eval *v) {
   return 0;
 }
 
-// The loss curves on the held-out images (the last n of the test split; n shrinks to what
-// there is), then each model's MACs, parameters and speed. Returns 0, or 1 (printed).
-static int measure(const Args *a, Eval *v, int *n) {
+// The loss curves on the held-out images (the last n of the test split), then each model's
+// MACs, parameters and speed. Returns 0, or 1 (printed).
+static int measure(const Args *a, Eval *v) {
   const int nbins = a->nbins, cmp = v->nrows > 1;
   const Schedule *sched = a->plan ? &v->c.sched : &v->sched;
   if (sat_load_test(v->c.data, v->rows[0].m, &v->ds)) return 1;
-  if (*n > v->ds.n) *n = v->ds.n;
+  const int n = v->n = a->n < v->ds.n ? a->n : v->ds.n;
   v->held = v->ds;
-  v->held.x = v->ds.x + (size_t)(v->ds.n - *n) * v->ds.c * v->ds.h * v->ds.w;
-  v->held.n = *n;
+  v->held.x = v->ds.x + (size_t)(v->ds.n - n) * v->ds.c * v->ds.h * v->ds.w;
+  v->held.n = n;
   v->held.labels = NULL;
 
   v->base_curve = xcalloc(nbins, sizeof(double));
@@ -202,19 +203,19 @@ static int measure(const Args *a, Eval *v, int *n) {
   v->model_of_t = xcalloc(v->T, sizeof(int));
   // The two curves pair up image by image (same x0, t and noise), so each bin's change gets a
   // 95 % interval from the per-image differences.
-  v->base_each = xmalloc(sizeof(double) * nbins * *n);
-  v->diff_each = xmalloc(sizeof(double) * nbins * *n);
-  eval_loss_curve_each(&v->rows[0].m, 1, v->model_of_t, sched, &v->held, *n, nbins, a->seed, a->batch,
+  v->base_each = xmalloc(sizeof(double) * nbins * n);
+  v->diff_each = xmalloc(sizeof(double) * nbins * n);
+  eval_loss_curve_each(&v->rows[0].m, 1, v->model_of_t, sched, &v->held, n, nbins, a->seed, a->batch,
                        v->base_curve, &v->rows[0].loss, v->base_each);
   if (cmp) {
     UNet *ms[PLAN_MAX_GROUPS];
     double mloss[PLAN_MAX_GROUPS];
     for (int t = 0; a->plan && t < v->T; t++) v->model_of_t[t] = plan_group_of(&v->c.plan, t);
     for (int j = 1; j < v->nrows; j++) ms[j - 1] = v->rows[j].m;
-    eval_loss_curve_each(ms, v->nrows - 1, v->model_of_t, sched, &v->held, *n, nbins, a->seed, a->batch,
+    eval_loss_curve_each(ms, v->nrows - 1, v->model_of_t, sched, &v->held, n, nbins, a->seed, a->batch,
                          v->plan_curve, mloss, v->diff_each);
     for (int j = 1; j < v->nrows; j++) v->rows[j].loss = mloss[j - 1];
-    for (size_t i = 0; i < (size_t)nbins * *n; i++) v->diff_each[i] -= v->base_each[i];
+    for (size_t i = 0; i < (size_t)nbins * n; i++) v->diff_each[i] -= v->base_each[i];
   }
   UNet *all[PLAN_MAX_GROUPS + 1];
   double ms_all[PLAN_MAX_GROUPS + 1], ms1_all[PLAN_MAX_GROUPS + 1];
@@ -231,13 +232,13 @@ static int measure(const Args *a, Eval *v, int *n) {
 }
 
 // The table of models, and for a comparison the compute and mean loss against the reference.
-static void print_summary(const Args *a, const Eval *v, int n) {
+static void print_summary(const Args *a, const Eval *v) {
   const int nbins = a->nbins, cmp = v->nrows > 1;
   double mean_base = 0, mean_plan = 0, compute = 0;
   for (int i = 0; i < nbins; i++) mean_base += v->base_curve[i] / nbins, mean_plan += v->plan_curve[i] / nbins;
   for (int t = 0; cmp && t < v->T; t++) compute += v->rows[1 + v->model_of_t[t]].macs / v->rows[0].macs / v->T;
   if (!a->csv)
-    printf("eval  %s test split, last %d images, %d timestep bins, seed %llu, %s\n\n", v->c.data, n, nbins,
+    printf("eval  %s test split, last %d images, %d timestep bins, seed %llu, %s\n\n", v->c.data, v->n, nbins,
            (unsigned long long)a->seed, v->be->name);
   print_rows(v->rows, v->nrows, v->rows[0].macs, v->rows[0].ms, a->csv);
   if (a->csv) return;
@@ -252,7 +253,7 @@ static void print_summary(const Args *a, const Eval *v, int n) {
 
 // --loss-curve: the loss per bin with its interval; for a comparison the change against the
 // reference with the interval of the mean change (paired, per image).
-static void print_curve(const Args *a, const Eval *v, int n) {
+static void print_curve(const Args *a, const Eval *v) {
   const int cmp = v->nrows > 1, csv = a->csv;
   const char *ref = a->plan ? "base" : "parent", *cand = a->plan ? "plan" : "model";
   const double *base = v->base_curve, *plan = v->plan_curve;
@@ -261,7 +262,7 @@ static void print_curve(const Args *a, const Eval *v, int n) {
   else printf("\n%-14s %9s   %s\n", "t range", "loss", "95 % interval");
   for (int i = 0; i < a->nbins; i++) {
     int t0 = i * v->T / a->nbins, t1 = (i + 1) * v->T / a->nbins;
-    Summary sm = summarize((cmp ? v->diff_each : v->base_each) + (size_t)i * n, n);
+    Summary sm = summarize((cmp ? v->diff_each : v->base_each) + (size_t)i * v->n, v->n);
     char range[32];
     snprintf(range, sizeof range, "[%d, %d)", t0, t1);
     if (csv && cmp) printf("%d,%d,%.6g,%.6g,%.6g,%.6g\n", t0, t1, base[i], plan[i], sm.lo, sm.hi);
@@ -338,11 +339,10 @@ int cmd_eval(int argc, char **argv) {
   if (a.fid_n) return run_fid(&a);
 
   Eval v = {0};
-  int n = a.n;
   rc = a.plan ? open_plan(&a, &v) : open_model(&a, &v);
-  if (!rc) rc = measure(&a, &v, &n);
-  if (!rc && !(a.curve && a.csv)) print_summary(&a, &v, n);
-  if (!rc && a.curve) print_curve(&a, &v, n);
+  if (!rc) rc = measure(&a, &v);
+  if (!rc && !(a.curve && a.csv)) print_summary(&a, &v);
+  if (!rc && a.curve) print_curve(&a, &v);
   eval_close(&a, &v);
   return rc;
 }
