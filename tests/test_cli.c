@@ -5,63 +5,34 @@
 // the first time a test needs it, is shared by every test of the run. Everything runs on
 // one thread: these tests are about behaviour, and a busy machine makes thread teams slow.
 #include "test.h"
+#include "cli_run.h"
 #include "engine/checkpoint.h"
 #include "engine/png_io.h"
 #include "kernels/backend_ops.h"
 #include "tui/cli/fid_cli.h"
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifndef TEST_BUILD_DIR
-#define TEST_BUILD_DIR "build"
-#endif
-#define BIN "./" TEST_BUILD_DIR "/stepscope"
+#define BIN cli_bin("stepscope")
 // The same program with the emulated CUDA backend as its "cuda" device (tests/cuda_emu).
-#define EMU_BIN "./" TEST_BUILD_DIR "/stepscope-emu"
+#define EMU_BIN cli_bin("stepscope-emu")
 
-typedef struct {
-  int status;         // exit status, or 128 + signal
-  char out[1 << 16];  // the first 64 KiB of stdout and stderr
-  char err[1 << 14];
-} Result;
-
-static void slurp(const char *path, char *buf, size_t cap) {
-  FILE *f = fopen(path, "rb");
-  size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
-  buf[n] = 0;
-  if (f) fclose(f);
-}
-
-// Runs `bin ARGS` (ARGS a printf format) with NO_COLOR unset; fills r.
-static void run_bin(Result *r, const char *bin, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void run_bin(Result *r, const char *bin, const char *fmt, ...) {
-  char args[1200], cmd[2400], out[300], err[300];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(args, sizeof args, fmt, ap);
-  va_end(ap);
-  snprintf(out, sizeof out, "%s/cli.out", test_tmpdir());
-  snprintf(err, sizeof err, "%s/cli.err", test_tmpdir());
-  // eval --fid keeps a cache under $XDG_CACHE_HOME: the run's scratch folder, not the user's home.
-  snprintf(cmd, sizeof cmd, "env -u NO_COLOR XDG_CACHE_HOME=%s/xdg-cache %s %s >%s 2>%s </dev/null", test_tmpdir(), bin,
-           args, out, err);
-  int st = system(cmd);
-  r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  slurp(out, r->out, sizeof r->out);
-  slurp(err, r->err, sizeof r->err);
-}
+typedef CliResult Result;
 
 // `stepscope ARGS`, and `stepscope-emu ARGS` (on which --device cuda is the emulated backend).
-#define run(r, ...) run_bin(r, BIN, __VA_ARGS__)
-#define run_emu(r, ...) run_bin(r, EMU_BIN, __VA_ARGS__)
+#define run(r, ...) cli_run(r, BIN, __VA_ARGS__)
+#define run_emu(r, ...) cli_run(r, EMU_BIN, __VA_ARGS__)
 
-static int have_binary(void) {
-  if (access(BIN, X_OK) == 0) return 1;
-  test_skip(BIN " not built (make test builds it)");
-  return 0;
+static int have_binary(void) { return cli_have("stepscope"); }
+
+// src with every '@' replaced by dir, into out.
+static void expand_at(char *out, size_t cap, const char *src, const char *dir) {
+  size_t k = 0;
+  for (; *src && k + 1 < cap; src++) k += *src == '@' ? (size_t)snprintf(out + k, cap - k, "%s", dir) : (out[k] = *src, 1);
+  out[k < cap ? k : cap - 1] = 0;
 }
 
 // The shared tiny model: 30 steps (batch 16) of the tiny preset on Fashion-MNIST. NULL (and the test
@@ -144,10 +115,101 @@ TEST(cli_unknown_option_or_command_exits_2) {
   Result r;
   run(&r, "sample --model x --frobnicate");
   ASSERT_EQ_INT(r.status, 2);
-  ASSERTF(strstr(r.err, "stepscope: sample: unknown option '--frobnicate'"), "stderr: %s", r.err);
+  ASSERTF(!strncmp(r.err, "stepscope: --frobnicate: unknown option", 39), "stderr: %s", r.err);
   run(&r, "frobnicate");
   ASSERT_EQ_INT(r.status, 2);
-  ASSERT(strstr(r.err, "stepscope: unknown command 'frobnicate'"));
+  ASSERTF(!strncmp(r.err, "stepscope: frobnicate: unknown command", 38), "stderr: %s", r.err);
+}
+
+// Every error a user can cause is one line, `stepscope: <option or file>: <what is wrong>`,
+// with exit status 2 for bad usage and 1 for bad data (man/stepscope.1, EXIT STATUS), and every
+// command has --help. In ARGS and NAMES, @ stands for the scratch folder, which holds files
+// that do not load: garbage.safetensors, garbage.plan, garbage.csv and nopng/a.png. `snr`
+// reads no file, and `tui` in a pipe stops at "needs a terminal" before it reads one.
+TEST(cli_errors_name_what_is_wrong) {
+  if (!have_binary()) return;
+  static const struct { const char *args; int status; const char *names; } cases[] = {
+    {"tui --help", 0, "tui"},
+    {"tui --view 9", 2, "--view"},
+    {"tui --device tpu", 2, "--device"},
+    {"train --help", 0, "train"},
+    {"train --out @/x.safetensors --batch 0", 2, "--batch"},
+    {"train --steps 1", 2, "--out"},
+    {"train --out @/x.safetensors --data png:@/nopng --steps 1 --device cpu --threads 1", 1, "@/nopng/a.png"},
+    {"sample --help", 0, "sample"},
+    {"sample --model @/m --sampler euler", 2, "--sampler"},
+    {"sample --model @/m --n 99999999999", 2, "--n"},
+    {"sample --model @/m --seed -5", 2, "--seed"},
+    {"sample --model @/garbage.safetensors --device cpu --threads 1", 1, "@/garbage.safetensors"},
+    {"info --help", 0, "info"},
+    {"info", 2, "FILE"},
+    {"info @/garbage.safetensors", 1, "@/garbage.safetensors"},
+    {"info @/missing.safetensors", 1, "@/missing.safetensors"},
+    {"snr --help", 0, "snr"},
+    {"snr --T 1", 2, "--T"},
+    {"snr --split manual", 2, "--split"},
+    {"plan --help", 0, "plan"},
+    {"plan --model @/m --out @/p --k 0", 2, "--k"},
+    {"plan --model @/m", 2, "--out"},
+    {"plan --show @/garbage.plan", 1, "@/garbage.plan"},
+    {"plan --model @/garbage.safetensors --out @/x.plan", 1, "@/garbage.safetensors"},
+    {"importance --help", 0, "importance"},
+    {"importance --plan @/p --criterion foo", 2, "--criterion"},
+    {"importance --plan @/garbage.plan", 1, "@/garbage.plan"},
+    {"prune --help", 0, "prune"},
+    {"prune", 2, "--plan"},
+    {"prune --plan @/p --proposer gpt", 2, "--proposer"},
+    {"prune --plan @/garbage.plan", 1, "@/garbage.plan"},
+    {"finetune --help", 0, "finetune"},
+    {"finetune --plan @/p --steps 4 --budget 12", 2, "--steps"},
+    {"finetune --plan @/garbage.plan", 1, "@/garbage.plan"},
+    {"eval --help", 0, "eval"},
+    {"eval --model @/m --plan @/p", 2, "--model"},
+    {"eval --model @/m --bins 0", 2, "--bins"},
+    {"eval --model @/garbage.safetensors --device cpu --threads 1", 1, "@/garbage.safetensors"},
+    {"eval --plan @/garbage.plan", 1, "@/garbage.plan"},
+    {"plot --help", 0, "plot"},
+    {"plot @/garbage.csv --y b", 2, "--x"},
+    {"plot @/garbage.csv --x a --y b --width 10", 2, "--width"},
+    {"plot @/garbage.csv --x a --y b", 1, "@/garbage.csv"},
+    {"bench --help", 0, "bench"},
+    {"bench train --batch 0", 2, "--batch"},
+    {"bench frobnicate", 2, "frobnicate"},
+    {"bench sample --plan @/garbage.plan --no-torch --device cpu --threads 1", 1, "@/garbage.plan"},
+    {"frobnicate", 2, "frobnicate"},
+  };
+  const char *dir = test_tmpdir();
+  char path[400];
+  const struct { const char *name, *bytes; } files[] = {
+    {"garbage.safetensors", "\x10\0\0\0\0\0\0\0{not json at all"}, {"garbage.plan", "this is not a plan\n"},
+    {"garbage.csv", "a,b\n1,2,3\n"}, {"nopng/a.png", "not a PNG"}};
+  snprintf(path, sizeof path, "%s/nopng", dir);
+  mkdir(path, 0777);
+  for (int i = 0; i < 4; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, files[i].name);
+    FILE *f = fopen(path, "wb");
+    ASSERT(f);
+    fwrite(files[i].bytes, 1, i == 0 ? 24 : strlen(files[i].bytes), f);
+    fclose(f);
+  }
+  Result *r = xmalloc(sizeof *r);
+  for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+    char args[600], names[400], want[450];
+    expand_at(args, sizeof args, cases[i].args, dir);
+    expand_at(names, sizeof names, cases[i].names, dir);
+    run(r, "%s", args);
+    ASSERTF(r->status == cases[i].status, "'%s' exited %d, want %d; stderr: %s", args, r->status, cases[i].status, r->err);
+    if (cases[i].status == 0) {  // the command's own help, on stdout
+      snprintf(want, sizeof want, "usage: stepscope %s ", names);
+      ASSERTF(!strncmp(r->out, want, strlen(want)) && !r->err[0], "'%s': stdout %.200s", args, r->out);
+      continue;
+    }
+    snprintf(want, sizeof want, "stepscope: %s", names);
+    const char *nl = strchr(r->err, '\n');
+    ASSERTF(!strncmp(r->err, want, strlen(want)) && nl && !nl[1], "'%s': stderr is not one line naming %s:\n%s", args,
+            names, r->err);
+  }
+  free(r);
 }
 
 // ---- sample ----
@@ -232,7 +294,7 @@ TEST(cli_sample_bad_arguments) {
     {"--steps 1001", 2, "T = 1000"},
     {"--steps 0", 2, "--steps"},
     {"--n 0", 2, "--n"},
-    {"--sampler euler", 2, "unknown sampler 'euler'"},
+    {"--sampler euler", 2, "--sampler: unknown value 'euler'"},
     {"--eta -1", 2, "--eta"},
     {"--sampler ddpm --steps 50", 2, "ddpm runs all"},
   };
@@ -276,7 +338,7 @@ TEST(cli_train_usage_and_data_errors) {
   Result r;
   run(&r, "train --config tiny --steps 1");
   ASSERT_EQ_INT(r.status, 2);
-  ASSERTF(strstr(r.err, "stepscope: train: --out"), "stderr: %s", r.err);
+  ASSERTF(!strncmp(r.err, "stepscope: --out FILE: required", 31), "stderr: %s", r.err);
   run(&r, "train --config tiny --steps 1 --device cpu --threads 1 --out %s/x.safetensors --data mnist:%s/nowhere",
       test_tmpdir(), test_tmpdir());
   ASSERT_EQ_INT(r.status, 1);
@@ -312,13 +374,13 @@ TEST(cli_train_sigint_saves_and_resumes) {
   char text[4096] = "";
   for (int i = 0; i < 300 && !strstr(text, "training"); i++) {
     usleep(100 * 1000);
-    slurp(err, text, sizeof text);
+    cli_slurp(err, text, sizeof text);
   }
   usleep(1000 * 1000);
   kill(pid, SIGINT);
   int st;
   ASSERT(waitpid(pid, &st, 0) == pid);
-  slurp(err, text, sizeof text);
+  cli_slurp(err, text, sizeof text);
   ASSERTF(WIFEXITED(st), "train died of signal %d", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
   ASSERTF(WEXITSTATUS(st) == 1, "interrupted train exited %d", WEXITSTATUS(st));
   ASSERTF(strstr(text, "interrupted; saved"), "stderr: %s", text);
@@ -348,9 +410,9 @@ static void sat_end_to_end(const char *bin, const char *dev, const char *name, i
   Result r;
   run(&r, "plan --model %s --groups 3 --k 0.5 --rounds 2 --calib %d --out %s", m, calib, plan);
   ASSERTF(r.status == 0, "plan: %s", r.err);
-  run_bin(&r, bin, "prune --plan %s %s --quiet", plan, dev);
+  cli_run(&r, bin, "prune --plan %s %s --quiet", plan, dev);
   ASSERTF(r.status == 0, "prune: %s", r.err);
-  run_bin(&r, bin, "finetune --plan %s %s %s --quiet", plan, ft, dev);
+  cli_run(&r, bin, "finetune --plan %s %s %s --quiet", plan, ft, dev);
   ASSERTF(r.status == 0, "finetune: %s", r.err);
 
   // The plan now names a fine-tuned model per group, each within 2 % of its MACs target.
@@ -382,13 +444,13 @@ static void sat_end_to_end(const char *bin, const char *dev, const char *name, i
   unet_free(base);
   be->destroy(be);
 
-  run_bin(&r, bin, "sample --plan %s --n 3 --steps 10 %s --out %s", plan, dev, png);
+  cli_run(&r, bin, "sample --plan %s --n 3 --steps 10 %s --out %s", plan, dev, png);
   ASSERTF(r.status == 0, "sample --plan: %s", r.err);
   ASSERTF(strstr(r.out, "of the base model"), "no compute report in: %s", r.out);
   ASSERT(access(png, R_OK) == 0);
   ASSERTF(!strstr(r.err, "running without graphs"), "a recording failed: %s", r.err);
   if (!eval_opts) return;
-  run_bin(&r, bin, "eval --plan %s %s %s", plan, eval_opts, dev);
+  cli_run(&r, bin, "eval --plan %s %s %s", plan, eval_opts, dev);
   ASSERTF(r.status == 0, "eval --plan: %s", r.err);
   ASSERTF(strstr(r.out, "mean loss over all t"), "eval --plan printed: %s", r.out);
 }
@@ -503,11 +565,7 @@ TEST(cli_bench_train_profile) {
 // of tests/cuda_emu: what the commands do with --device cuda (graphs, the second cuDNN policy,
 // the algorithm report, sampling with recorded forwards) runs in every build.
 
-static int have_emu_binary(void) {
-  if (access(EMU_BIN, X_OK) == 0) return 1;
-  test_skip(EMU_BIN " not built (make test builds it)");
-  return 0;
-}
+static int have_emu_binary(void) { return cli_have("stepscope-emu"); }
 
 // bench train --device cuda --profile: the CUDA rows (graphs, without graphs, the other cuDNN
 // policy, both policies with the graph-API engines searched), the op table, and the cuDNN
@@ -612,17 +670,19 @@ TEST(cli_cuda_emu_out_of_device_memory) {
   if (!m) return;
   char png[300];
   snprintf(png, sizeof png, "%s/oom.png", test_tmpdir());
-  const char *small = "STEPSCOPE_EMU_DEVICE_MEMORY=100M " EMU_BIN, *some = "STEPSCOPE_EMU_DEVICE_MEMORY=300M " EMU_BIN;
+  char small[4300], some[4300];
+  snprintf(small, sizeof small, "STEPSCOPE_EMU_DEVICE_MEMORY=100M %s", EMU_BIN);
+  snprintf(some, sizeof some, "STEPSCOPE_EMU_DEVICE_MEMORY=300M %s", EMU_BIN);
   Result r;
-  run_bin(&r, small, "sample --model %s --device auto --n 2 --steps 2 --threads 1 --out %s", m, png);
+  cli_run(&r, small, "sample --model %s --device auto --n 2 --steps 2 --threads 1 --out %s", m, png);
   ASSERTF(r.status == 0, "status %d: %s", r.status, r.err);
   ASSERTF(strstr(r.err, "no usable CUDA device (cannot reserve 256 MiB of GPU memory") && strstr(r.err, "using the CPU"),
           "stderr: %s", r.err);
   ASSERT(access(png, R_OK) == 0);
-  run_bin(&r, small, "sample --model %s --device cuda --n 2 --steps 2 --out %s", m, png);
+  cli_run(&r, small, "sample --model %s --device cuda --n 2 --steps 2 --out %s", m, png);
   ASSERT_EQ_INT(r.status, 1);
   ASSERTF(strstr(r.err, "no usable CUDA device (cannot reserve 256 MiB of GPU memory"), "stderr: %s", r.err);
-  run_bin(&r, some, "sample --model %s --device cuda --n 512 --batch 512 --steps 2 --out %s", m, png);
+  cli_run(&r, some, "sample --model %s --device cuda --n 512 --batch 512 --steps 2 --out %s", m, png);
   ASSERT_EQ_INT(r.status, 1);
   ASSERTF(strstr(r.err, "out of GPU memory:") && strstr(r.err, "MiB free of 300.0 MiB") && strstr(r.err, "--batch"),
           "stderr: %s", r.err);

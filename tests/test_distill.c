@@ -9,9 +9,8 @@
 #include "backend_recorder.h"
 #include "models.h"
 #include "test.h"
-#include <stdarg.h>
+#include "cli_run.h"
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define IMG (1 * 32 * 32)  // the tiny preset: 1 channel, 32 x 32
@@ -287,46 +286,7 @@ TEST(budget_by_gap_splits_exactly) {
 
 // ---- the CLI: stepscope finetune --distill W --steps-by loss --budget N ----
 
-typedef struct {
-  int status;
-  char out[1 << 15], err[1 << 14];
-} Run;
-
-static void slurp(const char *path, char *buf, size_t cap) {
-  FILE *f = fopen(path, "rb");
-  size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
-  buf[n] = 0;
-  if (f) fclose(f);
-}
-
-// The stepscope built beside this runner (build-dir/run_tests -> build-dir/stepscope).
-static const char *bin(void) {
-  static char path[600];
-  char exe[512];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) return "./build/stepscope";
-  exe[n] = 0;
-  char *slash = strrchr(exe, '/');
-  if (slash) *slash = 0;
-  snprintf(path, sizeof path, "%s/stepscope", exe);
-  return path;
-}
-
-static void run(Run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void run(Run *r, const char *fmt, ...) {
-  char args[1200], cmd[3000], out[300], err[300];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(args, sizeof args, fmt, ap);
-  va_end(ap);
-  snprintf(out, sizeof out, "%s/distill.out", test_tmpdir());
-  snprintf(err, sizeof err, "%s/distill.err", test_tmpdir());
-  snprintf(cmd, sizeof cmd, "%s %s >%s 2>%s </dev/null", bin(), args, out, err);
-  int st = system(cmd);
-  r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  slurp(out, r->out, sizeof r->out);
-  slurp(err, r->err, sizeof r->err);
-}
+#define run(r, ...) cli_run(r, cli_bin("stepscope"), __VA_ARGS__)
 
 // train (tiny, 30 steps) -> plan (3 groups) -> prune -> finetune --distill 0.5 --steps-by loss
 // --budget 15: the allocation table comes first and sums to the budget, each fine-tune has taken
@@ -334,12 +294,12 @@ static void run(Run *r, const char *fmt, ...) {
 // with training state) measures the same pruned models and prints the same allocation; bad
 // values of the new options are usage errors.
 TEST(distill_cli_finetune_steps_by_loss) {
-  if (access(bin(), X_OK)) { test_skip("stepscope not built beside the test runner"); return; }
+  if (!cli_have("stepscope")) return;
   const char *dir = test_tmpdir(), *dev = "--device cpu --threads 1";
   char m[300], plan[300];
   snprintf(m, sizeof m, "%s/distill-m.safetensors", dir);
   snprintf(plan, sizeof plan, "%s/distill.plan", dir);
-  Run *r = xmalloc(sizeof *r);
+  CliResult *r = xmalloc(sizeof *r);
   run(r, "train --config tiny --steps 30 --batch 16 --out %s %s --quiet", m, dev);
   if (r->status) { test_skip("no training data for the test model"); free(r); return; }
   run(r, "plan --model %s --groups 3 --k 0.5 --rounds 2 --calib 32 --out %s", m, plan);

@@ -122,8 +122,8 @@ TEST(fuzz_regress_cli_numbers) {
   int n = 5;
   uint64_t seed = 7;
   float lr = 1;
-  Opt opts[] = {{"--n", OPT_INT, &n, "N", ""}, {"--seed", OPT_U64, &seed, "N", ""}, {"--lr", OPT_FLOAT, &lr, "X", ""}};
-  ArgSpec s = {"sample", "", "", opts, 3, 0, 0, NULL};
+  Opt opts[] = {ARG_INT("--n", &n, "N", ""), ARG_U64("--seed", &seed, "N", ""), ARG_FLOAT("--lr", &lr, "X", "")};
+  ArgSpec s = {.cmd = "sample", .usage = "", .about = "", ARGS_OPTS(opts)};
   const char *bad[][2] = {{"--n", "99999999999"}, {"--n", "2147483648"}, {"--n", " 5"},   {"--seed", "-5"},
                           {"--seed", " -5"},     {"--seed", "+5"},       {"--seed", "18446744073709551616"},
                           {"--lr", "nan"},       {"--lr", "inf"},        {"--lr", "1e99"}, {"--n", ""}};
@@ -140,6 +140,6 @@ TEST(fuzz_regress_cli_numbers) {
     ASSERTF(rcs[i] == 2, "%s '%s' gave %d, not 2 (bad usage)", bad[i][0], bad[i][1], rcs[i]);
   ASSERT(n == 5 && seed == 7 && lr == 1);
   const char *good[] = {"--n", "2147483647", "--seed", "18446744073709551615", "--lr", "-0.5"};
-  ASSERT_EQ_INT(args_parse(&s, 6, (char **)good), 0);
+  ASSERT_EQ_INT(args_parse(&s, 6, (char **)good), ARGS_OK);
   ASSERT(n == 2147483647 && seed == UINT64_MAX && lr == -0.5f);
 }

@@ -2,14 +2,12 @@
 // a letter should be), the chart (data mapped to pixels the right way up, error bars over
 // the right rows, round ticks), the CSV reader's errors, and the command end to end.
 #include "test.h"
+#include "cli_run.h"
 #include "engine/png_io.h"
 #include "tui/cli/chart.h"
 #include "tui/cli/csv.h"
 #include "tui/cli/raster.h"
-#include <libgen.h>
-#include <stdarg.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static const Rgb WHITE = {255, 255, 255}, RED = {200, 0, 0};
@@ -121,42 +119,11 @@ TEST(plot_chart_maps_data) {
 
 // ---- the command ----
 
-typedef struct { int status; char out[1 << 18], err[4096]; } Result;  // half blocks take room
+typedef CliResult Result;
 
-static void slurp(const char *path, char *buf, size_t cap) {
-  FILE *f = fopen(path, "rb");
-  size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
-  buf[n] = 0;
-  if (f) fclose(f);
-}
-
-// The stepscope binary built next to this runner (build/ or any BUILD=... folder).
-static const char *bin(void) {
-  static char path[4200];
-  if (!path[0]) {
-    char self[4096] = {0};
-    if (readlink("/proc/self/exe", self, sizeof self - 1) > 0) snprintf(path, sizeof path, "%s/stepscope", dirname(self));
-  }
-  if (access(path, X_OK) == 0) return path;
-  test_skip("the stepscope binary is not built next to run_tests");
-  return NULL;
-}
-
-static void run_plot(Result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void run_plot(Result *r, const char *fmt, ...) {
-  char args[1500], cmd[7000], out[300], err[300];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(args, sizeof args, fmt, ap);
-  va_end(ap);
-  snprintf(out, sizeof out, "%s/plot.out", test_tmpdir());
-  snprintf(err, sizeof err, "%s/plot.err", test_tmpdir());
-  snprintf(cmd, sizeof cmd, "%s plot %s >%s 2>%s </dev/null", bin(), args, out, err);
-  int st = system(cmd);
-  r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  slurp(out, r->out, sizeof r->out);
-  slurp(err, r->err, sizeof r->err);
-}
+// `stepscope plot ARGS`; NULL (the test skipped) when the binary is not built.
+static const char *bin(void) { return cli_have("stepscope") ? cli_bin("stepscope") : NULL; }
+#define run_plot(r, fmt, ...) cli_run(r, bin(), "plot " fmt, __VA_ARGS__)
 
 static const char *write_csv(const char *name, const char *text) {
   static char path[8][300];
@@ -237,11 +204,11 @@ TEST(plot_cli_errors) {
     {write_csv("nan.csv", "a,b\n1,nan\n2,\n"), "--x a --y b", 1, "no row has both 'a' and 'b'"},
     {"/nonexistent/r.csv", "--x a --y b", 1, "/nonexistent/r.csv: No such file"},
     {good, "--x macs_share", 2, "give at least one --y"},
-    {good, "--y fid_mean", 2, "--x COL is required"},
-    {good, "--x macs_share --y fid_mean --width 50", 2, "--width must be 200..4000"},
+    {good, "--y fid_mean", 2, "stepscope: --x COL: required"},
+    {good, "--x macs_share --y fid_mean --width 50", 2, "stepscope: --width: 50 is out of range 200..4000"},
     {good, "--x macs_share --y fid_mean --ylabel A,B", 2, "more labels than"},
-    {good, "--x macs_share --y fid_mean --graphics paper", 2, "unknown graphics mode 'paper'"},
-    {"", "--x macs_share --y fid_mean", 2, "missing argument"},
+    {good, "--x macs_share --y fid_mean --graphics paper", 2, "stepscope: --graphics: unknown value 'paper'"},
+    {"", "--x macs_share --y fid_mean", 2, "stepscope: FILE.csv: missing"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     Result r;

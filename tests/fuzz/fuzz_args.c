@@ -1,6 +1,7 @@
-// fuzz_args.c — the command line's option parser (tui/args.c): the input is argv, split at
-// NUL bytes, against a table with every option type. Numbers that parse must be in range:
-// an int is never wrapped, a u64 never comes from a negative number, a float is finite.
+// fuzz_args.c — the command line's option parser (tui/cli/args.c): the input is argv, split
+// at NUL bytes, against a table with every option type. Numbers that parse must be in range:
+// an int is never wrapped and stays in its declared range, a u64 never comes from a negative
+// number, a float is finite and in its range, a string is one of its choices.
 #include "tests/fuzz/fuzz.h"
 #include "tui/cli/args.h"
 #include <math.h>
@@ -20,20 +21,23 @@ int fuzz_one(const uint8_t *data, size_t n) {
     argv[argc++] = buf + i;
     i += strlen(buf + i) + 1;
   }
-  int steps = 7, flag = 0;
+  int steps = 7, count = 1, flag = 0;
   uint64_t seed = 0;
-  float lr = 0;
-  const char *out = NULL, *pos[2];
+  float lr = 0, eta = 0;
+  const char *out = NULL, *mode = "a", *pos[2];
   OptList y = {0};
-  Opt opts[] = {
-    {"--steps", OPT_INT, &steps, "N", "an int"},
-    {"--seed", OPT_U64, &seed, "N", "a u64"},
-    {"--lr", OPT_FLOAT, &lr, "X", "a float"},
-    {"--out", OPT_STR, &out, "FILE", "a string"},
-    {"--quiet", OPT_FLAG, &flag, NULL, "a flag"},
-    {"--y", OPT_LIST, &y, "NAME", "a list"},
+  const Opt opts[] = {
+    ARG_INT("--steps", &steps, "N", "an int"),
+    ARG_INT("--n", &count, "N", "an int in a range", .min = 1, .max = 4096),
+    ARG_U64("--seed", &seed, "N", "a u64"),
+    ARG_FLOAT("--lr", &lr, "X", "a float"),
+    ARG_FLOAT("--eta", &eta, "X", "a float in a range", .min = 0, .max = 1),
+    ARG_STR("--out", &out, "FILE", "a string"),
+    ARG_STR("--mode", &mode, "M", "one of three words", .choices = "a, bb, ccc"),
+    ARG_FLAG("--quiet", &flag, "a flag"),
+    ARG_LIST("--y", &y, "NAME", "a list"),
   };
-  ArgSpec s = {"fuzz", "[options]", "fuzzing", opts, 6, 0, 2, pos};
+  const ArgSpec s = {.cmd = "fuzz", .usage = "[options]", .about = "fuzzing", ARGS_OPTS(opts), .npos_max = 2, .pos = pos};
   // the parser prints its complaints and --help: keep them out of the fuzzer's output
   static int null_fd = -1;
   if (null_fd < 0) null_fd = open("/dev/null", O_WRONLY);
@@ -49,8 +53,9 @@ int fuzz_one(const uint8_t *data, size_t n) {
   dup2(out2, 2);
   close(out1);
   close(out2);
-  if (rc == 0 && !isfinite(lr)) abort();
-  if (rc < 0 || rc > 2) abort();
+  if (rc == ARGS_OK && (!isfinite(lr) || count < 1 || count > 4096 || !(eta >= 0 && eta <= 1))) abort();
+  if (rc == ARGS_OK && strcmp(mode, "a") && strcmp(mode, "bb") && strcmp(mode, "ccc")) abort();
+  if (rc != ARGS_OK && rc != 0 && rc != 2) abort();
   free(buf);
   return 0;
 }

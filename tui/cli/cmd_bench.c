@@ -49,11 +49,11 @@ static void note_blas_env(const Backend *be) {
     printf("  note: OPENBLAS_CORETYPE=%s is set: OpenBLAS runs those kernels, not the ones it would pick\n", ct);
 }
 
-// A preset with random weights on the chosen backend (speed does not depend on the
-// weights). Returns the exit status to use when it fails (2 bad usage, 1 failure), else 0.
+// A preset (a name the option table allows) with random weights on the chosen backend (speed
+// does not depend on the weights). Returns 0, or 1 when the backend does not open (printed).
 static int bench_model(const char *config, const char *device, int threads, Backend **be, UNet **m) {
   UNetConfig cfg;
-  if (unet_preset(config, 1, &cfg)) { fprintf(stderr, "stepscope: bench: unknown --config '%s'\n", config); return 2; }
+  unet_preset(config, 1, &cfg);
   if (!(*be = cli_backend(device, threads))) return 1;
   Err e;
   *m = unet_create(&cfg, NULL, *be, &e);
@@ -331,7 +331,7 @@ static int bench_plan(const char *plan_path, int batch, int threads, int reps, c
   PlanModels pm;
   Err e;
   if (plan_models_load(&pm, plan_path, be, 1, 1, &e)) {
-    fprintf(stderr, "stepscope: bench: %s\n", e.msg);
+    fprintf(stderr, "stepscope: %s\n", e.msg);
     be->destroy(be);
     return 1;
   }
@@ -402,39 +402,39 @@ static int bench_plan(const char *plan_path, int batch, int threads, int reps, c
   return 0;
 }
 
+static const char about[] =
+    "train: times a training step of a preset (AdamW, EMA and all); sample: images per second\n"
+    "of DDIM-50 and DDPM-1000. Each with the same architecture in PyTorch\n"
+    "(tests/bench/torch_unet.py) in the same run.";
+
 int cmd_bench(int argc, char **argv) {
   const char *what = NULL, *config = "default", *device = "auto";
   const char *plan = NULL;
   int batch = 0, threads = 2, steps = 0, no_torch = 0, profile = 0, runs = 2, run_batch = 64;
-  Opt opts[] = {
-    {"--config", OPT_STR, &config, "NAME", "model preset (default: default)"},
-    {"--batch", OPT_INT, &batch, "N", "batch size (default: train 64; sample 16 and 64)"},
-    {"--threads", OPT_INT, &threads, "N", "CPU threads, for us and PyTorch (default 2)"},
-    {"--steps", OPT_INT, &steps, "N", "timed steps (default: train 10 after 3 warm-up; sample 4 after 2)"},
-    {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
+  const Opt opts[] = {
+    ARG_STR("--config", &config, "NAME", "model preset", .choices = unet_preset_names()),
+    ARG_INT("--batch", &batch, "N", "batch size", .def = "train 64; sample 16 and 64", .min = 1, .max = 4096),
+    ARG_INT("--threads", &threads, "N", "CPU threads, for us and PyTorch", .min = 0, .max = 4096),
+    ARG_INT("--steps", &steps, "N", "timed steps", .def = "train 10 after 3 warm-up; sample 4 after 2",
+     .min = 1, .max = 1000000),
+    OPT_DEVICE(&device),
     OPT_CUDA_CHOICES,
-    {"--no-torch", OPT_FLAG, &no_torch, NULL, "skip the PyTorch reference"},
-    {"--profile", OPT_FLAG, &profile, NULL,
-     "train: as many steps again with every op timed, then a table of where the time goes"},
-    {"--plan", OPT_STR, &plan, "PLAN",
-     "sample: each group model of PLAN against its base (ms per call at batch 1, 16, 64 or --batch; "
-     "speedup against the ideal), then whole DDIM-50 runs of the plan and the base"},
-    {"--runs", OPT_INT, &runs, "N", "sample --plan: whole DDIM-50 runs of each (default 2; 0: none)"},
-    {"--run-batch", OPT_INT, &run_batch, "N", "sample --plan: batch of those runs (default 64)"},
+    ARG_FLAG("--no-torch", &no_torch, "skip the PyTorch reference"),
+    ARG_FLAG("--profile", &profile, "train: as many steps again with every op timed, then a table of where the time goes"),
+    ARG_STR("--plan", &plan, "PLAN",
+            "sample: each group model of PLAN against its base (ms per call at batch 1, 16, 64 or --batch; "
+            "speedup against the ideal), then whole DDIM-50 runs of the plan and the base"),
+    ARG_INT("--runs", &runs, "N", "sample --plan: whole DDIM-50 runs of each (0: none)", .min = 0, .max = 10000),
+    ARG_INT("--run-batch", &run_batch, "N", "sample --plan: batch of those runs", .min = 1, .max = 4096),
   };
-  ArgSpec spec = {"bench", "train|sample [options]",
-                  "train: times a training step of a preset (AdamW, EMA and all); sample: images per second\n"
-                  "of DDIM-50 and DDPM-1000. Each with the same architecture in PyTorch\n"
-                  "(tests/bench/torch_unet.py) in the same run.",
-                  opts, sizeof opts / sizeof opts[0], 1, 1, &what};
+  const ArgSpec spec = {"bench", "train|sample [options]", about, ARGS_OPTS(opts),
+                        .npos_min = 1, .npos_max = 1, .pos = &what, .pos_name = "train|sample"};
   int rc = args_parse(&spec, argc, argv);
-  if (rc) return rc == 1 ? 0 : 2;
-  if (batch < 0 || steps < 0) { fprintf(stderr, "stepscope: bench: --batch and --steps must be positive\n"); return 2; }
+  if (rc != ARGS_OK) return rc;
   if (!strcmp(what, "train"))
     return bench_train(config, batch ? batch : 64, threads, steps ? steps : 10, device, !no_torch, profile);
   if (!strcmp(what, "sample") && plan)
     return bench_plan(plan, batch, threads, steps ? steps : 7, device, run_batch > 0 ? run_batch : 64, runs);
   if (!strcmp(what, "sample")) return bench_sample(config, batch, threads, steps ? steps : 4, device, !no_torch);
-  fprintf(stderr, "stepscope: bench: unknown benchmark '%s' (train, sample)\n", what);
-  return 2;
+  return usage_error(what, "unknown benchmark (train, sample)");
 }

@@ -103,208 +103,246 @@ static void print_rows(const Row *r, int n, double base_macs, double base_ms, in
   }
 }
 
-int cmd_eval(int argc, char **argv) {
-  const char *model = NULL, *plan_path = NULL, *device = "auto", *data = NULL;
-  const char *sampler = "ddim", *fid_png = NULL, *against = NULL, *cache = NULL;
-  int curve = 0, csv = 0, n = 256, nbins = 20, batch = 64, threads = 0, fid_n = 0, steps = 50, sets = 1;
-  int kid_subset = 0, no_cache = 0;
-  uint64_t seed = 0;
-  Opt opts[] = {
-    {"--model", OPT_STR, &model, "FILE", "evaluate one model"},
-    {"--plan", OPT_STR, &plan_path, "PLAN", "evaluate a plan's group models against its base model"},
-    {"--loss-curve", OPT_FLAG, &curve, NULL, "print the loss per timestep bin"},
-    {"--csv", OPT_FLAG, &csv, NULL, "CSV (with --loss-curve: the curve only)"},
-    {"--n", OPT_INT, &n, "N", "held-out images per bin: the last N of the test split (default 256)"},
-    {"--bins", OPT_INT, &nbins, "N", "timestep bins of the curve (default 20)"},
-    {"--seed", OPT_U64, &seed, "N", "seed of timesteps and noise (default 0)"},
-    {"--batch", OPT_INT, &batch, "N", "images per forward pass (default 64)"},
-    {"--data", OPT_STR, &data, "SPEC", "data set (default: the model's)"},
-    {"--fid", OPT_INT, &fid_n, "N", "FID-FMNIST and KID-FMNIST of N samples per seed set instead"},
-    {"--seed-sets", OPT_INT, &sets, "S", "with --fid: S disjoint seed sets of N samples, mean ± sd (default 1)"},
-    {"--against", OPT_STR, &against, "REF", "with --fid: compare with REF (a plan or a .safetensors model; "
-                                            "default for --plan: its base)"},
-    {"--kid-subset", OPT_INT, &kid_subset, "M", "with --fid: images per KID subset (default min(1000, N/2))"},
-    {"--cache", OPT_STR, &cache, "DIR", "with --fid: where sample features are kept (default ~/.cache/stepscope)"},
-    {"--no-cache", OPT_FLAG, &no_cache, NULL, "with --fid: sample everything, keep nothing"},
-    {"--sampler", OPT_STR, &sampler, "NAME", "with --fid: ddim (default) | ddpm"},
-    {"--steps", OPT_INT, &steps, "S", "with --fid: DDIM steps (default 50)"},
-    {"--fid-png", OPT_STR, &fid_png, "FILE", "with --fid: also write the first 64 samples as a grid"},
-    {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
-    OPT_CUDA_CHOICES,
-    {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
-  };
-  ArgSpec spec = {"eval", "(--model FILE | --plan PLAN) [options]",
-                  "Validation loss (eps-MSE) per timestep bin on held-out images with fixed noise: the\n"
-                  "last N images of the test split (calibration uses the first ones). For a plan, every\n"
-                  "t runs on its group's model and the base model is evaluated alongside. Also MACs,\n"
-                  "parameters and the median time of a forward pass on a batch of 16 for each model.\n"
-                  "With --fid N: draws S seed sets of N samples (image i of set j from noise seed\n"
-                  "--seed + j*N + i) and reports FID-FMNIST (per set) and KID-FMNIST (per subset) as\n"
-                  "mean ± sd, in the features of stepscope's own Fashion-MNIST classifier (not\n"
-                  "Inception), beside the floor: the same scores of S sets of N real training images.\n"
-                  "For a plan (or with --against) the reference is sampled on the same seeds and the\n"
-                  "paired difference gets a 95 % interval and a verdict: worse, better or not\n"
-                  "distinguishable at this N. Sample features are cached, keyed by the models' bytes.",
-                  opts, sizeof opts / sizeof opts[0], 0, 0, NULL};
-  int rc = args_parse(&spec, argc, argv);
-  if (rc) return rc == 1 ? 0 : 2;
-  if (!model == !plan_path) { fprintf(stderr, "stepscope: eval: give --model FILE or --plan PLAN\n"); return 2; }
-  if (fid_n) {
-    EvalFid f = {.model = model, .plan = plan_path, .against = against, .n = fid_n, .sets = sets, .batch = batch,
-                 .threads = threads, .kid_subset = kid_subset, .sampler = sampler_cfg_default(), .device = device,
-                 .out_png = fid_png, .data = data, .cache = no_cache ? "" : cache, .csv = csv};
-    if (fid_n < 4 || fid_n > 1000000 || sampler_parse(sampler, &f.sampler.kind) || steps < 1 || steps > 1000 ||
-        batch < 1) {
-      fprintf(stderr, "stepscope: eval: --fid needs 4 <= N <= 1000000, a known --sampler, 1 <= --steps <= 1000 "
-              "and --batch >= 1\n");
-      return 2;
-    }
-    if (sets < 1 || sets > EVAL_MAX_SETS) {
-      fprintf(stderr, "stepscope: eval: --seed-sets must be 1..%d\n", EVAL_MAX_SETS);
-      return 2;
-    }
-    if (kid_subset && (kid_subset < 2 || kid_subset > fid_n)) {
-      fprintf(stderr, "stepscope: eval: --kid-subset must be 2..N (%d)\n", fid_n);
-      return 2;
-    }
-    f.sampler.steps = f.sampler.kind == SAMPLER_DDPM ? 1000 : steps;
-    f.sampler.seed = seed;
-    return eval_fid_run(&f);
-  }
-  if (n < 1 || nbins < 1 || nbins > 1000 || batch < 1) { fprintf(stderr, "stepscope: eval: bad --n, --bins or --batch\n"); return 2; }
+// ---- the command, in steps ----
 
+typedef struct {
+  const char *model, *plan, *device, *data, *sampler, *fid_png, *against, *cache;
+  int curve, csv, n, nbins, batch, threads, fid_n, steps, sets, kid_subset, no_cache;
+  uint64_t seed;
+} Args;
+
+// --fid N: samples scored by FID-FMNIST and KID-FMNIST (eval_fid.c). Returns the exit status.
+static int run_fid(const Args *a) {
+  EvalFid f = {.model = a->model, .plan = a->plan, .against = a->against, .n = a->fid_n, .sets = a->sets,
+               .batch = a->batch, .threads = a->threads, .kid_subset = a->kid_subset, .sampler = sampler_cfg_default(),
+               .device = a->device, .out_png = a->fid_png, .data = a->data, .cache = a->no_cache ? "" : a->cache,
+               .csv = a->csv};
+  if (a->kid_subset > a->fid_n) return usage_error("--kid-subset", "must be 2..N (%d)", a->fid_n);
+  sampler_parse(a->sampler, &f.sampler.kind);  // the option table allows only the known names
+  f.sampler.steps = f.sampler.kind == SAMPLER_DDPM ? 1000 : a->steps;
+  f.sampler.seed = a->seed;
+  return eval_fid_run(&f);
+}
+
+// The models under evaluation. rows[0] is the reference (a plan's base, or the model's parent
+// when that still loads), evaluated on its own; rows[1..] split the timesteps between them (a
+// plan's groups, or one model over all of them).
+typedef struct {
+  SatCtx c;         // with --plan: the plan, its base model and backend
+  Backend *be;
+  Schedule sched;   // without --plan (with it, c.sched)
+  int T;
+  Row rows[PLAN_MAX_GROUPS + 1];
+  int nrows;
+  Dataset ds, held; // the test split, and its last n images
+  int n;            // --n, or fewer when the test split holds fewer
+  int *model_of_t;  // which of rows[1..] runs at t
+  double *base_curve, *plan_curve;  // loss per bin of rows[0] and of the rest
+  double *base_each, *diff_each;    // every image in every bin: rows[0]'s loss, and the paired difference
+} Eval;
+
+// A plan: its base model and each group's model. Returns 0, or 1 (printed).
+static int open_plan(const Args *a, Eval *v) {
+  static char labels[PLAN_MAX_GROUPS][8];
   Err e;
-  SatCtx c = {0};
-  Row rows[PLAN_MAX_GROUPS + 1] = {0};
-  int nrows = 0, status = 1, T;
-  Schedule sched;
-  Backend *be = NULL;
-  CkptInfo info;
-  if (plan_path) {
-    if (sat_open(&c, "eval", plan_path, device, threads, data, 0)) return 1;
-    be = c.be;
-    rows[nrows++] = (Row){.label = "base", .path = c.plan.base, .m = c.base, .t0 = 0, .t1 = c.plan.T};
-    for (int j = 0; j < c.plan.ngroups; j++) {
-      const PlanGroup *g = &c.plan.g[j];
-      if (!g->model[0]) { fprintf(stderr, "stepscope: eval: group g%d has no model (run `stepscope prune --plan %s`)\n", j, plan_path); goto done; }
-      UNet *m = ckpt_load_model(g->model, be, 1, NULL, &e);
-      if (!m) { fprintf(stderr, "stepscope: %s\n", e.msg); goto done; }
-      static char labels[PLAN_MAX_GROUPS][8];
-      snprintf(labels[j], sizeof labels[j], "g%d", j);
-      rows[nrows++] = (Row){.label = labels[j], .path = g->model, .m = m, .t0 = g->t0, .t1 = g->t1};
+  if (sat_open(&v->c, a->plan, a->device, a->threads, a->data, 0)) return 1;
+  v->be = v->c.be;
+  v->T = v->c.plan.T;
+  v->rows[v->nrows++] = (Row){.label = "base", .path = v->c.plan.base, .m = v->c.base, .t0 = 0, .t1 = v->T};
+  for (int j = 0; j < v->c.plan.ngroups; j++) {
+    const PlanGroup *g = &v->c.plan.g[j];
+    if (!g->model[0]) {
+      fprintf(stderr, "stepscope: %s: group g%d has no model (run `stepscope prune --plan %s`)\n", a->plan, j, a->plan);
+      return 1;
     }
-    sched = c.sched;
-    T = c.plan.T;
-  } else {
-    // One model, beside the model it was pruned or fine-tuned from when that still loads.
-    if (!(be = cli_backend(device, threads))) return 1;
-    UNet *m = ckpt_load_model(model, be, 1, &info, &e), *parent = NULL;
-    if (!m) { fprintf(stderr, "stepscope: %s\n", e.msg); be->destroy(be); return 1; }
-    SchedKind sk = SCHED_LINEAR;
-    schedule_parse(info.schedule, &sk);
-    T = info.T > 0 ? info.T : 1000;
-    schedule_init(&sched, sk, T);
-    if (info.parent[0] && (parent = ckpt_load_model(info.parent, be, 1, NULL, &e)) &&
-        (parent->cfg.in_ch != m->cfg.in_ch || parent->cfg.img != m->cfg.img)) {
-      unet_free(parent);
-      parent = NULL;
-    }
-    if (parent) rows[nrows++] = (Row){.label = "parent", .path = info.parent, .m = parent, .t0 = 0, .t1 = T};
-    rows[nrows++] = (Row){.label = "model", .path = model, .m = m, .t0 = 0, .t1 = T};
-    snprintf(c.data, sizeof c.data, "%s", data ? data : info.data[0] ? info.data : "fashion-mnist");
+    UNet *m = ckpt_load_model(g->model, v->be, 1, NULL, &e);
+    if (!m) return data_error(e.msg);
+    snprintf(labels[j], sizeof labels[j], "g%d", j);
+    v->rows[v->nrows++] = (Row){.label = labels[j], .path = g->model, .m = m, .t0 = g->t0, .t1 = g->t1};
   }
-  // rows[0] is the reference (base or parent), evaluated on its own; rows[1..] split the
-  // timesteps between them (a plan's groups, or one model over all of them).
-  const int cmp = nrows > 1;
-  const char *ref = plan_path ? "base" : "parent", *cand = plan_path ? "plan" : "model";
-  Dataset ds = {0}, held;
-  if (sat_load_test(c.data, rows[0].m, &ds)) goto done;
-  if (n > ds.n) n = ds.n;
-  held = ds;
-  held.x = ds.x + (size_t)(ds.n - n) * ds.c * ds.h * ds.w;
-  held.n = n;
-  held.labels = NULL;
+  return 0;
+}
 
-  double *base_curve = xmalloc(sizeof(double) * nbins), *plan_curve = xmalloc(sizeof(double) * nbins);
-  int *model_of_t = xcalloc(T, sizeof(int));
-  UNet *ms[PLAN_MAX_GROUPS];
-  double mloss[PLAN_MAX_GROUPS];
-  // Every image's loss in every bin: the two curves pair up image by image (same x0, t and
-  // noise), so each bin's change gets a 95 % interval from the per-image differences.
-  double *base_each = xmalloc(sizeof(double) * nbins * n), *plan_each = xmalloc(sizeof(double) * nbins * n);
-  eval_loss_curve_each(&rows[0].m, 1, model_of_t, &sched, &held, n, nbins, seed, batch, base_curve, &rows[0].loss,
-                       base_each);
+// One model, beside the model it was pruned or fine-tuned from when that still loads.
+// Returns 0, or 1 (printed).
+static int open_model(const Args *a, Eval *v) {
+  Err e;
+  CkptInfo info;
+  if (!(v->be = cli_backend(a->device, a->threads))) return 1;
+  UNet *m = ckpt_load_model(a->model, v->be, 1, &info, &e), *parent = NULL;
+  if (!m) return data_error(e.msg);
+  SchedKind sk = SCHED_LINEAR;
+  schedule_parse(info.schedule, &sk);
+  v->T = info.T > 0 ? info.T : 1000;
+  schedule_init(&v->sched, sk, v->T);
+  if (info.parent[0] && (parent = ckpt_load_model(info.parent, v->be, 1, NULL, &e)) &&
+      (parent->cfg.in_ch != m->cfg.in_ch || parent->cfg.img != m->cfg.img)) {
+    unet_free(parent);
+    parent = NULL;
+  }
+  if (parent) v->rows[v->nrows++] = (Row){.label = "parent", .path = info.parent, .m = parent, .t0 = 0, .t1 = v->T};
+  v->rows[v->nrows++] = (Row){.label = "model", .path = a->model, .m = m, .t0 = 0, .t1 = v->T};
+  snprintf(v->c.data, sizeof v->c.data, "%s", a->data ? a->data : info.data[0] ? info.data : "fashion-mnist");
+  return 0;
+}
+
+// The loss curves on the held-out images (the last n of the test split), then each model's
+// MACs, parameters and speed. Returns 0, or 1 (printed).
+static int measure(const Args *a, Eval *v) {
+  const int nbins = a->nbins, cmp = v->nrows > 1;
+  const Schedule *sched = a->plan ? &v->c.sched : &v->sched;
+  if (sat_load_test(v->c.data, v->rows[0].m, &v->ds)) return 1;
+  const int n = v->n = a->n < v->ds.n ? a->n : v->ds.n;
+  v->held = v->ds;
+  v->held.x = v->ds.x + (size_t)(v->ds.n - n) * v->ds.c * v->ds.h * v->ds.w;
+  v->held.n = n;
+  v->held.labels = NULL;
+
+  v->base_curve = xcalloc(nbins, sizeof(double));
+  v->plan_curve = xcalloc(nbins, sizeof(double));
+  v->model_of_t = xcalloc(v->T, sizeof(int));
+  // The two curves pair up image by image (same x0, t and noise), so each bin's change gets a
+  // 95 % interval from the per-image differences.
+  v->base_each = xmalloc(sizeof(double) * nbins * n);
+  v->diff_each = xmalloc(sizeof(double) * nbins * n);
+  eval_loss_curve_each(&v->rows[0].m, 1, v->model_of_t, sched, &v->held, n, nbins, a->seed, a->batch,
+                       v->base_curve, &v->rows[0].loss, v->base_each);
   if (cmp) {
-    for (int t = 0; plan_path && t < T; t++) model_of_t[t] = plan_group_of(&c.plan, t);
-    for (int j = 1; j < nrows; j++) ms[j - 1] = rows[j].m;
-    eval_loss_curve_each(ms, nrows - 1, model_of_t, &sched, &held, n, nbins, seed, batch, plan_curve, mloss,
-                         plan_each);
-    for (int j = 1; j < nrows; j++) rows[j].loss = mloss[j - 1];
-    for (size_t i = 0; i < (size_t)nbins * n; i++) plan_each[i] -= base_each[i];  // now the paired differences
+    UNet *ms[PLAN_MAX_GROUPS];
+    double mloss[PLAN_MAX_GROUPS];
+    for (int t = 0; a->plan && t < v->T; t++) v->model_of_t[t] = plan_group_of(&v->c.plan, t);
+    for (int j = 1; j < v->nrows; j++) ms[j - 1] = v->rows[j].m;
+    eval_loss_curve_each(ms, v->nrows - 1, v->model_of_t, sched, &v->held, n, nbins, a->seed, a->batch,
+                         v->plan_curve, mloss, v->diff_each);
+    for (int j = 1; j < v->nrows; j++) v->rows[j].loss = mloss[j - 1];
+    for (size_t i = 0; i < (size_t)nbins * n; i++) v->diff_each[i] -= v->base_each[i];
   }
   UNet *all[PLAN_MAX_GROUPS + 1];
   double ms_all[PLAN_MAX_GROUPS + 1], ms1_all[PLAN_MAX_GROUPS + 1];
-  for (int i = 0; i < nrows; i++) all[i] = rows[i].m;
-  forward_ms(all, nrows, ms_all, ms1_all);
-  for (int i = 0; i < nrows; i++) {
-    rows[i].macs = unet_macs(rows[i].m);
-    rows[i].params = unet_nparams(rows[i].m);
-    rows[i].ms = ms_all[i];
-    rows[i].ms1 = ms1_all[i];
+  for (int i = 0; i < v->nrows; i++) all[i] = v->rows[i].m;
+  forward_ms(all, v->nrows, ms_all, ms1_all);
+  for (int i = 0; i < v->nrows; i++) {
+    Row *r = &v->rows[i];
+    r->macs = unet_macs(r->m);
+    r->params = unet_nparams(r->m);
+    r->ms = ms_all[i];
+    r->ms1 = ms1_all[i];
   }
+  return 0;
+}
 
+// The table of models, and for a comparison the compute and mean loss against the reference.
+static void print_summary(const Args *a, const Eval *v) {
+  const int nbins = a->nbins, cmp = v->nrows > 1;
   double mean_base = 0, mean_plan = 0, compute = 0;
-  for (int i = 0; i < nbins; i++) { mean_base += base_curve[i] / nbins; mean_plan += plan_curve[i] / nbins; }
-  for (int t = 0; cmp && t < T; t++) compute += rows[1 + model_of_t[t]].macs / rows[0].macs / T;
-  if (!(curve && csv)) {
-    if (!csv)
-      printf("eval  %s test split, last %d images, %d timestep bins, seed %llu, %s\n\n", c.data, n, nbins,
-             (unsigned long long)seed, be->name);
-    print_rows(rows, nrows, rows[0].macs, rows[0].ms, csv);
-    if (plan_path && !csv)
-      printf("%-6s %-33s %-13s %9s %7.3f %9s %9s %8s %9s %8.5f\n", "plan", "(each t on its group's model)",
-             "[0, T)", "", compute, "", "", "", "", mean_plan);
-    if (cmp && !csv)
-      printf("\n%s: %.1f %% of the %s model's MACs over a DDPM run; mean loss over all t %.5f vs %.5f (%+.2f %%)\n",
-             cand, 100 * compute, ref, mean_plan, mean_base, 100 * (mean_plan / mean_base - 1));
+  for (int i = 0; i < nbins; i++) mean_base += v->base_curve[i] / nbins, mean_plan += v->plan_curve[i] / nbins;
+  for (int t = 0; cmp && t < v->T; t++) compute += v->rows[1 + v->model_of_t[t]].macs / v->rows[0].macs / v->T;
+  if (!a->csv)
+    printf("eval  %s test split, last %d images, %d timestep bins, seed %llu, %s\n\n", v->c.data, v->n, nbins,
+           (unsigned long long)a->seed, v->be->name);
+  print_rows(v->rows, v->nrows, v->rows[0].macs, v->rows[0].ms, a->csv);
+  if (a->csv) return;
+  if (a->plan)
+    printf("%-6s %-33s %-13s %9s %7.3f %9s %9s %8s %9s %8.5f\n", "plan", "(each t on its group's model)",
+           "[0, T)", "", compute, "", "", "", "", mean_plan);
+  if (cmp)
+    printf("\n%s: %.1f %% of the %s model's MACs over a DDPM run; mean loss over all t %.5f vs %.5f (%+.2f %%)\n",
+           a->plan ? "plan" : "model", 100 * compute, a->plan ? "base" : "parent", mean_plan, mean_base,
+           100 * (mean_plan / mean_base - 1));
+}
+
+// --loss-curve: the loss per bin with its interval; for a comparison the change against the
+// reference with the interval of the mean change (paired, per image).
+static void print_curve(const Args *a, const Eval *v) {
+  const int cmp = v->nrows > 1, csv = a->csv;
+  const char *ref = a->plan ? "base" : "parent", *cand = a->plan ? "plan" : "model";
+  const double *base = v->base_curve, *plan = v->plan_curve;
+  if (csv) cmp ? printf("t0,t1,%s,%s,change_lo,change_hi\n", ref, cand) : printf("t0,t1,loss,lo,hi\n");
+  else if (cmp) printf("\n%-14s %9s %9s %8s   %s\n", "t range", ref, cand, "change", "95 % interval (paired, per image)");
+  else printf("\n%-14s %9s   %s\n", "t range", "loss", "95 % interval");
+  for (int i = 0; i < a->nbins; i++) {
+    int t0 = i * v->T / a->nbins, t1 = (i + 1) * v->T / a->nbins;
+    Summary sm = summarize((cmp ? v->diff_each : v->base_each) + (size_t)i * v->n, v->n);
+    char range[32];
+    snprintf(range, sizeof range, "[%d, %d)", t0, t1);
+    if (csv && cmp) printf("%d,%d,%.6g,%.6g,%.6g,%.6g\n", t0, t1, base[i], plan[i], sm.lo, sm.hi);
+    else if (csv) printf("%d,%d,%.6g,%.6g,%.6g\n", t0, t1, base[i], sm.lo, sm.hi);
+    else if (cmp)
+      printf("%-14s %9.5f %9.5f %+7.2f%%   [%+.2f %%, %+.2f %%]%s\n", range, base[i], plan[i],
+             100 * (plan[i] / base[i] - 1), 100 * sm.lo / base[i], 100 * sm.hi / base[i],
+             interval_sign(&sm) ? "" : "  (not distinguishable)");
+    else printf("%-14s %9.5f   [%.5f, %.5f]\n", range, base[i], sm.lo, sm.hi);
   }
-  if (curve) {
-    // cmp: the interval of the mean change cand - ref; else: of the mean loss itself.
-    if (csv) cmp ? printf("t0,t1,%s,%s,change_lo,change_hi\n", ref, cand) : printf("t0,t1,loss,lo,hi\n");
-    else if (cmp) printf("\n%-14s %9s %9s %8s   %s\n", "t range", ref, cand, "change", "95 % interval (paired, per image)");
-    else printf("\n%-14s %9s   %s\n", "t range", "loss", "95 % interval");
-    for (int i = 0; i < nbins; i++) {
-      int a = i * T / nbins, b = (i + 1) * T / nbins;
-      Summary sm = summarize((cmp ? plan_each : base_each) + (size_t)i * n, n);
-      if (csv) {
-        if (cmp) printf("%d,%d,%.6g,%.6g,%.6g,%.6g\n", a, b, base_curve[i], plan_curve[i], sm.lo, sm.hi);
-        else printf("%d,%d,%.6g,%.6g,%.6g\n", a, b, base_curve[i], sm.lo, sm.hi);
-        continue;
-      }
-      char range[32];
-      snprintf(range, sizeof range, "[%d, %d)", a, b);
-      if (cmp)
-        printf("%-14s %9.5f %9.5f %+7.2f%%   [%+.2f %%, %+.2f %%]%s\n", range, base_curve[i], plan_curve[i],
-               100 * (plan_curve[i] / base_curve[i] - 1), 100 * sm.lo / base_curve[i], 100 * sm.hi / base_curve[i],
-               interval_sign(&sm) ? "" : "  (not distinguishable)");
-      else printf("%-14s %9.5f   [%.5f, %.5f]\n", range, base_curve[i], sm.lo, sm.hi);
-    }
-  }
-  status = 0;
-  free(base_curve);
-  free(plan_curve);
-  free(base_each);
-  free(plan_each);
-  free(model_of_t);
-  data_free(&ds);
-done:
-  if (plan_path) {
-    for (int i = 1; i < nrows; i++) unet_free(rows[i].m);
-    sat_close(&c);
+}
+
+static void eval_close(const Args *a, Eval *v) {
+  free(v->base_curve);
+  free(v->plan_curve);
+  free(v->base_each);
+  free(v->diff_each);
+  free(v->model_of_t);
+  if (v->ds.x) data_free(&v->ds);
+  for (int i = a->plan ? 1 : 0; i < v->nrows; i++) unet_free(v->rows[i].m);  // a plan's base goes with it
+  if (a->plan) {
+    sat_close(&v->c);
   } else {
-    for (int i = 0; i < nrows; i++) unet_free(rows[i].m);
-    schedule_free(&sched);
-    be->destroy(be);
+    schedule_free(&v->sched);
+    if (v->be) v->be->destroy(v->be);
   }
-  return status;
+}
+
+static const char about[] =
+    "Validation loss (eps-MSE) per timestep bin on held-out images with fixed noise: the\n"
+    "last N images of the test split (calibration uses the first ones). For a plan, every\n"
+    "t runs on its group's model and the base model is evaluated alongside. Also MACs,\n"
+    "parameters and the median time of a forward pass on a batch of 16 for each model.\n"
+    "With --fid N: draws S seed sets of N samples (image i of set j from noise seed\n"
+    "--seed + j*N + i) and reports FID-FMNIST (per set) and KID-FMNIST (per subset) as\n"
+    "mean ± sd, in the features of stepscope's own Fashion-MNIST classifier (not\n"
+    "Inception), beside the floor: the same scores of S sets of N real training images.\n"
+    "For a plan (or with --against) the reference is sampled on the same seeds and the\n"
+    "paired difference gets a 95 % interval and a verdict: worse, better or not\n"
+    "distinguishable at this N. Sample features are cached, keyed by the models' bytes.";
+
+int cmd_eval(int argc, char **argv) {
+  Args a = {.device = "auto", .sampler = "ddim", .n = 256, .nbins = 20, .batch = 64, .steps = 50, .sets = 1};
+  const Opt opts[] = {
+    ARG_STR("--model", &a.model, "FILE", "evaluate one model"),
+    ARG_STR("--plan", &a.plan, "PLAN", "evaluate a plan's group models against its base model"),
+    ARG_FLAG("--loss-curve", &a.curve, "print the loss per timestep bin"),
+    ARG_FLAG("--csv", &a.csv, "CSV (with --loss-curve: the curve only)"),
+    ARG_INT("--n", &a.n, "N", "held-out images per bin: the last N of the test split", .min = 1, .max = 1000000),
+    ARG_INT("--bins", &a.nbins, "N", "timestep bins of the curve", .min = 1, .max = 1000),
+    ARG_U64("--seed", &a.seed, "N", "seed of timesteps and noise"),
+    ARG_INT("--batch", &a.batch, "N", "images per forward pass", .min = 1, .max = 4096),
+    ARG_STR("--data", &a.data, "SPEC", "data set", .def = "the model's"),
+    ARG_INT("--fid", &a.fid_n, "N", "FID-FMNIST and KID-FMNIST of N samples per seed set instead",
+     .def = "off", .min = 4, .max = 1000000),
+    ARG_INT("--seed-sets", &a.sets, "S", "with --fid: S disjoint seed sets of N samples, mean ± sd",
+     .min = 1, .max = EVAL_MAX_SETS),
+    ARG_STR("--against", &a.against, "REF", "with --fid: compare with REF (a plan or a .safetensors model)",
+     .def = "for --plan: its base"),
+    ARG_INT("--kid-subset", &a.kid_subset, "M", "with --fid: images per KID subset, up to N",
+     .def = "min(1000, N/2)", .min = 2, .max = 1000000),
+    ARG_STR("--cache", &a.cache, "DIR", "with --fid: where sample features are kept",
+            .def = "$XDG_CACHE_HOME/stepscope, else ~/.cache/stepscope"),
+    ARG_FLAG("--no-cache", &a.no_cache, "with --fid: sample everything, keep nothing"),
+    ARG_STR("--sampler", &a.sampler, "NAME", "with --fid: the sampler", .choices = "ddim, ddpm"),
+    ARG_INT("--steps", &a.steps, "S", "with --fid: DDIM steps", .min = 1, .max = 1000),
+    ARG_STR("--fid-png", &a.fid_png, "FILE", "with --fid: also write the first 64 samples as a grid"),
+    OPT_COMPUTE(&a.device, &a.threads),
+  };
+  const ArgSpec spec = {"eval", "(--model FILE | --plan PLAN) [options]", about, ARGS_OPTS(opts)};
+  int rc = args_parse(&spec, argc, argv);
+  if (rc != ARGS_OK) return rc;
+  if (!a.model == !a.plan) return usage_error("--model, --plan", "give one of them");
+  if (a.fid_n) return run_fid(&a);
+
+  Eval v = {0};
+  rc = a.plan ? open_plan(&a, &v) : open_model(&a, &v);
+  if (!rc) rc = measure(&a, &v);
+  if (!rc && !(a.curve && a.csv)) print_summary(&a, &v);
+  if (!rc && a.curve) print_curve(&a, &v);
+  eval_close(&a, &v);
+  return rc;
 }

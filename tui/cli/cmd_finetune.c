@@ -53,62 +53,53 @@ static int steps_by_loss(SatCtx *c, int lo, int hi, long budget, int gap_n, int 
   return 0;
 }
 
+static const char about[] =
+    "Fine-tunes each group's pruned model (from `stepscope prune`) with t drawn only from\n"
+    "the group's range, into <model>.ft.safetensors, and points the plan at it. Ctrl-C\n"
+    "saves a resumable checkpoint; running the command again continues it.\n"
+    "--distill W also learns from the plan's base model (the teacher, forward only). With\n"
+    "--steps-by loss the budget (--budget, default --steps per group) goes to the groups in\n"
+    "proportion to how far each pruned model's test loss on its timesteps lies above the\n"
+    "base model's (at least 5 % each); the allocation is printed first.";
+
 int cmd_finetune(int argc, char **argv) {
   const char *plan_path = NULL, *group = NULL, *device = "auto", *data = NULL;
   const char *steps_by = "equal";
-  int steps = -1, batch = 64, save_every = 500, threads = 0, quiet = 0, warmup = -1, budget = -1, gap_n = FINETUNE_GAP_N;
-  float lr = -1, distill = 0;
-  Opt opts[] = {
-    {"--plan", OPT_STR, &plan_path, "PLAN", "the plan whose group models to fine-tune (after `prune`)"},
-    {"--group", OPT_STR, &group, "G", "only group G (default: every group)"},
-    {"--steps", OPT_INT, &steps, "N", "optimizer steps per group (default: the plan's)"},
-    {"--budget", OPT_INT, &budget, "N", "total steps over the groups fine-tuned (instead of --steps)"},
-    {"--steps-by", OPT_STR, &steps_by, "HOW", "equal (default): each group the same | loss: by its loss gap"},
-    {"--gap-n", OPT_INT, &gap_n, "N", "held-out images that measure the loss gaps (default 256)"},
-    {"--distill", OPT_FLOAT, &distill, "W", "loss W*|eps_base - eps_g|^2 + (1-W)*|eps - eps_g|^2 (0..1; default 0)"},
-    {"--batch", OPT_INT, &batch, "N", "images per step (default 64)"},
-    {"--lr", OPT_FLOAT, &lr, "X", "AdamW learning rate (default 2e-3)"},
-    {"--warmup", OPT_INT, &warmup, "N", "linear warm-up steps (default 200)"},
-    {"--save-every", OPT_INT, &save_every, "N", "save every N steps (default 500; 0: end only)"},
-    {"--data", OPT_STR, &data, "SPEC", "training data (default: the base model's)"},
-    {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
-    OPT_CUDA_CHOICES,
-    {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
-    {"--quiet", OPT_FLAG, &quiet, NULL, "no progress output"},
+  const OptimCfg od = optim_defaults();
+  int steps = -1, batch = 64, save_every = 500, threads = 0, quiet = 0, warmup = od.warmup, budget = -1;
+  int gap_n = FINETUNE_GAP_N;
+  float lr = od.lr, distill = 0;
+  const Opt opts[] = {
+    ARG_STR("--plan", &plan_path, "PLAN", "the plan whose group models to fine-tune (after `prune`)", .required = 1),
+    ARG_STR("--group", &group, "G", "only group G", .def = "every group"),
+    ARG_INT("--steps", &steps, "N", "optimizer steps per group", .def = "the plan's", .min = 0, .max = 100000000),
+    ARG_INT("--budget", &budget, "N", "total steps over the groups fine-tuned (instead of --steps)",
+     .def = "--steps per group", .min = 1, .max = 100000000),
+    ARG_STR("--steps-by", &steps_by, "HOW", "equal: each group the same | loss: by its loss gap",
+     .choices = "equal, loss"),
+    ARG_INT("--gap-n", &gap_n, "N", "held-out images that measure the loss gaps", .min = 1, .max = 1000000),
+    ARG_FLOAT("--distill", &distill, "W", "loss W*|eps_base - eps_g|^2 + (1-W)*|eps - eps_g|^2", .min = 0, .max = 1),
+    ARG_INT("--batch", &batch, "N", "images per step", .min = 1, .max = 4096),
+    ARG_FLOAT("--lr", &lr, "X", "AdamW learning rate", .min = 1e-9, .max = 10),
+    ARG_INT("--warmup", &warmup, "N", "linear warm-up steps", .min = 0, .max = 100000000),
+    ARG_INT("--save-every", &save_every, "N", "save every N steps (0: at the end only)", .min = 0, .max = 100000000),
+    ARG_STR("--data", &data, "SPEC", "training data", .def = "the base model's"),
+    OPT_COMPUTE(&device, &threads),
+    OPT_QUIET(&quiet),
   };
-  ArgSpec spec = {"finetune", "--plan PLAN [options]",
-                  "Fine-tunes each group's pruned model (from `stepscope prune`) with t drawn only from\n"
-                  "the group's range, into <model>.ft.safetensors, and points the plan at it. Ctrl-C\n"
-                  "saves a resumable checkpoint; running the command again continues it.\n"
-                  "--distill W also learns from the plan's base model (the teacher, forward only). With\n"
-                  "--steps-by loss the budget (--budget, default --steps per group) goes to the groups in\n"
-                  "proportion to how far each pruned model's test loss on its timesteps lies above the\n"
-                  "base model's (at least 5 % each); the allocation is printed first.",
-                  opts, sizeof opts / sizeof opts[0], 0, 0, NULL};
+  const ArgSpec spec = {"finetune", "--plan PLAN [options]", about, ARGS_OPTS(opts)};
   int rc = args_parse(&spec, argc, argv);
-  if (rc) return rc == 1 ? 0 : 2;
-  if (!plan_path) { fprintf(stderr, "stepscope: finetune: --plan PLAN is required\n"); return 2; }
-  if (batch < 1 || batch > 4096) { fprintf(stderr, "stepscope: finetune: --batch must be 1..4096\n"); return 2; }
-  if (!(distill >= 0 && distill <= 1)) { fprintf(stderr, "stepscope: finetune: --distill must be 0..1\n"); return 2; }
+  if (rc != ARGS_OK) return rc;
   const int by_loss = !strcmp(steps_by, "loss");
-  if (!by_loss && strcmp(steps_by, "equal")) {
-    fprintf(stderr, "stepscope: finetune: --steps-by '%s': equal or loss\n", steps_by);
-    return 2;
-  }
-  if (budget != -1 && steps != -1) {
-    fprintf(stderr, "stepscope: finetune: --steps or --budget, not both\n");
-    return 2;
-  }
-  if (budget != -1 && budget < 1) { fprintf(stderr, "stepscope: finetune: --budget must be at least 1\n"); return 2; }
-  if (gap_n < 1) { fprintf(stderr, "stepscope: finetune: --gap-n must be at least 1\n"); return 2; }
+  if (budget != -1 && steps != -1) return usage_error("--steps, --budget", "give one of them, not both");
   SatCtx c;
-  if (sat_open(&c, "finetune", plan_path, device, threads, data, 0)) return 1;
+  if (sat_open(&c, plan_path, device, threads, data, 0)) return 1;
   int lo, hi;
-  if ((rc = sat_groups(&c, "finetune", group, &lo, &hi))) { sat_close(&c); return rc; }
+  if ((rc = sat_groups(&c, group, &lo, &hi))) { sat_close(&c); return rc; }
   Plan *p = &c.plan;
   for (int j = lo; j < hi; j++)
     if (!p->g[j].model[0]) {
-      fprintf(stderr, "stepscope: finetune: group g%d has no model yet (run `stepscope prune --plan %s`)\n", j, plan_path);
+      fprintf(stderr, "stepscope: %s: group g%d has no model yet (run `stepscope prune --plan %s`)\n", plan_path, j, plan_path);
       sat_close(&c);
       return 1;
     }
@@ -124,9 +115,9 @@ int cmd_finetune(int argc, char **argv) {
   } else {
     finetune_steps_equal(hi - lo, total, group_steps);
   }
-  OptimCfg oc = optim_defaults();
-  if (lr > 0) oc.lr = lr;
-  if (warmup >= 0) oc.warmup = warmup;
+  OptimCfg oc = od;
+  oc.lr = lr;
+  oc.warmup = warmup;
   int status = 0;
   for (int j = lo; j < hi && !status; j++) {
     PlanGroup *g = &p->g[j];
@@ -140,7 +131,7 @@ int cmd_finetune(int argc, char **argv) {
     char out[sizeof g->model], label[32];
     if (resume) snprintf(out, sizeof out, "%s", g->model);
     else if (ft_path(out, sizeof out, g->model)) {
-      fprintf(stderr, "stepscope: finetune: the fine-tuned model's path for g%d is too long for a plan\n", j);
+      fprintf(stderr, "stepscope: %s: the fine-tuned model's path for g%d is too long for a plan\n", plan_path, j);
       status = 1;
       break;
     }

@@ -9,37 +9,35 @@
 
 static const char *const bars[] = {"▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
 
+static const char about[] =
+    "Scores every channel of every width group (structural dependency group) of the\n"
+    "plan's base model for the timesteps of group G, normalised so each width group's best\n"
+    "channel scores 1. 'kept' marks the channels that uniform pruning to G's MACs ratio\n"
+    "keeps (ResBlock inner widths go by whole GroupNorm groups, shown space-separated).";
+
 int cmd_importance(int argc, char **argv) {
   const char *plan_path = NULL, *group = NULL, *crit_s = NULL, *device = "auto", *data = NULL;
   int csv = 0, threads = 0;
-  Opt opts[] = {
-    {"--plan", OPT_STR, &plan_path, "PLAN", "the plan (its base model, calibration settings)"},
-    {"--group", OPT_STR, &group, "G", "timestep group: its range and ratio (default g0)"},
-    {"--criterion", OPT_STR, &crit_s, "NAME", "magnitude | taylor | diff-pruning | random (default: the plan's)"},
-    {"--csv", OPT_FLAG, &csv, NULL, "CSV rows: group,channel,score,kept"},
-    {"--data", OPT_STR, &data, "SPEC", "calibration data (default: the base model's, test split)"},
-    {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
-    OPT_CUDA_CHOICES,
-    {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
+  const Opt opts[] = {
+    ARG_STR("--plan", &plan_path, "PLAN", "the plan (its base model, calibration settings)", .required = 1),
+    ARG_STR("--group", &group, "G", "timestep group: its range and ratio", .def = "g0"),
+    ARG_STR("--criterion", &crit_s, "NAME", "importance criterion", .def = "the plan's", .choices = criterion_names()),
+    ARG_FLAG("--csv", &csv, "CSV rows: group,channel,score,kept"),
+    ARG_STR("--data", &data, "SPEC", "calibration data", .def = "the base model's, test split"),
+    OPT_COMPUTE(&device, &threads),
   };
-  ArgSpec spec = {"importance", "--plan PLAN [--group G] [options]",
-                  "Scores every channel of every width group (structural dependency group) of the\n"
-                  "plan's base model for the timesteps of group G, normalised so each width group's best\n"
-                  "channel scores 1. 'kept' marks the channels that uniform pruning to G's MACs ratio\n"
-                  "keeps (ResBlock inner widths go by whole GroupNorm groups, shown space-separated).",
-                  opts, sizeof opts / sizeof opts[0], 0, 0, NULL};
+  const ArgSpec spec = {"importance", "--plan PLAN [--group G] [options]", about, ARGS_OPTS(opts)};
   int rc = args_parse(&spec, argc, argv);
-  if (rc) return rc == 1 ? 0 : 2;
-  if (!plan_path) { fprintf(stderr, "stepscope: importance: --plan PLAN is required\n"); return 2; }
+  if (rc != ARGS_OK) return rc;
   SatCtx c;
-  if (sat_open(&c, "importance", plan_path, device, threads, data, 1)) return 1;
+  if (sat_open(&c, plan_path, device, threads, data, 1)) return 1;
   int lo, hi, status = 1;
-  if ((rc = sat_groups(&c, "importance", group ? group : "0", &lo, &hi))) { sat_close(&c); return rc; }
+  if ((rc = sat_groups(&c, group ? group : "0", &lo, &hi))) { sat_close(&c); return rc; }
   Criterion crit;
-  if (criterion_parse(crit_s ? crit_s : c.plan.criterion, &crit)) {
-    fprintf(stderr, "stepscope: importance: unknown criterion '%s' (%s)\n", crit_s ? crit_s : c.plan.criterion, criterion_names());
+  if (criterion_parse(crit_s ? crit_s : c.plan.criterion, &crit)) {  // --criterion is known; the plan's may not be
+    fprintf(stderr, "stepscope: %s: unknown criterion '%s' (%s)\n", plan_path, c.plan.criterion, criterion_names());
     sat_close(&c);
-    return 2;
+    return 1;
   }
   const PlanGroup *pg = &c.plan.g[lo];
   ImpCfg ic = imp_defaults(crit, pg->t0, pg->t1);
@@ -53,7 +51,7 @@ int cmd_importance(int argc, char **argv) {
   double *uni = xmalloc(sizeof(double) * G), macs = 1;
   for (int g = 0; g < G; g++) uni[g] = 1.0;
   if (pruner_init(&p, c.base, &imp, &e) || pruner_fit(&p, uni, pg->ratio, 0.02, units, &macs, &e)) {
-    fprintf(stderr, "stepscope: importance: %s\n", e.msg);
+    fprintf(stderr, "stepscope: %s: %s\n", plan_path, e.msg);
     goto done;
   }
   int tty = isatty(1);

@@ -3,13 +3,15 @@
 #include "tui/cli/args.h"
 #include "tui/cli/commands.h"
 
+static const char about[] =
+    "Prints a checkpoint's config, training state, and per-layer parameters and\n"
+    "MACs (multiply-accumulates per 32x32 image: convolutions, linears, attention).";
+
 int cmd_info(int argc, char **argv) {
   const char *file = NULL;
-  ArgSpec spec = {"info", "FILE", "Prints a checkpoint's config, training state, and per-layer parameters and\n"
-                  "MACs (multiply-accumulates per 32x32 image: convolutions, linears, attention).",
-                  NULL, 0, 1, 1, &file};
+  const ArgSpec spec = {"info", "FILE", about, .npos_min = 1, .npos_max = 1, .pos = &file, .pos_name = "FILE"};
   int rc = args_parse(&spec, argc, argv);
-  if (rc) return rc == 1 ? 0 : 2;
+  if (rc != ARGS_OK) return rc;
   Err e;
   Backend *be = backend_cpu_create(1);
   CkptInfo info;

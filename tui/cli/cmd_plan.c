@@ -2,9 +2,11 @@
 // base model, or show one, with each group's MAC budget and the expected sampling cost.
 #include "engine/checkpoint.h"
 #include "engine/sampler.h"
+#include "engine/sat/importance.h"
 #include "engine/sat/plan.h"
 #include "tui/cli/args.h"
 #include "tui/cli/commands.h"
+#include "tui/cli/sat_cli.h"
 #include <string.h>
 
 // The base model's validation loss per timestep: eval_loss_curve's nbins bin means on the
@@ -118,57 +120,58 @@ static int show(const char *path) {
   return 0;
 }
 
+static const char about[] =
+    "Writes a Step-Adaptive Training plan: the timestep groups, each group's size as a\n"
+    "fraction of the base model's MACs, and the pruning and fine-tuning settings. Group\n"
+    "g0 holds the cleanest timesteps; the paper's progressive order gives the group run\n"
+    "i-th when sampling (i = 1 the noisiest) the ratio i/N + (N-i)/N k. --order loss makes\n"
+    "ratios proportional to the base model's measured loss per group, with the same mean.\n"
+    "The file format is described in stepscope-plan(5).";
+
 int cmd_plan(int argc, char **argv) {
   const char *model = NULL, *out = NULL, *show_path = NULL, *bounds = NULL, *split = NULL, *order_s = NULL;
   const char *ratios = NULL, *criterion = "taylor", *proposer = "builtin", *data = "fashion-mnist", *device = "auto";
   int groups = 0, rounds = 8, calib = 256, finetune = 2000, loss_n = 256, loss_bins = 20, threads = 0;
   float k = 0.5f;
   uint64_t seed = 0;
-  Opt opts[] = {
-    {"--model", OPT_STR, &model, "FILE", "the base model (safetensors)"},
-    {"--out", OPT_STR, &out, "PLAN", "plan file to write"},
-    {"--show", OPT_STR, &show_path, "PLAN", "print an existing plan instead"},
-    {"--groups", OPT_INT, &groups, "N", "number of timestep groups, 1..16 (default 5)"},
-    {"--bounds", OPT_STR, &bounds, "T1,T2,...", "group boundaries by hand (N-1 ascending timesteps)"},
-    {"--split", OPT_STR, &split, "KIND", "t (default): equal t ranges | snr: equal SNR_dB ranges"},
-    {"--order", OPT_STR, &order_s, "ORDER", "progressive (default) | regressive | uniform | loss"},
-    {"--k", OPT_FLOAT, &k, "K", "floor k of the progressive formula, in (0, 1] (default 0.5)"},
-    {"--ratios", OPT_STR, &ratios, "R1,R2,...", "ratios by hand, in t order (g0 = cleanest first)"},
-    {"--criterion", OPT_STR, &criterion, "NAME", "importance: magnitude | taylor (default) | diff-pruning | random"},
-    {"--rounds", OPT_INT, &rounds, "N", "proxy-search rounds per group (default 8)"},
-    {"--proposer", OPT_STR, &proposer, "P", "builtin (default) | cmd:COMMAND"},
-    {"--calib", OPT_INT, &calib, "N", "held-out calibration images for the proxy (default 256)"},
-    {"--seed", OPT_U64, &seed, "N", "seed of calibration, search and fine-tuning (default 0)"},
-    {"--finetune", OPT_INT, &finetune, "N", "fine-tuning steps per group model (default 2000)"},
-    {"--data", OPT_STR, &data, "SPEC", "--order loss: data set whose test split is used (default fashion-mnist)"},
-    {"--loss-images", OPT_INT, &loss_n, "N", "--order loss: images per bin (default 256)"},
-    {"--loss-bins", OPT_INT, &loss_bins, "N", "--order loss: timestep bins (default 20)"},
-    {"--device", OPT_STR, &device, "DEV", "--order loss: auto (default) | cpu | cuda"},
-    {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
+  const Opt opts[] = {
+    ARG_STR("--model", &model, "FILE", "the base model (safetensors)"),
+    ARG_STR("--out", &out, "PLAN", "plan file to write"),
+    ARG_STR("--show", &show_path, "PLAN", "print an existing plan instead"),
+    ARG_INT("--groups", &groups, "N", "number of timestep groups", .def = "5", .min = 1, .max = PLAN_MAX_GROUPS),
+    ARG_STR("--bounds", &bounds, "T1,T2,...", "group boundaries by hand (N-1 ascending timesteps)"),
+    OPT_SPLIT(&split),
+    ARG_STR("--order", &order_s, "ORDER", "how ratios follow the groups", .def = "progressive",
+     .choices = "progressive, regressive, uniform, loss, manual"),
+    ARG_FLOAT("--k", &k, "K", "floor k of the progressive formula, in (0, 1]"),
+    ARG_STR("--ratios", &ratios, "R1,R2,...", "ratios by hand, in t order (g0 = cleanest first)"),
+    ARG_STR("--criterion", &criterion, "NAME", "importance criterion", .choices = criterion_names()),
+    ARG_INT("--rounds", &rounds, "N", "proxy-search rounds per group", .min = 0, .max = 10000),
+    ARG_STR("--proposer", &proposer, "P", "builtin | cmd:COMMAND"),
+    ARG_INT("--calib", &calib, "N", "held-out calibration images for the proxy", .min = 1, .max = 1000000),
+    ARG_U64("--seed", &seed, "N", "seed of calibration, search and fine-tuning"),
+    ARG_INT("--finetune", &finetune, "N", "fine-tuning steps per group model", .min = 0, .max = 100000000),
+    ARG_STR("--data", &data, "SPEC", "--order loss: data set whose test split is used"),
+    ARG_INT("--loss-images", &loss_n, "N", "--order loss: images per bin", .min = 1, .max = 1000000),
+    ARG_INT("--loss-bins", &loss_bins, "N", "--order loss: timestep bins", .min = 1, .max = 1000),
+    OPT_DEVICE(&device),
+    OPT_THREADS(&threads),
   };
-  ArgSpec spec = {"plan", "--model BASE --out PLAN [options]  |  --show PLAN",
-                  "Writes a Step-Adaptive Training plan: the timestep groups, each group's size as a\n"
-                  "fraction of the base model's MACs, and the pruning and fine-tuning settings. Group\n"
-                  "g0 holds the cleanest timesteps; the paper's progressive order gives the group run\n"
-                  "i-th when sampling (i = 1 the noisiest) the ratio i/N + (N-i)/N k. --order loss makes\n"
-                  "ratios proportional to the base model's measured loss per group, with the same mean.\n"
-                  "The file format is described in stepscope-plan(5).",
-                  opts, sizeof opts / sizeof opts[0], 0, 0, NULL};
+  const ArgSpec spec = {"plan", "--model BASE --out PLAN [options]  |  --show PLAN", about, ARGS_OPTS(opts)};
   int rc = args_parse(&spec, argc, argv);
-  if (rc) return rc == 1 ? 0 : 2;
+  if (rc != ARGS_OK) return rc;
   if (show_path) {
-    if (model || out) { fprintf(stderr, "stepscope: plan: --show takes no --model or --out\n"); return 2; }
+    if (model || out) return usage_error("--show", "takes no --model or --out");
     return show(show_path);
   }
-  if (!model || !out) { fprintf(stderr, "stepscope: plan: --model BASE and --out PLAN are required (or --show PLAN)\n"); return 2; }
-
+  if (!model || !out) return usage_error(model ? "--out PLAN" : "--model BASE", "required (or --show PLAN alone)");
   OrderKind order = ORDER_PROGRESSIVE;
-  if (order_s && order_parse(order_s, &order)) { fprintf(stderr, "stepscope: plan: unknown --order '%s'\n", order_s); return 2; }
-  if (ratios && order_s && order != ORDER_MANUAL) { fprintf(stderr, "stepscope: plan: --ratios sets the ratios by hand; drop --order\n"); return 2; }
+  if (order_s) order_parse(order_s, &order);  // a name the option table allows
+  if (ratios && order_s && order != ORDER_MANUAL) return usage_error("--ratios", "sets the ratios by hand; drop --order");
   if (ratios) order = ORDER_MANUAL;
-  if (order == ORDER_MANUAL && !ratios) { fprintf(stderr, "stepscope: plan: --order manual needs --ratios\n"); return 2; }
-  if (!(k > 0 && k <= 1)) { fprintf(stderr, "stepscope: plan: --k must be in (0, 1]\n"); return 2; }
-  if (loss_n < 1 || loss_bins < 1 || loss_bins > 1000) { fprintf(stderr, "stepscope: plan: bad --loss-images or --loss-bins\n"); return 2; }
+  if (order == ORDER_MANUAL && !ratios) return usage_error("--order", "manual needs --ratios");
+  if (!(k > 0 && k <= 1)) return usage_error("--k", "must be in (0, 1], got %g", (double)k);
+  if ((rc = sat_check_proposer(proposer))) return rc;
 
   // The base model decides the schedule; on the CPU unless its loss is to be measured.
   Err e;
@@ -178,7 +181,7 @@ int cmd_plan(int argc, char **argv) {
   UNet *m = ckpt_load_model(model, be, 1, &info, &e);
   if (!m) { fprintf(stderr, "stepscope: %s\n", e.msg); be->destroy(be); return 1; }
   SchedKind sk = SCHED_LINEAR;
-  if (schedule_parse(info.schedule, &sk)) fprintf(stderr, "stepscope: plan: %s: unknown schedule '%s'; using linear\n", model, info.schedule);
+  if (schedule_parse(info.schedule, &sk)) fprintf(stderr, "stepscope: %s: unknown schedule '%s'; using linear\n", model, info.schedule);
   int T = info.T > 0 ? info.T : 1000;
   Schedule s;
   schedule_init(&s, sk, T);
@@ -187,18 +190,17 @@ int cmd_plan(int argc, char **argv) {
   double *loss = NULL, bin_loss[1000];
   int status = 1;
 
-  if ((rc = cli_plan_groups("plan", &p, &s, groups > 0 || bounds ? groups : 5, bounds, split))) { status = rc; goto done; }
+  if ((rc = cli_plan_groups(&p, &s, groups > 0 || bounds ? groups : 5, bounds, split))) { status = rc; goto done; }
   double manual[PLAN_MAX_GROUPS] = {0};
   if (ratios && cli_number_list(ratios, manual, PLAN_MAX_GROUPS) != p.ngroups) {
-    fprintf(stderr, "stepscope: plan: --ratios wants %d comma-separated numbers, one per group\n", p.ngroups);
-    status = 2;
+    status = usage_error("--ratios", "wants %d comma-separated numbers, one per group", p.ngroups);
     goto done;
   }
   if (order == ORDER_LOSS) {
     loss = xmalloc(sizeof(double) * T);
     if (measure_loss(m, &s, data, loss_n, loss_bins, seed, loss, bin_loss)) goto done;
   }
-  if (plan_set_ratios(&p, order, k, loss, manual, &e)) { fprintf(stderr, "stepscope: plan: %s\n", e.msg); status = 2; goto done; }
+  if (plan_set_ratios(&p, order, k, loss, manual, &e)) { status = usage_error(ratios ? "--ratios" : "--order", "%s", e.msg); goto done; }
   snprintf(p.base, sizeof p.base, "%s", model);
   snprintf(p.criterion, sizeof p.criterion, "%s", criterion);
   snprintf(p.proposer, sizeof p.proposer, "%s", proposer);
@@ -206,7 +208,7 @@ int cmd_plan(int argc, char **argv) {
   p.calib_n = calib;
   p.seed = seed;
   p.finetune_steps = finetune;
-  if (plan_validate(&p, &e)) { fprintf(stderr, "stepscope: plan: %s\n", e.msg); status = 2; goto done; }
+  if (plan_validate(&p, &e)) { status = usage_error(out, "%s", e.msg); goto done; }
   if (plan_save(out, &p, &e)) { fprintf(stderr, "stepscope: %s\n", e.msg); goto done; }
   printf("plan      %s (written)\nbase      %s: %.2f M MACs per image\n", out, model, unet_macs(m) / 1e6);
   print_plan(&p, &s, unet_macs(m), loss, NULL);

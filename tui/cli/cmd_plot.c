@@ -163,46 +163,46 @@ static int show(const Chart *ch, const Canvas *png, GfxMode want) {
   return 0;
 }
 
+static const char about[] =
+    "Draws a results table as line charts: one panel per --y, x from --x, one line with\n"
+    "markers per --series value, error bars from ERR columns. Writes a PNG; --show draws\n"
+    "it in the terminal too. Empty or 'nan' cells leave the point out.";
+
 int cmd_plot(int argc, char **argv) {
   const char *file = NULL, *xname = NULL, *sname = NULL, *out = NULL, *title = NULL, *xlabel = NULL;
   const char *ylabels = NULL, *graphics = "auto";
   OptList ys = {0};
   int do_show = 0, width = 1000;
-  Opt opts[] = {
-    {"--x", OPT_STR, &xname, "COL", "the column on the x axis"},
-    {"--y", OPT_LIST, &ys, "COL[:ERR]", "a panel of COL, with error bars +-ERR (repeat for panels side by side)"},
-    {"--series", OPT_STR, &sname, "COL", "one line per distinct value of COL (default: one line)"},
-    {"--out", OPT_STR, &out, "FILE", "PNG to write (default: FILE.csv's name with .png)"},
-    {"--title", OPT_STR, &title, "TEXT", "title above the panels"},
-    {"--xlabel", OPT_STR, &xlabel, "TEXT", "x axis label (default: the column name)"},
-    {"--ylabel", OPT_STR, &ylabels, "TEXT[,TEXT...]", "y axis label per panel (default: the column names)"},
-    {"--width", OPT_INT, &width, "PX", "PNG width in pixels, 200..4000 (default 1000)"},
-    {"--show", OPT_FLAG, &do_show, NULL, "also draw the chart in the terminal"},
-    {"--graphics", OPT_STR, &graphics, "MODE", "auto (default) | sixel | blocks | none"},
+  const Opt opts[] = {
+    ARG_STR("--x", &xname, "COL", "the column on the x axis", .required = 1),
+    ARG_LIST("--y", &ys, "COL[:ERR]", "a panel of COL, with error bars +-ERR (repeat for panels side by side)"),
+    ARG_STR("--series", &sname, "COL", "one line per distinct value of COL", .def = "one line"),
+    ARG_STR("--out", &out, "FILE", "PNG to write", .def = "FILE.csv's name with .png"),
+    ARG_STR("--title", &title, "TEXT", "title above the panels"),
+    ARG_STR("--xlabel", &xlabel, "TEXT", "x axis label", .def = "the column name"),
+    ARG_STR("--ylabel", &ylabels, "TEXT[,TEXT...]", "y axis label per panel", .def = "the column names"),
+    ARG_INT("--width", &width, "PX", "PNG width in pixels", .min = 200, .max = 4000),
+    ARG_FLAG("--show", &do_show, "also draw the chart in the terminal"),
+    OPT_GRAPHICS(&graphics),
   };
-  ArgSpec spec = {"plot", "FILE.csv --x COL --y COL[:ERR] [--y ...] [options]",
-                  "Draws a results table as line charts: one panel per --y, x from --x, one line with\n"
-                  "markers per --series value, error bars from ERR columns. Writes a PNG; --show draws\n"
-                  "it in the terminal too. Empty or 'nan' cells leave the point out.",
-                  opts, sizeof opts / sizeof opts[0], 1, 1, &file};
+  const ArgSpec spec = {"plot", "FILE.csv --x COL --y COL[:ERR] [--y ...] [options]", about, ARGS_OPTS(opts),
+                        .npos_min = 1, .npos_max = 1, .pos = &file, .pos_name = "FILE.csv"};
   int rc = args_parse(&spec, argc, argv);
-  if (rc) return rc == 1 ? 0 : 2;
-
-#define USAGE(...) do { fprintf(stderr, "stepscope: plot: " __VA_ARGS__); fputc('\n', stderr); return 2; } while (0)
+  if (rc != ARGS_OK) return rc;
+  if (ys.n == 0) return usage_error("--y", "give at least one --y COL[:ERR]");
+  if (ys.n > CHART_MAX_PANELS) return usage_error("--y", "at most %d panels, got %d", CHART_MAX_PANELS, ys.n);
   GfxMode gfx;
-  if (!xname) USAGE("--x COL is required");
-  if (ys.n == 0) USAGE("give at least one --y COL[:ERR]");
-  if (ys.n > CHART_MAX_PANELS) USAGE("at most %d panels (--y), got %d", CHART_MAX_PANELS, ys.n);
-  if (width < 200 || width > 4000) USAGE("--width must be 200..4000, got %d", width);
-  if (gfx_parse(graphics, &gfx)) USAGE("unknown graphics mode '%s' (auto, sixel, blocks, none)", graphics);
+  gfx_parse(graphics, &gfx);  // a name the option table allows
   char *labels[CHART_MAX_PANELS] = {0}, *lcopy = ylabels ? strdup(ylabels) : NULL;
   int nlabels = 0;
   char *sv = NULL;
   for (char *tok = lcopy ? strtok_r(lcopy, ",", &sv) : NULL; tok; tok = strtok_r(NULL, ",", &sv)) {
-    if (nlabels == ys.n) { free(lcopy); USAGE("--ylabel has more labels than there are --y panels (%d)", ys.n); }
+    if (nlabels == ys.n) {
+      free(lcopy);
+      return usage_error("--ylabel", "more labels than there are --y panels (%d)", ys.n);
+    }
     labels[nlabels++] = tok;
   }
-#undef USAGE
 
   Csv t;
   Err e;
@@ -234,7 +234,7 @@ int cmd_plot(int argc, char **argv) {
                 .legend = scol >= 0};
     // Shorter panels when there are several side by side, so each stays about 4:3 or wider.
     Canvas c = canvas_new(width, (int)(width * (0.3 + 0.3 / ys.n)), (Rgb){255, 255, 255});
-    if (chart_draw(&ch, &c, NULL)) fprintf(stderr, "stepscope: plot: --width %d is too small for %d panels; drawn anyway\n", width, ys.n);
+    if (chart_draw(&ch, &c, NULL)) fprintf(stderr, "stepscope: --width: %d is too small for %d panels; drawn anyway\n", width, ys.n);
     char def_out[4096];
     if (!out) {  // r.csv -> r.png
       snprintf(def_out, sizeof def_out - 4, "%s", file);

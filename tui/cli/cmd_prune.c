@@ -39,54 +39,48 @@ static int model_path(char *out, size_t cap, const char *dir, const char *plan_p
   return n < (int)cap ? 0 : -1;
 }
 
+static const char about[] =
+    "Prunes the plan's base model for each timestep group to the group's MACs ratio\n"
+    "(within 2 %): R rounds of proposals (round 1 uniform) are pruned by channel\n"
+    "importance and scored by the proxy, the loss on the group's timesteps over a fixed\n"
+    "calibration batch; the best is saved as PLAN's folder/<plan>.g<j>.safetensors with its\n"
+    "memory bank (.bank.json), and the plan is updated to name it. An external proposer\n"
+    "reads the bank as JSON on stdin and prints {\"keep\": {\"<width group>\": ratio, ...}}.";
+
 int cmd_prune(int argc, char **argv) {
   const char *plan_path = NULL, *group = NULL, *crit_s = NULL, *proposer = NULL, *out_dir = NULL;
   const char *device = "auto", *data = NULL;
   int rounds = -1, threads = 0, quiet = 0, timeout = 60;
-  Opt opts[] = {
-    {"--plan", OPT_STR, &plan_path, "PLAN", "the plan: groups, ratios, base model, search settings"},
-    {"--group", OPT_STR, &group, "G", "only group G (default: every group)"},
-    {"--rounds", OPT_INT, &rounds, "R", "proxy-search rounds (default: the plan's)"},
-    {"--proposer", OPT_STR, &proposer, "P", "builtin | cmd:PROGRAM (default: the plan's)"},
-    {"--criterion", OPT_STR, &crit_s, "NAME", "importance criterion (default: the plan's)"},
-    {"--timeout", OPT_INT, &timeout, "S", "seconds an external proposer has per round (default 60)"},
-    {"--out-dir", OPT_STR, &out_dir, "DIR", "where the group models go (default: the plan's folder)"},
-    {"--data", OPT_STR, &data, "SPEC", "calibration data (default: the base model's, test split)"},
-    {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
-    OPT_CUDA_CHOICES,
-    {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
-    {"--quiet", OPT_FLAG, &quiet, NULL, "only errors and the summary"},
+  const Opt opts[] = {
+    ARG_STR("--plan", &plan_path, "PLAN", "the plan: groups, ratios, base model, search settings", .required = 1),
+    ARG_STR("--group", &group, "G", "only group G", .def = "every group"),
+    ARG_INT("--rounds", &rounds, "R", "proxy-search rounds", .def = "the plan's", .min = 1, .max = 10000),
+    ARG_STR("--proposer", &proposer, "P", "builtin | cmd:PROGRAM", .def = "the plan's"),
+    ARG_STR("--criterion", &crit_s, "NAME", "importance criterion", .def = "the plan's", .choices = criterion_names()),
+    ARG_INT("--timeout", &timeout, "S", "seconds an external proposer has per round", .min = 1, .max = 86400),
+    ARG_STR("--out-dir", &out_dir, "DIR", "where the group models go", .def = "the plan's folder"),
+    ARG_STR("--data", &data, "SPEC", "calibration data", .def = "the base model's, test split"),
+    OPT_COMPUTE(&device, &threads),
+    ARG_FLAG("--quiet", &quiet, "only errors and the summary"),
   };
-  ArgSpec spec = {"prune", "--plan PLAN [options]",
-                  "Prunes the plan's base model for each timestep group to the group's MACs ratio\n"
-                  "(within 2 %): R rounds of proposals (round 1 uniform) are pruned by channel\n"
-                  "importance and scored by the proxy, the loss on the group's timesteps over a fixed\n"
-                  "calibration batch; the best is saved as PLAN's folder/<plan>.g<j>.safetensors with its\n"
-                  "memory bank (.bank.json), and the plan is updated to name it. An external proposer\n"
-                  "reads the bank as JSON on stdin and prints {\"keep\": {\"<width group>\": ratio, ...}}.",
-                  opts, sizeof opts / sizeof opts[0], 0, 0, NULL};
+  const ArgSpec spec = {"prune", "--plan PLAN [options]", about, ARGS_OPTS(opts)};
   int rc = args_parse(&spec, argc, argv);
-  if (rc) return rc == 1 ? 0 : 2;
-  if (!plan_path) { fprintf(stderr, "stepscope: prune: --plan PLAN is required\n"); return 2; }
+  if (rc != ARGS_OK) return rc;
+  if ((rc = sat_check_proposer(proposer))) return rc;
   SatCtx c;
-  if (sat_open(&c, "prune", plan_path, device, threads, data, 1)) return 1;
+  if (sat_open(&c, plan_path, device, threads, data, 1)) return 1;
   int lo, hi;
-  if ((rc = sat_groups(&c, "prune", group, &lo, &hi))) { sat_close(&c); return rc; }
+  if ((rc = sat_groups(&c, group, &lo, &hi))) { sat_close(&c); return rc; }
   Plan *p = &c.plan;
-  Criterion crit;
+  Criterion crit;  // --criterion is one of the names (the option table says so); the plan's may not be
   if (criterion_parse(crit_s ? crit_s : p->criterion, &crit)) {
-    fprintf(stderr, "stepscope: prune: unknown criterion '%s' (%s)\n", crit_s ? crit_s : p->criterion, criterion_names());
+    fprintf(stderr, "stepscope: %s: unknown criterion '%s' (%s)\n", plan_path, p->criterion, criterion_names());
     sat_close(&c);
-    return 2;
+    return 1;
   }
   const char *prop = proposer ? proposer : p->proposer;
-  if (strcmp(prop, "builtin") && (strncmp(prop, "cmd:", 4) || !prop[4])) {
-    fprintf(stderr, "stepscope: prune: unknown proposer '%s' (builtin or cmd:PROGRAM)\n", prop);
-    sat_close(&c);
-    return 2;
-  }
   if (out_dir && mkdir(out_dir, 0777) && errno != EEXIST) {
-    fprintf(stderr, "stepscope: prune: --out-dir %s: %s\n", out_dir, strerror(errno));
+    fprintf(stderr, "stepscope: %s: %s\n", out_dir, strerror(errno));
     sat_close(&c);
     return 1;
   }
@@ -116,10 +110,10 @@ int cmd_prune(int argc, char **argv) {
     Bank bank;
     UNet *m = search_run(c.base, &c.sched, &c.calib, &imp, &sc, &bank, &e);
     importance_free(&imp);
-    if (!m) { fprintf(stderr, "stepscope: prune: group g%d: %s\n", j, e.msg); bank_free(&bank); status = 1; break; }
+    if (!m) { fprintf(stderr, "stepscope: %s: group g%d: %s\n", plan_path, j, e.msg); bank_free(&bank); status = 1; break; }
     char path[sizeof g->model];
     if (model_path(path, sizeof path, out_dir, plan_path, j)) {
-      fprintf(stderr, "stepscope: prune: the model path for g%d is too long for a plan\n", j);
+      fprintf(stderr, "stepscope: %s: the model path for g%d is too long for a plan\n", plan_path, j);
       unet_free(m);
       bank_free(&bank);
       status = 1;

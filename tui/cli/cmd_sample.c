@@ -182,183 +182,220 @@ static int on_step(void *user, int step, int nsteps, int t, const float *x, cons
   return 0;
 }
 
-int cmd_sample(int argc, char **argv) {
-  const char *plan = NULL, *model = NULL, *out = "samples.png", *sampler = "ddim", *spacing = "trailing";
-  const char *graphics = "auto", *device = "auto";
-  int n = 16, steps = -1, cols = 0, show = 0, every = 0, show_x0 = 0, threads = 0, batch = 64, raw = 0;
-  float eta = 0;
-  uint64_t seed = 0;
-  Opt opts[] = {
-    {"--model", OPT_STR, &model, "FILE", "checkpoint to sample from (safetensors)"},
-    {"--plan", OPT_STR, &plan, "PLAN", "sample with a SAT plan: at each t the model of its group"},
-    {"--n", OPT_INT, &n, "N", "images to draw (default 16)"},
-    {"--sampler", OPT_STR, &sampler, "NAME", "ddim (default) | ddpm (ancestral, all T steps)"},
-    {"--steps", OPT_INT, &steps, "S", "DDIM steps, 1..T (default 50)"},
-    {"--eta", OPT_FLOAT, &eta, "X", "DDIM noise: 0 deterministic (default), 1 DDPM-like"},
-    {"--spacing", OPT_STR, &spacing, "NAME", "DDIM timesteps: trailing (default) | leading | linspace"},
-    {"--seed", OPT_U64, &seed, "N", "image i uses noise seed N+i (default 0)"},
-    {"--out", OPT_STR, &out, "FILE", "PNG grid to write (default samples.png)"},
-    {"--cols", OPT_INT, &cols, "C", "grid columns (default: about square)"},
-    {"--raw", OPT_FLAG, &raw, NULL, "use the raw weights, not the EMA ones"},
-    {"--show", OPT_FLAG, &show, NULL, "draw the grid in the terminal"},
-    {"--every", OPT_INT, &every, "K", "with --show: redraw the images as they form every K steps"},
-    {"--show-x0", OPT_FLAG, &show_x0, NULL, "with --every: show the predicted x0, not x_t"},
-    {"--graphics", OPT_STR, &graphics, "MODE", "auto (default) | sixel | blocks | none"},
-    {"--batch", OPT_INT, &batch, "B", "images per model call (default 64)"},
-    {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
-    {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
-    OPT_CUDA_CHOICES,
-  };
-  ArgSpec spec = {"sample", "(--model FILE | --plan PLAN) [options]",
-                  "Draws images with DDIM or DDPM from a checkpoint's EMA weights and writes them as a\n"
-                  "PNG grid, with the seed, model and sampler in its text chunks.",
-                  opts, sizeof opts / sizeof opts[0], 0, 0, NULL};
-  int rc = args_parse(&spec, argc, argv);
-  if (rc) return rc == 1 ? 0 : 2;
+// ---- the command, in steps ----
 
-#define USAGE(...) do { fprintf(stderr, "stepscope: sample: " __VA_ARGS__); fputc('\n', stderr); return 2; } while (0)
-  SamplerCfg sc = sampler_cfg_default();
+typedef struct {
+  const char *plan, *model, *out, *sampler, *spacing, *graphics, *device;
+  int n, steps, cols, show, every, show_x0, threads, batch, raw;
+  float eta;
+  uint64_t seed;
+} Args;
+
+// What a run holds, opened by sample_open() and released, whatever happened, by sample_close().
+typedef struct {
+  Backend *be;
+  PlanModels pm;  // with --plan
+  UNet *m;        // the model, or the plan's base (pm owns it then)
+  SchedKind sk;
+  int T;
+  SamplerCfg sc;
   GfxMode gfx;
-  if (!model == !plan) USAGE("give either --model FILE or --plan PLAN");
-  if (n < 1 || n > 4096) USAGE("--n must be 1..4096, got %d", n);
-  if (sampler_parse(sampler, &sc.kind)) USAGE("unknown sampler '%s' (ddim, ddpm)", sampler);
-  if (spacing_parse(spacing, &sc.spacing)) USAGE("unknown spacing '%s' (trailing, leading, linspace)", spacing);
-  if (gfx_parse(graphics, &gfx)) USAGE("unknown graphics mode '%s' (auto, sixel, blocks, none)", graphics);
-  if (steps != -1 && steps < 1) USAGE("--steps must be at least 1, got %d", steps);
-  if (!(eta >= 0 && eta < 1e6)) USAGE("--eta must be >= 0, got %g", (double)eta);
-  if (batch < 1 || every < 0 || cols < 0) USAGE("--batch must be >= 1, --every and --cols >= 0");
-  if (every > 0) show = 1;
+  Schedule sched;
+  float *x, *grid;  // the images (n,c,h,w): as sampled, and as the live view shows them
+  View view;
+  int show;         // a view is up (--show on a terminal)
+  Model md;
+  double wall;
+} Sampling;
 
+// The checks that need no model. Returns 0, or 2 (bad usage, printed).
+static int check_args(const Args *a, Sampling *s) {
+  if (!a->model == !a->plan) return usage_error("--model, --plan", "give one of them");
+  sampler_parse(a->sampler, &s->sc.kind);  // the option table allows only the known names
+  spacing_parse(a->spacing, &s->sc.spacing);
+  gfx_parse(a->graphics, &s->gfx);
+  return 0;
+}
+
+// Opens the backend and the model (or the plan's models) with the schedule they were
+// trained with. Returns 0, or 1 (bad data, printed).
+static int sample_open(const Args *a, Sampling *s) {
   Err e;
-  Backend *be = cli_backend(device, threads);
-  if (!be) return 1;
-  CkptInfo info;
-  PlanModels pm = {0};
-  if (plan) {
-    if (plan_models_load(&pm, plan, be, !raw, 0, &e)) { fprintf(stderr, "stepscope: %s\n", e.msg); be->destroy(be); return 1; }
-    model = pm.plan.base;
-  }
-  UNet *m = plan ? pm.base : ckpt_load_model(model, be, !raw, &info, &e);
-  if (!m) { fprintf(stderr, "stepscope: %s\n", e.msg); be->destroy(be); return 1; }
-  if (plan) {  // the base model's file holds the schedule the plan was made for
-    Err e2;
-    char *sv = ckpt_meta(model, "schedule", &e2), *tv = ckpt_meta(model, "T", &e2);
-    memset(&info, 0, sizeof info);
+  if (!(s->be = cli_backend(a->device, a->threads))) return 1;
+  const char *model = a->model;
+  CkptInfo info = {0};
+  if (a->plan) {
+    if (plan_models_load(&s->pm, a->plan, s->be, !a->raw, 0, &e)) return data_error(e.msg);
+    s->m = s->pm.base;
+    model = s->pm.plan.base;
+    // the base model's file holds the schedule the plan was made for
+    char *sv = ckpt_meta(model, "schedule", &e), *tv = ckpt_meta(model, "T", &e);
     snprintf(info.schedule, sizeof info.schedule, "%s", sv ? sv : "linear");
     info.T = tv ? atoi(tv) : 1000;
     free(sv);
     free(tv);
+  } else if (!(s->m = ckpt_load_model(model, s->be, !a->raw, &info, &e))) {
+    return data_error(e.msg);
   }
-  SchedKind sk;
-  if (schedule_parse(info.schedule, &sk)) {
+  if (schedule_parse(info.schedule, &s->sk)) {
     fprintf(stderr, "stepscope: %s: unknown schedule '%s'\n", model, info.schedule);
-    if (plan) plan_models_free(&pm); else unet_free(m);
-    be->destroy(be);
     return 1;
   }
-  const int T = info.T;
-  if (sc.kind == SAMPLER_DDPM && steps != -1 && steps != T) {
-    fprintf(stderr, "stepscope: sample: ddpm runs all T = %d steps; --steps is for ddim\n", T);
-    if (plan) plan_models_free(&pm); else unet_free(m);
-    be->destroy(be);
-    return 2;
-  }
-  if (steps > T) {
-    fprintf(stderr, "stepscope: sample: --steps %d is more than the model's T = %d timesteps\n", steps, T);
-    if (plan) plan_models_free(&pm); else unet_free(m);
-    be->destroy(be);
-    return 2;
-  }
-#undef USAGE
-  sc.steps = sc.kind == SAMPLER_DDPM ? T : steps > 0 ? steps : (T < 50 ? T : 50);
-  sc.eta = eta;
-  Schedule sched;
-  schedule_init(&sched, sk, T);
+  s->T = info.T;
+  return 0;
+}
 
-  const int C = m->cfg.in_ch, S = m->cfg.img, per_image = C * S * S;
-  const int B = batch < n ? batch : n, nbatches = (n + B - 1) / B;
-  float *x = xcalloc((size_t)n * per_image, sizeof(float));
-  float *grid = xcalloc((size_t)n * per_image, sizeof(float));
+// The steps the sampler takes, now that T is known. Returns 0, or 2 (bad usage, printed).
+static int choose_steps(const Args *a, Sampling *s) {
+  if (s->sc.kind == SAMPLER_DDPM && a->steps != -1 && a->steps != s->T)
+    return usage_error("--steps", "ddpm runs all T = %d steps; --steps is for ddim", s->T);
+  if (a->steps > s->T) return usage_error("--steps", "%d is more than the model's T = %d timesteps", a->steps, s->T);
+  s->sc.steps = s->sc.kind == SAMPLER_DDPM ? s->T : a->steps > 0 ? a->steps : (s->T < 50 ? s->T : 50);
+  s->sc.eta = a->eta;
+  schedule_init(&s->sched, s->sk, s->T);
+  return 0;
+}
 
-  View view;
+// Samples all n images, batch by batch, with the live view when there is one. Returns 0, or 1
+// (a failure or an interruption, printed).
+static int sample_draw(const Args *a, Sampling *s) {
+  const int C = s->m->cfg.in_ch, S = s->m->cfg.img, per_image = C * S * S, n = a->n;
+  const int B = a->batch < n ? a->batch : n, nbatches = (n + B - 1) / B;
+  s->x = xcalloc((size_t)n * per_image, sizeof(float));
+  s->grid = xcalloc((size_t)n * per_image, sizeof(float));
+
   int live = 0;
-  if (show) {
-    if (view_begin(&view, gfx, cols, n, C, S, S) == 0) live = every > 0;
-    else if (gfx == GFX_AUTO) {
+  if (a->show || a->every > 0) {
+    s->show = view_begin(&s->view, s->gfx, a->cols, n, C, S, S) == 0;
+    if (s->show) live = a->every > 0;
+    else if (s->gfx == GFX_AUTO)
       fprintf(stderr, "stepscope: --show: stdout is not a terminal, nothing drawn (--graphics blocks forces it)\n");
-      show = 0;
-    } else show = 0;
   }
   Progress pg;
-  progress_begin(&pg, "sample", 0, (long)nbatches * sc.steps, live || !isatty(STDERR_FILENO));
+  progress_begin(&pg, "sample", 0, (long)nbatches * s->sc.steps, live || !isatty(STDERR_FILENO));
 
   struct sigaction sa = {0}, old_int, old_term;
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, &old_int);
   sigaction(SIGTERM, &sa, &old_term);
 
-  Model md = {.m = m, .pm = plan ? &pm : NULL};
-  Run run = {.nbatches = nbatches, .n = n, .per_image = per_image, .grid = grid, .view = live ? &view : NULL,
-             .every = every, .show_x0 = show_x0, .pg = pg.quiet ? NULL : &pg};
+  s->md = (Model){.m = s->m, .pm = a->plan ? &s->pm : NULL};
+  Run run = {.nbatches = nbatches, .n = n, .per_image = per_image, .grid = s->grid, .view = live ? &s->view : NULL,
+             .every = a->every, .show_x0 = a->show_x0, .pg = pg.quiet ? NULL : &pg};
   double t0 = now_sec();
   int status = 0;
   for (int b = 0; b < nbatches && status == 0; b++) {
     run.i0 = b * B, run.batch = b, run.t_frame = now_sec(), run.step_frame = 0;
-    SamplerCfg bc = sc;
-    bc.seed = seed + (uint64_t)run.i0;  // image i: stream seed + i, whatever the batching
+    SamplerCfg bc = s->sc;
+    bc.seed = a->seed + (uint64_t)run.i0;  // image i: stream seed + i, whatever the batching
     int nb = n - run.i0 < B ? n - run.i0 : B;
-    rc = sample_run_split(&sched, &bc, nb, C, S, S, &model_split, &md, on_step, &run, x + (long)run.i0 * per_image,
-                          &e);
-    if (rc < 0) { fprintf(stderr, "stepscope: %s\n", e.msg); status = 1; }
+    Err e;
+    int rc = sample_run_split(&s->sched, &bc, nb, C, S, S, &model_split, &s->md, on_step, &run,
+                              s->x + (long)run.i0 * per_image, &e);
+    if (rc < 0) status = data_error(e.msg);
     else if (rc == SAMPLE_CANCELLED) status = 1;
   }
-  double wall = now_sec() - t0;
+  s->wall = now_sec() - t0;
   progress_end(&pg);
   sigaction(SIGINT, &old_int, NULL);
   sigaction(SIGTERM, &old_term, NULL);
 
-  if (status == 0 && show && view_draw(&view, x, "") != 0) status = 1;
-  if (show) view_end(&view);
-  if (show && status == 0 && view.shown < n)
-    printf("(the terminal had room for the first %d of the %d images)\n", view.shown, n);
+  if (status == 0 && s->show && view_draw(&s->view, s->x, "") != 0) status = 1;
+  if (s->show) view_end(&s->view);
+  if (s->show && status == 0 && s->view.shown < n)
+    printf("(the terminal had room for the first %d of the %d images)\n", s->view.shown, n);
   if (stop_requested) fprintf(stderr, "stepscope: interrupted; nothing written\n");
-
-  if (status == 0) {
-    uint8_t *px;
-    int gw, gh;
-    image_grid(x, n, C, S, S, cols, 2, &px, &gw, &gh);
-    char seed_s[24], steps_s[16], eta_s[24];
-    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)seed);
-    snprintf(steps_s, sizeof steps_s, "%d", sc.steps);
-    snprintf(eta_s, sizeof eta_s, "%g", (double)sc.eta);
-    const char *text[20] = {"seed", seed_s, "model", plan ? plan : model, "weights", raw ? "raw" : "ema",
-                            "sampler", sampler_name(sc.kind), "steps", steps_s, "software", "stepscope"};
-    int k = 12;
-    if (sc.kind == SAMPLER_DDIM) {  // DDPM walks every t with its posterior variance: no eta, no spacing
-      text[k++] = "eta", text[k++] = eta_s;
-      text[k++] = "spacing", text[k++] = spacing_name(sc.spacing);
-    }
-    text[k] = NULL;
-    if (png_write(out, px, gw, gh, C, text, &e)) { fprintf(stderr, "stepscope: %s\n", e.msg); status = 1; }
-    free(px);
-  }
-  if (status == 0 && plan)
-    printf("plan %s: %.2f G MACs/image, %.1f %% of the base model's %.2f G for the same sampler\n", plan,
-           pm.macs / nbatches / 1e9, 100 * pm.macs / pm.base_macs, pm.base_macs / nbatches / 1e9);
-  if (status == 0) {
-    double macs = plan ? pm.macs / nbatches / sc.steps : unet_macs(m);  // per image and model call
-    char how[64];
-    if (sc.kind == SAMPLER_DDIM)
-      snprintf(how, sizeof how, "ddim %d steps, eta %g, %s", sc.steps, (double)sc.eta, spacing_name(sc.spacing));
-    else snprintf(how, sizeof how, "ddpm %d steps", sc.steps);
-    printf("%d images -> %s: %s, %.2f s, %.1f ms/call (batch %d, %s), %.2f G MACs/image (%.1f M x %d)\n",
-           n, out, how, wall, md.sec * 1e3 / (md.calls ? md.calls : 1), B, be->name, macs * sc.steps / 1e9,
-           macs / 1e6, sc.steps);
-  }
-  free(x);
-  free(grid);
-  schedule_free(&sched);
-  if (plan) plan_models_free(&pm); else unet_free(m);
-  be->destroy(be);
   return status;
+}
+
+// The PNG grid, with the seed, model and sampler in its text chunks. Returns 0, or 1.
+static int write_png(const Args *a, const Sampling *s) {
+  const SamplerCfg *sc = &s->sc;
+  const int C = s->m->cfg.in_ch, S = s->m->cfg.img;
+  uint8_t *px;
+  int gw, gh;
+  image_grid(s->x, a->n, C, S, S, a->cols, 2, &px, &gw, &gh);
+  char seed_s[24], steps_s[16], eta_s[24];
+  snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)a->seed);
+  snprintf(steps_s, sizeof steps_s, "%d", sc->steps);
+  snprintf(eta_s, sizeof eta_s, "%g", (double)sc->eta);
+  const char *text[20] = {"seed", seed_s, "model", a->plan ? a->plan : a->model, "weights", a->raw ? "raw" : "ema",
+                          "sampler", sampler_name(sc->kind), "steps", steps_s, "software", "stepscope"};
+  int k = 12;
+  if (sc->kind == SAMPLER_DDIM) {  // DDPM walks every t with its posterior variance: no eta, no spacing
+    text[k++] = "eta", text[k++] = eta_s;
+    text[k++] = "spacing", text[k++] = spacing_name(sc->spacing);
+  }
+  text[k] = NULL;
+  Err e;
+  int status = png_write(a->out, px, gw, gh, C, text, &e) ? data_error(e.msg) : 0;
+  free(px);
+  return status;
+}
+
+// The summary: what was drawn, how fast, and at what cost in MACs.
+static void report(const Args *a, const Sampling *s) {
+  const SamplerCfg *sc = &s->sc;
+  const int B = a->batch < a->n ? a->batch : a->n, nbatches = (a->n + B - 1) / B;
+  const PlanModels *pm = &s->pm;
+  if (a->plan)
+    printf("plan %s: %.2f G MACs/image, %.1f %% of the base model's %.2f G for the same sampler\n", a->plan,
+           pm->macs / nbatches / 1e9, 100 * pm->macs / pm->base_macs, pm->base_macs / nbatches / 1e9);
+  double macs = a->plan ? pm->macs / nbatches / sc->steps : unet_macs(s->m);  // per image and model call
+  char how[64];
+  if (sc->kind == SAMPLER_DDIM)
+    snprintf(how, sizeof how, "ddim %d steps, eta %g, %s", sc->steps, (double)sc->eta, spacing_name(sc->spacing));
+  else snprintf(how, sizeof how, "ddpm %d steps", sc->steps);
+  printf("%d images -> %s: %s, %.2f s, %.1f ms/call (batch %d, %s), %.2f G MACs/image (%.1f M x %d)\n", a->n, a->out,
+         how, s->wall, s->md.sec * 1e3 / (s->md.calls ? s->md.calls : 1), B, s->be->name, macs * sc->steps / 1e9,
+         macs / 1e6, sc->steps);
+}
+
+static void sample_close(const Args *a, Sampling *s) {
+  free(s->x);
+  free(s->grid);
+  schedule_free(&s->sched);
+  if (a->plan) plan_models_free(&s->pm);
+  else unet_free(s->m);
+  if (s->be) s->be->destroy(s->be);
+}
+
+static const char about[] =
+    "Draws images with DDIM or DDPM from a checkpoint's EMA weights and writes them as a\n"
+    "PNG grid, with the seed, model and sampler in its text chunks.";
+
+int cmd_sample(int argc, char **argv) {
+  Args a = {.out = "samples.png", .sampler = "ddim", .spacing = "trailing", .graphics = "auto", .device = "auto",
+            .n = 16, .steps = -1, .batch = 64};
+  const Opt opts[] = {
+    ARG_STR("--model", &a.model, "FILE", "checkpoint to sample from (safetensors)"),
+    ARG_STR("--plan", &a.plan, "PLAN", "sample with a SAT plan: at each t the model of its group"),
+    ARG_INT("--n", &a.n, "N", "images to draw", .min = 1, .max = 4096),
+    ARG_STR("--sampler", &a.sampler, "NAME", "ddim, or ddpm: ancestral, all T steps", .choices = "ddim, ddpm"),
+    ARG_INT("--steps", &a.steps, "S", "DDIM steps, up to the model's T", .def = "50", .min = 1, .max = 1000000),
+    ARG_FLOAT("--eta", &a.eta, "X", "DDIM noise: 0 deterministic, 1 DDPM-like", .min = 0, .max = 1e6),
+    ARG_STR("--spacing", &a.spacing, "NAME", "DDIM timesteps", .choices = "trailing, leading, linspace"),
+    ARG_U64("--seed", &a.seed, "N", "image i uses noise seed N+i"),
+    ARG_STR("--out", &a.out, "FILE", "PNG grid to write"),
+    ARG_INT("--cols", &a.cols, "C", "grid columns", .def = "about square", .min = 0, .max = 4096),
+    ARG_FLAG("--raw", &a.raw, "use the raw weights, not the EMA ones"),
+    ARG_FLAG("--show", &a.show, "draw the grid in the terminal"),
+    ARG_INT("--every", &a.every, "K", "redraw the images as they form every K steps (implies --show)",
+     .def = "only the end", .min = 0, .max = 1000000),
+    ARG_FLAG("--show-x0", &a.show_x0, "with --every: show the predicted x0, not x_t"),
+    OPT_GRAPHICS(&a.graphics),
+    ARG_INT("--batch", &a.batch, "B", "images per model call", .min = 1, .max = 4096),
+    OPT_COMPUTE(&a.device, &a.threads),
+  };
+  const ArgSpec spec = {"sample", "(--model FILE | --plan PLAN) [options]", about, ARGS_OPTS(opts)};
+  int rc = args_parse(&spec, argc, argv);
+  if (rc != ARGS_OK) return rc;
+
+  Sampling s = {.sc = sampler_cfg_default()};
+  if ((rc = check_args(&a, &s))) return rc;
+  if (!(rc = sample_open(&a, &s)) && !(rc = choose_steps(&a, &s)) && !(rc = sample_draw(&a, &s)) &&
+      !(rc = write_png(&a, &s)))
+    report(&a, &s);
+  sample_close(&a, &s);
+  return rc;
 }

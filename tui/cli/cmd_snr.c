@@ -22,27 +22,27 @@ int cli_number_list(const char *s, double *out, int max) {
   return n;
 }
 
-int cli_plan_groups(const char *cmd, Plan *p, const Schedule *s, int groups, const char *bounds, const char *split) {
+int cli_plan_groups(Plan *p, const Schedule *s, int groups, const char *bounds, const char *split) {
   SplitKind kind = SPLIT_T;
   int b[PLAN_MAX_GROUPS];
   if (bounds) {
-    if (split) { fprintf(stderr, "stepscope: %s: --bounds sets the split by hand; drop --split\n", cmd); return 2; }
+    if (split) return usage_error("--bounds", "sets the split by hand; drop --split");
     double v[PLAN_MAX_GROUPS];
     int n = cli_number_list(bounds, v, PLAN_MAX_GROUPS - 1);
-    if (n < 1) { fprintf(stderr, "stepscope: %s: --bounds wants 1..%d comma-separated timesteps, like 200,400\n", cmd, PLAN_MAX_GROUPS - 1); return 2; }
-    if (groups > 0 && groups != n + 1) { fprintf(stderr, "stepscope: %s: %d boundaries make %d groups, not %d\n", cmd, n, n + 1, groups); return 2; }
+    if (n < 1) return usage_error("--bounds", "wants 1..%d comma-separated timesteps, like 200,400", PLAN_MAX_GROUPS - 1);
+    if (groups > 0 && groups != n + 1)
+      return usage_error("--bounds", "%d boundaries make %d groups, not --groups %d", n, n + 1, groups);
     for (int i = 0; i < n; i++) {
-      if (v[i] != (int)v[i]) { fprintf(stderr, "stepscope: %s: boundary %g is not a timestep\n", cmd, v[i]); return 2; }
+      if (v[i] != (int)v[i]) return usage_error("--bounds", "boundary %g is not a timestep", v[i]);
       b[i] = (int)v[i];
     }
     kind = SPLIT_MANUAL;
     groups = n + 1;
-  } else if (split && (split_parse(split, &kind) || kind == SPLIT_MANUAL)) {
-    fprintf(stderr, "stepscope: %s: --split is t or snr (set boundaries by hand with --bounds)\n", cmd);
-    return 2;
+  } else if (split) {
+    split_parse(split, &kind);  // t or snr: the option table allows no other
   }
   Err e;
-  if (plan_split(p, s, kind, groups > 0 ? groups : 1, b, &e)) { fprintf(stderr, "stepscope: %s: %s\n", cmd, e.msg); return 2; }
+  if (plan_split(p, s, kind, groups > 0 ? groups : 1, b, &e)) return usage_error(bounds ? "--bounds" : "--groups", "%s", e.msg);
   return 0;
 }
 
@@ -89,35 +89,35 @@ static int zero_db_t(const Schedule *s) {
   return -1;
 }
 
+static const char about[] =
+    "Shows a noise schedule's signal-to-noise ratio, SNR_dB(t) = 10 log10(abar_t / (1 - abar_t)),\n"
+    "and, with --groups or --bounds, the timestep groups a plan would use: their t, SNR_dB\n"
+    "and abar ranges. On a terminal it also draws SNR_dB(t) with the group boundaries.";
+
 int cmd_snr(int argc, char **argv) {
   const char *sched_name = "linear", *bounds = NULL, *split = NULL;
   int T = 1000, groups = 0, csv = 0, plot = 0;
-  Opt opts[] = {
-    {"--schedule", OPT_STR, &sched_name, "NAME", "linear (default) | cosine"},
-    {"--T", OPT_INT, &T, "N", "number of timesteps (default 1000)"},
-    {"--groups", OPT_INT, &groups, "N", "split into N groups (1..16)"},
-    {"--bounds", OPT_STR, &bounds, "T1,T2,...", "split at these timesteps instead"},
-    {"--split", OPT_STR, &split, "KIND", "t (default): equal t ranges | snr: equal SNR_dB ranges"},
-    {"--csv", OPT_FLAG, &csv, NULL, "print t,beta,abar,snr,snr_db[,group] for every t"},
-    {"--plot", OPT_FLAG, &plot, NULL, "draw the text plot even when stdout is not a terminal"},
+  const Opt opts[] = {
+    ARG_STR("--schedule", &sched_name, "NAME", "noise schedule", .choices = "linear, cosine"),
+    ARG_INT("--T", &T, "N", "number of timesteps", .min = 2, .max = 100000),
+    ARG_INT("--groups", &groups, "N", "split into N groups", .def = "no split", .min = 1, .max = PLAN_MAX_GROUPS),
+    ARG_STR("--bounds", &bounds, "T1,T2,...", "split at these timesteps instead"),
+    OPT_SPLIT(&split),
+    ARG_FLAG("--csv", &csv, "print t,beta,abar,snr,snr_db[,group] for every t"),
+    ARG_FLAG("--plot", &plot, "draw the text plot even when stdout is not a terminal"),
   };
-  ArgSpec spec = {"snr", "[options]",
-                  "Shows a noise schedule's signal-to-noise ratio, SNR_dB(t) = 10 log10(abar_t / (1 - abar_t)),\n"
-                  "and, with --groups or --bounds, the timestep groups a plan would use: their t, SNR_dB\n"
-                  "and abar ranges. On a terminal it also draws SNR_dB(t) with the group boundaries.",
-                  opts, sizeof opts / sizeof opts[0], 0, 0, NULL};
+  const ArgSpec spec = {"snr", "[options]", about, ARGS_OPTS(opts)};
   int rc = args_parse(&spec, argc, argv);
-  if (rc) return rc == 1 ? 0 : 2;
+  if (rc != ARGS_OK) return rc;
   SchedKind sk;
-  if (schedule_parse(sched_name, &sk)) { fprintf(stderr, "stepscope: snr: unknown schedule '%s'\n", sched_name); return 2; }
-  if (T < 2 || T > 100000) { fprintf(stderr, "stepscope: snr: --T must be 2..100000\n"); return 2; }
+  schedule_parse(sched_name, &sk);  // a name the option table allows
 
   Schedule s;
   schedule_init(&s, sk, T);
   Plan p;
   plan_init(&p, sk, T);
   int grouped = groups > 0 || bounds;
-  if (grouped && (rc = cli_plan_groups("snr", &p, &s, groups, bounds, split))) { schedule_free(&s); return rc; }
+  if (grouped && (rc = cli_plan_groups(&p, &s, groups, bounds, split))) { schedule_free(&s); return rc; }
 
   if (csv) {
     printf("t,beta,abar,snr,snr_db%s\n", grouped ? ",group" : "");

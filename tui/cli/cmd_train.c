@@ -7,6 +7,10 @@
 #include <errno.h>
 #include <string.h>
 
+static const char about[] =
+    "Trains an eps-prediction UNet with the DDPM objective. Ctrl-C or SIGTERM saves a\n"
+    "resumable checkpoint to --out before exiting.";
+
 int cmd_train(int argc, char **argv) {
   for (int i = 0; i < argc; i++)  // the FID-FMNIST classifier has a trainer of its own
     if (!strcmp(argv[i], "--classifier")) return train_classifier_cli(argc, argv);
@@ -16,45 +20,47 @@ int cmd_train(int argc, char **argv) {
   int classifier = 0;  // handled before parsing (see above); listed for --help
   float lr = -1, ema = -1;
   uint64_t seed = 0;
-  Opt opts[] = {
-    {"--data", OPT_STR, &data, "SPEC", "fashion-mnist (default) | mnist:DIR | cifar10:DIR | png:DIR"},
-    {"--out", OPT_STR, &out, "FILE", "checkpoint to write (safetensors)"},
-    {"--config", OPT_STR, &config, "NAME", "model preset: tiny | small | default"},
-    {"--steps", OPT_INT, &steps, "N", "train until this many optimizer steps in all"},
-    {"--batch", OPT_INT, &batch, "N", "images per step (default 64; on --resume the saved one)"},
-    {"--lr", OPT_FLOAT, &lr, "X", "AdamW learning rate (default 2e-3)"},
-    {"--warmup", OPT_INT, &warmup, "N", "linear warm-up steps (default 200)"},
-    {"--ema-decay", OPT_FLOAT, &ema, "X", "EMA decay of the weights (default 0.999)"},
-    {"--seed", OPT_U64, &seed, "N", "seed of init, data order, t and noise (default 0)"},
-    {"--schedule", OPT_STR, &sched_name, "NAME", "noise schedule: linear (default) | cosine"},
-    {"--loss-weight", OPT_STR, &lw, "W", "none (default) | min-snr:GAMMA"},
-    {"--t-min", OPT_INT, &t0, "T", "draw t from [t-min, t-max) (default 0)"},
-    {"--t-max", OPT_INT, &t1, "T", "(default T = 1000)"},
-    {"--init", OPT_STR, &init, "FILE", "start from this model's weights (EMA) instead of random"},
-    {"--resume", OPT_STR, &resume, "FILE", "continue a saved run exactly where it stopped"},
-    {"--save-every", OPT_INT, &save_every, "N", "write --out every N steps (default 1000; 0: end only)"},
-    {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
-    {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
-    OPT_CUDA_CHOICES,
-    {"--slim", OPT_FLAG, &slim, NULL, "write only the EMA weights (shipping form; not resumable)"},
-    {"--classifier", OPT_FLAG, &classifier, NULL, "train the FID-FMNIST feature classifier instead (see its --help)"},
-    {"--log", OPT_STR, &log_path, "FILE", "append one line per step: step,loss,lr (CSV)"},
-    {"--quiet", OPT_FLAG, &quiet, NULL, "no progress output"},
+  // On --resume the run goes on with its saved settings, so these defaults are words until then.
+  const OptimCfg od = optim_defaults();
+  char lr_def[48], warmup_def[48], ema_def[48];
+  snprintf(lr_def, sizeof lr_def, "%g; on --resume the saved one", (double)od.lr);
+  snprintf(warmup_def, sizeof warmup_def, "%d; on --resume the saved one", od.warmup);
+  snprintf(ema_def, sizeof ema_def, "%g; on --resume the saved one", (double)od.ema_decay);
+  const Opt opts[] = {
+    ARG_STR("--data", &data, "SPEC", "fashion-mnist | mnist:DIR | cifar10:DIR | png:DIR"),
+    ARG_STR("--out", &out, "FILE", "checkpoint to write (safetensors)", .required = 1),
+    ARG_STR("--config", &config, "NAME", "model preset", .choices = unet_preset_names()),
+    ARG_INT("--steps", &steps, "N", "train until this many optimizer steps in all",
+     .def = "tiny 300, small 3000, default 12000", .min = 0, .max = 100000000),
+    ARG_INT("--batch", &batch, "N", "images per step", .def = "64; on --resume the saved one", .min = 1, .max = 4096),
+    ARG_FLOAT("--lr", &lr, "X", "AdamW learning rate", .def = lr_def),
+    ARG_INT("--warmup", &warmup, "N", "linear warm-up steps", .def = warmup_def, .min = 0, .max = 100000000),
+    ARG_FLOAT("--ema-decay", &ema, "X", "EMA decay of the weights", .def = ema_def),
+    ARG_U64("--seed", &seed, "N", "seed of init, data order, t and noise"),
+    ARG_STR("--schedule", &sched_name, "NAME", "noise schedule", .choices = "linear, cosine"),
+    ARG_STR("--loss-weight", &lw, "W", "none | min-snr:GAMMA"),
+    ARG_INT("--t-min", &t0, "T", "draw t from [t-min, t-max)", .min = 0, .max = 999),
+    ARG_INT("--t-max", &t1, "T", "the end of that range", .def = "T = 1000", .min = 1, .max = 1000),
+    ARG_STR("--init", &init, "FILE", "start from this model's weights (EMA) instead of random"),
+    ARG_STR("--resume", &resume, "FILE", "continue a saved run exactly where it stopped"),
+    ARG_INT("--save-every", &save_every, "N", "write --out every N steps (0: at the end only)", .min = 0, .max = 100000000),
+    OPT_COMPUTE(&device, &threads),
+    ARG_FLAG("--slim", &slim, "write only the EMA weights (shipping form; not resumable)"),
+    ARG_FLAG("--classifier", &classifier, "train the FID-FMNIST feature classifier instead (see its --help)"),
+    ARG_STR("--log", &log_path, "FILE", "append one line per step: step,loss,lr (CSV)"),
+    OPT_QUIET(&quiet),
   };
-  ArgSpec spec = {"train", "--out FILE [options]",
-                  "Trains an eps-prediction UNet with the DDPM objective. Ctrl-C or SIGTERM saves a\n"
-                  "resumable checkpoint to --out before exiting.",
-                  opts, sizeof opts / sizeof opts[0], 0, 0, NULL};
+  const ArgSpec spec = {"train", "--out FILE [options]", about, ARGS_OPTS(opts)};
   int rc = args_parse(&spec, argc, argv);
-  if (rc) return rc == 1 ? 0 : 2;
-  if (!out) { fprintf(stderr, "stepscope: train: --out FILE is required\n"); return 2; }
-  if (batch != -1 && (batch < 1 || batch > 4096)) { fprintf(stderr, "stepscope: train: --batch must be 1..4096\n"); return 2; }
+  if (rc != ARGS_OK) return rc;
   SchedKind sk;
-  if (schedule_parse(sched_name, &sk)) { fprintf(stderr, "stepscope: train: unknown schedule '%s'\n", sched_name); return 2; }
+  schedule_parse(sched_name, &sk);  // the option table allows only the known names
   float gamma;
   const char *lw_given = lw;
-  if (loss_weight_parse(lw, &gamma)) { fprintf(stderr, "stepscope: train: bad --loss-weight '%s'\n", lw); return 2; }
+  if (loss_weight_parse(lw, &gamma)) return usage_error("--loss-weight", "'%s' is not none or min-snr:GAMMA", lw);
+  if (t1 >= 0 && t0 >= t1) return usage_error("--t-min, --t-max", "need t-min < t-max, got [%d, %d)", t0, t1);
 
+  rc = 1;  // what fails from here on is the data's (unless said otherwise)
   Err e;
   Dataset ds;
   if (data_load(data, 0, &ds, &e)) { fprintf(stderr, "stepscope: %s\n", e.msg); return 1; }
@@ -75,17 +81,17 @@ int cmd_train(int argc, char **argv) {
     }
   } else {
     UNetConfig cfg;
-    if (unet_preset(config, ds.c, &cfg)) {
-      fprintf(stderr, "stepscope: train: unknown --config '%s' (%s)\n", config, unet_preset_names());
-      goto fail;
-    }
+    unet_preset(config, ds.c, &cfg);  // a name the option table allows
     if (ds.h != cfg.img || ds.w != cfg.img) { fprintf(stderr, "stepscope: %s: images are %dx%d, the model needs %dx%d\n", data, ds.w, ds.h, cfg.img, cfg.img); goto fail; }
     if (!(m = unet_create(&cfg, NULL, be, &e))) { fprintf(stderr, "stepscope: %s\n", e.msg); goto fail; }
     unet_init_params(m, seed);
   }
-  if (m->cfg.in_ch != ds.c) { fprintf(stderr, "stepscope: %s has %d channels, the model %d\n", data, ds.c, m->cfg.in_ch); goto fail; }
+  if (m->cfg.in_ch != ds.c) { fprintf(stderr, "stepscope: %s: has %d channels, the model %d\n", data, ds.c, m->cfg.in_ch); goto fail; }
   if (t1 < 0) t1 = T;
-  if (t0 < 0 || t1 > T || t0 >= t1) { fprintf(stderr, "stepscope: train: need 0 <= t-min < t-max <= %d\n", T); unet_free(m); be->destroy(be); data_free(&ds); return 2; }
+  if (t0 >= t1) {  // the range a resumed run was saved with (the options' own were checked above)
+    fprintf(stderr, "stepscope: %s: bad t range [%d, %d)\n", resume, t0, t1);
+    goto fail;
+  }
   if (steps < 0) steps = !strcmp(config, "tiny") ? 300 : !strcmp(config, "small") ? 3000 : 12000;
 
   // A resumed run continues with the settings it was saved with, unless overridden here.
@@ -132,5 +138,5 @@ fail:
   unet_free(m);
   be->destroy(be);
   data_free(&ds);
-  return 1;
+  return rc;
 }

@@ -6,49 +6,33 @@
 #include <string.h>
 #include <unistd.h>
 
+static const char about[] =
+    "Opens the explorer: the SNR schedule and the timestep groups of a plan (edit\n"
+    "boundaries and ratios), per-channel importance, step-by-step generation with the\n"
+    "base and the group models side by side, pruning and fine-tuning jobs, and the\n"
+    "per-timestep loss curves. Press ? inside for every key.";
+
 int cmd_tui(int argc, char **argv) {
   const char *model = NULL, *plan = NULL, *device = "auto", *graphics = "auto", *data = NULL;
   int threads = 0, view = 0;
-  Opt opts[] = {
-    {"--model", OPT_STR, &model, "FILE", "base model (default: the plan's, else assets/base.safetensors)"},
-    {"--plan", OPT_STR, &plan, "FILE", "plan file (default: assets/plan.txt, else a built-in plan)"},
-    {"--data", OPT_STR, &data, "SPEC", "held-out data for the Loss view (default: the model's data set)"},
-    {"--device", OPT_STR, &device, "DEV", "where jobs run: auto (default) | cpu | cuda"},
-    {"--threads", OPT_INT, &threads, "N", "CPU threads per job (default: all cores)"},
-    {"--graphics", OPT_STR, &graphics, "MODE", "images: auto (default: ask the terminal) | sixel | blocks | none"},
-    {"--view", OPT_INT, &view, "N", "first view, 1..5 (default: 3 Generate when a model loads, else 1)"},
+  const Opt opts[] = {
+    ARG_STR("--model", &model, "FILE", "base model", .def = "the plan's, else assets/base.safetensors"),
+    ARG_STR("--plan", &plan, "FILE", "plan file", .def = "assets/plan.txt, else a built-in plan"),
+    ARG_STR("--data", &data, "SPEC", "held-out data for the Loss view", .def = "the model's data set"),
+    OPT_DEVICE(&device),
+    ARG_INT("--threads", &threads, "N", "CPU threads per job", .def = "all cores", .min = 0, .max = 4096),
+    OPT_GRAPHICS(&graphics),
+    ARG_INT("--view", &view, "N", "first view", .def = "3 Generate when a model loads, else 1", .min = 1, .max = NVIEWS),
   };
-  ArgSpec spec = {"tui", "[options]",
-                  "Opens the explorer: the SNR schedule and the timestep groups of a plan (edit\n"
-                  "boundaries and ratios), per-channel importance, step-by-step generation with the\n"
-                  "base and the group models side by side, pruning and fine-tuning jobs, and the\n"
-                  "per-timestep loss curves. Press ? inside for every key.",
-                  opts, sizeof opts / sizeof opts[0], 0, 0, NULL};
+  const ArgSpec spec = {"tui", "[options]", about, ARGS_OPTS(opts)};
   int rc = args_parse(&spec, argc, argv);
-  if (rc) return rc == 1 ? 0 : 2;
+  if (rc != ARGS_OK) return rc;
+  if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
+    return usage_error("stdin, stdout", "the explorer needs a terminal; 'stepscope help' lists the other commands");
   App *a = calloc(1, sizeof *a);
-  if (!a) { fprintf(stderr, "stepscope: out of memory\n"); return 1; }
-  if (gfx_parse(graphics, &a->gfx_want)) {
-    fprintf(stderr, "stepscope: tui: unknown --graphics '%s' (auto, sixel, blocks, none)\n", graphics);
-    free(a);
-    return 2;
-  }
-  if (strcmp(device, "auto") && strcmp(device, "cpu") && strcmp(device, "cuda")) {
-    fprintf(stderr, "stepscope: tui: unknown --device '%s' (auto, cpu, cuda)\n", device);
-    free(a);
-    return 2;
-  }
-  if (view < 0 || view > NVIEWS) {
-    fprintf(stderr, "stepscope: tui: --view must be 1..%d\n", NVIEWS);
-    free(a);
-    return 2;
-  }
+  if (!a) return data_error("out of memory");
+  gfx_parse(graphics, &a->gfx_want);  // a name the option table allows
   a->first_view = view - 1;  // -1: decided once the model is known
-  if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
-    fprintf(stderr, "stepscope: the explorer needs a terminal (stdin and stdout); 'stepscope help' lists the other commands\n");
-    free(a);
-    return 2;
-  }
   snprintf(a->model_arg, sizeof a->model_arg, "%s", model ? model : "");
   snprintf(a->plan_arg, sizeof a->plan_arg, "%s", plan ? plan : "");
   snprintf(a->data_arg, sizeof a->data_arg, "%s", data ? data : "");

@@ -3,6 +3,7 @@
 #pragma once
 #include "engine/sat/plan.h"
 #include "kernels/backend.h"
+#include "tui/cli/args.h"
 
 int cmd_train(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
@@ -22,11 +23,14 @@ int cmd_plot(int argc, char **argv);
 // algorithms, deterministic or not; time cuDNN's graph-API engines beside its legacy algorithms.
 extern int cli_tf32, cli_nondeterministic, cli_engine_search;
 #define OPT_CUDA_CHOICES                                                                                     \
-  {"--tf32", OPT_FLAG, &cli_tf32, NULL, "CUDA: allow TF32 tensor-core math (default: exact fp32)"},           \
-      {"--nondeterministic", OPT_FLAG, &cli_nondeterministic, NULL,                                         \
-       "CUDA: let cuDNN use its fastest algorithms even where results vary run to run (default: deterministic)"}, \
-      {"--engine-search", OPT_FLAG, &cli_engine_search, NULL,                                              \
-       "CUDA: also time cuDNN's graph-API engines per convolution and run the fastest (slower first steps)"}
+  ARG_FLAG("--tf32", &cli_tf32, "CUDA: allow TF32 tensor-core math (default: exact fp32)"),                  \
+  ARG_FLAG("--nondeterministic", &cli_nondeterministic,                                                      \
+           "CUDA: let cuDNN use its fastest algorithms even where results vary run to run (default: deterministic)"), \
+  ARG_FLAG("--engine-search", &cli_engine_search,                                                            \
+           "CUDA: also time cuDNN's graph-API engines per convolution and run the fastest (slower first steps)")
+// What every command that computes takes (man/stepscope.1, COMMANDS): --device, --threads and
+// the CUDA choices.
+#define OPT_COMPUTE(device, threads) OPT_DEVICE(device), OPT_THREADS(threads), OPT_CUDA_CHOICES
 BackendOpts cli_backend_opts(void);  // what those flags ask for
 // Opens the backend named by --device (auto|cpu|cuda) with those options; prints the error and
 // returns NULL.
@@ -34,6 +38,9 @@ Backend *cli_backend(const char *device, int threads);
 
 // --groups / --bounds / --split as `snr` and `plan` take them (cmd_snr.c): sets p's groups,
 // or prints the usage error and returns 2. groups <= 0 means one group unless bounds given.
-int cli_plan_groups(const char *cmd, Plan *p, const Schedule *s, int groups, const char *bounds, const char *split);
+int cli_plan_groups(Plan *p, const Schedule *s, int groups, const char *bounds, const char *split);
+#define OPT_SPLIT(d)                                                                                  \
+  ARG_STR("--split", d, "KIND", "t: equal t ranges, snr: equal SNR_dB ranges; by hand: --bounds", .def = "t", \
+          .choices = "t, snr")
 // "1,0.9,0.8" into out (at most max numbers); returns the count, or -1 when malformed.
 int cli_number_list(const char *s, double *out, int max);

@@ -254,7 +254,7 @@ int eval_fid_run(const EvalFid *c) {
   r.C = pm.base->cfg.in_ch, r.S = pm.base->cfg.img, r.D = r.C * r.S * r.S;
   for (int i = 1; i < nsubj; i++)
     if (subj[i].pm->base->cfg.in_ch != r.C || subj[i].pm->base->cfg.img != r.S) {
-      fprintf(stderr, "stepscope: eval: %s makes other images than %s\n", subj[i].path, subj[0].path);
+      fprintf(stderr, "stepscope: %s: makes other images than %s\n", subj[i].path, subj[0].path);
       goto sched_out;
     }
 
@@ -266,14 +266,15 @@ int eval_fid_run(const EvalFid *c) {
   classifier_hash(r.cls, r.cls_hash);
   if (fid_stats_load(spath, r.cls_hash, &r.test, &e)) { fprintf(stderr, "stepscope: %s\n", e.msg); goto cls_out; }
   if (r.C != r.cls->cfg.in_ch || r.S != r.cls->cfg.img) {
-    fprintf(stderr, "stepscope: FID-FMNIST needs %dx%dx%d images, the model makes %dx%dx%d\n", r.cls->cfg.in_ch,
-            r.cls->cfg.img, r.cls->cfg.img, r.C, r.S, r.S);
+    fprintf(stderr, "stepscope: %s: FID-FMNIST needs %dx%dx%d images, the model makes %dx%dx%d\n", subj[0].path,
+            r.cls->cfg.in_ch, r.cls->cfg.img, r.cls->cfg.img, r.C, r.S, r.S);
     goto cls_out;
   }
   r.d = r.test.d;
   r.m = c->kid_subset > 0 ? c->kid_subset : c->n >= 2000 ? 1000 : c->n / 2;
   if (r.m < 2 || r.m > c->n) {
-    fprintf(stderr, "stepscope: eval: a KID subset of %d images does not fit %d samples per set\n", r.m, c->n);
+    fprintf(stderr, "stepscope: --kid-subset: a KID subset of %d images does not fit %d samples per set\n", r.m, c->n);
+    status = 2;
     goto cls_out;
   }
   r.use_cache = eval_cache_dir(c->cache, r.cache, sizeof r.cache) == 0;

@@ -40,7 +40,6 @@ int main(int argc, char **argv) {
   }
   for (int i = 0; i < NCOMMANDS; i++)
     if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 2, argv + 2);
-  fprintf(stderr, "stepscope: unknown command '%s'\n", argv[1]);
-  help(stderr);
+  fprintf(stderr, "stepscope: %s: unknown command ('stepscope help' lists them)\n", argv[1]);
   return 2;
 }

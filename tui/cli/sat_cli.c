@@ -1,4 +1,5 @@
 #include "tui/cli/sat_cli.h"
+#include "tui/cli/args.h"
 #include "tui/cli/commands.h"
 #include <stdlib.h>
 #include <string.h>
@@ -15,17 +16,18 @@ int sat_load_test(const char *spec, const UNet *m, Dataset *d) {
   return 0;
 }
 
-int sat_open(SatCtx *c, const char *cmd, const char *plan_path, const char *device, int threads, const char *data,
+int sat_open(SatCtx *c, const char *plan_path, const char *device, int threads, const char *data,
              int want_calib) {
   memset(c, 0, sizeof *c);
   Err e;
   c->path = plan_path;
   if (plan_load(plan_path, &c->plan, &e)) { fprintf(stderr, "stepscope: %s\n", e.msg); return -1; }
-  if (!c->plan.base[0]) { fprintf(stderr, "stepscope: %s: %s: the plan names no base model\n", cmd, plan_path); return -1; }
+  if (!c->plan.base[0]) { fprintf(stderr, "stepscope: %s: the plan names no base model\n", plan_path); return -1; }
   if (!(c->be = cli_backend(device, threads))) return -1;
   if (!(c->base = ckpt_load_model(c->plan.base, c->be, 1, &c->info, &e))) {
     fprintf(stderr, "stepscope: %s\n", e.msg);
     c->be->destroy(c->be);
+    c->be = NULL;
     return -1;
   }
   schedule_init(&c->sched, c->plan.schedule, c->plan.T);
@@ -46,7 +48,12 @@ void sat_close(SatCtx *c) {
   memset(c, 0, sizeof *c);
 }
 
-int sat_groups(const SatCtx *c, const char *cmd, const char *arg, int *lo, int *hi) {
+int sat_check_proposer(const char *p) {
+  if (!p || !strcmp(p, "builtin") || (!strncmp(p, "cmd:", 4) && p[4])) return 0;
+  return usage_error("--proposer", "unknown proposer '%s' (builtin or cmd:PROGRAM)", p);
+}
+
+int sat_groups(const SatCtx *c, const char *arg, int *lo, int *hi) {
   *lo = 0;
   *hi = c->plan.ngroups;
   if (!arg) return 0;
@@ -54,7 +61,7 @@ int sat_groups(const SatCtx *c, const char *cmd, const char *arg, int *lo, int *
   char *end;
   long g = strtol(s, &end, 10);
   if (!*s || *end || g < 0 || g >= c->plan.ngroups) {
-    fprintf(stderr, "stepscope: %s: --group '%s': the plan has groups g0..g%d\n", cmd, arg, c->plan.ngroups - 1);
+    fprintf(stderr, "stepscope: --group: '%s' is not a group of %s (g0..g%d)\n", arg, c->path, c->plan.ngroups - 1);
     return 2;
   }
   *lo = (int)g;

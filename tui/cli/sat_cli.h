@@ -1,5 +1,6 @@
 // sat_cli.h — what the SAT subcommands (importance, prune, finetune, eval) share: a plan
-// opened with its base model, schedule and data, and the --group argument.
+// opened with its base model, schedule and data, the --group argument, and (with plan) the
+// --proposer one.
 #pragma once
 #include "engine/checkpoint.h"
 #include "engine/sat/importance.h"
@@ -19,11 +20,13 @@ typedef struct {
 
 // Opens the plan, the base model on --device, and with want_calib the test split and the
 // calibration batch. Prints the error and returns -1 on failure (then nothing to close).
-int sat_open(SatCtx *c, const char *cmd, const char *plan_path, const char *device, int threads, const char *data,
+int sat_open(SatCtx *c, const char *plan_path, const char *device, int threads, const char *data,
              int want_calib);
 void sat_close(SatCtx *c);
 // "--group G" as "2" or "g2" into [*lo, *hi): one group, or every group when arg is NULL.
 // Prints the usage error and returns 2.
-int sat_groups(const SatCtx *c, const char *cmd, const char *arg, int *lo, int *hi);
+int sat_groups(const SatCtx *c, const char *arg, int *lo, int *hi);
+// --proposer: builtin or cmd:PROGRAM (NULL: not given). Returns 0, or 2 (bad usage, printed).
+int sat_check_proposer(const char *p);
 // Loads the test split of spec and checks it fits m; prints the error and returns -1.
 int sat_load_test(const char *spec, const UNet *m, Dataset *d);

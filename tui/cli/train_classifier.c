@@ -61,6 +61,12 @@ static int write_stats(Classifier *m, const char *cls_path, const Dataset *train
   return rc;
 }
 
+static const char about[] =
+    "Trains the small classifier whose features define FID-FMNIST (a Frechet distance in\n"
+    "the feature space of stepscope's own Fashion-MNIST classifier, not Inception), prints\n"
+    "its test accuracy, and with --stats writes the test-set statistics that `eval --fid`\n"
+    "compares samples with.";
+
 int train_classifier_cli(int argc, char **argv) {
   const char *data = "fashion-mnist", *out = NULL, *init = NULL, *stats = NULL, *widths = NULL;
   const char *device = "auto", *log_path = NULL;
@@ -68,41 +74,33 @@ int train_classifier_cli(int argc, char **argv) {
   int floor = 10000;
   float lr = 2e-3f, wd = 0.01f;
   uint64_t seed = 0;
-  Opt opts[] = {
-    {"--classifier", OPT_FLAG, &classifier, NULL, "train the FID-FMNIST classifier (this mode)"},
-    {"--data", OPT_STR, &data, "SPEC", "labelled data set (default fashion-mnist)"},
-    {"--out", OPT_STR, &out, "FILE", "classifier to write (safetensors)"},
-    {"--steps", OPT_INT, &steps, "N", "optimizer steps (default: 4 epochs)"},
-    {"--batch", OPT_INT, &batch, "N", "images per step (default 64)"},
-    {"--lr", OPT_FLOAT, &lr, "X", "peak AdamW learning rate, cosine-decayed to 0 (default 2e-3)"},
-    {"--wd", OPT_FLOAT, &wd, "X", "AdamW weight decay (default 0.01)"},
-    {"--warmup", OPT_INT, &warmup, "N", "linear warm-up steps (default 100)"},
-    {"--widths", OPT_STR, &widths, "A,B,C", "channels at 32, 16 and 8 px (default 24,48,96; C features)"},
-    {"--no-flip", OPT_FLAG, &no_flip, NULL, "no random horizontal flips"},
-    {"--seed", OPT_U64, &seed, "N", "seed of init, data order and flips (default 0)"},
-    {"--init", OPT_STR, &init, "FILE", "start from this classifier (with --steps 0: only evaluate it)"},
-    {"--stats", OPT_STR, &stats, "FILE", "write the test-set FID-FMNIST statistics cache"},
-    {"--floor", OPT_INT, &floor, "N", "with --stats: FID-FMNIST of the first N training images (default 10000; 0: skip)"},
-    {"--threads", OPT_INT, &threads, "N", "CPU threads (default: all cores)"},
-    {"--device", OPT_STR, &device, "DEV", "auto (default) | cpu | cuda"},
-    {"--log", OPT_STR, &log_path, "FILE", "append one line per step: step,loss,accuracy,lr (CSV)"},
-    {"--quiet", OPT_FLAG, &quiet, NULL, "no progress output"},
+  const Opt opts[] = {
+    ARG_FLAG("--classifier", &classifier, "train the FID-FMNIST classifier (this mode)"),
+    ARG_STR("--data", &data, "SPEC", "labelled data set"),
+    ARG_STR("--out", &out, "FILE", "classifier to write (safetensors; required unless --init FILE --steps 0)"),
+    ARG_INT("--steps", &steps, "N", "optimizer steps", .def = "4 epochs", .min = 0, .max = 100000000),
+    ARG_INT("--batch", &batch, "N", "images per step", .min = 1, .max = 4096),
+    ARG_FLOAT("--lr", &lr, "X", "peak AdamW learning rate, cosine-decayed to 0"),
+    ARG_FLOAT("--wd", &wd, "X", "AdamW weight decay"),
+    ARG_INT("--warmup", &warmup, "N", "linear warm-up steps", .min = 0, .max = 100000000),
+    ARG_STR("--widths", &widths, "A,B,C", "channels at 32, 16 and 8 px (C features)", .def = "24,48,96"),
+    ARG_FLAG("--no-flip", &no_flip, "no random horizontal flips"),
+    ARG_U64("--seed", &seed, "N", "seed of init, data order and flips"),
+    ARG_STR("--init", &init, "FILE", "start from this classifier (with --steps 0: only evaluate it)"),
+    ARG_STR("--stats", &stats, "FILE", "write the test-set FID-FMNIST statistics cache"),
+    ARG_INT("--floor", &floor, "N", "with --stats: FID-FMNIST of the first N training images (0: skip)",
+     .min = 0, .max = 1000000),
+    OPT_THREADS(&threads),
+    OPT_DEVICE(&device),
+    ARG_STR("--log", &log_path, "FILE", "append one line per step: step,loss,accuracy,lr (CSV)"),
+    OPT_QUIET(&quiet),
   };
-  ArgSpec spec = {"train --classifier", "--out FILE [options]",
-                  "Trains the small classifier whose features define FID-FMNIST (a Frechet distance in\n"
-                  "the feature space of stepscope's own Fashion-MNIST classifier, not Inception), prints\n"
-                  "its test accuracy, and with --stats writes the test-set statistics that `eval --fid`\n"
-                  "compares samples with.",
-                  opts, sizeof opts / sizeof opts[0], 0, 0, NULL};
+  const ArgSpec spec = {"train --classifier", "--out FILE [options]", about, ARGS_OPTS(opts)};
   int rc = args_parse(&spec, argc, argv);
-  if (rc) return rc == 1 ? 0 : 2;
-  if (!out && !(init && steps == 0)) {
-    fprintf(stderr, "stepscope: train --classifier: --out FILE is required (unless --init FILE --steps 0)\n");
-    return 2;
-  }
-  if (batch < 1 || batch > 4096) { fprintf(stderr, "stepscope: train: --batch must be 1..4096\n"); return 2; }
+  if (rc != ARGS_OK) return rc;
+  if (!out && !(init && steps == 0)) return usage_error("--out FILE", "required (unless --init FILE --steps 0)");
   ClassifierConfig cfg = classifier_default_config(1);
-  if (widths && parse_widths(widths, cfg.width)) { fprintf(stderr, "stepscope: train: bad --widths '%s'\n", widths); return 2; }
+  if (widths && parse_widths(widths, cfg.width)) return usage_error("--widths", "'%s' is not three channel counts A,B,C", widths);
 
   Err e;
   Dataset tr = {0}, te = {0};
@@ -111,7 +109,7 @@ int train_classifier_cli(int argc, char **argv) {
     data_free(&tr);
     return 1;
   }
-  if (!tr.labels || !te.labels) { fprintf(stderr, "stepscope: %s has no labels to train a classifier on\n", data); goto fail_data; }
+  if (!tr.labels || !te.labels) { fprintf(stderr, "stepscope: %s: has no labels to train a classifier on\n", data); goto fail_data; }
   Backend *be = cli_backend(device, threads);
   if (!be) goto fail_data;
   cfg.in_ch = tr.c;
