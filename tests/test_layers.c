@@ -12,17 +12,6 @@
 
 #define MAX_LINES 800
 
-// Being reworked on other branches as this test came in (the explorer split, the command line's
-// rework). An entry must still be what it excuses: once it is not, the test says to remove it,
-// so both lists empty themselves at the merges.
-static const char *const being_split[] = {  // over MAX_LINES
-  "tui/explorer/app.c",
-  "tui/explorer/views/prune.c",
-};
-static const char *const being_untangled[] = {  // modules on a circle
-  "tui/cli/eval_fid",
-};
-#define COUNT(a) (sizeof(a) / sizeof(a)[0])
 
 typedef struct {
   int from;         // the includer (index into files)
@@ -198,16 +187,9 @@ TEST(layers_explorer_does_not_reach_cli) { points_down("tui/explorer/", NULL, NA
 TEST(layers_only_tests_reach_tests) { points_down("", "tests/", NAMES("tests/")); }
 
 // Depth-first search over the module graph; a back edge closes a circle, reported from the
-// module it re-enters (unless being_untangled[] names a module on it).
+// module it re-enters.
 enum { WHITE, GREY, BLACK };
-static int *colour, *stack, depth, circles, excused[COUNT(being_untangled)];
-
-static int untangling(int from_depth) {
-  for (int d = from_depth; d < depth; d++)
-    for (size_t a = 0; a < COUNT(being_untangled); a++)
-      if (!strcmp(modules[stack[d]], being_untangled[a])) return excused[a] = 1;
-  return 0;
-}
+static int *colour, *stack, depth, circles;
 
 static void visit(int m) {
   colour[m] = GREY;
@@ -220,7 +202,6 @@ static void visit(int m) {
     if (colour[to] != GREY) continue;
     int d = depth - 1;
     while (stack[d] != to) d--;
-    if (untangling(d)) continue;
     circles++;
     note("\n  ");
     for (; d < depth; d++) note("%s -> ", modules[stack[d]]);
@@ -236,37 +217,21 @@ TEST(layers_no_include_circles) {
   colour = xcalloc(nmodules, sizeof *colour);
   stack = xcalloc(nmodules, sizeof *stack);
   depth = circles = 0;
-  memset(excused, 0, sizeof excused);
   for (int m = 0; m < nmodules; m++)
     if (colour[m] == WHITE) visit(m);
   free(colour);
   free(stack);
-  for (size_t a = 0; a < COUNT(being_untangled); a++)
-    if (!excused[a]) {
-      circles++;
-      note("\n  %s is on no circle any more: remove it from being_untangled[]", being_untangled[a]);
-    }
-  ASSERTF(!circles, "%d circles of modules, a module being a path without its extension (or stale entries of "
-                   "being_untangled[]):%s", circles, report);
+  ASSERTF(!circles, "%d circles of modules, a module being a path without its extension:%s", circles, report);
 }
 
 TEST(layers_no_file_over_800_lines) {
   if (load()) { test_skip(load_error); return; }
   report[0] = 0;
   int bad = 0;
-  for (int i = 0; i < nfiles; i++) {
-    int allowed = 0;
-    for (size_t a = 0; a < COUNT(being_split); a++) allowed |= !strcmp(files[i].path, being_split[a]);
-    if (files[i].lines > MAX_LINES && !allowed) {
+  for (int i = 0; i < nfiles; i++)
+    if (files[i].lines > MAX_LINES) {
       bad++;
       note("\n  %s: %d lines", files[i].path, files[i].lines);
     }
-  }
-  for (size_t a = 0; a < COUNT(being_split); a++) {
-    int i = find_file(being_split[a]);
-    if (i >= 0 && files[i].lines > MAX_LINES) continue;
-    bad++;
-    note("\n  %s is no longer over %d lines: remove it from being_split[]", being_split[a], MAX_LINES);
-  }
-  ASSERTF(!bad, "%d files over %d lines (or stale entries of being_split[]):%s", bad, MAX_LINES, report);
+  ASSERTF(!bad, "%d files over %d lines:%s", bad, MAX_LINES, report);
 }

@@ -5,7 +5,7 @@
 #include "engine/kid.h"
 #include "engine/rng.h"
 #include "engine/stats.h"
-#include "tui/cli/eval_fid.h"
+#include "tui/cli/eval_report.h"
 #include "test.h"
 
 TEST(stats_summary_matches_a_hand_computation) {

@@ -201,23 +201,6 @@ static void score(const Run *r, EvalSubject *s) {
   }
 }
 
-void eval_verdict(char *out, size_t cap, const char *cand, const char *ref, int have_fid, int fid_sign,
-                  int have_kid, int kid_sign, int n) {
-  static const char *word[3] = {"better than", "not distinguishable from", "worse than"};
-  if (have_fid && have_kid && fid_sign == kid_sign)
-    snprintf(out, cap, "%s is %s %s at N = %d (FID-FMNIST and KID-FMNIST agree).", cand, word[fid_sign + 1], ref, n);
-  else if (have_fid && have_kid)
-    snprintf(out, cap, "%s is %s %s by FID-FMNIST and %s it by KID-FMNIST, at N = %d.", cand, word[fid_sign + 1], ref,
-             word[kid_sign + 1], n);
-  else if (have_fid || have_kid)
-    snprintf(out, cap, "%s is %s %s by %s at N = %d (%s has no interval here).", cand,
-             word[(have_fid ? fid_sign : kid_sign) + 1], ref, have_fid ? "FID-FMNIST" : "KID-FMNIST", n,
-             have_fid ? "KID-FMNIST" : "FID-FMNIST");
-  else
-    snprintf(out, cap, "%s is not distinguishable from %s: no interval at N = %d with one seed set "
-             "(use --seed-sets 3 or more).", cand, ref, n);
-}
-
 int eval_fid_run(const EvalFid *c) {
   Err e;
   Run r = {.c = c};

@@ -3,7 +3,7 @@
 // paired difference of the first two with its 95 % interval and a verdict; or all of it as CSV.
 #pragma once
 #include "engine/sat/plan_models.h"
-#include "tui/cli/eval_fid.h"
+#include "tui/cli/eval_fid_cfg.h"
 
 // One set of images being scored: a candidate model or plan, its reference, or real images.
 typedef struct {
@@ -22,3 +22,8 @@ typedef struct {
 // Prints subjects [0, n): the candidate, its reference when there is one, the real images
 // last. m: images per KID subset; device: the backend that sampled.
 void eval_report(const EvalFid *c, const EvalSubject *s, int n, int m, const char *device);
+
+// The verdict sentence on a paired difference (candidate - reference): sign +1 / -1 / 0 as
+// interval_sign gives it per measure, have_* whether that measure has an interval at all.
+void eval_verdict(char *out, size_t cap, const char *cand, const char *ref, int have_fid, int fid_sign,
+                  int have_kid, int kid_sign, int n);
