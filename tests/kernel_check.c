@@ -26,7 +26,7 @@ float *randn(size_t n, float sd) {
   for (size_t i = 0; i < n; i++) x[i] = sd * rng_normal(&kernels_rng);
   return x;
 }
-float *dup(const float *x, size_t n) { return memcpy(zeros(n), x, n * sizeof(float)); }
+float *dupf(const float *x, size_t n) { return memcpy(zeros(n), x, n * sizeof(float)); }
 double dot(const float *a, const float *b, size_t n) {
   double s = 0;
   for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];

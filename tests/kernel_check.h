@@ -24,7 +24,7 @@ extern int nscratch;
 void setup(uint64_t seed);                  // backends made once; scratch freed; rng seeded
 float *zeros(size_t n);                     // scratch buffers
 float *randn(size_t n, float sd);
-float *dup(const float *x, size_t n);
+float *dupf(const float *x, size_t n);  // a scratch copy (not dup: that is libc's)
 double dot(const float *a, const float *b, size_t n);
 
 // Reports the worst entry and how many are off; returns 0 when any is.

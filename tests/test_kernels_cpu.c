@@ -129,7 +129,7 @@ TEST(kernels_adamw_one_step_by_hand) {
   }
   Backend *bes[2] = {REF, FAST};
   for (int k = 0; k < 2; k++) {
-    float *p = dup(p0, n), *m = dup(m0, n), *v = dup(v0, n);
+    float *p = dupf(p0, n), *m = dupf(m0, n), *v = dupf(v0, n);
     bes[k]->adamw(bes[k], n, p, g, m, v, lr, b1, b2, eps, wd, step);
     EXPECT_CLOSE(bes[k]->name, m, wm, n, 1e-7, 1e-6);
     EXPECT_CLOSE(bes[k]->name, v, wv, n, 1e-7, 1e-6);
@@ -146,7 +146,7 @@ TEST(kernels_ema_and_sumsq_by_hand) {
   const double ramp_sumsq = (double)n * (n + 1) * (2.0 * n + 1) / 6;
   Backend *bes[2] = {REF, FAST};
   for (int k = 0; k < 2; k++) {
-    float *e = dup(e0, n);
+    float *e = dupf(e0, n);
     bes[k]->ema(bes[k], n, e, p, 0.99f);
     EXPECT_CLOSE(bes[k]->name, e, want, n, 1e-6, 1e-6);
     ASSERT_NEAR(bes[k]->sumsq(bes[k], n, ramp), ramp_sumsq, 0, 0);
@@ -372,7 +372,7 @@ TEST(kernels_grad_mse_loss) {
     float *once[4];                                                                  \
     for (int i = 0; i < ng; i++) memset(gs[i].g, 0, gs[i].n * sizeof(float));        \
     call;                                                                            \
-    for (int i = 0; i < ng; i++) once[i] = dup(gs[i].g, gs[i].n);                    \
+    for (int i = 0; i < ng; i++) once[i] = dupf(gs[i].g, gs[i].n);                    \
     call;                                                                            \
     for (int i = 0; i < ng; i++) {                                                   \
       for (size_t j = 0; j < gs[i].n; j++) once[i][j] *= 2;                          \

@@ -24,7 +24,7 @@ TEST(kernels_fast_gemm) {
           const int bt = shapes[s].batch, M = shapes[s].M, N = shapes[s].N, K = shapes[s].K;
           const long sa = (long)M * K + 3, sb = (long)K * N + 1, sc = (long)M * N + 2;  // padded
           float *A = randn(bt * sa, 1), *B = randn(bt * sb, 1), *C0 = randn(bt * sc, 1);
-          float *C1 = dup(C0, bt * sc), *C2 = dup(C0, bt * sc);
+          float *C1 = dupf(C0, bt * sc), *C2 = dupf(C0, bt * sc);
           const float beta = bz ? 0.5f : 0.0f;
           REF->gemm(REF, bt, ta, tb, M, N, K, 0.7f, A, sa, B, sb, beta, C1, sc);
           cpu_par_min_macs = all_threaded ? 0 : keep;
@@ -48,17 +48,17 @@ static void check_conv(Backend *FAST, const ConvDesc *shapes, int ns) {
       FAST->conv2d_fwd(FAST, d, x, w, with_bias ? b : NULL, y2);
       EXPECT_CLOSE("conv fwd", y2, y1, ysize(d), ATOL, RTOL);
     }
-    float *dx1 = randn(xsize(d), 1), *dx2 = dup(dx1, xsize(d));  // accumulate onto junk
+    float *dx1 = randn(xsize(d), 1), *dx2 = dupf(dx1, xsize(d));  // accumulate onto junk
     REF->conv2d_bwd_data(REF, d, dy, w, dx1);
     FAST->conv2d_bwd_data(FAST, d, dy, w, dx2);
     EXPECT_CLOSE("conv bwd data", dx2, dx1, xsize(d), ATOL, RTOL);
-    float *dw1 = randn(wsize(d), 1), *dw2 = dup(dw1, wsize(d));
-    float *db1 = randn(d->Cout, 1), *db2 = dup(db1, d->Cout);
+    float *dw1 = randn(wsize(d), 1), *dw2 = dupf(dw1, wsize(d));
+    float *db1 = randn(d->Cout, 1), *db2 = dupf(db1, d->Cout);
     REF->conv2d_bwd_filter(REF, d, x, dy, dw1, db1);
     FAST->conv2d_bwd_filter(FAST, d, x, dy, dw2, db2);
     EXPECT_CLOSE("conv bwd filter dw", dw2, dw1, wsize(d), ATOL, RTOL);
     EXPECT_CLOSE("conv bwd filter db", db2, db1, d->Cout, ATOL, RTOL);
-    float *dw3 = dup(dw1, wsize(d));  // db = NULL is allowed
+    float *dw3 = dupf(dw1, wsize(d));  // db = NULL is allowed
     FAST->conv2d_bwd_filter(FAST, d, x, dy, dw3, NULL);
     REF->conv2d_bwd_filter(REF, d, x, dy, dw1, NULL);
     EXPECT_CLOSE("conv bwd filter dw (no db)", dw3, dw1, wsize(d), ATOL, RTOL);
@@ -165,8 +165,8 @@ TEST(kernels_fast_groupnorm) {
     EXPECT_CLOSE("groupnorm y", y2, y1, n, ATOL, RTOL);
     EXPECT_CLOSE("groupnorm mean", m2, m1, B * G, ATOL, RTOL);
     EXPECT_CLOSE("groupnorm rstd", r2, r1, B * G, ATOL, RTOL);
-    float *dx1 = randn(n, 1), *dx2 = dup(dx1, n), *dg1 = randn(C, 1), *dg2 = dup(dg1, C);
-    float *db1 = randn(C, 1), *db2 = dup(db1, C);
+    float *dx1 = randn(n, 1), *dx2 = dupf(dx1, n), *dg1 = randn(C, 1), *dg2 = dupf(dg1, C);
+    float *db1 = randn(C, 1), *db2 = dupf(db1, C);
     REF->groupnorm_bwd(REF, B, C, HW, G, x, dy, gamma, m1, r1, dx1, dg1, db1);
     FAST->groupnorm_bwd(FAST, B, C, HW, G, x, dy, gamma, m1, r1, dx2, dg2, db2);
     EXPECT_CLOSE("groupnorm dx", dx2, dx1, n, ATOL, RTOL);
@@ -182,7 +182,7 @@ TEST(kernels_fast_silu) {
     const size_t n = sizes[s];
     float *x = randn(n, 4), *dy = randn(n, 1);
     x[0] = -100, x[1] = 100, x[2] = 0, x[3] = -88, x[4] = 89;  // the clamps of exp_fast
-    float *y1 = zeros(n), *y2 = zeros(n), *dx1 = randn(n, 1), *dx2 = dup(dx1, n);
+    float *y1 = zeros(n), *y2 = zeros(n), *dx1 = randn(n, 1), *dx2 = dupf(dx1, n);
     REF->silu_fwd(REF, n, x, y1);
     FAST->silu_fwd(FAST, n, x, y2);
     EXPECT_CLOSE("silu y", y2, y1, n, ATOL, RTOL);
@@ -203,7 +203,7 @@ TEST(kernels_fast_softmax) {
     REF->softmax_fwd(REF, rows, n, sc, x, y1);
     FAST->softmax_fwd(FAST, rows, n, sc, x, y2);
     EXPECT_CLOSE("softmax y", y2, y1, N, 1e-6, 1e-4);
-    float *dx1 = randn(N, 1), *dx2 = dup(dx1, N);
+    float *dx1 = randn(N, 1), *dx2 = dupf(dx1, N);
     REF->softmax_bwd(REF, rows, n, sc, y1, dy, dx1);
     FAST->softmax_bwd(FAST, rows, n, sc, y1, dy, dx2);
     EXPECT_CLOSE("softmax dx", dx2, dx1, N, ATOL, RTOL);
@@ -240,11 +240,11 @@ TEST(kernels_fast_layout) {
     const size_t n = (size_t)B * C * HW;
     float *x = randn(n, 1), *v = randn((size_t)B * C, 1), *dy4 = randn(4 * n, 1);
     for (int vstride = 0; vstride <= C; vstride += C) {
-      float *y1 = dup(x, n), *y2 = dup(x, n);
+      float *y1 = dupf(x, n), *y2 = dupf(x, n);
       REF->bcast_add(REF, B, C, HW, v, vstride, y1);
       FAST->bcast_add(FAST, B, C, HW, v, vstride, y2);
       EXPECT_CLOSE("bcast_add", y2, y1, n, ATOL, RTOL);
-      float *dv1 = randn((size_t)B * C, 1), *dv2 = dup(dv1, (size_t)B * C);
+      float *dv1 = randn((size_t)B * C, 1), *dv2 = dupf(dv1, (size_t)B * C);
       REF->bcast_add_bwd(REF, B, C, HW, x, vstride, dv1);
       FAST->bcast_add_bwd(FAST, B, C, HW, x, vstride, dv2);
       EXPECT_CLOSE("bcast_add_bwd", dv2, dv1, (size_t)B * C, ATOL, RTOL);
@@ -253,7 +253,7 @@ TEST(kernels_fast_layout) {
     const int dC = C + 3, nc = C - 1;
     if (nc > 0)
       for (int beta = 0; beta < 2; beta++) {
-        float *d1 = randn((size_t)B * dC * HW, 1), *d2 = dup(d1, (size_t)B * dC * HW);
+        float *d1 = randn((size_t)B * dC * HW, 1), *d2 = dupf(d1, (size_t)B * dC * HW);
         REF->chan_copy(REF, B, nc, HW, x, C, 1, d1, dC, 2, (float)beta);
         FAST->chan_copy(FAST, B, nc, HW, x, C, 1, d2, dC, 2, (float)beta);
         EXPECT_CLOSE("chan_copy", d2, d1, (size_t)B * dC * HW, ATOL, RTOL);
@@ -262,7 +262,7 @@ TEST(kernels_fast_layout) {
     REF->upsample2x_fwd(REF, B, C, H, W, x, u1);
     FAST->upsample2x_fwd(FAST, B, C, H, W, x, u2);
     EXPECT_CLOSE("upsample fwd", u2, u1, 4 * n, ATOL, RTOL);
-    float *dx1 = randn(n, 1), *dx2 = dup(dx1, n);
+    float *dx1 = randn(n, 1), *dx2 = dupf(dx1, n);
     REF->upsample2x_bwd(REF, B, C, H, W, dy4, dx1);
     FAST->upsample2x_bwd(FAST, B, C, H, W, dy4, dx2);
     EXPECT_CLOSE("upsample bwd", dx2, dx1, n, ATOL, RTOL);
@@ -276,7 +276,7 @@ TEST(kernels_fast_mse_loss) {
     const int B = shapes[s].B, D = shapes[s].D;
     const size_t n = (size_t)B * D;
     float *p = randn(n, 1), *t = randn(n, 1), *w = shapes[s].weighted ? randn(B, 1) : NULL;
-    float *l1 = zeros(B), *l2 = zeros(B), *d1 = randn(n, 1), *d2 = dup(d1, n);
+    float *l1 = zeros(B), *l2 = zeros(B), *d1 = randn(n, 1), *d2 = dupf(d1, n);
     REF->mse_loss(REF, B, D, p, t, w, l1, d1);
     FAST->mse_loss(FAST, B, D, p, t, w, l2, d2);
     EXPECT_CLOSE("mse loss", l2, l1, B, ATOL, RTOL);

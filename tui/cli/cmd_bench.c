@@ -13,6 +13,8 @@
 // Runs tests/bench/torch_unet.py (with `extra` options) and returns its ms per step, or -1 when
 // unavailable. A PyTorch model with another parameter count than ours would make the ratio
 // meaningless: that is refused with a message.
+static char torch_version[32] = "?";  // as the last run of the script printed it
+
 static double torch_ms(const char *mode, const char *config, int batch, int threads, int steps, const char *device,
                        const char *extra, long params) {
   const char *script = "tests/bench/torch_unet.py";
@@ -31,6 +33,7 @@ static double torch_ms(const char *mode, const char *config, int batch, int thre
   while (fgets(line, sizeof line, p)) {
     if (sscanf(line, "ms_per_step %lf", &ms) == 1) continue;
     if (sscanf(line, "params %ld", &theirs) == 1) continue;
+    if (sscanf(line, "torch_version %31s", torch_version) == 1) continue;
     if (strstr(line, "Error") || strstr(line, "error")) fprintf(stderr, "  torch: %s", line);
   }
   pclose(p);
@@ -169,11 +172,11 @@ static int bench_train(const char *config, int batch, int threads, int steps, co
     train_row("pytorch", tms, batch, flops, cuda ? "cudnn.benchmark, any algorithm (PyTorch's default)" : "");
     if (tms_det > 0) train_row("pytorch", tms_det, batch, flops, "cudnn.benchmark, deterministic algorithms");
     if (!cuda) {
-      printf("  stepscope is %.2fx the speed of PyTorch\n", tms / ms);
+      printf("  stepscope is %.2fx the speed of PyTorch %s\n", tms / ms, torch_version);
     } else {
       const double theirs[2] = {tms_det, tms};
       const char *name[2] = {"deterministic", "fastest"};
-      printf("  stepscope's speed over PyTorch's, same policy:");
+      printf("  stepscope's speed over PyTorch %s's, same policy:", torch_version);
       for (int nd = 0; nd < 2; nd++) {
         if (theirs[nd] <= 0 || ours[nd][0] <= 0) continue;
         printf("  %s %.2fx", name[nd], theirs[nd] / ours[nd][0]);
@@ -280,7 +283,7 @@ static int bench_sample(const char *config, int batch, int threads, int steps, c
   }
   if (torch && !measured)
     printf("  pytorch: not measured (no python3 with torch, no tests/bench/torch_unet.py, or it failed: see above)\n");
-  else if (torch) printf("  ratio > 1: stepscope draws more images per second than PyTorch\n");
+  else if (torch) printf("  ratio > 1: stepscope draws more images per second than PyTorch %s\n", torch_version);
   schedule_free(&sched);
   unet_free(m);
   be->destroy(be);
