@@ -14,6 +14,29 @@ static void calib(Calib *c, int n) {
   free(d.x);
 }
 
+// What every test here starts from: a CPU backend, the tiny model with random weights from
+// seed, the linear schedule and ncalib calibration images.
+typedef struct {
+  Backend *be;
+  UNet *m;
+  Schedule s;
+  Calib c;
+} Fixture;
+
+static void fixture_init(Fixture *f, uint64_t seed, int ncalib) {
+  f->be = backend_cpu_create(1);
+  f->m = test_tiny_random(f->be, seed, 0.2f);
+  schedule_init(&f->s, SCHED_LINEAR, 1000);
+  calib(&f->c, ncalib);
+}
+
+static void fixture_free(Fixture *f) {
+  calib_free(&f->c);
+  schedule_free(&f->s);
+  unet_free(f->m);
+  f->be->destroy(f->be);
+}
+
 static int group_of(const UNet *m, const char *name) {
   for (int g = 0; g < m->widths.n; g++)
     if (!strcmp(m->widths.name[g], name)) return g;
@@ -28,12 +51,9 @@ static int same_scores(const Importance *a, const Importance *b) {
 }
 
 TEST(importance_reproducible_for_a_seed) {
-  Backend *be = backend_cpu_create(1);
-  UNet *m = test_tiny_random(be, 1, 0.2f);
-  Schedule s;
-  schedule_init(&s, SCHED_LINEAR, 1000);
-  Calib c;
-  calib(&c, 8);
+  Fixture f;
+  fixture_init(&f, 1, 8);
+  UNet *m = f.m;
   Err e;
   const Criterion crits[] = {CRIT_MAGNITUDE, CRIT_TAYLOR, CRIT_DIFF_PRUNING, CRIT_RANDOM};
   for (int k = 0; k < 4; k++) {
@@ -41,8 +61,8 @@ TEST(importance_reproducible_for_a_seed) {
     cfg.dp_steps = 3;
     cfg.batch = 4;
     Importance a, b;
-    ASSERTF(!importance_compute(m, &s, &c, &cfg, &a, &e), "%s", e.msg);
-    ASSERTF(!importance_compute(m, &s, &c, &cfg, &b, &e), "%s", e.msg);
+    ASSERTF(!importance_compute(m, &f.s, &f.c, &cfg, &a, &e), "%s", e.msg);
+    ASSERTF(!importance_compute(m, &f.s, &f.c, &cfg, &b, &e), "%s", e.msg);
     ASSERTF(same_scores(&a, &b), "%s: scores differ between two runs", criterion_name(crits[k]));
     for (int g = 0; g < a.ngroups; g++) {
       float mx = 0;
@@ -53,7 +73,7 @@ TEST(importance_reproducible_for_a_seed) {
     if (crits[k] == CRIT_RANDOM) {
       Importance r2;
       cfg.seed = 1;
-      ASSERT(!importance_compute(m, &s, &c, &cfg, &r2, &e));
+      ASSERT(!importance_compute(m, &f.s, &f.c, &cfg, &r2, &e));
       ASSERT(!same_scores(&a, &r2));
       importance_free(&r2);
     }
@@ -63,16 +83,13 @@ TEST(importance_reproducible_for_a_seed) {
   // a different range gives different Taylor scores (the loss is the group's own)
   ImpCfg c1 = imp_defaults(CRIT_TAYLOR, 0, 100), c2 = imp_defaults(CRIT_TAYLOR, 900, 1000);
   Importance a, b;
-  ASSERT(!importance_compute(m, &s, &c, &c1, &a, &e) && !importance_compute(m, &s, &c, &c2, &b, &e));
+  ASSERT(!importance_compute(m, &f.s, &f.c, &c1, &a, &e) && !importance_compute(m, &f.s, &f.c, &c2, &b, &e));
   ASSERT(!same_scores(&a, &b));
   importance_free(&a);
   importance_free(&b);
   ImpCfg bad = imp_defaults(CRIT_TAYLOR, 500, 500);
-  ASSERT(importance_compute(m, &s, &c, &bad, &a, &e) == -1);
-  calib_free(&c);
-  schedule_free(&s);
-  unet_free(m);
-  be->destroy(be);
+  ASSERT(importance_compute(m, &f.s, &f.c, &bad, &a, &e) == -1);
+  fixture_free(&f);
 }
 
 // Zeroes the weights (not norms) of channel ch of group g wherever it appears.
@@ -98,12 +115,9 @@ static void zero_channel(UNet *m, int g, int ch) {
 }
 
 TEST(importance_magnitude_zeroed_channel_ranks_last) {
-  Backend *be = backend_cpu_create(1);
-  UNet *m = test_tiny_random(be, 2, 0.2f);
-  Schedule s;
-  schedule_init(&s, SCHED_LINEAR, 1000);
-  Calib c;
-  calib(&c, 4);
+  Fixture f;
+  fixture_init(&f, 2, 4);
+  UNet *m = f.m;
   int gs = group_of(m, "conv_in.out"), gm = group_of(m, "down.1.res.0.mid"), ga = group_of(m, "mid.attn.0.inner");
   ASSERT(gs >= 0 && gm >= 0 && ga >= 0);
   zero_channel(m, gs, 3);
@@ -117,7 +131,7 @@ TEST(importance_magnitude_zeroed_channel_ranks_last) {
     ImpCfg cfg = imp_defaults(k ? CRIT_TAYLOR : CRIT_MAGNITUDE, 0, 1000);
     cfg.batch = 4;
     Importance imp;
-    ASSERTF(!importance_compute(m, &s, &c, &cfg, &imp, &e), "%s", e.msg);
+    ASSERTF(!importance_compute(m, &f.s, &f.c, &cfg, &imp, &e), "%s", e.msg);
     ASSERT_EQ_INT(imp.unit[gs], 1);
     ASSERT_EQ_INT(imp.unit[gm], 4);
     ASSERT_EQ_INT(imp.unit[ga], 1);
@@ -133,32 +147,23 @@ TEST(importance_magnitude_zeroed_channel_ranks_last) {
     for (int j = 0; j < n; j++) ASSERT(keep[j] < 4 || keep[j] > 7);
     importance_free(&imp);
   }
-  calib_free(&c);
-  schedule_free(&s);
-  unet_free(m);
-  be->destroy(be);
+  fixture_free(&f);
 }
 
 // The proxy is deterministic and the calibration timesteps cover the range evenly.
 TEST(importance_calibration_is_fixed) {
-  Backend *be = backend_cpu_create(1);
-  UNet *m = test_tiny_random(be, 3, 0.2f);
-  Schedule s;
-  schedule_init(&s, SCHED_LINEAR, 1000);
-  Calib c;
-  calib(&c, 10);
-  for (int i = 0; i < c.n; i++) {
-    int t = calib_t(&c, i, 200, 300);
+  Fixture f;
+  fixture_init(&f, 3, 10);
+  UNet *m = f.m;
+  for (int i = 0; i < f.c.n; i++) {
+    int t = calib_t(&f.c, i, 200, 300);
     ASSERT(t >= 200 + 10 * i && t < 200 + 10 * (i + 1));
   }
-  double a = calib_loss(m, &s, &c, 0, 1000, 3), b = calib_loss(m, &s, &c, 0, 1000, 7);
+  double a = calib_loss(m, &f.s, &f.c, 0, 1000, 3), b = calib_loss(m, &f.s, &f.c, 0, 1000, 7);
   ASSERT_NEAR(a, b, 0, 1e-5);  // batching does not matter
-  ASSERT(a == calib_loss(m, &s, &c, 0, 1000, 3));
+  ASSERT(a == calib_loss(m, &f.s, &f.c, 0, 1000, 3));
   Criterion k;
   ASSERT(criterion_parse("diff-pruning", &k) == 0 && k == CRIT_DIFF_PRUNING);
   ASSERT(criterion_parse("l1", &k) == -1);
-  calib_free(&c);
-  schedule_free(&s);
-  unet_free(m);
-  be->destroy(be);
+  fixture_free(&f);
 }

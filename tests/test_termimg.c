@@ -39,6 +39,21 @@ static int max_error(const uint8_t *dec, const uint8_t *src, int w, int h, int c
   return worst;
 }
 
+// Decodes im (and frees it): the image px (w x h, ch channels) scaled `scale` times, each
+// channel within tol of the source (of its luma where want_grey); `what` names the error.
+static void check_sixel_roundtrip(TermImage *im, const uint8_t *px, int w, int h, int ch, int scale, int want_grey,
+                                  int tol, const char *what) {
+  int dw, dh;
+  uint8_t *dec = decode_sixel(&im->bytes, &dw, &dh);
+  term_image_free(im);
+  ASSERT(dec);
+  ASSERT_EQ_INT(dw, w * scale);
+  ASSERT_EQ_INT(dh, h * scale);
+  int err = max_error(dec, px, w, h, ch, scale, want_grey);
+  free(dec);
+  ASSERTF(err <= tol, "%s error %d", what, err);
+}
+
 TEST(termimg_sixel_grey_ramp_roundtrip) {
   enum { W = 32, H = 8, S = 3 };
   uint8_t px[W * H];
@@ -52,46 +67,29 @@ TEST(termimg_sixel_grey_ramp_roundtrip) {
   ASSERT(im.bytes.data[im.bytes.len - 2] == 0x1b && im.bytes.data[im.bytes.len - 1] == '\\');
   ASSERT_EQ_INT(im.cols, 10);  // 96 px over 10 px cells
   ASSERT_EQ_INT(im.rows, 2);   // 24 px in 20 px cells
-  int dw, dh;
-  uint8_t *dec = decode_sixel(&im.bytes, &dw, &dh);
-  ASSERT(dec);
-  ASSERT_EQ_INT(dw, W * S);
-  ASSERT_EQ_INT(dh, H * S);
   // Sixel colours are whole percents: at most 255/200 off, so 2 after rounding.
-  int err = max_error(dec, px, W, H, 1, S, 0);
-  free(dec);
-  term_image_free(&im);
-  ASSERTF(err <= 2, "grey error %d", err);
+  check_sixel_roundtrip(&im, px, W, H, 1, S, 0, 2, "grey");
 }
 
-// An RGB image with fewer than 256 colours must come back with only the percent rounding.
-static void test_image_rgb(uint8_t *px, int w, int h) {
-  for (int y = 0; y < h; y++)
-    for (int x = 0; x < w; x++) {
-      uint8_t *p = px + (y * w + x) * 3;
-      p[0] = (uint8_t)(x * 255 / (w - 1));
-      p[1] = (uint8_t)(y * 255 / (h - 1));
+// An RGB image with fewer than 256 colours (120: 12 x 10) must come back with only the
+// percent rounding: drawn `scale` times in cells of cell_w x cell_h, as its luma where want_grey.
+static void check_rgb_roundtrip(int scale, int want_grey, int cell_w, int cell_h, const char *what) {
+  enum { W = 12, H = 10 };
+  uint8_t px[W * H * 3];
+  for (int y = 0; y < H; y++)
+    for (int x = 0; x < W; x++) {
+      uint8_t *p = px + (y * W + x) * 3;
+      p[0] = (uint8_t)(x * 255 / (W - 1));
+      p[1] = (uint8_t)(y * 255 / (H - 1));
       p[2] = (uint8_t)((x + y) % 3 * 120);
     }
-}
-
-TEST(termimg_sixel_rgb_roundtrip) {
-  enum { W = 12, H = 10, S = 4 };  // 120 distinct colours
-  uint8_t px[W * H * 3];
-  test_image_rgb(px, W, H);
   TermImage im;
   Err e;
-  ASSERT_EQ_INT(term_image_sixel(px, W, H, 3, S, 0, 8, 16, &im, &e), 0);
-  int dw, dh;
-  uint8_t *dec = decode_sixel(&im.bytes, &dw, &dh);
-  ASSERT(dec);
-  ASSERT_EQ_INT(dw, W * S);
-  ASSERT_EQ_INT(dh, H * S);
-  int err = max_error(dec, px, W, H, 3, S, 0);
-  free(dec);
-  term_image_free(&im);
-  ASSERTF(err <= 2, "rgb error %d", err);
+  ASSERT_EQ_INT(term_image_sixel(px, W, H, 3, scale, want_grey, cell_w, cell_h, &im, &e), 0);
+  check_sixel_roundtrip(&im, px, W, H, 3, scale, want_grey, 2, what);
 }
+
+TEST(termimg_sixel_rgb_roundtrip) { check_rgb_roundtrip(4, 0, 8, 16, "rgb"); }
 
 // More than 256 colours: the fitted palette (median cut + k-means) stays close
 // (measured: mean error 3.6, worst 13).
@@ -118,21 +116,8 @@ TEST(termimg_sixel_rgb_many_colors) {
   ASSERTF(mean < 5 && worst < 24, "mean error %.2f, worst %d", mean, worst);
 }
 
-TEST(termimg_sixel_grey_from_rgb) {  // NO_COLOR's sixel: RGB drawn as its luma
-  enum { W = 12, H = 10, S = 2 };
-  uint8_t px[W * H * 3];
-  test_image_rgb(px, W, H);
-  TermImage im;
-  Err e;
-  ASSERT_EQ_INT(term_image_sixel(px, W, H, 3, S, 1, 10, 20, &im, &e), 0);
-  int dw, dh;
-  uint8_t *dec = decode_sixel(&im.bytes, &dw, &dh);
-  ASSERT(dec);
-  int err = max_error(dec, px, W, H, 3, S, 1);
-  free(dec);
-  term_image_free(&im);
-  ASSERTF(err <= 2, "luma error %d", err);
-}
+// NO_COLOR's sixel: RGB drawn as its luma.
+TEST(termimg_sixel_grey_from_rgb) { check_rgb_roundtrip(2, 1, 10, 20, "luma"); }
 
 TEST(termimg_sixel_bad_args) {
   uint8_t px[4] = {0};
