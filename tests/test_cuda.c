@@ -105,10 +105,14 @@ static Buf buf_uniform(Rng *r, size_t n, float lo, float hi) {
   return b;
 }
 
-static void buf_free(Buf *b) {
-  ref_be->free(ref_be, b->ref);
-  gpu_be->free(gpu_be, b->gpu);
+static void bufs_free(const Buf *b, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    ref_be->free(ref_be, b[i].ref);
+    gpu_be->free(gpu_be, b[i].gpu);
+  }
 }
+// BUF_FREE(a, b, ...) frees each of the buffers named.
+#define BUF_FREE(...) bufs_free((const Buf[]){__VA_ARGS__}, sizeof((const Buf[]){__VA_ARGS__}) / sizeof(Buf))
 
 // ||gpu - ref|| / ||ref|| (the absolute norm when ref is all zeros), printed as "what: error".
 static double buf_err(const char *what, Buf b) {
@@ -240,9 +244,7 @@ static void check_gemm(int batch, int tA, int tB, int M, int N, int K, float alp
   Buf C = buf_randn(&r, (size_t)batch * sC, 1);
   BOTH(be->gemm(be, batch, tA, tB, M, N, K, alpha, ON(A), sA, ON(B), sB, beta, ON(C), sC));
   EXPECT_CLOSE(LABEL("gemm b%d %c%c M%d N%d K%d a%g b%g", batch, tA ? 'T' : 'N', tB ? 'T' : 'N', M, N, K, alpha, beta), C);
-  buf_free(&A);
-  buf_free(&B);
-  buf_free(&C);
+  BUF_FREE(A, B, C);
 }
 
 // Every transpose combination, odd sizes, padded batch strides; then attention's shapes with
@@ -296,7 +298,7 @@ static void check_conv_at(ConvDesc d, int bias, int reps, size_t off) {
   EXPECT_CLOSE(LABEL("conv bwd data x%d %s", reps, shape), dx);
   EXPECT_CLOSE(LABEL("conv bwd filter x%d %s", reps, shape), dw);
   if (bias) EXPECT_CLOSE(LABEL("conv bwd bias x%d %s", reps, shape), db);
-  for (int i = 0; i < 8; i++) buf_free(&all[i]);
+  bufs_free(all, 8);
 }
 
 static void check_conv(ConvDesc d, int bias, int reps) { check_conv_at(d, bias, reps, 0); }
@@ -502,42 +504,41 @@ static void check_groupnorm(int B, int C, int HW, int G) {
   EXPECT_CLOSE(LABEL("groupnorm bwd dx x2 B%d C%d HW%d G%d", B, C, HW, G), dx);
   EXPECT_CLOSE(LABEL("groupnorm bwd dgamma x2 B%d C%d HW%d G%d", B, C, HW, G), dg);
   EXPECT_CLOSE(LABEL("groupnorm bwd dbeta x2 B%d C%d HW%d G%d", B, C, HW, G), db);
-  Buf all[] = {x, gamma, beta, y, mean, rstd, dy, dx, dg, db};
-  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) buf_free(&all[i]);
+  BUF_FREE(x, gamma, beta, y, mean, rstd, dy, dx, dg, db);
+}
+
+// check_groupnorm for each {B, C, HW, G}: first the small cases both tests share, then the
+// test's own, until one fails.
+static void check_groupnorms(const int (*cases)[4], int n) {
+  static const int small[][4] = {
+      {3, 6, 35, 3},
+      {2, 8, 4, 8},  // one channel per group
+      {5, 12, 49, 4},
+  };
+  for (int k = 0; k < 3 + n && !test_failed(); k++) {
+    const int *c = k < 3 ? small[k] : cases[k - 3];
+    check_groupnorm(c[0], c[1], c[2], c[3]);
+  }
 }
 
 GPU_TEST(cuda_groupnorm) {
-  if (!have_backends()) return;
-  check_groupnorm(3, 6, 35, 3);
-  if (test_failed()) return;
-  check_groupnorm(2, 8, 4, 8);  // one channel per group
-  if (test_failed()) return;
-  check_groupnorm(5, 12, 49, 4);
-  if (test_failed()) return;
-  check_groupnorm(64, 64, 1024, 32);  // the default model
-  if (test_failed()) return;
-  check_groupnorm(64, 128, 256, 32);
-  if (test_failed()) return;
-  check_groupnorm(2, 64, 1024, 2);  // 32 768 values per group: more than the forward caches
+  static const int cases[][4] = {
+      {64, 64, 1024, 32},  // the default model
+      {64, 128, 256, 32},
+      {2, 64, 1024, 2},  // 32 768 values per group: more than the forward caches
+  };
+  if (have_backends()) check_groupnorms(cases, 3);
 }
 
 TEST(cuda_emu_groupnorm) {
-  if (!have_emu()) return;
-  check_groupnorm(3, 6, 35, 3);
-  if (test_failed()) return;
-  check_groupnorm(2, 8, 4, 8);  // one channel per group
-  if (test_failed()) return;
-  check_groupnorm(5, 12, 49, 4);
-  if (test_failed()) return;
-  check_groupnorm(2, 16, 100, 4);  // 400 values per group: 256 threads, each over two
-  if (test_failed()) return;
-  check_groupnorm(2, 160, 9, 32);  // 160 channels: two blocks sum the dgamma/dbeta columns
-  if (test_failed()) return;
-  check_groupnorm(2, 64, 1024, 32);  // the GPU test's 64 channels of 32x32, at batch 2
-  if (test_failed()) return;
-  check_groupnorm(2, 24, 1024, 8);  // 3 072 values per group: the forward's large cache
-  if (test_failed()) return;
-  check_groupnorm(1, 64, 1024, 2);  // 32 768 values per group: more than the forward caches
+  static const int cases[][4] = {
+      {2, 16, 100, 4},    // 400 values per group: 256 threads, each over two
+      {2, 160, 9, 32},    // 160 channels: two blocks sum the dgamma/dbeta columns
+      {2, 64, 1024, 32},  // the GPU test's 64 channels of 32x32, at batch 2
+      {2, 24, 1024, 8},   // 3 072 values per group: the forward's large cache
+      {1, 64, 1024, 2},   // 32 768 values per group: more than the forward caches
+  };
+  if (have_emu()) check_groupnorms(cases, 5);
 }
 
 // check(r, n) for each of the sizes, one Rng seeded with `seed` throughout, until one fails.
@@ -555,8 +556,7 @@ static void check_silu(Rng *r, size_t n) {
   EXPECT_CLOSE(LABEL("silu fwd n%zu", n), y);
   for (int rep = 0; rep < 2; rep++) BOTH(be->silu_bwd(be, n, ON(x), ON(dy), ON(dx)));
   EXPECT_CLOSE(LABEL("silu bwd x2 n%zu", n), dx);
-  Buf all[] = {x, y, dy, dx};
-  for (int i = 0; i < 4; i++) buf_free(&all[i]);
+  BUF_FREE(x, y, dy, dx);
 }
 
 GPU_TEST(cuda_silu) { if (have_backends()) CHECK_SIZES(check_silu, 400, 1, 1000003, (size_t)64 * 64 * 1024); }
@@ -572,31 +572,18 @@ static void check_softmax(int rows, int n, float scale) {
   EXPECT_CLOSE(LABEL("softmax fwd rows%d n%d scale%g", rows, n, scale), y);
   for (int rep = 0; rep < 2; rep++) BOTH(be->softmax_bwd(be, rows, n, scale, ON(y), ON(dy), ON(dx)));
   EXPECT_CLOSE(LABEL("softmax bwd x2 rows%d n%d scale%g", rows, n, scale), dx);
-  Buf all[] = {x, y, dy, dx};
-  for (int i = 0; i < 4; i++) buf_free(&all[i]);
+  BUF_FREE(x, y, dy, dx);
 }
 
-GPU_TEST(cuda_softmax) {
-  if (!have_backends()) return;
-  check_softmax(37, 19, 0.7f);
-  if (test_failed()) return;
-  check_softmax(3, 1, 1.0f);
-  if (test_failed()) return;
-  check_softmax(5, 1000, 0.125f);
-  if (test_failed()) return;
-  check_softmax(64 * 256, 256, 0.125f);  // attention over 16x16 tokens, batch 64
+// Odd shapes, one column, long rows, then attention over 16x16 tokens at batch B.
+static void check_softmaxes(int B) {
+  static const struct { int rows, n; float scale; } cases[] = {{37, 19, 0.7f}, {3, 1, 1.0f}, {5, 1000, 0.125f}};
+  for (int k = 0; k < 3 && !test_failed(); k++) check_softmax(cases[k].rows, cases[k].n, cases[k].scale);
+  if (!test_failed()) check_softmax(B * 256, 256, 0.125f);
 }
 
-TEST(cuda_emu_softmax) {
-  if (!have_emu()) return;
-  check_softmax(37, 19, 0.7f);
-  if (test_failed()) return;
-  check_softmax(3, 1, 1.0f);
-  if (test_failed()) return;
-  check_softmax(5, 1000, 0.125f);
-  if (test_failed()) return;
-  check_softmax(2 * 256, 256, 0.125f);  // attention over 16x16 tokens, batch 2
-}
+GPU_TEST(cuda_softmax) { if (have_backends()) check_softmaxes(64); }
+TEST(cuda_emu_softmax) { if (have_emu()) check_softmaxes(2); }
 
 // ---- elementwise and layout ----
 
@@ -616,9 +603,7 @@ static void check_elementwise(Rng *r, size_t n) {
   EXPECT_CLOSE(LABEL("fill n%zu", n), y);
   BOTH(be->copy(be, ON(y), ON(a), n));
   EXPECT_CLOSE(LABEL("copy n%zu", n), y);
-  buf_free(&a);
-  buf_free(&b);
-  buf_free(&y);
+  BUF_FREE(a, b, y);
 }
 
 GPU_TEST(cuda_elementwise) { if (have_backends()) CHECK_SIZES(check_elementwise, 600, 1, 33, 1000003); }
@@ -634,9 +619,7 @@ static void check_bcast(int B, int C, int HW, int per_sample) {
   EXPECT_CLOSE(LABEL("bcast_add B%d C%d HW%d vstride %d", B, C, HW, vstride), y);
   for (int rep = 0; rep < 2; rep++) BOTH(be->bcast_add_bwd(be, B, C, HW, ON(y), vstride, ON(dv)));
   EXPECT_CLOSE(LABEL("bcast_add_bwd x2 B%d C%d HW%d vstride %d", B, C, HW, vstride), dv);
-  buf_free(&v);
-  buf_free(&y);
-  buf_free(&dv);
+  BUF_FREE(v, y, dv);
 }
 
 GPU_TEST(cuda_bcast_add) {
@@ -669,23 +652,18 @@ static void check_chan_copy(int B, int HW, int src_C, int src_off, int dst_C, in
   EXPECT_CLOSE(LABEL("chan_copy beta0 B%d HW%d %d[%d..] -> %d[%d..] nc%d", B, HW, src_C, src_off, dst_C, dst_off, nc), dst);
   BOTH(be->chan_copy(be, B, nc, HW, ON(src), src_C, src_off, ON(dst), dst_C, dst_off, 1.0f));
   EXPECT_CLOSE(LABEL("chan_copy beta1 B%d HW%d %d[%d..] -> %d[%d..] nc%d", B, HW, src_C, src_off, dst_C, dst_off, nc), dst);
-  buf_free(&src);
-  buf_free(&dst);
+  BUF_FREE(src, dst);
 }
 
-GPU_TEST(cuda_chan_copy) {
-  if (!have_backends()) return;
+// An odd slice, then the model's concat of 64 + 64 channels of 32x32 at batch B.
+static void check_chan_copies(int B) {
   check_chan_copy(3, 9, 7, 2, 10, 5, 4);
-  check_chan_copy(64, 1024, 64, 0, 128, 64, 64);   // concat's second half
-  check_chan_copy(64, 1024, 128, 64, 64, 0, 64);   // its backward's slice
+  check_chan_copy(B, 1024, 64, 0, 128, 64, 64);  // concat's second half
+  check_chan_copy(B, 1024, 128, 64, 64, 0, 64);  // its backward's slice
 }
 
-TEST(cuda_emu_chan_copy) {
-  if (!have_emu()) return;
-  check_chan_copy(3, 9, 7, 2, 10, 5, 4);
-  check_chan_copy(2, 1024, 64, 0, 128, 64, 64);   // concat's second half, batch 2
-  check_chan_copy(2, 1024, 128, 64, 64, 0, 64);   // its backward's slice
-}
+GPU_TEST(cuda_chan_copy) { if (have_backends()) check_chan_copies(64); }
+TEST(cuda_emu_chan_copy) { if (have_emu()) check_chan_copies(2); }
 
 static void check_upsample(int B, int C, int H, int W) {
   Rng r;
@@ -696,24 +674,18 @@ static void check_upsample(int B, int C, int H, int W) {
   EXPECT_CLOSE(LABEL("upsample2x fwd B%d C%d %dx%d", B, C, H, W), y);
   for (int rep = 0; rep < 2; rep++) BOTH(be->upsample2x_bwd(be, B, C, H, W, ON(y), ON(dx)));
   EXPECT_CLOSE(LABEL("upsample2x bwd x2 B%d C%d %dx%d", B, C, H, W), dx);
-  buf_free(&x);
-  buf_free(&y);
-  buf_free(&dx);
+  BUF_FREE(x, y, dx);
 }
 
-GPU_TEST(cuda_upsample2x) {
-  if (!have_backends()) return;
+// Odd and single sizes, then B images of 64 channels of 16x16.
+static void check_upsamples(int B) {
   check_upsample(3, 5, 7, 9);
   check_upsample(1, 1, 1, 1);
-  check_upsample(64, 64, 16, 16);
+  check_upsample(B, 64, 16, 16);
 }
 
-TEST(cuda_emu_upsample2x) {
-  if (!have_emu()) return;
-  check_upsample(3, 5, 7, 9);
-  check_upsample(1, 1, 1, 1);
-  check_upsample(2, 64, 16, 16);
-}
+GPU_TEST(cuda_upsample2x) { if (have_backends()) check_upsamples(64); }
+TEST(cuda_emu_upsample2x) { if (have_emu()) check_upsamples(2); }
 
 // ---- loss and optimiser ----
 
@@ -728,25 +700,19 @@ static void check_mse(int B, int D, int weighted) {
     BOTH(be->mse_loss(be, B, D, ON(pred), ON(target), weighted ? ON(w) : NULL, ON(loss), ON(dpred)));
   EXPECT_CLOSE(LABEL("mse_loss loss B%d D%d %s", B, D, weighted ? "weighted" : "w=NULL"), loss);
   EXPECT_CLOSE(LABEL("mse_loss dpred x2 B%d D%d %s", B, D, weighted ? "weighted" : "w=NULL"), dpred);
-  Buf all[] = {pred, target, w, loss, dpred};
-  for (int i = 0; i < 5; i++) buf_free(&all[i]);
+  BUF_FREE(pred, target, w, loss, dpred);
 }
 
-GPU_TEST(cuda_mse_loss) {
-  if (!have_backends()) return;
+// Odd and single sizes, then B images of 32x32x1 and 32x32x3.
+static void check_mses(int B) {
   check_mse(5, 17, 1);
   check_mse(1, 1, 0);
-  check_mse(64, 1024, 1);
-  check_mse(64, 3072, 0);
+  check_mse(B, 1024, 1);
+  check_mse(B, 3072, 0);
 }
 
-TEST(cuda_emu_mse_loss) {
-  if (!have_emu()) return;
-  check_mse(5, 17, 1);
-  check_mse(1, 1, 0);
-  check_mse(8, 1024, 1);
-  check_mse(8, 3072, 0);
-}
+GPU_TEST(cuda_mse_loss) { if (have_backends()) check_mses(64); }
+TEST(cuda_emu_mse_loss) { if (have_emu()) check_mses(8); }
 
 static void check_adamw_ema(size_t n) {
   Rng r;
@@ -756,14 +722,13 @@ static void check_adamw_ema(size_t n) {
     Buf g = buf_randn(&r, n, step == 2 ? 1e-3f : 1.0f);
     BOTH(be->adamw(be, n, ON(p), ON(g), ON(m), ON(v), 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, step));
     BOTH(be->ema(be, n, ON(e), ON(p), 0.999f));
-    buf_free(&g);
+    BUF_FREE(g);
   }
   EXPECT_CLOSE("adamw p (3 steps)", p);
   EXPECT_CLOSE("adamw m (3 steps)", m);
   EXPECT_CLOSE("adamw v (3 steps)", v);
   EXPECT_CLOSE("ema (3 steps)", e);
-  Buf all[] = {p, m, v, e};
-  for (int i = 0; i < 4; i++) buf_free(&all[i]);
+  BUF_FREE(p, m, v, e);
 }
 
 GPU_TEST(cuda_adamw_ema) {
@@ -784,7 +749,7 @@ static void check_sumsq(Rng *r, size_t n) {
   ASSERTF(e <= TOL, "sumsq n %zu: %.17g vs %.17g", n, b, a);
   // The same input gives the same bits: the reduction order is fixed.
   ASSERT(gpu_be->sumsq(gpu_be, n, x.gpu) == b);
-  buf_free(&x);
+  BUF_FREE(x);
 }
 
 GPU_TEST(cuda_sumsq) { if (have_backends()) CHECK_SIZES(check_sumsq, 1200, 1, 1000, 1000003, (size_t)36 << 20); }
