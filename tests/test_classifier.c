@@ -6,21 +6,41 @@
 #include "models.h"
 #include "test.h"
 
-static Classifier *tiny(Backend *be) {
+static Classifier *tiny(Backend *be, Err *e) {
   ClassifierConfig c = {.in_ch = 1, .img = 8, .width = {4, 6, 8}, .groups = 2, .nclass = 3};
-  Err e;
-  return classifier_create(&c, be, &e);
+  return classifier_create(&c, be, e);
+}
+
+// tiny() with init seed 3, saved as test_tmpdir()/name (into path, 300 chars) with the extra
+// metadata (NULL: none). NULL with e set where it fails.
+static Classifier *saved_tiny(Backend *be, const char *name, const char **extra, char *path, Err *e) {
+  Classifier *m = tiny(be, e);
+  if (!m) return NULL;
+  classifier_init_params(m, 3);
+  snprintf(path, 300, "%s/%s", test_tmpdir(), name);
+  if (classifier_save(path, m, extra, e) == 0) return m;
+  classifier_free(m);
+  return NULL;
 }
 
 // Random weights of a chosen scale (the default init is fine too, but this one makes the
 // norms' scales and shifts non-trivial).
 static void randomize(Classifier *m, uint64_t seed, float scale) { test_fill_normal(m->be, m->w, m->size, seed, scale); }
 
-static double loss_at(Classifier *m, const float *x, int B, const uint8_t *y) {
+// The mean cross-entropy of the model on B images x with labels y.
+typedef struct {
+  Classifier *m;
+  const float *x;
+  const uint8_t *y;
+  int B;
+} Xent;
+
+static double loss_at(void *ctx) {
+  const Xent *c = ctx;
   float *logits, h[64];
-  classifier_forward(m, x, B, &logits);
-  m->be->download(m->be, h, logits, (size_t)B * m->cfg.nclass);
-  return classifier_xent(h, y, B, m->cfg.nclass, NULL, NULL);
+  classifier_forward(c->m, c->x, c->B, &logits);
+  c->m->be->download(c->m->be, h, logits, (size_t)c->B * c->m->cfg.nclass);
+  return classifier_xent(h, c->y, c->B, c->m->cfg.nclass, NULL, NULL);
 }
 
 TEST(classifier_xent_matches_its_definition) {
@@ -40,8 +60,9 @@ TEST(classifier_xent_matches_its_definition) {
 // in float32 with h = 1e-2; ||fd - analytic|| / ||analytic|| < 1e-2 over the sample.
 TEST(classifier_gradient_finite_differences) {
   Backend *be = backend_cpu_ref_create();
-  Classifier *m = tiny(be);
-  ASSERT(m);
+  Err e;
+  Classifier *m = tiny(be, &e);
+  ASSERTF(m, "%s", e.msg);
   randomize(m, 5, 0.4f);
   enum { B = 3 };
   size_t n = (size_t)B * 8 * 8;
@@ -61,24 +82,15 @@ TEST(classifier_gradient_finite_differences) {
   float *w = xmalloc(sizeof(float) * m->size), *g = xmalloc(sizeof(float) * m->size);
   be->download(be, w, m->w, m->size);
   be->download(be, g, m->g, m->size);
-  double num = 0, den = 0;
+  Xent loss = {m, x, y, B};
+  FdError fd = {0, 0};
   for (int p = 0; p < m->nparams; p++)
     for (int k = 0; k < 4; k++) {
       size_t i = m->params[p].off + rng_int(&rng, (int)m->params[p].n);
-      float keep = w[i];
-      const float h = 1e-2f;
-      w[i] = keep + h; be->upload(be, m->w, w, m->size);
-      double lp = loss_at(m, x, B, y);
-      w[i] = keep - h; be->upload(be, m->w, w, m->size);
-      double lm = loss_at(m, x, B, y);
-      w[i] = keep;
-      double fd = (lp - lm) / (2 * h);
-      num += (fd - g[i]) * (fd - g[i]);
-      den += (double)g[i] * g[i];
+      test_fd_add(&fd, be, m->w, w, m->size, i, g[i], loss_at, &loss);
     }
-  be->upload(be, m->w, w, m->size);
-  ASSERTF(den > 0, "all sampled gradients are zero");
-  ASSERTF(sqrt(num / den) < 1e-2, "relative gradient error %.3g", sqrt(num / den));
+  ASSERTF(fd.den > 0, "all sampled gradients are zero");
+  ASSERTF(sqrt(fd.num / fd.den) < 1e-2, "relative gradient error %.3g", sqrt(fd.num / fd.den));
   free(w); free(g);
   be->free(be, x); be->free(be, dlog);
   classifier_free(m);
@@ -87,14 +99,11 @@ TEST(classifier_gradient_finite_differences) {
 
 TEST(classifier_save_load_roundtrip) {
   Backend *be = backend_cpu_ref_create();
-  Classifier *m = tiny(be);
-  ASSERT(m);
-  classifier_init_params(m, 3);
   char path[300], h1[17], h2[17];
-  snprintf(path, sizeof path, "%s/cls.safetensors", test_tmpdir());
   Err e;
   const char *extra[] = {"test_accuracy", "0.5", NULL};
-  ASSERTF(classifier_save(path, m, extra, &e) == 0, "%s", e.msg);
+  Classifier *m = saved_tiny(be, "cls.safetensors", extra, path, &e);
+  ASSERTF(m, "%s", e.msg);
   Classifier *r = classifier_load(path, be, &e);
   ASSERTF(r, "%s", e.msg);
   classifier_hash(m, h1);
@@ -116,14 +125,11 @@ TEST(classifier_save_load_roundtrip) {
 // file holds (refused before it is allocated). tests/fuzz/corpus/classifier has these as seeds.
 TEST(classifier_load_refuses_corrupt_config) {
   Backend *be = backend_cpu_ref_create();
-  Classifier *m = tiny(be);
-  ASSERT(m);
-  classifier_init_params(m, 3);
   char path[300], bad[320];
-  snprintf(path, sizeof path, "%s/cls-good.safetensors", test_tmpdir());
-  snprintf(bad, sizeof bad, "%s/cls-bad.safetensors", test_tmpdir());
   Err e;
-  ASSERTF(classifier_save(path, m, NULL, &e) == 0, "%s", e.msg);
+  Classifier *m = saved_tiny(be, "cls-good.safetensors", NULL, path, &e);
+  ASSERTF(m, "%s", e.msg);
+  snprintf(bad, sizeof bad, "%s/cls-bad.safetensors", test_tmpdir());
   classifier_free(m);
   const char *cases[][2] = {
     {"{\"in_ch\":1e300,\"img\":8,\"width\":[4,6,8],\"groups\":2,\"nclass\":3}", "invalid classifier config"},

@@ -70,6 +70,19 @@ static double step_loss(UNet *m, UNet *te, float w, const Dataset *ds, int B, fl
   return mean;
 }
 
+// step_loss(m, te, w, ds, B) as a loss of the weights alone, for test_fd_add.
+typedef struct {
+  UNet *m, *te;
+  float w;
+  const Dataset *ds;
+  int B;
+} StepLoss;
+
+static double step_loss_of(void *ctx) {
+  const StepLoss *c = ctx;
+  return step_loss(c->m, c->te, c->w, c->ds, c->B, NULL, NULL);
+}
+
 // W = 1 against a copy of oneself: the target is the student's own prediction, so the loss and
 // the whole gradient are exactly zero.
 TEST(distill_w1_against_itself_is_zero) {
@@ -129,25 +142,12 @@ TEST(distill_gradient_finite_differences) {
   }
   Rng rng;
   rng_seed(&rng, 17);
-  double num = 0, den = 0;
-  for (int s = 0; s < 30; s++) {
-    const Param *p = &m->params[rng_int(&rng, m->nparams)];
-    size_t i = p->off + rng_int(&rng, (int)p->n);
-    float keep = w[i];
-    const float h = 1e-2f;
-    w[i] = keep + h; be->upload(be, m->w, w, m->size);
-    double lp = step_loss(m, te, W, &ds, B, NULL, NULL);
-    w[i] = keep - h; be->upload(be, m->w, w, m->size);
-    double lm = step_loss(m, te, W, &ds, B, NULL, NULL);
-    w[i] = keep;
-    double fd = (lp - lm) / (2 * h);
-    num += (fd - g[i]) * (fd - g[i]);
-    den += (double)g[i] * g[i];
-  }
-  be->upload(be, m->w, w, m->size);
-  ASSERTF(den > 0, "all sampled gradients are zero");
-  printf("    relative gradient error %.3g\n", sqrt(num / den));
-  ASSERTF(sqrt(num / den) < 2e-2, "relative gradient error %.3g", sqrt(num / den));
+  StepLoss loss = {m, te, W, &ds, B};
+  FdError fd = {0, 0};
+  test_fd_sample(&fd, m, w, g, &rng, 30, step_loss_of, &loss);
+  ASSERTF(fd.den > 0, "all sampled gradients are zero");
+  printf("    relative gradient error %.3g\n", sqrt(fd.num / fd.den));
+  ASSERTF(sqrt(fd.num / fd.den) < 2e-2, "relative gradient error %.3g", sqrt(fd.num / fd.den));
   free(g); free(w);
   unet_free(m); unet_free(te);
   data_free(&ds);
@@ -217,17 +217,9 @@ TEST(distill_resume_is_bit_exact) {
   trainer_init(&tb, b, &ds, &oc, SCHED_LINEAR, 1000, B, 200, 700, 13);
   trainer_set_teacher(&tb, te, 0.6f);
   for (int i = 0; i < K; i++) resumed[i] = trainer_step(&tb, NULL, NULL);
-  char path[512];
-  snprintf(path, sizeof path, "%s/distill-resume.safetensors", test_tmpdir());
   Err e;
-  ASSERTF(ckpt_save(path, b, &tb, "synthetic", NULL, &e) == 0, "%s", e.msg);
-  trainer_free(&tb);
-  unet_free(b);
-  UNet *c = ckpt_load_model(path, be, 0, NULL, &e);
-  ASSERTF(c, "%s", e.msg);
-  trainer_init(&tc, c, &ds, &oc, SCHED_LINEAR, 1000, B, 200, 700, 999 /* overwritten */);
-  ASSERTF(ckpt_load_train_state(path, &tc, &e) == 0, "%s", e.msg);
-  trainer_set_teacher(&tc, te, 0.6f);
+  ASSERTF(test_resume(&tb, "distill-resume.safetensors", &tc, &e) == 0, "%s", e.msg);  // with te again
+  UNet *c = tc.model;
   for (int i = K; i < N; i++) resumed[i] = trainer_step(&tc, NULL, NULL);
   for (int i = 0; i < N; i++) ASSERTF(straight[i] == resumed[i], "step %d: %.9g vs %.9g", i, straight[i], resumed[i]);
   float *wa = host_copy(be, a->w, a->size), *wc = host_copy(be, c->w, c->size);

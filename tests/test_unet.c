@@ -5,12 +5,22 @@
 #include "test.h"
 #include <string.h>
 
-static double dot_out(UNet *m, const float *x, const int *t, int B, const float *r, size_t n) {
-  float *out, *h = xmalloc(sizeof(float) * n);
-  unet_forward(m, x, t, B, &out);
-  m->be->download(m->be, h, out, n);
+// sum(out * r) of the model's output for x at timesteps t: B images, n values.
+typedef struct {
+  UNet *m;
+  const float *x, *r;
+  const int *t;
+  int B;
+  size_t n;
+} DotOut;
+
+static double dot_out(void *ctx) {
+  const DotOut *d = ctx;
+  float *out, *h = xmalloc(sizeof(float) * d->n);
+  unet_forward(d->m, d->x, d->t, d->B, &out);
+  d->m->be->download(d->m->be, h, out, d->n);
   double s = 0;
-  for (size_t i = 0; i < n; i++) s += (double)h[i] * r[i];
+  for (size_t i = 0; i < d->n; i++) s += (double)h[i] * d->r[i];
   free(h);
   return s;
 }
@@ -40,25 +50,11 @@ TEST(unet_gradient_finite_differences) {
   float *w = xmalloc(sizeof(float) * m->size), *g = xmalloc(sizeof(float) * m->size);
   be->download(be, w, m->w, m->size);
   be->download(be, g, m->g, m->size);
-  double num = 0, den = 0;
-  for (int k = 0; k < 60; k++) {
-    // one entry of a random parameter tensor, so every layer kind gets checked
-    const Param *p = &m->params[rng_int(&rng, m->nparams)];
-    size_t i = p->off + rng_int(&rng, (int)p->n);
-    float keep = w[i];
-    const float h = 1e-2f;
-    w[i] = keep + h; be->upload(be, m->w, w, m->size);
-    double lp = dot_out(m, x, t, B, r, n);
-    w[i] = keep - h; be->upload(be, m->w, w, m->size);
-    double lm = dot_out(m, x, t, B, r, n);
-    w[i] = keep;
-    double fd = (lp - lm) / (2 * h);
-    num += (fd - g[i]) * (fd - g[i]);
-    den += (double)g[i] * g[i];
-  }
-  be->upload(be, m->w, w, m->size);
-  ASSERTF(den > 0, "all sampled gradients are zero");
-  ASSERTF(sqrt(num / den) < 2e-2, "relative gradient error %.3g", sqrt(num / den));
+  DotOut loss = {m, x, r, t, B, n};
+  FdError fd = {0, 0};
+  test_fd_sample(&fd, m, w, g, &rng, 60, dot_out, &loss);
+  ASSERTF(fd.den > 0, "all sampled gradients are zero");
+  ASSERTF(sqrt(fd.num / fd.den) < 2e-2, "relative gradient error %.3g", sqrt(fd.num / fd.den));
   free(w); free(g); free(hx); free(r);
   be->free(be, x); be->free(be, dr);
   unet_free(m);
@@ -198,19 +194,12 @@ TEST(unet_resume_is_bit_exact) {
   Trainer tb;
   trainer_init(&tb, b, &d, &oc, SCHED_LINEAR, 1000, B, 0, 1000, 77);
   for (int i = 0; i < K; i++) resumed[i] = trainer_step(&tb, NULL, NULL);
-  char path[512];
-  snprintf(path, sizeof path, "%s/resume.safetensors", test_tmpdir());
   Err e;
-  ASSERTF(ckpt_save(path, b, &tb, "synthetic", NULL, &e) == 0, "%s", e.msg);
-  trainer_free(&tb);
-  unet_free(b);
-
-  UNet *c = ckpt_load_model(path, be, 0, NULL, &e);
-  ASSERTF(c, "%s", e.msg);
-  ASSERT(c->cfg.dropout == 0.1f);
   Trainer tc;
-  trainer_init(&tc, c, &d, &oc, SCHED_LINEAR, 1000, B, 0, 1000, 12345 /* overwritten */);
-  ASSERTF(ckpt_load_train_state(path, &tc, &e) == 0, "%s", e.msg);
+  ASSERTF(test_resume(&tb, "resume.safetensors", &tc, &e) == 0, "%s", e.msg);
+
+  UNet *c = tc.model;
+  ASSERT(c->cfg.dropout == 0.1f);
   for (int i = K; i < N; i++) resumed[i] = trainer_step(&tc, NULL, NULL);
   for (int i = 0; i < N; i++) ASSERTF(straight[i] == resumed[i], "step %d: %.9g vs %.9g", i, straight[i], resumed[i]);
   ASSERT(memcmp(a->w, c->w, sizeof(float) * a->size) == 0);
