@@ -124,16 +124,23 @@ static const char *good_idx(const char *name, size_t *img_len, size_t *lab_len) 
   return dir;
 }
 
-// data_load("mnist:DIR") must fail with a message holding DIR/file and `words`.
-static void expect_fail(const char *dir, const char *file, const char *words) {
-  char spec[600], path[600];
-  snprintf(spec, sizeof spec, "mnist:%s", dir);
-  snprintf(path, sizeof path, "%s/%s", dir, file);
+// data_load("KIND:DIR", split) must fail, leave no data and say both words (words2: NULL for
+// none).
+static void expect_load_fail(const char *kind, const char *dir, int split, const char *words, const char *words2) {
+  char spec[600];
+  snprintf(spec, sizeof spec, "%s:%s", kind, dir);
   Dataset ds;
   Err e = {0};
-  ASSERTF(data_load(spec, DATA_TRAIN, &ds, &e) == -1, "%s loaded", spec);
+  ASSERTF(data_load(spec, split, &ds, &e) == -1, "%s loaded", spec);
   ASSERT(ds.x == NULL && ds.labels == NULL && ds.n == 0);
-  ASSERTF(has(&e, path, words), "message '%s' lacks '%s' or '%s'", e.msg, path, words);
+  ASSERTF(has(&e, words, words2), "message '%s' lacks '%s' or '%s'", e.msg, words, words2 ? words2 : "");
+}
+
+// The same for a message holding DIR/file and `words`.
+static void expect_file_fail(const char *kind, const char *dir, int split, const char *file, const char *words) {
+  char path[600];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  expect_load_fail(kind, dir, split, path, words);
 }
 
 TEST(data_idx_small_plain) {
@@ -181,33 +188,33 @@ TEST(data_idx_gzip) {
   fclose(g);
   put_file(dir, IMAGES ".gz", z, n / 2);
   free(z);
-  expect_fail(dir, IMAGES ".gz", "truncated at byte");
+  expect_file_fail("mnist", dir, DATA_TRAIN, IMAGES ".gz", "truncated at byte");
 }
 
 TEST(data_idx_truncated) {
   size_t li, ll;
   const char *dir = good_idx("idx_trunc", &li, &ll);
   put_file(dir, IMAGES, img_buf, 900);
-  expect_fail(dir, IMAGES, "truncated at byte 900 (expected 2368)");
+  expect_file_fail("mnist", dir, DATA_TRAIN, IMAGES, "truncated at byte 900 (expected 2368)");
   put_file(dir, IMAGES, img_buf, 10);  // inside the header
-  expect_fail(dir, IMAGES, "truncated at byte 10 (expected 16)");
+  expect_file_fail("mnist", dir, DATA_TRAIN, IMAGES, "truncated at byte 10 (expected 16)");
   put_file(dir, IMAGES, img_buf, li);
   put_file(dir, LABELS, lab_buf, ll - 1);
-  expect_fail(dir, LABELS, "truncated at byte 10 (expected 11)");
+  expect_file_fail("mnist", dir, DATA_TRAIN, LABELS, "truncated at byte 10 (expected 11)");
 }
 
 TEST(data_idx_wrong_magic) {
   size_t li, ll;
   const char *dir = good_idx("idx_magic", &li, &ll);
   put_file(dir, IMAGES, lab_buf, ll);  // a label file where the images should be
-  expect_fail(dir, IMAGES, "holds IDX labels");
+  expect_file_fail("mnist", dir, DATA_TRAIN, IMAGES, "holds IDX labels");
   put_file(dir, IMAGES, img_buf, li);
   put_file(dir, LABELS, img_buf, li);  // and the other way round
-  expect_fail(dir, LABELS, "holds IDX images");
+  expect_file_fail("mnist", dir, DATA_TRAIN, LABELS, "holds IDX images");
   put_file(dir, LABELS, lab_buf, ll);
   be32(img_buf, 0x00000D03);           // float elements: not ours
   put_file(dir, IMAGES, img_buf, li);
-  expect_fail(dir, IMAGES, "not an IDX images file (magic 0x00000d03");
+  expect_file_fail("mnist", dir, DATA_TRAIN, IMAGES, "not an IDX images file (magic 0x00000d03");
 }
 
 TEST(data_idx_count_mismatch) {
@@ -215,29 +222,29 @@ TEST(data_idx_count_mismatch) {
   const char *dir = good_idx("idx_count", &li, &ll);
   ll = idx_labels(lab_buf, 0x801, 2);
   put_file(dir, LABELS, lab_buf, ll);
-  expect_fail(dir, LABELS, "2 labels for the 3 images");
+  expect_file_fail("mnist", dir, DATA_TRAIN, LABELS, "2 labels for the 3 images");
 }
 
 TEST(data_idx_trailing_bytes) {
   size_t li, ll;
   const char *dir = good_idx("idx_long", &li, &ll);
   put_file(dir, IMAGES, img_buf, li + 5);
-  expect_fail(dir, IMAGES, "longer than the 2368 bytes");
+  expect_file_fail("mnist", dir, DATA_TRAIN, IMAGES, "longer than the 2368 bytes");
 }
 
 TEST(data_idx_empty_and_garbage) {
   size_t li, ll;
   const char *dir = good_idx("idx_garbage", &li, &ll);
   put_file(dir, IMAGES, "", 0);
-  expect_fail(dir, IMAGES, "empty file");
+  expect_file_fail("mnist", dir, DATA_TRAIN, IMAGES, "empty file");
   uint8_t junk[4096];
   for (int i = 0; i < (int)sizeof junk; i++) junk[i] = (uint8_t)(i * 2654435761u >> 11);
   put_file(dir, IMAGES, junk, sizeof junk);
-  expect_fail(dir, IMAGES, "not an IDX images file");
+  expect_file_fail("mnist", dir, DATA_TRAIN, IMAGES, "not an IDX images file");
   // A gzip header followed by junk.
   junk[0] = 0x1f, junk[1] = 0x8b, junk[2] = 8, junk[3] = 0;
   put_file(dir, IMAGES ".gz", junk, sizeof junk);
-  expect_fail(dir, IMAGES ".gz", "");
+  expect_file_fail("mnist", dir, DATA_TRAIN, IMAGES ".gz", "");
 }
 
 TEST(data_idx_absurd_dims) {
@@ -245,17 +252,17 @@ TEST(data_idx_absurd_dims) {
   const char *dir = good_idx("idx_dims", &li, &ll);
   be32(img_buf + 8, 0xFFFFFFFF);  // rows
   put_file(dir, IMAGES, img_buf, li);
-  expect_fail(dir, IMAGES, "absurd image size");
+  expect_file_fail("mnist", dir, DATA_TRAIN, IMAGES, "absurd image size");
   be32(img_buf + 8, 28);
   be32(img_buf + 4, 0);           // no images
   put_file(dir, IMAGES, img_buf, 16);
-  expect_fail(dir, IMAGES, "holds no images");
+  expect_file_fail("mnist", dir, DATA_TRAIN, IMAGES, "holds no images");
   // Billions of images, and labels to match: found short before anything is allocated.
   be32(img_buf + 4, 0xFFFFFFF0);
   put_file(dir, IMAGES, img_buf, li);
   be32(lab_buf + 4, 0xFFFFFFF0);
   put_file(dir, LABELS, lab_buf, ll);
-  expect_fail(dir, IMAGES, "truncated at byte 2368");
+  expect_file_fail("mnist", dir, DATA_TRAIN, IMAGES, "truncated at byte 2368");
 }
 
 TEST(data_idx_bad_label) {
@@ -263,18 +270,18 @@ TEST(data_idx_bad_label) {
   const char *dir = good_idx("idx_label", &li, &ll);
   lab_buf[8 + 1] = 10;
   put_file(dir, LABELS, lab_buf, ll);
-  expect_fail(dir, LABELS, "label 10 at index 1");
+  expect_file_fail("mnist", dir, DATA_TRAIN, LABELS, "label 10 at index 1");
 }
 
 TEST(data_missing_and_unknown) {
   const char *dir = scratch("idx_none");
-  expect_fail(dir, IMAGES, "No such file or directory");
+  expect_file_fail("mnist", dir, DATA_TRAIN, IMAGES, "No such file or directory");
   size_t li, ll;
   dir = good_idx("idx_nolabels", &li, &ll);
   char path[600];
   snprintf(path, sizeof path, "%s/" LABELS, dir);
   remove(path);
-  expect_fail(dir, LABELS, "No such file or directory");
+  expect_file_fail("mnist", dir, DATA_TRAIN, LABELS, "No such file or directory");
   Dataset ds;
   Err e = {0};
   ASSERT(data_load("imagenet", DATA_TRAIN, &ds, &e) == -1);
@@ -341,31 +348,21 @@ TEST(data_cifar_loads) {
   data_free(&ds);
 }
 
-static void expect_cifar_fail(const char *dir, int split, const char *file, const char *words) {
-  char spec[600], path[600];
-  snprintf(spec, sizeof spec, "cifar10:%s", dir);
-  snprintf(path, sizeof path, "%s/%s", dir, file);
-  Dataset ds;
-  Err e = {0};
-  ASSERTF(data_load(spec, split, &ds, &e) == -1, "%s loaded", spec);
-  ASSERT(ds.x == NULL && ds.n == 0);
-  ASSERTF(has(&e, path, words), "message '%s' lacks '%s' or '%s'", e.msg, path, words);
-}
 
 TEST(data_cifar_bad_files) {
   const char *dir = good_cifar("cifar_bad");
   put_cifar(dir, "data_batch_3.bin", 2, 0, 5);
-  expect_cifar_fail(dir, DATA_TRAIN, "data_batch_3.bin", "size 6151 is not a whole number of 3073-byte");
+  expect_file_fail("cifar10", dir, DATA_TRAIN, "data_batch_3.bin", "size 6151 is not a whole number of 3073-byte");
   put_cifar(dir, "data_batch_3.bin", 0, 0, 0);
-  expect_cifar_fail(dir, DATA_TRAIN, "data_batch_3.bin", "empty file");
+  expect_file_fail("cifar10", dir, DATA_TRAIN, "data_batch_3.bin", "empty file");
   put_cifar(dir, "data_batch_3.bin", 2, 0, 0);
   char path[600];
   snprintf(path, sizeof path, "%s/data_batch_5.bin", dir);
   remove(path);
-  expect_cifar_fail(dir, DATA_TRAIN, "data_batch_5.bin", "No such file or directory");
+  expect_file_fail("cifar10", dir, DATA_TRAIN, "data_batch_5.bin", "No such file or directory");
   uint8_t rec[REC] = {200};
   put_file(dir, "test_batch.bin", rec, REC);
-  expect_cifar_fail(dir, DATA_TEST, "test_batch.bin", "label 200 in record 0");
+  expect_file_fail("cifar10", dir, DATA_TEST, "test_batch.bin", "label 200 in record 0");
 }
 
 // ---- PNG folders ----
@@ -400,15 +397,6 @@ TEST(data_png_folder) {
   ASSERT_NEAR(c_b_last, (uint8_t)(200 + 35) / 127.5 - 1, 1e-6, 0);
 }
 
-static void expect_png_fail(const char *dir, const char *words, const char *words2) {
-  char spec[600];
-  snprintf(spec, sizeof spec, "png:%s", dir);
-  Dataset ds;
-  Err e = {0};
-  ASSERTF(data_load(spec, DATA_TRAIN, &ds, &e) == -1, "%s loaded", spec);
-  ASSERT(ds.x == NULL && ds.n == 0);
-  ASSERTF(has(&e, words, words2), "message '%s' lacks '%s' or '%s'", e.msg, words, words2);
-}
 
 TEST(data_png_mismatch_and_corrupt) {
   const char *dir = scratch("png_bad");
@@ -417,15 +405,15 @@ TEST(data_png_mismatch_and_corrupt) {
   put_png(dir, "c.png", 5, 4, 1, 0);
   char path[600];
   snprintf(path, sizeof path, "%s/c.png", dir);
-  expect_png_fail(dir, path, "5x4 grey, but");
+  expect_load_fail("png", dir, DATA_TRAIN, path, "5x4 grey, but");
   put_png(dir, "c.png", 4, 4, 3, 0);
-  expect_png_fail(dir, path, "4x4 RGB, but");
+  expect_load_fail("png", dir, DATA_TRAIN, path, "4x4 RGB, but");
   put_file(dir, "c.png", "\x89PNG\r\n\x1a\n\0\0\0\rIHDRjunk", 20);
-  expect_png_fail(dir, path, "truncated");
+  expect_load_fail("png", dir, DATA_TRAIN, path, "truncated");
   const char *empty = scratch("png_empty");
-  expect_png_fail(empty, empty, "no .png files");
+  expect_load_fail("png", empty, DATA_TRAIN, empty, "no .png files");
   snprintf(path, sizeof path, "%s/nowhere", test_tmpdir());
-  expect_png_fail(path, path, "No such file or directory");
+  expect_load_fail("png", path, DATA_TRAIN, path, "No such file or directory");
 }
 
 // Random changes to the headers and cuts of a small IDX set: loaded or refused, never a crash.
