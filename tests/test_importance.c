@@ -5,13 +5,9 @@
 #include "test.h"
 
 static void calib(Calib *c, int n) {
-  Dataset d = {.n = n, .c = 1, .h = 32, .w = 32};
-  d.x = xmalloc(sizeof(float) * n * 32 * 32);
-  Rng r;
-  rng_seed(&r, 99);
-  for (long i = 0; i < (long)n * 32 * 32; i++) d.x[i] = 2 * rng_uniform(&r) - 1;
+  Dataset d = test_random_data(n, 99);
   calib_init(c, &d, n, 5);
-  free(d.x);
+  data_free(&d);
 }
 
 // What every test here starts from: a CPU backend, the tiny model with random weights from

@@ -19,13 +19,9 @@ static void fixture(Fixture *f) {
   f->be = backend_cpu_create(1);
   f->m = test_tiny_random(f->be, 11, 0.15f);
   schedule_init(&f->s, SCHED_LINEAR, 1000);
-  Dataset d = {.n = 8, .c = 1, .h = 32, .w = 32};
-  d.x = xmalloc(sizeof(float) * 8 * 32 * 32);
-  Rng r;
-  rng_seed(&r, 3);
-  for (int i = 0; i < 8 * 32 * 32; i++) d.x[i] = 2 * rng_uniform(&r) - 1;
+  Dataset d = test_random_data(8, 3);
   calib_init(&f->c, &d, 8, 1);
-  free(d.x);
+  data_free(&d);
   Err e;
   ImpCfg ic = imp_defaults(CRIT_MAGNITUDE, 0, 1000);
   CHECK(!importance_compute(f->m, &f->s, &f->c, &ic, &f->imp, &e), "%s", e.msg);
@@ -39,13 +35,18 @@ static void fixture_free(Fixture *f) {
   f->be->destroy(f->be);
 }
 
+// The fixture and a pruner of its model by its importance: 0, or -1 where pruner_init fails.
+static int fixture_pruner(Fixture *f, Pruner *p) {
+  fixture(f);
+  Err e;
+  return pruner_init(p, f->m, &f->imp, &e);
+}
+
 // pruner_init's MAC shares assume MACs are linear in each group's width on its own.
 TEST(search_macs_linear_in_each_group) {
   Fixture f;
-  fixture(&f);
   Pruner p;
-  Err e;
-  ASSERT(!pruner_init(&p, f.m, &f.imp, &e));
+  ASSERT(!fixture_pruner(&f, &p));
   int G = p.ngroups, u[64];
   ASSERT(G <= 64);
   for (int g = 0; g < G; g++) u[g] = p.units[g];
@@ -67,12 +68,11 @@ TEST(search_macs_linear_in_each_group) {
 
 TEST(search_prune_to_target_within_2_percent) {
   Fixture f;
-  fixture(&f);
   Pruner p;
-  Err e;
-  ASSERT(!pruner_init(&p, f.m, &f.imp, &e));
+  ASSERT(!fixture_pruner(&f, &p));
   int G = p.ngroups, u[64];
   double uni[64], skew[64];
+  Err e;
   for (int g = 0; g < G; g++) {
     uni[g] = 1.0;
     skew[g] = strstr(f.m->widths.name[g], ".mid") ? 0.4 : 1.0;  // thin inner widths, full stream
