@@ -107,7 +107,7 @@ TEST(sampler_count_steps_per_t) {
 // Data N(mu, var I): x_t ~ N(sqrt(abar) mu, (abar var + 1 - abar) I), so the optimal
 // denoiser is E[eps | x_t] = sqrt(1 - abar) (x_t - sqrt(abar) mu) / (abar var + 1 - abar).
 // var = 0 is a point mass at mu, where eps = (x_t - sqrt(abar) mu) / sqrt(1 - abar).
-typedef struct { const Schedule *s; const float *mu; float var; long per_image; int calls; } Gauss;
+typedef struct { const Schedule *s; float *mu; float var; long per_image; int calls; } Gauss;
 
 static int gauss_eps(void *user, int t, const float *x, int B, float *eps, Err *e) {
   Gauss *g = user;
@@ -125,6 +125,18 @@ static float *point_image(long n) {  // a fixed image with values in [-0.9, 0.9]
   float *mu = malloc(sizeof(float) * n);
   for (long i = 0; i < n; i++) mu[i] = 0.9f * sinf(0.37f * (float)i + 0.5f);
   return mu;
+}
+
+// N(point_image, var I) over per values an image, on the linear schedule s; gauss_free() frees
+// both.
+static Gauss gauss_new(Schedule *s, long per, float var) {
+  schedule_init(s, SCHED_LINEAR, T);
+  return (Gauss){s, point_image(per), var, per, 0};
+}
+
+static void gauss_free(Gauss *g) {
+  schedule_free((Schedule *)g->s);
+  free(g->mu);
 }
 
 static double max_abs_diff(const float *a, const float *b, long n) {
@@ -224,11 +236,10 @@ TEST(sampler_gaussian_data_statistics) {
 TEST(sampler_ddim_gaussian_closed_form) {
   enum { B = 2, C = 1, H = 8, W = 8 };
   const long per = C * H * W, n = B * per;
-  float *mu = point_image(per), *x = malloc(sizeof(float) * n), *z = malloc(sizeof(float) * n);
   const double var = 0.2;
   Schedule s;
-  schedule_init(&s, SCHED_LINEAR, T);
-  Gauss g = {&s, mu, (float)var, per, 0};
+  Gauss g = gauss_new(&s, per, (float)var);
+  float *mu = g.mu, *x = malloc(sizeof(float) * n), *z = malloc(sizeof(float) * n);
   for (int sp = 0; sp < 3; sp++)
     for (int S = 5; S <= 125; S *= 5) {
       SamplerCfg cfg = sampler_cfg_default();
@@ -248,18 +259,17 @@ TEST(sampler_ddim_gaussian_closed_form) {
                 spacing_name(cfg.spacing), S, k, x[k], want);
       }
     }
-  schedule_free(&s);
-  free(mu); free(x); free(z);
+  gauss_free(&g);
+  free(x); free(z);
 }
 
 // DDIM with eta = 1 over all T steps is DDPM written another way, and draws the same noise.
 TEST(sampler_ddim_eta1_full_equals_ddpm) {
   enum { B = 2, C = 3, H = 4, W = 4 };
   const long per = C * H * W, n = B * per;
-  float *mu = point_image(per), *x1 = malloc(sizeof(float) * n), *x2 = malloc(sizeof(float) * n);
   Schedule s;
-  schedule_init(&s, SCHED_LINEAR, T);
-  Gauss g = {&s, mu, 0.25f, per, 0};
+  Gauss g = gauss_new(&s, per, 0.25f);
+  float *x1 = malloc(sizeof(float) * n), *x2 = malloc(sizeof(float) * n);
   SamplerCfg ddpm = sampler_cfg_default(), ddim = sampler_cfg_default();
   ddpm.kind = SAMPLER_DDPM;
   ddim.steps = T, ddim.eta = 1.0f;
@@ -268,18 +278,16 @@ TEST(sampler_ddim_eta1_full_equals_ddpm) {
   ASSERT_EQ_INT(sample_run(&s, &ddpm, B, C, H, W, gauss_eps, &g, NULL, NULL, x1, &e), 0);
   ASSERT_EQ_INT(sample_run(&s, &ddim, B, C, H, W, gauss_eps, &g, NULL, NULL, x2, &e), 0);
   ASSERTF(max_abs_diff(x1, x2, n) < 1e-4, "differ by %g", max_abs_diff(x1, x2, n));
-  schedule_free(&s);
-  free(mu); free(x1); free(x2);
+  gauss_free(&g);
+  free(x1); free(x2);
 }
 
 TEST(sampler_seed_reproducibility) {
   enum { B = 4, C = 1, H = 8, W = 8 };
   const long per = C * H * W, n = B * per;
-  float *mu = point_image(per), *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);
-  float *one = malloc(sizeof(float) * per);
   Schedule s;
-  schedule_init(&s, SCHED_LINEAR, T);
-  Gauss g = {&s, mu, 0.25f, per, 0};
+  Gauss g = gauss_new(&s, per, 0.25f);
+  float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n), *one = malloc(sizeof(float) * per);
   Err e;
   for (int eta10 = 0; eta10 <= 5; eta10 += 5) {
     SamplerCfg cfg = sampler_cfg_default();
@@ -295,8 +303,8 @@ TEST(sampler_seed_reproducibility) {
     ASSERT_EQ_INT(sample_run(&s, &cfg, B, C, H, W, gauss_eps, &g, NULL, NULL, b, &e), 0);
     ASSERT(max_abs_diff(a, b, per) > 0.05);  // a different seed: a different image 0
   }
-  schedule_free(&s);
-  free(mu); free(a); free(b); free(one);
+  gauss_free(&g);
+  free(a); free(b); free(one);
 }
 
 TEST(sampler_bad_args) {
