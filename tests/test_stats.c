@@ -38,29 +38,23 @@ static void gaussian_features(Rng *r, float *x, long n, int d, float shift) {
   for (long i = 0; i < n * d; i++) x[i] = rng_normal(r) + (i % d == 0 ? shift : 0);
 }
 
+// The sum of the cubic kernel k(u, v) = (u.v / d + 1)^3 over the pairs of a row of x (m rows)
+// and a row of y (n rows); `within` (y is x) leaves out the pairs of a row with itself.
+static double kernel_sum(const float *x, int m, const float *y, int n, int d, int within) {
+  double sum = 0;
+  for (int i = 0; i < m; i++)
+    for (int j = 0; j < n; j++)
+      if (!within || i != j) {
+        double dot = 0;
+        for (int k = 0; k < d; k++) dot += (double)x[i * d + k] * y[j * d + k];
+        sum += pow(dot / d + 1, 3);
+      }
+  return sum;
+}
+
 // The definition written out, with each pair in both orders.
 static double kid_by_definition(const float *x, int m, const float *y, int n, int d) {
-  double sxx = 0, syy = 0, sxy = 0;
-  for (int i = 0; i < m; i++)
-    for (int j = 0; j < m; j++)
-      if (i != j) {
-        double dot = 0;
-        for (int k = 0; k < d; k++) dot += (double)x[i * d + k] * x[j * d + k];
-        sxx += pow(dot / d + 1, 3);
-      }
-  for (int i = 0; i < n; i++)
-    for (int j = 0; j < n; j++)
-      if (i != j) {
-        double dot = 0;
-        for (int k = 0; k < d; k++) dot += (double)y[i * d + k] * y[j * d + k];
-        syy += pow(dot / d + 1, 3);
-      }
-  for (int i = 0; i < m; i++)
-    for (int j = 0; j < n; j++) {
-      double dot = 0;
-      for (int k = 0; k < d; k++) dot += (double)x[i * d + k] * y[j * d + k];
-      sxy += pow(dot / d + 1, 3);
-    }
+  double sxx = kernel_sum(x, m, x, m, d, 1), syy = kernel_sum(y, n, y, n, d, 1), sxy = kernel_sum(x, m, y, n, d, 0);
   return sxx / ((double)m * (m - 1)) + syy / ((double)n * (n - 1)) - 2 * sxy / ((double)m * n);
 }
 
