@@ -28,6 +28,21 @@ typedef CliResult Result;
 
 static int have_binary(void) { return cli_have("stepscope"); }
 
+// Writes n bytes to DIR/NAME, its path into path (400 chars); 0, or -1 where it cannot.
+static int put_file(char *path, const char *dir, const char *name, const void *bytes, size_t n) {
+  snprintf(path, 400, "%s/%s", dir, name);
+  FILE *f = fopen(path, "wb");
+  if (!f) return -1;
+  size_t put = fwrite(bytes, 1, n, f);
+  return fclose(f) == 0 && put == n ? 0 : -1;
+}
+
+// r exited with `status`, its stderr starting with `starts` and holding `says` (NULL: anything).
+static void expect_exit(const Result *r, int status, const char *starts, const char *says) {
+  ASSERT_EQ_INT(r->status, status);
+  ASSERTF(!strncmp(r->err, starts, strlen(starts)) && (!says || strstr(r->err, says)), "stderr: %s", r->err);
+}
+
 // src with every '@' replaced by dir, into out.
 static void expand_at(char *out, size_t cap, const char *src, const char *dir) {
   size_t k = 0;
@@ -55,12 +70,11 @@ static const char *tiny_model(void) {
   return path[0] ? path : NULL;
 }
 
-// Samples into DIR/NAME.png with extra options; returns its path (static buffer), or NULL.
-static const char *sample(const char *name, const char *opts) {
-  static char png[300];
+// Samples into DIR/NAME.png (its path into png) with extra options; returns png, or NULL.
+static const char *sample(char png[300], const char *name, const char *opts) {
   const char *m = tiny_model();
   if (!m) return NULL;
-  snprintf(png, sizeof png, "%s/%s.png", test_tmpdir(), name);
+  snprintf(png, 300, "%s/%s.png", test_tmpdir(), name);
   Result r;
   run(&r, "sample --model %s --device cpu --threads 1 --out %s %s", m, png, opts);
   if (r.status != 0) {
@@ -114,11 +128,9 @@ TEST(cli_unknown_option_or_command_exits_2) {
   if (!have_binary()) return;
   Result r;
   run(&r, "sample --model x --frobnicate");
-  ASSERT_EQ_INT(r.status, 2);
-  ASSERTF(!strncmp(r.err, "stepscope: --frobnicate: unknown option", 39), "stderr: %s", r.err);
+  expect_exit(&r, 2, "stepscope: --frobnicate: unknown option", NULL);
   run(&r, "frobnicate");
-  ASSERT_EQ_INT(r.status, 2);
-  ASSERTF(!strncmp(r.err, "stepscope: frobnicate: unknown command", 38), "stderr: %s", r.err);
+  expect_exit(&r, 2, "stepscope: frobnicate: unknown command", NULL);
 }
 
 // Every error a user can cause is one line, `stepscope: <option or file>: <what is wrong>`,
@@ -185,13 +197,7 @@ TEST(cli_errors_name_what_is_wrong) {
     {"garbage.csv", "a,b\n1,2,3\n"}, {"nopng/a.png", "not a PNG"}};
   snprintf(path, sizeof path, "%s/nopng", dir);
   mkdir(path, 0777);
-  for (int i = 0; i < 4; i++) {
-    snprintf(path, sizeof path, "%s/%s", dir, files[i].name);
-    FILE *f = fopen(path, "wb");
-    ASSERT(f);
-    fwrite(files[i].bytes, 1, i == 0 ? 24 : strlen(files[i].bytes), f);
-    fclose(f);
-  }
+  for (int i = 0; i < 4; i++) ASSERT(!put_file(path, dir, files[i].name, files[i].bytes, i == 0 ? 24 : strlen(files[i].bytes)));
   Result *r = xmalloc(sizeof *r);
   for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
     char args[600], names[400], want[450];
@@ -215,8 +221,8 @@ TEST(cli_errors_name_what_is_wrong) {
 // ---- sample ----
 
 TEST(cli_sample_writes_png_with_text) {
-  const char *png = sample("text", "--n 5 --steps 4 --seed 1234 --cols 5");
-  if (!png) return;
+  char png[300];
+  if (!sample(png, "text", "--n 5 --steps 4 --seed 1234 --cols 5")) return;
   int w, h, c;
   uint8_t *px = pixels(png, &w, &h, &c);
   if (!px) return;
@@ -237,36 +243,24 @@ TEST(cli_sample_writes_png_with_text) {
 
 TEST(cli_sample_same_seed_same_pixels) {
   char a[300], b[300], c[300];
-  const char *p;
   // eta 1: every step draws fresh noise, so the whole noise stream must repeat
-  if (!(p = sample("seed7a", "--n 4 --steps 8 --eta 1 --seed 7"))) return;
-  snprintf(a, sizeof a, "%s", p);
-  if (!(p = sample("seed7b", "--n 4 --steps 8 --eta 1 --seed 7"))) return;
-  snprintf(b, sizeof b, "%s", p);
-  if (!(p = sample("seed8", "--n 4 --steps 8 --eta 1 --seed 8"))) return;
-  snprintf(c, sizeof c, "%s", p);
+  const char *seed7 = "--n 4 --steps 8 --eta 1 --seed 7", *seed8 = "--n 4 --steps 8 --eta 1 --seed 8";
+  if (!sample(a, "seed7a", seed7) || !sample(b, "seed7b", seed7) || !sample(c, "seed8", seed8)) return;
   ASSERT_EQ_INT(same_pixels(a, b), 1);
   ASSERT_EQ_INT(same_pixels(a, c), 0);
 }
 
 TEST(cli_sample_ddim_eta0_reproducible) {
   char a[300], b[300];
-  const char *p;
-  if (!(p = sample("eta0a", "--n 3 --steps 6 --eta 0 --spacing linspace --seed 3"))) return;
-  snprintf(a, sizeof a, "%s", p);
-  if (!(p = sample("eta0b", "--n 3 --steps 6 --eta 0 --spacing linspace --seed 3"))) return;
-  snprintf(b, sizeof b, "%s", p);
+  const char *opts = "--n 3 --steps 6 --eta 0 --spacing linspace --seed 3";
+  if (!sample(a, "eta0a", opts) || !sample(b, "eta0b", opts)) return;
   ASSERT_EQ_INT(same_pixels(a, b), 1);
 }
 
 // Image i uses the noise stream seed + i, so batching must not change a pixel.
 TEST(cli_sample_batch_does_not_change_pixels) {
   char a[300], b[300];
-  const char *p;
-  if (!(p = sample("b1", "--n 3 --steps 5 --eta 1 --batch 1"))) return;
-  snprintf(a, sizeof a, "%s", p);
-  if (!(p = sample("b3", "--n 3 --steps 5 --eta 1 --batch 3"))) return;
-  snprintf(b, sizeof b, "%s", p);
+  if (!sample(a, "b1", "--n 3 --steps 5 --eta 1 --batch 1") || !sample(b, "b3", "--n 3 --steps 5 --eta 1 --batch 3")) return;
   ASSERT_EQ_INT(same_pixels(a, b), 1);
 }
 
@@ -284,32 +278,26 @@ TEST(cli_sample_quiet_in_pipes_with_summary) {
 TEST(cli_sample_bad_arguments) {
   const char *m = tiny_model();
   if (!m) return;
-  char garbage[300];
-  snprintf(garbage, sizeof garbage, "%s/garbage.safetensors", test_tmpdir());
-  FILE *f = fopen(garbage, "wb");
-  ASSERT(f);
-  fputs("\x10\0\0\0\0\0\0\0{not json at all", f);
-  fclose(f);
-  struct { const char *args; int status; const char *says; } cases[] = {
-    {"--steps 1001", 2, "T = 1000"},
-    {"--steps 0", 2, "--steps"},
-    {"--n 0", 2, "--n"},
-    {"--sampler euler", 2, "--sampler: unknown value 'euler'"},
-    {"--eta -1", 2, "--eta"},
-    {"--sampler ddpm --steps 50", 2, "ddpm runs all"},
+  char garbage[400];
+  ASSERT(!put_file(garbage, test_tmpdir(), "garbage.safetensors", "\x10\0\0\0\0\0\0\0{not json at all", 24));
+  struct { const char *args, *says; } usage[] = {  // each exits 2
+    {"--steps 1001", "T = 1000"},
+    {"--steps 0", "--steps"},
+    {"--n 0", "--n"},
+    {"--sampler euler", "--sampler: unknown value 'euler'"},
+    {"--eta -1", "--eta"},
+    {"--sampler ddpm --steps 50", "ddpm runs all"},
   };
   Result r;
-  for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
-    run(&r, "sample --model %s --device cpu --threads 1 --out %s/bad.png %s", m, test_tmpdir(), cases[i].args);
-    ASSERTF(r.status == cases[i].status, "'%s' exited %d, want %d", cases[i].args, r.status, cases[i].status);
-    ASSERTF(!strncmp(r.err, "stepscope: ", 11) && strstr(r.err, cases[i].says), "'%s': stderr %s", cases[i].args, r.err);
+  for (int i = 0; i < (int)(sizeof usage / sizeof usage[0]); i++) {
+    run(&r, "sample --model %s --device cpu --threads 1 --out %s/bad.png %s", m, test_tmpdir(), usage[i].args);
+    ASSERTF(r.status == 2, "'%s' exited %d, want 2", usage[i].args, r.status);
+    ASSERTF(!strncmp(r.err, "stepscope: ", 11) && strstr(r.err, usage[i].says), "'%s': stderr %s", usage[i].args, r.err);
   }
   run(&r, "sample --model %s/missing.safetensors --device cpu --threads 1 --out %s/bad.png", test_tmpdir(), test_tmpdir());
-  ASSERT_EQ_INT(r.status, 1);
-  ASSERTF(!strncmp(r.err, "stepscope: ", 11) && strstr(r.err, "missing.safetensors"), "stderr: %s", r.err);
+  expect_exit(&r, 1, "stepscope: ", "missing.safetensors");
   run(&r, "sample --model %s --device cpu --threads 1 --out %s/bad.png", garbage, test_tmpdir());
-  ASSERT_EQ_INT(r.status, 1);
-  ASSERTF(!strncmp(r.err, "stepscope: ", 11) && strstr(r.err, "garbage.safetensors"), "stderr: %s", r.err);
+  expect_exit(&r, 1, "stepscope: ", "garbage.safetensors");
   run(&r, "sample --device cpu --threads 1");
   ASSERT_EQ_INT(r.status, 2);
   ASSERT(strstr(r.err, "--model"));
@@ -337,12 +325,10 @@ TEST(cli_train_usage_and_data_errors) {
   if (!have_binary()) return;
   Result r;
   run(&r, "train --config tiny --steps 1");
-  ASSERT_EQ_INT(r.status, 2);
-  ASSERTF(!strncmp(r.err, "stepscope: --out FILE: required", 31), "stderr: %s", r.err);
+  expect_exit(&r, 2, "stepscope: --out FILE: required", NULL);
   run(&r, "train --config tiny --steps 1 --device cpu --threads 1 --out %s/x.safetensors --data mnist:%s/nowhere",
       test_tmpdir(), test_tmpdir());
-  ASSERT_EQ_INT(r.status, 1);
-  ASSERTF(!strncmp(r.err, "stepscope: ", 11) && strstr(r.err, "nowhere"), "stderr: %s", r.err);
+  expect_exit(&r, 1, "stepscope: ", "nowhere");
   run(&r, "train --config tiny --steps 1 --device cpu --threads 1 --out %s/x.safetensors --data floppy:disk", test_tmpdir());
   ASSERTF(r.status == 1 || r.status == 2, "exit %d", r.status);
   ASSERTF(strstr(r.err, "floppy"), "stderr: %s", r.err);
@@ -600,9 +586,8 @@ TEST(cli_cuda_emu_bench_sample) {
 // forwards): 8-bit pixels within 1 level, almost all equal.
 TEST(cli_cuda_emu_sample_matches_cpu) {
   if (!have_emu_binary()) return;
-  const char *cpu_png = sample("cpu-ref-image", "--n 2 --steps 4 --seed 3");
-  if (!cpu_png) return;
-  char emu_png[300];
+  char cpu_png[300], emu_png[300];
+  if (!sample(cpu_png, "cpu-ref-image", "--n 2 --steps 4 --seed 3")) return;
   snprintf(emu_png, sizeof emu_png, "%s/emu-image.png", test_tmpdir());
   Result r;
   run_emu(&r, "sample --model %s --device cuda --n 2 --steps 4 --seed 3 --out %s", tiny_model(), emu_png);
