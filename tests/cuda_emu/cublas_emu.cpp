@@ -47,12 +47,7 @@ cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t mode) {
 }
 
 const char *cublasGetStatusString(cublasStatus_t s) {
-  switch (s) {
-  case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
-  case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
-  case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
-  case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
-  }
+  switch (s) { CUBLAS_EMU_STATUSES(CUDA_EMU_NAME_CASE) }
   return "CUBLAS_STATUS_UNKNOWN";
 }
 

@@ -10,12 +10,13 @@
 #include "tests/cuda_emu/cuda_emu.h"
 
 namespace cuda_emu {
-enum cublasStatus_t {
-  CUBLAS_STATUS_SUCCESS = 0,
-  CUBLAS_STATUS_NOT_INITIALIZED = 1,
-  CUBLAS_STATUS_INVALID_VALUE = 7,
-  CUBLAS_STATUS_EXECUTION_FAILED = 13,
-};
+// The statuses the emulator returns, with cuBLAS's numbers, as X(name, value) (see cudnn_emu.h).
+#define CUBLAS_EMU_STATUSES(X)         \
+  X(CUBLAS_STATUS_SUCCESS, 0)          \
+  X(CUBLAS_STATUS_NOT_INITIALIZED, 1)  \
+  X(CUBLAS_STATUS_INVALID_VALUE, 7)    \
+  X(CUBLAS_STATUS_EXECUTION_FAILED, 13)
+enum cublasStatus_t { CUBLAS_EMU_STATUSES(CUDA_EMU_ENUMERATOR) };
 enum cublasOperation_t { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1 };
 enum cublasMath_t { CUBLAS_DEFAULT_MATH = 0, CUBLAS_TF32_TENSOR_OP_MATH = 3 };
 typedef struct Cublas *cublasHandle_t;

@@ -61,6 +61,13 @@ unsigned long long cuda_emu_calls(const char *call);
 long cuda_emu_backend_descriptors(void);
 }
 
+// A library's statuses are one list, X(name, value) for each: these write its enum's
+// enumerators and the cases of its status-string switch (which returns the name).
+#define CUDA_EMU_ENUMERATOR(name, value) name = value,
+#define CUDA_EMU_NAME_CASE(name, value) \
+  case name:                            \
+    return #name;
+
 // ---- kernel-side names ----
 namespace cuda_emu {
 struct uint3 { unsigned x, y, z; };

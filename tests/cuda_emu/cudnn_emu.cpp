@@ -23,13 +23,7 @@ struct CudnnConv {
 size_t cudnnGetVersion(void) { return CUDNN_MAJOR * 10000 + CUDNN_MINOR * 100; }
 
 const char *cudnnGetErrorString(cudnnStatus_t s) {
-  switch (s) {
-  case CUDNN_STATUS_SUCCESS: return "CUDNN_STATUS_SUCCESS";
-  case CUDNN_STATUS_NOT_INITIALIZED: return "CUDNN_STATUS_NOT_INITIALIZED";
-  case CUDNN_STATUS_BAD_PARAM: return "CUDNN_STATUS_BAD_PARAM";
-  case CUDNN_STATUS_NOT_SUPPORTED: return "CUDNN_STATUS_NOT_SUPPORTED";
-  case CUDNN_STATUS_EXECUTION_FAILED: return "CUDNN_STATUS_EXECUTION_FAILED";
-  }
+  switch (s) { CUDNN_EMU_STATUSES(CUDA_EMU_NAME_CASE) }
   return "CUDNN_STATUS_UNKNOWN";
 }
 

@@ -14,13 +14,15 @@
 #include "tests/cuda_emu/cuda_emu.h"
 
 namespace cuda_emu {
-enum cudnnStatus_t {
-  CUDNN_STATUS_SUCCESS = 0,
-  CUDNN_STATUS_NOT_INITIALIZED = 1001,
-  CUDNN_STATUS_BAD_PARAM = 2000,
-  CUDNN_STATUS_NOT_SUPPORTED = 3000,
-  CUDNN_STATUS_EXECUTION_FAILED = 5000,
-};
+// The statuses the emulator returns, with cuDNN's numbers: X(name, value) for each, so that the
+// enum and cudnnGetErrorString are written from one list.
+#define CUDNN_EMU_STATUSES(X)            \
+  X(CUDNN_STATUS_SUCCESS, 0)             \
+  X(CUDNN_STATUS_NOT_INITIALIZED, 1001)  \
+  X(CUDNN_STATUS_BAD_PARAM, 2000)        \
+  X(CUDNN_STATUS_NOT_SUPPORTED, 3000)    \
+  X(CUDNN_STATUS_EXECUTION_FAILED, 5000)
+enum cudnnStatus_t { CUDNN_EMU_STATUSES(CUDA_EMU_ENUMERATOR) };
 enum cudnnTensorFormat_t { CUDNN_TENSOR_NCHW = 0, CUDNN_TENSOR_NHWC = 1 };
 enum cudnnDataType_t { CUDNN_DATA_FLOAT = 0, CUDNN_DATA_DOUBLE = 1, CUDNN_DATA_HALF = 2 };
 enum cudnnConvolutionMode_t { CUDNN_CONVOLUTION = 0, CUDNN_CROSS_CORRELATION = 1 };
