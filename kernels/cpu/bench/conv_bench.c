@@ -1,9 +1,9 @@
 // conv_bench.c — times the two ways of threading im2col + sgemm convolution (see the top of
 // fast_blas.c) on the model's shapes. Not part of the build; from the repository root:
 //
-//   cc -O3 -march=native -std=c11 -D_GNU_SOURCE -fopenmp -I.
+//   make && cc -O3 -march=native -std=c11 -D_GNU_SOURCE -fopenmp -I.
 //      -I/usr/include/x86_64-linux-gnu/openblas-pthread kernels/cpu/bench/conv_bench.c
-//      kernels/cpu/gemm_panel.c engine/common.c -lopenblas -lm -o /tmp/conv_bench && /tmp/conv_bench 2
+//      build/libstepscope.a -lopenblas -lm -o /tmp/conv_bench && /tmp/conv_bench 2
 //
 // Variant (a) is the library's kernel for batch >= threads, (c) its kernel for smaller
 // batches (forced here on the whole batch), (b) the OpenBLAS-threaded alternative, written
@@ -11,42 +11,26 @@
 #include "../fast_blas.c"  // the static kernels and im2col/col2im themselves
 #include <stdio.h>
 
-// (b): samples in turn, OpenBLAS threaded within each product.
-static void conv_fwd_b(int nt, const ConvDesc *d, const float *x, const float *w, float *y) {
+// (b): samples in turn, OpenBLAS threaded within each product. op 0 is the forward (x, w -> y),
+// 1 the backward to the data (y holds dy, x receives dx), 2 the backward to the filter (x, dy
+// in y -> dw), as in conv_c.
+static void conv_b(int op, int nt, const ConvDesc *d, const float *x, const float *w, float *y, float *dw) {
   const int P = d->Ho * d->Wo, CKK = d->Cin * d->K * d->K, direct = conv_is_pointwise(d);
+  const long xs = (long)d->Cin * d->H * d->W, ys = (long)d->Cout * P;
   float *col = xmalloc(sizeof(float) * CKK * P);
   openblas_set_num_threads(nt);
   for (int b = 0; b < d->B; b++) {
-    const float *xb = x + (long)b * d->Cin * d->H * d->W;
-    if (!direct) im2col(d, xb, col, 0, d->Ho, 1);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d->Cout, P, CKK, 1.0f, w, CKK,
-                direct ? xb : col, P, 0.0f, y + (long)b * d->Cout * P, P);
-  }
-  free(col);
-}
-
-static void conv_bwd_data_b(int nt, const ConvDesc *d, const float *dy, const float *w, float *dx) {
-  const int P = d->Ho * d->Wo, CKK = d->Cin * d->K * d->K, direct = conv_is_pointwise(d);
-  float *dcol = xmalloc(sizeof(float) * CKK * P);
-  openblas_set_num_threads(nt);
-  for (int b = 0; b < d->B; b++) {
-    float *dxb = dx + (long)b * d->Cin * d->H * d->W;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK, P, d->Cout, 1.0f, w, CKK,
-                dy + (long)b * d->Cout * P, P, direct ? 1.0f : 0.0f, direct ? dxb : dcol, P);
-    if (!direct) col2im_acc(d, dcol, dxb, 0, d->Ho, 1);
-  }
-  free(dcol);
-}
-
-static void conv_bwd_filter_b(int nt, const ConvDesc *d, const float *x, const float *dy, float *dw) {
-  const int P = d->Ho * d->Wo, CKK = d->Cin * d->K * d->K, direct = conv_is_pointwise(d);
-  float *col = xmalloc(sizeof(float) * CKK * P);
-  openblas_set_num_threads(nt);
-  for (int b = 0; b < d->B; b++) {
-    const float *xb = x + (long)b * d->Cin * d->H * d->W;
-    if (!direct) im2col(d, xb, col, 0, d->Ho, 1);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d->Cout, CKK, P, 1.0f,
-                dy + (long)b * d->Cout * P, P, direct ? xb : col, P, 1.0f, dw, CKK);
+    float *xb = (float *)x + b * xs, *yb = y + b * ys, *cols = direct ? xb : col;
+    if (op != 1 && !direct) im2col(d, xb, col, 0, d->Ho, 1);
+    if (op == 0)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d->Cout, P, CKK, 1.0f, w, CKK, cols, P, 0.0f, yb, P);
+    if (op == 1) {
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CKK, P, d->Cout, 1.0f, w, CKK, yb, P, direct ? 1.0f : 0.0f,
+                  cols, P);
+      if (!direct) col2im_acc(d, col, xb, 0, d->Ho, 1);
+    }
+    if (op == 2)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d->Cout, CKK, P, 1.0f, yb, P, cols, P, 1.0f, dw, CKK);
   }
   free(col);
 }
@@ -60,7 +44,7 @@ static void conv_c(int op, int nt, const ConvDesc *d, const float *x, const floa
   for (int b = 0; b < d->B; b++) {
     if (op == 0) conv_fwd_sample(d, x + b * xs, w, NULL, y + b * ys, col, nt);
     if (op == 1) conv_bwd_data_sample(d, y + b * ys, w, (float *)x + b * xs, col, nt);
-    if (op == 2) conv_bwd_filter_sample(d, x + b * xs, y + b * ys, dw, NULL, col, NULL, nt);
+    if (op == 2) conv_bwd_filter_sample(d, x + b * xs, y + b * ys, dw, NULL, col, NULL, nt, NULL);  // im2col blocks
   }
   free(col);
 }
@@ -98,13 +82,13 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < ny; i++) y[i] = (float)(i % 11) * 0.1f;
     double t[9];
     BEST_OF(t[0], fast_conv2d_fwd(&be, d, x, w, NULL, y));
-    BEST_OF(t[1], conv_fwd_b(nt, d, x, w, y));
+    BEST_OF(t[1], conv_b(0, nt, d, x, w, y, dw));
     BEST_OF(t[2], conv_c(0, nt, d, x, w, y, dw));
     BEST_OF(t[3], fast_conv2d_bwd_data(&be, d, y, w, x));
-    BEST_OF(t[4], conv_bwd_data_b(nt, d, y, w, x));
+    BEST_OF(t[4], conv_b(1, nt, d, x, w, y, dw));
     BEST_OF(t[5], conv_c(1, nt, d, x, w, y, dw));
     BEST_OF(t[6], fast_conv2d_bwd_filter(&be, d, x, y, dw, NULL));
-    BEST_OF(t[7], conv_bwd_filter_b(nt, d, x, y, dw));
+    BEST_OF(t[7], conv_b(2, nt, d, x, w, y, dw));
     BEST_OF(t[8], conv_c(2, nt, d, x, w, y, dw));
     char name[64];
     snprintf(name, sizeof name, "%dx%dx%d k%d s%d -> %d", d->Cin, d->H, d->W, d->K, d->stride, d->Cout);
