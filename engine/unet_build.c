@@ -197,6 +197,16 @@ static void build_attn(UNet *m, const WidthMap *w, Node *n, int *bad) {
   set_out(n, c);
 }
 
+// A down- or upsampling block: its 3x3 conv (stride 2 down; stride 1 after the nearest 2x
+// upsampling up) to an output width of its own.
+static void build_resample(UNet *m, const WidthMap *w, Node *n, int base_out, int stride, int *bad) {
+  char key[64];
+  snprintf(key, sizeof key, "%s.out", n->name);
+  Chans out = width(m, w, key, base_out, bad);
+  n->conv = mk_conv(m, n->name, n->in_ch, out, 3, stride);
+  set_out(n, out);
+}
+
 UNet *unet_create(const UNetConfig *cfg, const WidthMap *w, Backend *be, Err *err) {
   return unet_create_within(cfg, w, be, SIZE_MAX, err);
 }
@@ -255,11 +265,8 @@ UNet *unet_create_within(const UNetConfig *cfg, const WidthMap *w, Backend *be, 
     if (l != L - 1) {
       snprintf(name, sizeof name, "down.%d.downsample", l);
       n = new_node(m, NODE_DOWN, name, side, stream);
-      char key[64];
-      snprintf(key, sizeof key, "%s.out", name);
-      stream = width(m, w, key, cfg->ch * cfg->mult[l], &bad);
-      n->conv = mk_conv(m, name, n->in_ch, stream, 3, 2);
-      set_out(n, stream);
+      build_resample(m, w, n, cfg->ch * cfg->mult[l], 2, &bad);
+      stream = n->out_ch;
       n->push = 1;
       stack[sp++] = m->nnodes - 1;
       side /= 2;
@@ -291,11 +298,8 @@ UNet *unet_create_within(const UNetConfig *cfg, const WidthMap *w, Backend *be, 
     if (l != 0) {
       snprintf(name, sizeof name, "up.%d.upsample", l);
       n = new_node(m, NODE_UP, name, side, stream);
-      char key[64];
-      snprintf(key, sizeof key, "%s.out", name);
-      stream = width(m, w, key, cfg->ch * cfg->mult[l], &bad);
-      n->conv = mk_conv(m, name, n->in_ch, stream, 3, 1);
-      set_out(n, stream);
+      build_resample(m, w, n, cfg->ch * cfg->mult[l], 1, &bad);
+      stream = n->out_ch;
       side *= 2;
     }
   }
