@@ -85,12 +85,8 @@ int ckpt_save_slim(const char *path, UNet *m, const Trainer *tr, const char *dat
   return save(path, m, tr, 1, data_spec, extra, e);
 }
 
-// An integer member in [0, 1<<20] (larger is refused later by unet_create), else -1: a cast of a
-// huge double to int would be undefined.
-static int cfg_int(const Json *j) {
-  double v = json_num(j, -1);
-  return v >= 0 && v <= (1 << 20) ? (int)v : -1;
-}
+// An integer member in [0, 1<<20] (larger is refused later by unet_create), else -1.
+static int cfg_int(const Json *j) { return json_size(j, 1 << 20); }
 
 static int parse_config(const char *path, const char *text, UNetConfig *c, Err *e) {
   Json j;

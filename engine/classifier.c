@@ -333,12 +333,8 @@ int classifier_save(const char *path, Classifier *m, const char *const *extra, E
   return rc;
 }
 
-// An integer member in [0, 1<<20] (classifier_create refuses what is too large for it), else
-// -1: a cast of a huge or NaN double to int would be undefined.
-static int cfg_int(const Json *j) {
-  double v = json_num(j, -1);
-  return v >= 0 && v <= (1 << 20) ? (int)v : -1;
-}
+// An integer member in [0, 1<<20] (classifier_create refuses what is too large for it), else -1.
+static int cfg_int(const Json *j) { return json_size(j, 1 << 20); }
 
 static int parse_config(const char *path, const char *text, ClassifierConfig *c, Err *e) {
   Json j;

@@ -320,6 +320,11 @@ int json_arr_len(const Json *arr) { return arr && arr->type == JSON_ARR ? arr->n
 double json_num(const Json *j, double fallback) { return j && j->type == JSON_NUM ? j->num : fallback; }
 const char *json_str(const Json *j) { return j && j->type == JSON_STR ? j->str : NULL; }
 
+int json_size(const Json *j, int max) {
+  double v = json_num(j, -1);
+  return v >= 0 && v <= max ? (int)v : -1;
+}
+
 int json_int(const Json *j, int64_t *out) {
   const double lim = 9007199254740992.0;  // 2^53
   if (!j || j->type != JSON_NUM || j->num != floor(j->num) || fabs(j->num) > lim) return -1;

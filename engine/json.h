@@ -41,6 +41,9 @@ const Json *json_at(const Json *arr, int i);             // element i, or NULL
 int json_arr_len(const Json *arr);                       // elements, or -1 if not an array
 double json_num(const Json *j, double fallback);         // the number, or fallback
 const char *json_str(const Json *j);                     // the string, or NULL
+// A number in [0, max] as an int (its integer part), else -1 (missing, not a number, negative,
+// NaN or too large): for sizes read from a file, where casting a huge double would be undefined.
+int json_size(const Json *j, int max);
 // An integral number in [-2^53, 2^53] (where doubles are exact) into *out; else -1.
 int json_int(const Json *j, int64_t *out);
 const char *json_type_name(JsonType t);                  // "null", "bool", "number", ...

@@ -62,6 +62,12 @@ TEST(json_numbers) {
   ASSERT(parse("2.5", &j, &e) == 0 && json_int(&j, &i) == -1);
   ASSERT(parse("-3", &j, &e) == 0 && json_int(&j, &i) == 0 && i == -3);
   ASSERT(parse("\"3\"", &j, &e) == 0 && json_int(&j, &i) == -1);
+  // json_size: [0, max] as an int, anything else -1
+  ASSERT(parse("64", &j, &e) == 0 && json_size(&j, 64) == 64 && json_size(&j, 63) == -1);
+  ASSERT(parse("2.5", &j, &e) == 0 && json_size(&j, 10) == 2);
+  ASSERT(parse("-1e-9", &j, &e) == 0 && json_size(&j, 10) == -1);
+  ASSERT(parse("1e300", &j, &e) == 0 && json_size(&j, 1 << 20) == -1);
+  ASSERT(parse("\"3\"", &j, &e) == 0 && json_size(&j, 10) == -1 && json_size(NULL, 10) == -1);
   json_free(&j);
 }
 
