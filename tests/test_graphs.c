@@ -31,6 +31,12 @@ static void pair_close(Pair *p) {
   p->rbe->destroy(p->rbe); p->pbe->destroy(p->pbe);
 }
 
+// The recorder saw no call a CUDA capture would refuse, and no replay touched freed memory.
+static void expect_clean(const RecorderStats *st) {
+  ASSERTF(st->violations == 0, "%d refused calls during capture, first: %s", st->violations, st->first_violation);
+  ASSERT_EQ_INT(st->freed_touched, 0);
+}
+
 // eps at (t, B) from both models on the same random x; 1 when bit-identical and finite.
 static int same_eps(Pair *p, int t, int B, uint64_t seed) {
   size_t n = (size_t)B * IMG;
@@ -56,8 +62,7 @@ TEST(graphs_replay_equals_direct_forward) {
   ASSERT_EQ_INT(p.st->captures, 3);
   ASSERT_EQ_INT(p.st->launches, 6);
   ASSERT_EQ_INT(p.rm->graph_launches, 6);
-  ASSERTF(p.st->violations == 0, "%d refused calls during capture, first: %s", p.st->violations, p.st->first_violation);
-  ASSERT_EQ_INT(p.st->freed_touched, 0);
+  expect_clean(p.st);
   pair_close(&p);
 }
 
@@ -92,8 +97,7 @@ TEST(graphs_recorded_again_when_memory_moves) {
   ASSERT(same_eps(&p, 300, 8, 3));  // grows xin and tfeat
   ASSERT(same_eps(&p, 300, 2, 4));
   ASSERT_EQ_INT(p.st->captures, 4);
-  ASSERT_EQ_INT(p.st->freed_touched, 0);
-  ASSERT_EQ_INT(p.st->violations, 0);
+  expect_clean(p.st);
   p.rbe->free(p.rbe, x);
   pair_close(&p);
 }
@@ -218,8 +222,7 @@ TEST(graphs_training_steps_equal_direct) {
   p.rbe->download(p.rbe, wa, a.opt.ema, p.rm->size);
   p.pbe->download(p.pbe, wb, b.opt.ema, p.pm->size);
   ASSERT(!memcmp(wa, wb, sizeof(float) * p.rm->size));
-  ASSERTF(p.st->violations == 0, "%d refused calls during capture, first: %s", p.st->violations, p.st->first_violation);
-  ASSERT_EQ_INT(p.st->freed_touched, 0);
+  expect_clean(p.st);
   free(wa); free(wb);
   trainer_free(&a); trainer_free(&b);
   data_free(&ds);
