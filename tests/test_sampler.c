@@ -127,16 +127,24 @@ static float *point_image(long n) {  // a fixed image with values in [-0.9, 0.9]
   return mu;
 }
 
-// N(point_image, var I) over per values an image, on the linear schedule s; gauss_free() frees
-// both.
-static Gauss gauss_new(Schedule *s, long per, float var) {
+// N(point_image, var I) over per values an image, on a linear schedule of its own;
+// gauss_free() frees both.
+static Gauss gauss_new(long per, float var) {
+  Schedule *s = malloc(sizeof *s);
   schedule_init(s, SCHED_LINEAR, T);
   return (Gauss){s, point_image(per), var, per, 0};
 }
 
 static void gauss_free(Gauss *g) {
   schedule_free((Schedule *)g->s);
+  free((Schedule *)g->s);
   free(g->mu);
+}
+
+// The sampler on g's denoiser and schedule: B images of C x H x W into x; sample_run's result.
+static int gauss_sample(Gauss *g, const SamplerCfg *cfg, int B, int C, int H, int W, float *x) {
+  Err e;
+  return sample_run(g->s, cfg, B, C, H, W, gauss_eps, g, NULL, NULL, x, &e);
 }
 
 static double max_abs_diff(const float *a, const float *b, long n) {
@@ -237,17 +245,15 @@ TEST(sampler_ddim_gaussian_closed_form) {
   enum { B = 2, C = 1, H = 8, W = 8 };
   const long per = C * H * W, n = B * per;
   const double var = 0.2;
-  Schedule s;
-  Gauss g = gauss_new(&s, per, (float)var);
+  Gauss g = gauss_new(per, (float)var);
   float *mu = g.mu, *x = malloc(sizeof(float) * n), *z = malloc(sizeof(float) * n);
   for (int sp = 0; sp < 3; sp++)
     for (int S = 5; S <= 125; S *= 5) {
       SamplerCfg cfg = sampler_cfg_default();
-      Err e;
       cfg.spacing = (Spacing)sp, cfg.steps = S, cfg.clip_x0 = 0, cfg.seed = 3;
-      ASSERT_EQ_INT(sample_run(&s, &cfg, B, C, H, W, gauss_eps, &g, NULL, NULL, x, &e), 0);
+      ASSERT_EQ_INT(gauss_sample(&g, &cfg, B, C, H, W, x), 0);
       double K, v, a0;
-      ddim_gauss(&s, &cfg, var, &K, &v, &a0);
+      ddim_gauss(g.s, &cfg, var, &K, &v, &a0);
       for (int b = 0; b < B; b++) {
         Rng r;
         rng_seed(&r, cfg.seed + b);
@@ -267,16 +273,14 @@ TEST(sampler_ddim_gaussian_closed_form) {
 TEST(sampler_ddim_eta1_full_equals_ddpm) {
   enum { B = 2, C = 3, H = 4, W = 4 };
   const long per = C * H * W, n = B * per;
-  Schedule s;
-  Gauss g = gauss_new(&s, per, 0.25f);
+  Gauss g = gauss_new(per, 0.25f);
   float *x1 = malloc(sizeof(float) * n), *x2 = malloc(sizeof(float) * n);
   SamplerCfg ddpm = sampler_cfg_default(), ddim = sampler_cfg_default();
   ddpm.kind = SAMPLER_DDPM;
   ddim.steps = T, ddim.eta = 1.0f;
   ddpm.seed = ddim.seed = 99;
-  Err e;
-  ASSERT_EQ_INT(sample_run(&s, &ddpm, B, C, H, W, gauss_eps, &g, NULL, NULL, x1, &e), 0);
-  ASSERT_EQ_INT(sample_run(&s, &ddim, B, C, H, W, gauss_eps, &g, NULL, NULL, x2, &e), 0);
+  ASSERT_EQ_INT(gauss_sample(&g, &ddpm, B, C, H, W, x1), 0);
+  ASSERT_EQ_INT(gauss_sample(&g, &ddim, B, C, H, W, x2), 0);
   ASSERTF(max_abs_diff(x1, x2, n) < 1e-4, "differ by %g", max_abs_diff(x1, x2, n));
   gauss_free(&g);
   free(x1); free(x2);
@@ -285,22 +289,20 @@ TEST(sampler_ddim_eta1_full_equals_ddpm) {
 TEST(sampler_seed_reproducibility) {
   enum { B = 4, C = 1, H = 8, W = 8 };
   const long per = C * H * W, n = B * per;
-  Schedule s;
-  Gauss g = gauss_new(&s, per, 0.25f);
+  Gauss g = gauss_new(per, 0.25f);
   float *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n), *one = malloc(sizeof(float) * per);
-  Err e;
   for (int eta10 = 0; eta10 <= 5; eta10 += 5) {
     SamplerCfg cfg = sampler_cfg_default();
     cfg.steps = 25, cfg.eta = eta10 / 10.0f, cfg.seed = 1234;
-    ASSERT_EQ_INT(sample_run(&s, &cfg, B, C, H, W, gauss_eps, &g, NULL, NULL, a, &e), 0);
-    ASSERT_EQ_INT(sample_run(&s, &cfg, B, C, H, W, gauss_eps, &g, NULL, NULL, b, &e), 0);
+    ASSERT_EQ_INT(gauss_sample(&g, &cfg, B, C, H, W, a), 0);
+    ASSERT_EQ_INT(gauss_sample(&g, &cfg, B, C, H, W, b), 0);
     ASSERT(memcmp(a, b, sizeof(float) * n) == 0);  // same seed: the same bits
     // Image 2 of seed 1234 is image 0 of seed 1236, whatever the batch size.
     cfg.seed = 1236;
-    ASSERT_EQ_INT(sample_run(&s, &cfg, 1, C, H, W, gauss_eps, &g, NULL, NULL, one, &e), 0);
+    ASSERT_EQ_INT(gauss_sample(&g, &cfg, 1, C, H, W, one), 0);
     ASSERT(memcmp(a + 2 * per, one, sizeof(float) * per) == 0);
     cfg.seed = 1235;
-    ASSERT_EQ_INT(sample_run(&s, &cfg, B, C, H, W, gauss_eps, &g, NULL, NULL, b, &e), 0);
+    ASSERT_EQ_INT(gauss_sample(&g, &cfg, B, C, H, W, b), 0);
     ASSERT(max_abs_diff(a, b, per) > 0.05);  // a different seed: a different image 0
   }
   gauss_free(&g);
