@@ -33,6 +33,23 @@ int expect_close(const char *file, int line, const char *what, const float *got,
 #define EXPECT_CLOSE(what, got, want, n, atol, rtol) \
   do { if (!expect_close(__FILE__, __LINE__, what, got, want, n, atol, rtol)) return; } while (0)
 static const double ATOL = 1e-4, RTOL = 1e-4;  // fast vs reference
+// One op on the reference, then on the fast backend, compared (n floats, ATOL and RTOL). In
+// `call`, `be` is the backend and `out` the op's output: want for the reference, got for the
+// fast one. REF_VS_FAST("silu y", y1, y2, n, be->silu_fwd(be, n, x, out));
+#define REF_VS_FAST(what, want, got, n, call) \
+  do {                                        \
+    {                                         \
+      Backend *be = REF;                      \
+      float *out = (want);                    \
+      call;                                   \
+    }                                         \
+    {                                         \
+      Backend *be = FAST;                     \
+      float *out = (got);                     \
+      call;                                   \
+    }                                         \
+    EXPECT_CLOSE(what, got, want, n, ATOL, RTOL); \
+  } while (0)
 
 // Checks g = dL/dp by central differences of loss(ctx), on every entry of p when there are
 // few, else on 96 random ones (the first and last among them).

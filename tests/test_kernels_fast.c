@@ -44,14 +44,10 @@ static void check_conv(Backend *FAST, const ConvDesc *shapes, int ns) {
     float *dy = randn(ysize(d), 1);
     for (int with_bias = 0; with_bias < 2; with_bias++) {
       float *y1 = zeros(ysize(d)), *y2 = randn(ysize(d), 1);  // fast must overwrite
-      REF->conv2d_fwd(REF, d, x, w, with_bias ? b : NULL, y1);
-      FAST->conv2d_fwd(FAST, d, x, w, with_bias ? b : NULL, y2);
-      EXPECT_CLOSE("conv fwd", y2, y1, ysize(d), ATOL, RTOL);
+      REF_VS_FAST("conv fwd", y1, y2, ysize(d), be->conv2d_fwd(be, d, x, w, with_bias ? b : NULL, out));
     }
     float *dx1 = randn(xsize(d), 1), *dx2 = dupf(dx1, xsize(d));  // accumulate onto junk
-    REF->conv2d_bwd_data(REF, d, dy, w, dx1);
-    FAST->conv2d_bwd_data(FAST, d, dy, w, dx2);
-    EXPECT_CLOSE("conv bwd data", dx2, dx1, xsize(d), ATOL, RTOL);
+    REF_VS_FAST("conv bwd data", dx1, dx2, xsize(d), be->conv2d_bwd_data(be, d, dy, w, out));
     float *dw1 = randn(wsize(d), 1), *dw2 = dupf(dw1, wsize(d));
     float *db1 = randn(d->Cout, 1), *db2 = dupf(db1, d->Cout);
     REF->conv2d_bwd_filter(REF, d, x, dy, dw1, db1);
@@ -183,12 +179,8 @@ TEST(kernels_fast_silu) {
     float *x = randn(n, 4), *dy = randn(n, 1);
     x[0] = -100, x[1] = 100, x[2] = 0, x[3] = -88, x[4] = 89;  // the clamps of exp_fast
     float *y1 = zeros(n), *y2 = zeros(n), *dx1 = randn(n, 1), *dx2 = dupf(dx1, n);
-    REF->silu_fwd(REF, n, x, y1);
-    FAST->silu_fwd(FAST, n, x, y2);
-    EXPECT_CLOSE("silu y", y2, y1, n, ATOL, RTOL);
-    REF->silu_bwd(REF, n, x, dy, dx1);
-    FAST->silu_bwd(FAST, n, x, dy, dx2);
-    EXPECT_CLOSE("silu dx", dx2, dx1, n, ATOL, RTOL);
+    REF_VS_FAST("silu y", y1, y2, n, be->silu_fwd(be, n, x, out));
+    REF_VS_FAST("silu dx", dx1, dx2, n, be->silu_bwd(be, n, x, dy, out));
   }
 }
 
@@ -204,9 +196,7 @@ TEST(kernels_fast_softmax) {
     FAST->softmax_fwd(FAST, rows, n, sc, x, y2);
     EXPECT_CLOSE("softmax y", y2, y1, N, 1e-6, 1e-4);
     float *dx1 = randn(N, 1), *dx2 = dupf(dx1, N);
-    REF->softmax_bwd(REF, rows, n, sc, y1, dy, dx1);
-    FAST->softmax_bwd(FAST, rows, n, sc, y1, dy, dx2);
-    EXPECT_CLOSE("softmax dx", dx2, dx1, N, ATOL, RTOL);
+    REF_VS_FAST("softmax dx", dx1, dx2, N, be->softmax_bwd(be, rows, n, sc, y1, dy, out));
   }
 }
 
@@ -241,31 +231,22 @@ TEST(kernels_fast_layout) {
     float *x = randn(n, 1), *v = randn((size_t)B * C, 1), *dy4 = randn(4 * n, 1);
     for (int vstride = 0; vstride <= C; vstride += C) {
       float *y1 = dupf(x, n), *y2 = dupf(x, n);
-      REF->bcast_add(REF, B, C, HW, v, vstride, y1);
-      FAST->bcast_add(FAST, B, C, HW, v, vstride, y2);
-      EXPECT_CLOSE("bcast_add", y2, y1, n, ATOL, RTOL);
+      REF_VS_FAST("bcast_add", y1, y2, n, be->bcast_add(be, B, C, HW, v, vstride, out));
       float *dv1 = randn((size_t)B * C, 1), *dv2 = dupf(dv1, (size_t)B * C);
-      REF->bcast_add_bwd(REF, B, C, HW, x, vstride, dv1);
-      FAST->bcast_add_bwd(FAST, B, C, HW, x, vstride, dv2);
-      EXPECT_CLOSE("bcast_add_bwd", dv2, dv1, (size_t)B * C, ATOL, RTOL);
+      REF_VS_FAST("bcast_add_bwd", dv1, dv2, (size_t)B * C, be->bcast_add_bwd(be, B, C, HW, x, vstride, out));
     }
     // copy channels [1, C) of x into channels [2, C+1) of a (B, C+3) tensor, then add back
     const int dC = C + 3, nc = C - 1;
     if (nc > 0)
       for (int beta = 0; beta < 2; beta++) {
         float *d1 = randn((size_t)B * dC * HW, 1), *d2 = dupf(d1, (size_t)B * dC * HW);
-        REF->chan_copy(REF, B, nc, HW, x, C, 1, d1, dC, 2, (float)beta);
-        FAST->chan_copy(FAST, B, nc, HW, x, C, 1, d2, dC, 2, (float)beta);
-        EXPECT_CLOSE("chan_copy", d2, d1, (size_t)B * dC * HW, ATOL, RTOL);
+        REF_VS_FAST("chan_copy", d1, d2, (size_t)B * dC * HW,
+                    be->chan_copy(be, B, nc, HW, x, C, 1, out, dC, 2, (float)beta));
       }
     float *u1 = zeros(4 * n), *u2 = zeros(4 * n);
-    REF->upsample2x_fwd(REF, B, C, H, W, x, u1);
-    FAST->upsample2x_fwd(FAST, B, C, H, W, x, u2);
-    EXPECT_CLOSE("upsample fwd", u2, u1, 4 * n, ATOL, RTOL);
+    REF_VS_FAST("upsample fwd", u1, u2, 4 * n, be->upsample2x_fwd(be, B, C, H, W, x, out));
     float *dx1 = randn(n, 1), *dx2 = dupf(dx1, n);
-    REF->upsample2x_bwd(REF, B, C, H, W, dy4, dx1);
-    FAST->upsample2x_bwd(FAST, B, C, H, W, dy4, dx2);
-    EXPECT_CLOSE("upsample bwd", dx2, dx1, n, ATOL, RTOL);
+    REF_VS_FAST("upsample bwd", dx1, dx2, n, be->upsample2x_bwd(be, B, C, H, W, dy4, out));
   }
 }
 
