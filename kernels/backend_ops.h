@@ -22,6 +22,12 @@
   X(upsample2x_fwd, QUEUED) X(upsample2x_bwd, QUEUED) \
   X(mse_loss, QUEUED) X(adamw, QUEUED) X(ema, QUEUED) X(sumsq, HOST)
 
+// A decorator over inner (the profiler, the tests' recorder): a new backend with inner's name,
+// the decorator's ctx, and for each op inner has the decorator's own from `ops` (a table whose
+// op entries are its functions: `.op = w_op` for each, from BACKEND_OPS); an op inner lacks
+// stays NULL. The graph entries, conv_algos and destroy are left NULL for the caller to set.
+Backend *backend_decorate(Backend *inner, void *ctx, const Backend *ops);
+
 // Members of struct Backend that are not ops: name, ctx, the four graph entries, conv_algos
 // and destroy. Every member is one pointer, so the struct's size checks the list is whole.
 #define BACKEND_NON_OPS 8

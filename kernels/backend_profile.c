@@ -16,6 +16,7 @@
 // The wrapper times every op of the vtable (backend_ops.h).
 #define AS_ENUM(op, kind) OP_##op,
 #define AS_NAME(op, kind) #op,
+#define AS_WRAPPER(op, kind) .op = w_##op,  // the table backend_decorate takes
 enum { BACKEND_OPS(AS_ENUM) NOPS };
 static const char *const op_name[NOPS] = {BACKEND_OPS(AS_NAME)};
 
@@ -181,17 +182,12 @@ static void prof_destroy(Backend *be) {
 }
 
 Backend *backend_profile_wrap(Backend *inner) {
-  Backend *be = xcalloc(1, sizeof *be);
   Prof *p = xcalloc(1, sizeof *p);
   p->inner = inner;
-  be->name = inner->name;
-  be->ctx = p;
-  // An op the inner backend lacks stays NULL here too. The graph entries are left NULL: ops
-  // replayed from a graph never pass through the wrapper, and syncing inside a capture is not
-  // allowed, so callers see a backend without graphs and run every op directly.
-#define WRAP(op, kind) be->op = inner->op ? w_##op : NULL;
-  BACKEND_OPS(WRAP)
-#undef WRAP
+  // The graph entries are left NULL: ops replayed from a graph never pass through the wrapper,
+  // and syncing inside a capture is not allowed, so callers see a backend without graphs and
+  // run every op directly.
+  Backend *be = backend_decorate(inner, p, &(const Backend){BACKEND_OPS(AS_WRAPPER)});
   be->conv_algos = inner->conv_algos ? w_conv_algos : NULL;
   be->destroy = prof_destroy;
   return be;

@@ -10,6 +10,8 @@
 #define QUEUED_ENUM_QUEUED(op) R_##op,
 #define QUEUED_ENUM_HOST(op)
 typedef enum { BACKEND_OPS(QUEUED_ENUM) } RecOp;
+// Every op's recording wrapper, r_op, as the table backend_decorate takes.
+#define AS_RECORDER(op, kind) .op = r_##op,
 
 // One recorded call: its arguments by kind, each kind in the order the op takes them.
 typedef struct {
@@ -267,15 +269,10 @@ static void r_destroy(Backend *be) {
 RecorderStats *backend_recorder_stats(Backend *be) { return &rctx(be)->st; }
 
 Backend *backend_recorder_wrap(Backend *inner) {
-  Backend *be = xcalloc(1, sizeof *be);
   RecCtx *r = xcalloc(1, sizeof *r);
   r->inner = inner;
   // Every op, as the inner backend has it (an optional op it lacks stays NULL), then the graphs.
-  be->name = inner->name;
-  be->ctx = r;
-#define WRAP(op, kind) be->op = inner->op ? r_##op : NULL;
-  BACKEND_OPS(WRAP)
-#undef WRAP
+  Backend *be = backend_decorate(inner, r, &(const Backend){BACKEND_OPS(AS_RECORDER)});
   be->capture_begin = r_capture_begin;
   be->capture_end = r_capture_end;
   be->graph_launch = r_graph_launch;
