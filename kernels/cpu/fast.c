@@ -1,6 +1,6 @@
 // fast.c — the fast CPU kernels that need no BLAS: OpenMP across rows, SIMD along them.
 //
-// Every op matches ref.c within float rounding (tests/test_kernels_cpu.c holds them to it).
+// Every op matches ref.c within float rounding (tests/test_kernels_fast.c holds them to it).
 // Work is split across cpu_threads(be) OpenMP threads only when there is enough of it
 // (PAR_MIN floats); below that, a fork/join costs more than it saves.
 #include "cpu.h"
