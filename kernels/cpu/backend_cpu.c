@@ -6,6 +6,17 @@
 
 double cpu_par_min_macs = 24e6;  // cpu.h: below it, products and convolutions run on one thread
 
+float *cpu_scratch(int slot, size_t n) {
+  static _Thread_local float *buf[CPU_NSCR];
+  static _Thread_local size_t cap[CPU_NSCR];
+  if (n > cap[slot]) {
+    free(buf[slot]);
+    cap[slot] = n + n / 4;
+    buf[slot] = xmalloc(sizeof(float) * cap[slot]);
+  }
+  return buf[slot];
+}
+
 // ---- memory: plain host memory, 64-byte aligned (a cache line, an AVX-512 vector) ----
 
 static float *cpu_alloc(Backend *be, size_t n) {

@@ -20,10 +20,10 @@
 // The backward of the data is the same convolution of dy with the weights transposed and
 // flipped, accumulated into dx: no col2im either.
 //
-// Threads: one OpenMP region per call, none below CPU_PAR_MIN_MACS (cpu.h). Batch >= threads:
+// Threads: one OpenMP region per call, none below cpu_par_min_macs (cpu.h). Batch >= threads:
 // a sample per thread; smaller batches: the samples' 32-pixel blocks are dealt to the threads.
 // Sums run over taps, then input channels, in float: results differ from the reference in
-// the last bits (tests/test_kernels_cpu.c: kernels_fast_conv_direct).
+// the last bits (tests/test_kernels_fast.c: kernels_fast_conv_direct).
 #include "cpu.h"
 #include <omp.h>
 #include <pthread.h>
@@ -192,18 +192,6 @@ static void direct_run(int B, int Cs, int M, int H, int W, int K, const float *s
   free(own);
 }
 
-// A growing scratch per thread (never freed: a few hundred KB at most), for packed weights.
-static float *pack_scratch(size_t n) {
-  static _Thread_local float *buf;
-  static _Thread_local size_t cap;
-  if (n > cap) {
-    free(buf);
-    cap = n + n / 4;
-    buf = xmalloc(sizeof(float) * cap);
-  }
-  return buf;
-}
-
 // Packing the weights as (rows, KK, channels) makes each row's broadcasts read consecutive
 // floats; it costs one pass over the weights, 1/(B*H*W) of the convolution's work: worth it
 // once a call has a few hundred output pixels (at batch 1 on an 8x8 image it would not be).
@@ -214,7 +202,7 @@ int conv_direct_fwd(const ConvDesc *d, const float *x, const float *w, const flo
   const int KK = d->K * d->K, Cin = d->Cin, Cout = d->Cout;
   WView wv = {w, (long)Cin * KK, 1, KK};  // w (Cout, Cin, KK) read where it lies
   if ((long)d->B * d->H * d->W >= conv_direct_pack_min && KK > 1) {
-    float *wp = pack_scratch((size_t)Cout * KK * Cin);
+    float *wp = cpu_scratch(CPU_SCR_PACK, (size_t)Cout * KK * Cin);
     for (int co = 0; co < Cout; co++)
       for (int c = 0; c < Cin; c++)
         for (int t = 0; t < KK; t++) wp[((long)co * KK + t) * Cin + c] = w[((long)co * Cin + c) * KK + t];
@@ -231,7 +219,7 @@ int conv_direct_bwd_data(const ConvDesc *d, const float *dy, const float *w, flo
   const int KK = d->K * d->K, Cin = d->Cin, Cout = d->Cout;
   WView wv = {w + KK - 1, KK, -1, (long)Cin * KK};
   if ((long)d->B * d->H * d->W >= conv_direct_pack_min) {
-    float *wp = pack_scratch((size_t)Cout * KK * Cin);
+    float *wp = cpu_scratch(CPU_SCR_PACK, (size_t)Cout * KK * Cin);
     for (int co = 0; co < Cout; co++)
       for (int c = 0; c < Cin; c++)
         for (int t = 0; t < KK; t++) wp[((long)c * KK + (KK - 1 - t)) * Cout + co] = w[((long)co * Cin + c) * KK + t];

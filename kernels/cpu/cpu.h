@@ -30,6 +30,14 @@ static inline double conv_macs(const ConvDesc *d) {
   return (double)d->B * d->Ho * d->Wo * d->Cout * d->Cin * d->K * d->K;
 }
 
+// Scratch memory per thread and purpose (backend_cpu.c), kept from call to call and grown as
+// needed (a few hundred KB each): a fresh malloc of that size per call is an mmap, page faults
+// while it is first written, and an munmap — ~10 % of a forward at batch 16 when im2col's
+// columns came from it. Never freed (the threads of OpenMP's pool live as long as the process).
+// Contents are not kept: each caller writes before it reads.
+enum { CPU_SCR_COL, CPU_SCR_DWT, CPU_SCR_DYT, CPU_SCR_PART, CPU_SCR_XP, CPU_SCR_PACK, CPU_NSCR };
+float *cpu_scratch(int slot, size_t n);
+
 void cpu_ref_ops(Backend *be);        // every compute op, reference loops
 void cpu_fast_ops(Backend *be);       // elementwise, norm, softmax, optimiser (OpenMP)
 void cpu_fast_blas_ops(Backend *be);  // gemm and convolution (OpenBLAS sgemm + OpenMP)

@@ -362,26 +362,10 @@ static void conv_bwd_filter_sample(const ConvDesc *d, const float *xb, const flo
   }
 }
 
-// Scratch memory per thread and purpose, kept from call to call and grown as needed (a few
-// hundred KB each): a fresh malloc of that size per call is an mmap, page faults while it is
-// first written, and an munmap — ~10 % of a forward at batch 16 when col came from it. Never
-// freed (the threads of OpenMP's pool live as long as the process).
-enum { SCR_COL, SCR_DWT, SCR_DYT, SCR_PART, SCR_XP, NSCR };
-static float *thread_scratch(int slot, size_t n) {
-  static _Thread_local float *buf[NSCR];
-  static _Thread_local size_t cap[NSCR];
-  if (n > cap[slot]) {
-    free(buf[slot]);
-    cap[slot] = n + n / 4;
-    buf[slot] = xmalloc(sizeof(float) * cap[slot]);
-  }
-  return buf[slot];
-}
-
 // One column block's scratch (NULL for a pointwise convolution).
 static float *conv_scratch(const ConvDesc *d) {
   return conv_is_pointwise(d) ? NULL
-                              : thread_scratch(SCR_COL, (size_t)d->Cin * d->K * d->K * block_rows(d) * d->Wo);
+                              : cpu_scratch(CPU_SCR_COL, (size_t)d->Cin * d->K * d->K * block_rows(d) * d->Wo);
 }
 
 static void fast_conv2d_fwd(Backend *be, const ConvDesc *d, const float *x, const float *w,
@@ -430,16 +414,16 @@ static void fast_conv2d_bwd_filter(Backend *be, const ConvDesc *d, const float *
     const int me = omp_get_thread_num();
     if (me == 0) nused = omp_get_num_threads();  // OpenMP may give fewer than asked
     if (me > 0) {
-      part[me] = thread_scratch(SCR_PART, nw);
+      part[me] = cpu_scratch(CPU_SCR_PART, nw);
       memset(part[me], 0, sizeof(float) * nw);
     }
 #pragma omp barrier
     float *col = conv_scratch(d), *mine = part[me];
     const int CKK = d->Cin * d->K * d->K, panel = par && col && gemm_panel_available();
-    float *mineT = panel ? thread_scratch(SCR_DWT, (size_t)CKK * d->Cout) : NULL;
+    float *mineT = panel ? cpu_scratch(CPU_SCR_DWT, (size_t)CKK * d->Cout) : NULL;
     // same-size convolutions: padded blocks instead of im2col (bwd_filter_block_padded)
-    float *xp = panel && cpu_direct(be) && conv_direct_ok(d) ? thread_scratch(SCR_XP, padded_xp_size(d)) : NULL;
-    float *dyT = panel ? thread_scratch(SCR_DYT, xp ? padded_dyt_size(d) : (size_t)block_rows(d) * d->Wo * d->Cout)
+    float *xp = panel && cpu_direct(be) && conv_direct_ok(d) ? cpu_scratch(CPU_SCR_XP, padded_xp_size(d)) : NULL;
+    float *dyT = panel ? cpu_scratch(CPU_SCR_DYT, xp ? padded_dyt_size(d) : (size_t)block_rows(d) * d->Wo * d->Cout)
                        : NULL;
     if (mineT) memset(mineT, 0, sizeof(float) * CKK * d->Cout);
 #pragma omp for schedule(static)
