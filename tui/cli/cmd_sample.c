@@ -19,7 +19,6 @@
 #include "tui/cli/commands.h"
 #include "tui/cli/progress.h"
 #include "tui/termgfx/term_image.h"
-#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
