@@ -87,7 +87,8 @@ TEST(kernels_fast_conv_direct) {
   setup(22);
   static const int sh[][5] = {  // B, Cin, H, W, Cout (3x3 unless noted)
       {1, 19, 32, 32, 19}, {3, 18, 16, 16, 19}, {2, 37, 8, 8, 37}, {3, 12, 4, 4, 7},
-      {2, 5, 7, 7, 6},    {1, 3, 3, 5, 9},     {4, 24, 32, 32, 1}, {1, 72, 8, 8, 72}};
+      {2, 5, 7, 7, 6},    {1, 3, 3, 5, 9},     {4, 24, 32, 32, 1}, {1, 72, 8, 8, 72},
+      {5, 19, 8, 8, 21},  {18, 3, 4, 4, 5}};  // backward-filter's groups of images: 4 + 1, 16 + 2
   const int n = sizeof sh / sizeof sh[0];
   ConvDesc shapes[sizeof sh / sizeof sh[0] + 2];
   for (int i = 0; i < n; i++) shapes[i] = conv_desc(sh[i][0], sh[i][1], sh[i][2], sh[i][3], sh[i][4], 3, 1, 1);

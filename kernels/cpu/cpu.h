@@ -59,10 +59,15 @@ int gemm_panel_available(void);  // whether gemm_panel runs in this build
 int conv_direct_ok(const ConvDesc *d);
 int conv_direct_fwd(const ConvDesc *d, const float *x, const float *w, const float *bias, float *y, int nt);
 int conv_direct_bwd_data(const ConvDesc *d, const float *dy, const float *w, float *dx, int nt);
-// Backward-filter of a same-size convolution on one block of `rows` output rows, all K*K taps
-// of an input channel in one register block (conv_dw_taps.c): dwT (Cin*KK, Cout) += the block's
-// products, from xp (Cin channels S floats apart, each the block's input rows zero-padded to
-// W + K - 1 columns) and dyT (the block's pixels at that padded width, Cout each). Returns 0,
-// doing nothing, for other than 3x3 taps or without AVX-512.
-int conv_dw_taps(int Cin, int Cout, int K, int rows, int W, const float *xp, long S, const float *dyT, float *dwT);
+// Backward-filter of a same-size 3x3 convolution (conv_direct_ok, W a multiple of 4) over
+// nimg consecutive samples from x and dy, all nine taps of an input channel in one register
+// block (conv_dw_taps.c): dwQ (Cin*9, Cout, 4) += their products, each weight's four partial
+// sums (one per pixel of a quad) to be added by the caller. xp and dyQ are scratch of
+// conv_dw_quads_xp_size and conv_dw_quads_dyq_size floats; conv_dw_quads_imgs is the nimg that
+// suits the image size. conv_dw_quads_ok is 0 for other shapes and without AVX-512.
+int conv_dw_quads_ok(const ConvDesc *d);
+int conv_dw_quads_imgs(const ConvDesc *d);
+size_t conv_dw_quads_xp_size(const ConvDesc *d);
+size_t conv_dw_quads_dyq_size(const ConvDesc *d);
+void conv_dw_quads(const ConvDesc *d, const float *x, const float *dy, int nimg, float *xp, float *dyQ, float *dwQ);
 extern long conv_direct_pack_min;  // weights are packed from this many output pixels per call up

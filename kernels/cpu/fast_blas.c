@@ -323,8 +323,7 @@ static void bwd_filter_block_padded(const ConvDesc *d, const float *xb, const fl
     const float *src = dyb + (long)oy * W + ox;
     for (int co = 0; co < Cout; co++) t[co] = src[co * P];
   }
-  if (conv_dw_taps(d->Cin, Cout, K, oy1 - oy0, W, xp, S, dyT, dwT)) return;
-  for (int ky = 0, t = 0; ky < K; ky++)  // not 3x3: one product per tap
+  for (int ky = 0, t = 0; ky < K; ky++)  // one product per tap
     for (int kx = 0; kx < K; kx++, t++)
       gemm_panel(d->Cin, Cout, nq, xp + ky * Wp + kx, S, 1, dyT, Cout, dwT + (long)t * Cout, KK * Cout, 1);
 }
@@ -420,18 +419,34 @@ static void fast_conv2d_bwd_filter(Backend *be, const ConvDesc *d, const float *
 #pragma omp barrier
     float *col = conv_scratch(d), *mine = part[me];
     const int CKK = d->Cin * d->K * d->K, panel = par && col && gemm_panel_available();
-    float *mineT = panel ? cpu_scratch(CPU_SCR_DWT, (size_t)CKK * d->Cout) : NULL;
-    // same-size convolutions: padded blocks instead of im2col (bwd_filter_block_padded)
-    float *xp = panel && cpu_direct(be) && conv_direct_ok(d) ? cpu_scratch(CPU_SCR_XP, padded_xp_size(d)) : NULL;
-    float *dyT = panel ? cpu_scratch(CPU_SCR_DYT, xp ? padded_dyt_size(d) : (size_t)block_rows(d) * d->Wo * d->Cout)
-                       : NULL;
-    if (mineT) memset(mineT, 0, sizeof(float) * CKK * d->Cout);
+    // same-size convolutions: padded blocks instead of im2col (bwd_filter_block_padded), 3x3
+    // ones on conv_dw_taps.c, whose dwT holds four partial sums per weight (quads)
+    const int direct = panel && cpu_direct(be) && conv_direct_ok(d), quads = direct && conv_dw_quads_ok(d);
+    const size_t nT = (size_t)CKK * d->Cout * (quads ? 4 : 1);
+    float *mineT = panel ? cpu_scratch(CPU_SCR_DWT, nT) : NULL;
+    float *xp = direct ? cpu_scratch(CPU_SCR_XP, quads ? conv_dw_quads_xp_size(d) : padded_xp_size(d)) : NULL;
+    float *dyT = !panel  ? NULL
+                 : quads ? cpu_scratch(CPU_SCR_DYT, conv_dw_quads_dyq_size(d))
+                         : cpu_scratch(CPU_SCR_DYT, xp ? padded_dyt_size(d) : (size_t)block_rows(d) * d->Wo * d->Cout);
+    if (mineT) memset(mineT, 0, sizeof(float) * nT);
+    if (quads) {
+      const int g = conv_dw_quads_imgs(d);
 #pragma omp for schedule(static)
-    for (int b = 0; b < d->B; b++)
-      conv_bwd_filter_sample(d, x + b * xs, dy + b * ys, mine, mineT, col, dyT, par ? 1 : nt, xp);
-    if (mineT)
+      for (int b = 0; b < d->B; b += g)
+        conv_dw_quads(d, x + b * xs, dy + b * ys, b + g <= d->B ? g : d->B - b, xp, dyT, mineT);
       for (int co = 0; co < d->Cout; co++)
-        for (int k = 0; k < CKK; k++) mine[(long)co * CKK + k] += mineT[(long)k * d->Cout + co];
+        for (int k = 0; k < CKK; k++) {
+          const float *q = mineT + ((long)k * d->Cout + co) * 4;
+          mine[(long)co * CKK + k] += (q[0] + q[1]) + (q[2] + q[3]);
+        }
+    } else {
+#pragma omp for schedule(static)
+      for (int b = 0; b < d->B; b++)
+        conv_bwd_filter_sample(d, x + b * xs, dy + b * ys, mine, mineT, col, dyT, par ? 1 : nt, xp);
+      if (mineT)
+        for (int co = 0; co < d->Cout; co++)
+          for (int k = 0; k < CKK; k++) mine[(long)co * CKK + k] += mineT[(long)k * d->Cout + co];
+    }
   }  // every part is complete here
 #pragma omp parallel num_threads(nt)
   {
