@@ -64,6 +64,21 @@ static void norm_bwd(UNet *m, const Norm *n, int B, int hw, const float *x, cons
   m->be->groupnorm_bwd(m->be, B, n->c, hw, n->groups, x, dy, P(n->g), mean, rstd, dx, G(n->g), G(n->b));
 }
 
+// dx += the GroupNorm backward of ds * silu'(a), where s = silu(a) and a = norm(x): in one op
+// where the backend has it.
+static void norm_silu_bwd(UNet *m, const Norm *n, int B, int hw, const float *x, const float *a, const float *ds,
+                          const float *mean, const float *rstd, float *dx) {
+  Backend *be = m->be;
+  if (be->groupnorm_silu_bwd) {
+    be->groupnorm_silu_bwd(be, B, n->c, hw, n->groups, x, a, ds, P(n->g), mean, rstd, dx, G(n->g), G(n->b));
+    return;
+  }
+  const size_t cnt = (size_t)B * n->c * hw;
+  float *da = arena_zeros(m->arena, cnt);
+  be->silu_bwd(be, cnt, a, ds, da);
+  norm_bwd(m, n, B, hw, x, da, mean, rstd, dx);
+}
+
 // ---- ResBlock: y = conv2(drop(silu(gn2(conv1(silu(gn1(x))) + temb)))) + skip(x) ----
 
 static void res_fwd(UNet *m, ResBlock *r, int B, int side, const float *x, float *y) {
@@ -119,16 +134,14 @@ static void res_bwd(UNet *m, ResBlock *r, int B, int side, const float *dy, floa
     ds2 = arena_zeros(A, nmid);
     be->mul_acc(be, nmid, dd2, r->mask, ds2);
   }
-  float *da2 = arena_zeros(A, nmid), *dh1 = arena_zeros(A, nmid);
-  be->silu_bwd(be, nmid, r->a2, ds2, da2);
-  norm_bwd(m, &r->n2, B, hw, r->h1, da2, r->mean2, r->rstd2, dh1);
+  float *dh1 = arena_zeros(A, nmid);
+  norm_silu_bwd(m, &r->n2, B, hw, r->h1, r->a2, ds2, r->mean2, r->rstd2, dh1);
   float *dtp = arena_zeros(A, (size_t)B * r->mid);
   be->bcast_add_bwd(be, B, r->mid, hw, dh1, r->mid, dtp);
   linear_bwd(m, &r->temb, B, m->semb, dtp, m->dsemb);
-  float *ds1 = arena_zeros(A, nin), *da1 = arena_zeros(A, nin);
+  float *ds1 = arena_zeros(A, nin);
   conv_bwd(m, &r->c1, B, side, r->s1, dh1, ds1);
-  be->silu_bwd(be, nin, r->a1, ds1, da1);
-  norm_bwd(m, &r->n1, B, hw, r->x, da1, r->mean1, r->rstd1, dx);
+  norm_silu_bwd(m, &r->n1, B, hw, r->x, r->a1, ds1, r->mean1, r->rstd1, dx);
 }
 
 // ---- single-head self-attention over the side*side positions, y = x + proj(attn(gn(x))) ----
@@ -304,10 +317,9 @@ void unet_backward(UNet *m, const float *dout) {
       }
       case NODE_OUT: {
         size_t ni = (size_t)B * n->cin * hw;
-        float *ds = arena_zeros(A, ni), *da = arena_zeros(A, ni);
+        float *ds = arena_zeros(A, ni);
         conv_bwd(m, &n->conv, B, side, n->s, dy[i], ds);
-        be->silu_bwd(be, ni, n->a, ds, da);
-        norm_bwd(m, &n->norm, B, hw, in, da, n->mean, n->rstd, din);
+        norm_silu_bwd(m, &n->norm, B, hw, in, n->a, ds, n->mean, n->rstd, din);
         break;
       }
     }

@@ -16,6 +16,7 @@
   X(gemm, QUEUED) \
   X(conv2d_fwd, QUEUED) X(conv2d_bwd_data, QUEUED) X(conv2d_bwd_filter, QUEUED) \
   X(groupnorm_fwd, QUEUED) X(groupnorm_bwd, QUEUED) X(groupnorm_silu_fwd, QUEUED) \
+  X(groupnorm_silu_bwd, QUEUED) \
   X(silu_fwd, QUEUED) X(silu_bwd, QUEUED) X(softmax_fwd, QUEUED) X(softmax_bwd, QUEUED) \
   X(add, QUEUED) X(axpy, QUEUED) X(scale, QUEUED) X(mul, QUEUED) X(mul_acc, QUEUED) \
   X(bcast_add, QUEUED) X(bcast_add_bwd, QUEUED) X(chan_copy, QUEUED) \

@@ -105,6 +105,11 @@ static void w_groupnorm_bwd(Backend *be, int B, int C, int HW, int G, const floa
                             float *dbeta) {
   TIMED(OP_groupnorm_bwd, in->groupnorm_bwd(in, B, C, HW, G, x, dy, gamma, mean, rstd, dx, dgamma, dbeta));
 }
+static void w_groupnorm_silu_bwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *a,
+                                 const float *dy, const float *gamma, const float *mean, const float *rstd, float *dx,
+                                 float *dgamma, float *dbeta) {
+  TIMED(OP_groupnorm_silu_bwd, in->groupnorm_silu_bwd(in, B, C, HW, G, x, a, dy, gamma, mean, rstd, dx, dgamma, dbeta));
+}
 static void w_groupnorm_silu_fwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *gamma,
                                  const float *beta, float *a, float *y, float *mean, float *rstd) {
   TIMED(OP_groupnorm_silu_fwd, in->groupnorm_silu_fwd(in, B, C, HW, G, x, gamma, beta, a, y, mean, rstd));

@@ -17,7 +17,7 @@ typedef enum { BACKEND_OPS(QUEUED_ENUM) } RecOp;
 typedef struct {
   RecOp op;
   ConvDesc d;
-  const float *p[5];  // inputs
+  const float *p[6];  // inputs
   float *o[4];        // outputs
   long i[10];
   float f[6];
@@ -63,6 +63,9 @@ static void run(Backend *in, const Rec *c) {
     in->groupnorm_silu_fwd(in, i[0], i[1], i[2], i[3], p[0], p[1], p[2], o[0], o[1], o[2], o[3]);
     break;
   case R_groupnorm_bwd: in->groupnorm_bwd(in, i[0], i[1], i[2], i[3], p[0], p[1], p[2], p[3], p[4], o[0], o[1], o[2]); break;
+  case R_groupnorm_silu_bwd:
+    in->groupnorm_silu_bwd(in, i[0], i[1], i[2], i[3], p[0], p[1], p[2], p[3], p[4], p[5], o[0], o[1], o[2]);
+    break;
   case R_silu_fwd: in->silu_fwd(in, i[0], p[0], o[0]); break;
   case R_silu_bwd: in->silu_bwd(in, i[0], p[0], p[1], o[0]); break;
   case R_softmax_fwd: in->softmax_fwd(in, i[0], i[1], f[0], p[0], o[0]); break;
@@ -119,6 +122,11 @@ static void r_groupnorm_fwd(Backend *be, int B, int C, int HW, int G, const floa
 static void r_groupnorm_bwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *dy, const float *g,
                             const float *mean, const float *rstd, float *dx, float *dg, float *db) {
   submit(be, (Rec){R_groupnorm_bwd, P(x, dy, g, mean, rstd), O(dx, dg, db), I(B, C, HW, G)});
+}
+static void r_groupnorm_silu_bwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *a,
+                                 const float *dy, const float *g, const float *mean, const float *rstd, float *dx,
+                                 float *dg, float *db) {
+  submit(be, (Rec){R_groupnorm_silu_bwd, P(x, a, dy, g, mean, rstd), O(dx, dg, db), I(B, C, HW, G)});
 }
 static void r_groupnorm_silu_fwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *g,
                                  const float *b, float *a, float *y, float *mean, float *rstd) {

@@ -147,6 +147,38 @@ TEST(kernels_fast_groupnorm_silu) {
   }
 }
 
+// The fused GroupNorm + SiLU backward of each backend against the two ops it stands for, run by
+// the reference in double: dx, dgamma and dbeta accumulate onto what they held; planes that end
+// inside a vector (49, 3), one channel per group, a group as wide as the layer.
+TEST(kernels_fast_groupnorm_silu_bwd) {
+  setup(24);
+  static const int sh[][4] = {{2, 24, 64, 8}, {3, 19, 49, 1}, {1, 72, 64, 24}, {16, 48, 256, 16}, {2, 5, 3, 5}};
+  for (int k = 0; k < 5; k++) {
+    while (nscratch) free(scratch[--nscratch]);
+    const int B = sh[k][0], C = sh[k][1], HW = sh[k][2], G = sh[k][3];
+    const size_t n = (size_t)B * C * HW;
+    float *x = randn(n, 2), *gamma = randn(C, 1), *beta = randn(C, 1), *dy = randn(n, 1);
+    for (size_t i = 0; i < n; i++) x[i] += 1.0f;
+    float *a = zeros(n), *m = zeros(B * G), *r = zeros(B * G);
+    REF->groupnorm_fwd(REF, B, C, HW, G, x, gamma, beta, a, m, r);
+    float *da = zeros(n), *dx0 = randn(n, 1), *dg0 = randn(C, 1), *db0 = randn(C, 1);
+    float *dx1 = dupf(dx0, n), *dg1 = dupf(dg0, C), *db1 = dupf(db0, C);
+    REF->silu_bwd(REF, n, a, dy, da);
+    REF->groupnorm_bwd(REF, B, C, HW, G, x, da, gamma, m, r, dx1, dg1, db1);
+    Backend *bes[2] = {REF, FAST};
+    for (int i = 0; i < 2; i++) {
+      Backend *be = bes[i];
+      ASSERT(be->groupnorm_silu_bwd);
+      float *dx = dupf(dx0, n), *dg = dupf(dg0, C), *db = dupf(db0, C);
+      be->groupnorm_silu_bwd(be, B, C, HW, G, x, a, dy, gamma, m, r, dx, dg, db);
+      EXPECT_CLOSE("gn+silu bwd dx", dx, dx1, n, ATOL, RTOL);
+      EXPECT_CLOSE("gn+silu bwd dgamma", dg, dg1, C, ATOL, RTOL);
+      EXPECT_CLOSE("gn+silu bwd dbeta", db, db1, C, ATOL, RTOL);
+    }
+    if (test_failed()) return;
+  }
+}
+
 TEST(kernels_fast_groupnorm) {
   setup(22);
   struct { int B, C, HW, G; } shapes[] = {{3, 12, 49, 4}, {4, 64, 1024, 8}, {2, 32, 64, 8}, {1, 5, 3, 5}};

@@ -106,7 +106,8 @@ TEST(profile_counts_match_model_structure) {
   ASSERT_EQ_INT(calls(prof, "conv2d_fwd"), e.conv);
   ASSERT_EQ_INT(calls(prof, "conv2d_bwd_filter"), e.conv);
   ASSERT_EQ_INT(calls(prof, "conv2d_bwd_data"), e.conv - 1);  // conv_in: no gradient for the image
-  ASSERT_EQ_INT(calls(prof, "groupnorm_bwd"), e.norm);
+  ASSERT_EQ_INT(calls(prof, "groupnorm_bwd") + calls(prof, "groupnorm_silu_bwd"), e.norm);  // and its backward
+  ASSERT_EQ_INT(calls(prof, "groupnorm_silu_bwd"), calls(prof, "groupnorm_silu_fwd"));
   ASSERT_EQ_INT(calls(prof, "adamw"), 0);
   for (int i = 0; i < NOPS; i++) {
     double s = -1;

@@ -201,6 +201,17 @@ static void ref_silu_bwd(Backend *be, size_t n, const float *x, const float *dy,
   }
 }
 
+// silu_bwd into a zeroed buffer, then groupnorm_bwd.
+static void ref_groupnorm_silu_bwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *a,
+                                   const float *dy, const float *gamma, const float *mean, const float *rstd,
+                                   float *dx, float *dgamma, float *dbeta) {
+  const size_t n = (size_t)B * C * HW;
+  float *da = xcalloc(n ? n : 1, sizeof(float));
+  ref_silu_bwd(be, n, a, dy, da);
+  ref_groupnorm_bwd(be, B, C, HW, G, x, da, gamma, mean, rstd, dx, dgamma, dbeta);
+  free(da);
+}
+
 static void ref_softmax_fwd(Backend *be, int rows, int n, float scale, const float *x, float *y) {
   for (int r = 0; r < rows; r++) {
     const float *xr = x + (long)r * n;
@@ -332,6 +343,7 @@ void cpu_ref_ops(Backend *be) {
   be->groupnorm_bwd = ref_groupnorm_bwd;
   be->silu_fwd = ref_silu_fwd;
   be->groupnorm_silu_fwd = ref_groupnorm_silu_fwd;
+  be->groupnorm_silu_bwd = ref_groupnorm_silu_bwd;
   be->silu_bwd = ref_silu_bwd;
   be->softmax_fwd = ref_softmax_fwd;
   be->softmax_bwd = ref_softmax_bwd;
