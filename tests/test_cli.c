@@ -10,6 +10,7 @@
 #include "engine/png_io.h"
 #include "kernels/backend_ops.h"
 #include "tui/cli/fid_cli.h"
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -544,6 +545,58 @@ TEST(cli_bench_train_profile) {
   ASSERT(strstr(r.out, "profile:") > strstr(r.out, "stepscope train step"));  // after the plain timing
   run(&r, "bench --help");
   ASSERT(strstr(r.out, "--profile") && strstr(r.out, "--nondeterministic"));
+}
+
+// bench train beside PyTorch, with a stand-in for the interpreter ($STEPSCOPE_PYTHON, a shell
+// script that speaks tests/bench/torch_unet.py's lines; its turns take 1000, 2000, ... ms per
+// step): a model of another size is refused by name; with --rounds 2 the two take turns, each
+// round is listed and the best of each compared; --rounds 1 runs the script once, as before.
+TEST(cli_bench_train_takes_turns_with_pytorch) {
+  if (!have_binary()) return;
+  char py[512];
+  snprintf(py, sizeof py, "%s/fake_python", test_tmpdir());
+  FILE *f = fopen(py, "w");
+  ASSERT(f);
+  fputs("#!/bin/sh\n"
+        "[ \"$1\" = -c ] && exit 0\n"
+        "echo \"params $FAKE_PARAMS\"; echo 'torch_version 9.9-fake'\n"
+        "case \"$*\" in\n"
+        "*--turns*) echo ready; n=0; while read -r line; do n=$((n + 1)); echo \"ms_per_step ${n}000\"; done ;;\n"
+        "*) echo 'ms_per_step 1000' ;;\n"
+        "esac\n", f);
+  fclose(f);
+  ASSERT(chmod(py, 0755) == 0);
+  setenv("STEPSCOPE_PYTHON", py, 1);
+  setenv("FAKE_PARAMS", "1", 1);
+  const char *args = "bench train --device cpu --config tiny --batch 2 --steps 1 --threads 1";
+  Result r;
+  run(&r, "%s --rounds 2", args);
+  ASSERTF(r.status == 0, "status %d, stderr: %s", r.status, r.err);
+  long ours = 0;
+  const char *why = strstr(r.err, "the PyTorch model has 1 parameters, ours ");
+  ASSERTF(why && sscanf(why, "the PyTorch model has 1 parameters, ours %ld", &ours) == 1 && ours > 1000,
+          "no refusal naming both sizes:\n%s", r.err);
+  ASSERTF(strstr(r.out, "pytorch: not measured") && !strstr(r.out, "speed of PyTorch"), "%s", r.out);
+  char n[32];
+  snprintf(n, sizeof n, "%ld", ours);
+  setenv("FAKE_PARAMS", n, 1);
+  run(&r, "%s --rounds 2", args);
+  ASSERTF(r.status == 0, "status %d, stderr: %s", r.status, r.err);
+  const char *rounds = strstr(r.out, "rounds, ms/step stepscope | pytorch, taking turns:");
+  ASSERTF(rounds && strstr(rounds, " | 1000,") && strstr(rounds, " | 2000\n"), "%s", r.out);
+  double ms = 0, theirs = 0, ratio = 0;
+  const char *row = strstr(r.out, "  stepscope "), *trow = strstr(r.out, "  pytorch "), *sp = strstr(r.out, "is ");
+  ASSERTF(row && trow && sp && strstr(row, "best round") && strstr(trow, "best round"), "%s", r.out);
+  ASSERT(sscanf(row, " stepscope %lf", &ms) == 1 && sscanf(trow, " pytorch %lf", &theirs) == 1);
+  ASSERTF(theirs == 1000.0, "PyTorch's best round is its first (1000 ms), not %g:\n%s", theirs, r.out);
+  sp = strstr(r.out, "stepscope is ");
+  ASSERTF(sp && sscanf(sp, "stepscope is %lfx the speed of PyTorch 9.9-fake", &ratio) == 1, "%s", r.out);
+  ASSERTF(fabs(ratio - 1000.0 / ms) < 0.01 * ratio + 0.01, "ratio %g for %g ms against 1000", ratio, ms);
+  run(&r, "%s --rounds 1", args);
+  ASSERTF(r.status == 0 && !strstr(r.out, "taking turns") && strstr(r.out, "speed of PyTorch 9.9-fake"), "%s",
+          r.out);
+  unsetenv("STEPSCOPE_PYTHON");
+  unsetenv("FAKE_PARAMS");
 }
 
 // ---- the CUDA code paths of the command line, on the emulated backend ----

@@ -7,7 +7,7 @@ for the benchmark's reference figures. Not part of the build or the tests.
   python3 tests/bench/torch_unet.py --device cuda --batch 256 --profile   # its kernels, by time
 prints "ms_per_step X" (train: forward, loss, backward, AdamW, EMA; sample: one forward).
 """
-import argparse, math, time
+import argparse, math, sys, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -110,6 +110,8 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--check")
+    ap.add_argument("--turns", action="store_true",
+                    help="after warming up print 'ready', then time --steps steps for each line read on stdin")
     ap.add_argument("--profile", action="store_true", help="after timing, the kernels of a few steps by device time")
     ap.add_argument("--deterministic", action="store_true",
                     help="CUDA: cudnn.deterministic, so that benchmark mode picks among deterministic algorithms only")
@@ -148,12 +150,19 @@ def main():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step()
         with torch.no_grad():
             torch._foreach_mul_(ema, 0.999); torch._foreach_add_(ema, list(model.parameters()), alpha=0.001)
+    def timed():
+        if dev.type == "cuda": torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(a.steps): step()
+        if dev.type == "cuda": torch.cuda.synchronize()
+        print("ms_per_step %.3f" % ((time.perf_counter() - t0) * 1e3 / a.steps), flush=True)
     for _ in range(3): step()
-    if dev.type == "cuda": torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(a.steps): step()
-    if dev.type == "cuda": torch.cuda.synchronize()
-    print("ms_per_step %.3f" % ((time.perf_counter() - t0) * 1e3 / a.steps))
+    if a.turns:  # stepscope bench takes turns with us (tui/cli/torch_ref.c)
+        print("ready", flush=True)
+        while sys.stdin.readline():
+            timed()
+        return
+    timed()
     if a.profile:  # what PyTorch runs, to set beside `stepscope bench train --profile`
         acts = [torch.profiler.ProfilerActivity.CPU]
         if dev.type == "cuda": acts.append(torch.profiler.ProfilerActivity.CUDA)
