@@ -45,7 +45,14 @@ static void norm_fwd(UNet *m, const Norm *n, int B, int hw, const float *x, floa
   m->be->groupnorm_fwd(m->be, B, n->c, hw, n->groups, x, P(n->g), P(n->b), y, *mean, *rstd);
 }
 
-// norm_fwd into a, then s = silu(a): in one op where the backend has it.
+// Whether a GroupNorm + SiLU keeps a, the GroupNorm's output: as the two ops' intermediate
+// where the backend has no fused forward, and for the backward where it has no fused one (which
+// makes a again from x). Not on m->training: a backward may follow an inference-mode forward
+// (importance scores run one with dropout off).
+static int keeps_norm_out(const UNet *m) { return !m->be->groupnorm_silu_fwd || !m->be->groupnorm_silu_bwd; }
+
+// norm_fwd into a (NULL: not kept, keeps_norm_out), then s = silu(a): in one op where the
+// backend has it.
 static void norm_silu_fwd(UNet *m, const Norm *n, int B, int hw, const float *x, float *a, float *s, float **mean,
                           float **rstd) {
   Backend *be = m->be;
@@ -65,12 +72,12 @@ static void norm_bwd(UNet *m, const Norm *n, int B, int hw, const float *x, cons
 }
 
 // dx += the GroupNorm backward of ds * silu'(a), where s = silu(a) and a = norm(x): in one op
-// where the backend has it.
+// where the backend has it (a then made again from x), else from the a the forward kept.
 static void norm_silu_bwd(UNet *m, const Norm *n, int B, int hw, const float *x, const float *a, const float *ds,
                           const float *mean, const float *rstd, float *dx) {
   Backend *be = m->be;
   if (be->groupnorm_silu_bwd) {
-    be->groupnorm_silu_bwd(be, B, n->c, hw, n->groups, x, a, ds, P(n->g), mean, rstd, dx, G(n->g), G(n->b));
+    be->groupnorm_silu_bwd(be, B, n->c, hw, n->groups, x, ds, P(n->g), P(n->b), mean, rstd, dx, G(n->g), G(n->b));
     return;
   }
   const size_t cnt = (size_t)B * n->c * hw;
@@ -87,7 +94,7 @@ static void res_fwd(UNet *m, ResBlock *r, int B, int side, const float *x, float
   int hw = side * side;
   size_t nin = (size_t)B * r->cin * hw, nmid = (size_t)B * r->mid * hw;
   r->x = x;
-  r->a1 = arena_get(A, nin);
+  r->a1 = keeps_norm_out(m) ? arena_get(A, nin) : NULL;
   r->s1 = arena_get(A, nin);
   norm_silu_fwd(m, &r->n1, B, hw, x, r->a1, r->s1, &r->mean1, &r->rstd1);
   r->h1 = arena_get(A, nmid);
@@ -95,7 +102,7 @@ static void res_fwd(UNet *m, ResBlock *r, int B, int side, const float *x, float
   r->tp = arena_get(A, (size_t)B * r->mid);
   linear_fwd(m, &r->temb, B, m->semb, r->tp);
   be->bcast_add(be, B, r->mid, hw, r->tp, r->mid, r->h1);
-  r->a2 = arena_get(A, nmid);
+  r->a2 = keeps_norm_out(m) ? arena_get(A, nmid) : NULL;
   r->s2 = arena_get(A, nmid);
   norm_silu_fwd(m, &r->n2, B, hw, r->h1, r->a2, r->s2, &r->mean2, &r->rstd2);
   r->d2 = r->s2;
@@ -275,7 +282,7 @@ void unet_forward_features(UNet *m, const float *x, const float *tfeat, int B, f
         break;
       case NODE_OUT: {
         size_t ni = (size_t)B * n->cin * hw;
-        n->a = arena_get(A, ni);
+        n->a = keeps_norm_out(m) ? arena_get(A, ni) : NULL;
         n->s = arena_get(A, ni);
         norm_silu_fwd(m, &n->norm, B, hw, in, n->a, n->s, &n->mean, &n->rstd);
         conv_fwd(m, &n->conv, B, side, n->s, n->y);

@@ -94,10 +94,11 @@ struct Backend {
   void (*groupnorm_silu_fwd)(Backend *, int B, int C, int HW, int G, const float *x, const float *gamma,
                              const float *beta, float *a, float *y, float *mean, float *rstd);
   // Its backward in one pass (optional as well: callers then run silu_bwd into a zeroed buffer
-  // and groupnorm_bwd): dy is the gradient of y = silu(a), a the GroupNorm output the forward
-  // kept; dx, dgamma, dbeta accumulate as groupnorm_bwd's do.
-  void (*groupnorm_silu_bwd)(Backend *, int B, int C, int HW, int G, const float *x, const float *a,
-                             const float *dy, const float *gamma, const float *mean, const float *rstd, float *dx,
+  // and groupnorm_bwd): dy is the gradient of y = silu(a), where a, the GroupNorm output, is
+  // made again from x, mean, rstd, gamma and beta (so the forward need not keep it); dx, dgamma,
+  // dbeta accumulate as groupnorm_bwd's do.
+  void (*groupnorm_silu_bwd)(Backend *, int B, int C, int HW, int G, const float *x, const float *dy,
+                             const float *gamma, const float *beta, const float *mean, const float *rstd, float *dx,
                              float *dgamma, float *dbeta);
   void (*silu_fwd)(Backend *, size_t n, const float *x, float *y);                    // y = x*sigmoid(x)
   void (*silu_bwd)(Backend *, size_t n, const float *x, const float *dy, float *dx);  // dx += dy*silu'(x)

@@ -105,10 +105,10 @@ static void w_groupnorm_bwd(Backend *be, int B, int C, int HW, int G, const floa
                             float *dbeta) {
   TIMED(OP_groupnorm_bwd, in->groupnorm_bwd(in, B, C, HW, G, x, dy, gamma, mean, rstd, dx, dgamma, dbeta));
 }
-static void w_groupnorm_silu_bwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *a,
-                                 const float *dy, const float *gamma, const float *mean, const float *rstd, float *dx,
+static void w_groupnorm_silu_bwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *dy,
+                                 const float *gamma, const float *beta, const float *mean, const float *rstd, float *dx,
                                  float *dgamma, float *dbeta) {
-  TIMED(OP_groupnorm_silu_bwd, in->groupnorm_silu_bwd(in, B, C, HW, G, x, a, dy, gamma, mean, rstd, dx, dgamma, dbeta));
+  TIMED(OP_groupnorm_silu_bwd, in->groupnorm_silu_bwd(in, B, C, HW, G, x, dy, gamma, beta, mean, rstd, dx, dgamma, dbeta));
 }
 static void w_groupnorm_silu_fwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *gamma,
                                  const float *beta, float *a, float *y, float *mean, float *rstd) {

@@ -123,10 +123,10 @@ static void r_groupnorm_bwd(Backend *be, int B, int C, int HW, int G, const floa
                             const float *mean, const float *rstd, float *dx, float *dg, float *db) {
   submit(be, (Rec){R_groupnorm_bwd, P(x, dy, g, mean, rstd), O(dx, dg, db), I(B, C, HW, G)});
 }
-static void r_groupnorm_silu_bwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *a,
-                                 const float *dy, const float *g, const float *mean, const float *rstd, float *dx,
+static void r_groupnorm_silu_bwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *dy,
+                                 const float *g, const float *b, const float *mean, const float *rstd, float *dx,
                                  float *dg, float *db) {
-  submit(be, (Rec){R_groupnorm_silu_bwd, P(x, a, dy, g, mean, rstd), O(dx, dg, db), I(B, C, HW, G)});
+  submit(be, (Rec){R_groupnorm_silu_bwd, P(x, dy, g, b, mean, rstd), O(dx, dg, db), I(B, C, HW, G)});
 }
 static void r_groupnorm_silu_fwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *g,
                                  const float *b, float *a, float *y, float *mean, float *rstd) {

@@ -147,9 +147,10 @@ TEST(kernels_fast_groupnorm_silu) {
   }
 }
 
-// The fused GroupNorm + SiLU backward of each backend against the two ops it stands for, run by
-// the reference in double: dx, dgamma and dbeta accumulate onto what they held; planes that end
-// inside a vector (49, 3), one channel per group, a group as wide as the layer.
+// The fused GroupNorm + SiLU backward of each backend (which makes the GroupNorm's output a
+// again from x) against the two ops it stands for, run by the reference in double on the a of
+// the forward: dx, dgamma and dbeta accumulate onto what they held; planes that end inside a
+// vector (49, 3), one channel per group, a group as wide as the layer.
 TEST(kernels_fast_groupnorm_silu_bwd) {
   setup(24);
   static const int sh[][4] = {{2, 24, 64, 8}, {3, 19, 49, 1}, {1, 72, 64, 24}, {16, 48, 256, 16}, {2, 5, 3, 5}};
@@ -170,7 +171,7 @@ TEST(kernels_fast_groupnorm_silu_bwd) {
       Backend *be = bes[i];
       ASSERT(be->groupnorm_silu_bwd);
       float *dx = dupf(dx0, n), *dg = dupf(dg0, C), *db = dupf(db0, C);
-      be->groupnorm_silu_bwd(be, B, C, HW, G, x, a, dy, gamma, m, r, dx, dg, db);
+      be->groupnorm_silu_bwd(be, B, C, HW, G, x, dy, gamma, beta, m, r, dx, dg, db);
       EXPECT_CLOSE("gn+silu bwd dx", dx, dx1, n, ATOL, RTOL);
       EXPECT_CLOSE("gn+silu bwd dgamma", dg, dg1, C, ATOL, RTOL);
       EXPECT_CLOSE("gn+silu bwd dbeta", db, db1, C, ATOL, RTOL);

@@ -254,8 +254,8 @@ static inline float silu_grad(float a, float dy) {
   const float s = 1.0f / (1.0f + exp_fast(-a));
   return dy * s * (1.0f + a * (1.0f - s));
 }
-static void fast_groupnorm_silu_bwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *a,
-                                    const float *dy, const float *gamma, const float *mean, const float *rstd,
+static void fast_groupnorm_silu_bwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *dy,
+                                    const float *gamma, const float *beta, const float *mean, const float *rstd,
                                     float *dx, float *dgamma, float *dbeta) {
   const int Cg = C / G, nt = cpu_threads(be);
   const double n = (double)Cg * HW;
@@ -270,32 +270,34 @@ static void fast_groupnorm_silu_bwd(Backend *be, int B, int C, int HW, int G, co
       const float mu = mean[bg], rs = rstd[bg];
       double sum_g = 0, sum_gx = 0;
       for (int c = 0; c < Cg; c++) {
-        const float *xc = x + off + (long)c * HW, *ac = a + off + (long)c * HW, *dyc = dy + off + (long)c * HW;
+        const int ch = g * Cg + c;
+        const float ka = rs * gamma[ch], ba = beta[ch] - mu * ka;  // a = x*ka + ba, as the forward made it
+        const float *xc = x + off + (long)c * HW, *dyc = dy + off + (long)c * HW;
         float *gc = gs + (long)c * HW, s1 = 0, s2 = 0;
 #ifdef __AVX512F__
         __m512 v1 = _mm512_setzero_ps(), v2 = _mm512_setzero_ps();
         for (int p = 0; p < HW; p += 16) {
           const __mmask16 m = HW - p >= 16 ? 0xffff : (__mmask16)((1u << (HW - p)) - 1);
-          const __m512 av = _mm512_maskz_loadu_ps(m, ac + p), one = _mm512_set1_ps(1.0f);
+          const __m512 xv = _mm512_maskz_loadu_ps(m, xc + p), one = _mm512_set1_ps(1.0f);
+          const __m512 av = _mm512_add_ps(_mm512_mul_ps(xv, _mm512_set1_ps(ka)), _mm512_set1_ps(ba));
           const __m512 sg = _mm512_div_ps(one, _mm512_add_ps(one, expneg16(av)));
           const __m512 d = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, dyc + p),
                                          _mm512_mul_ps(sg, _mm512_fmadd_ps(av, _mm512_sub_ps(one, sg), one)));
           _mm512_mask_storeu_ps(gc + p, m, d);
           v1 = _mm512_add_ps(v1, d);
-          v2 = _mm512_fmadd_ps(d, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, xc + p), _mm512_set1_ps(mu)), v2);
+          v2 = _mm512_fmadd_ps(d, _mm512_sub_ps(xv, _mm512_set1_ps(mu)), v2);
         }
         s1 = _mm512_reduce_add_ps(v1);
         s2 = _mm512_reduce_add_ps(v2);
 #else
 #pragma omp simd reduction(+ : s1, s2)
         for (int p = 0; p < HW; p++) {
-          const float d = silu_grad(ac[p], dyc[p]);
+          const float d = silu_grad(xc[p] * ka + ba, dyc[p]);
           gc[p] = d;
           s1 += d;
           s2 += d * (xc[p] - mu);
         }
 #endif
-        const int ch = g * Cg + c;
         sdy[(long)b * C + ch] = s1;
         sdx[(long)b * C + ch] = s2;
         sum_g += (double)gamma[ch] * s1;

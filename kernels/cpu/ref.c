@@ -201,14 +201,25 @@ static void ref_silu_bwd(Backend *be, size_t n, const float *x, const float *dy,
   }
 }
 
-// silu_bwd into a zeroed buffer, then groupnorm_bwd.
-static void ref_groupnorm_silu_bwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *a,
-                                   const float *dy, const float *gamma, const float *mean, const float *rstd,
+// a = GroupNorm(x) with the forward's mean and rstd, silu_bwd into a zeroed buffer, then
+// groupnorm_bwd.
+static void ref_groupnorm_silu_bwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *dy,
+                                   const float *gamma, const float *beta, const float *mean, const float *rstd,
                                    float *dx, float *dgamma, float *dbeta) {
   const size_t n = (size_t)B * C * HW;
-  float *da = xcalloc(n ? n : 1, sizeof(float));
+  float *a = xmalloc(sizeof(float) * (n ? n : 1)), *da = xcalloc(n ? n : 1, sizeof(float));
+  const int Cg = C / G;
+  for (int b = 0; b < B; b++)
+    for (int c = 0; c < C; c++) {
+      const double mu = mean[b * G + c / Cg], rs = rstd[b * G + c / Cg];
+      for (int p = 0; p < HW; p++) {
+        const long i = ((long)b * C + c) * HW + p;
+        a[i] = (float)((x[i] - mu) * rs * gamma[c] + beta[c]);
+      }
+    }
   ref_silu_bwd(be, n, a, dy, da);
   ref_groupnorm_bwd(be, B, C, HW, G, x, da, gamma, mean, rstd, dx, dgamma, dbeta);
+  free(a);
   free(da);
 }
 
