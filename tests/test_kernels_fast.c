@@ -9,26 +9,30 @@
 // (3) Fast kernels against the reference
 // =====================================================================================
 
+// Every transpose, alpha 0.7 with beta 0 or 0.5 (OpenBLAS), and alpha 1 with beta 0 or 1, where
+// batches of at least the thread count without transB run on gemm_panel (attention's shapes:
+// {8, 64, 64, 32}, {6, 48, 256, 256}).
 TEST(kernels_fast_gemm) {
   setup(20);
   struct { int batch, M, N, K; } shapes[] = {{1, 5, 7, 9}, {3, 5, 7, 9}, {1, 64, 512, 128},
                                              {8, 64, 64, 32}, {5, 33, 17, 65},
-                                             {1, 300, 40, 100}};  // split by rows
+                                             {1, 300, 40, 100},  // split by rows
+                                             {6, 48, 256, 256}, {2, 7, 33, 5}};
   const double keep = cpu_par_min_macs;
   for (int all_threaded = 0; all_threaded < 2; all_threaded++)  // small products on one thread, or not
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
     for (int ta = 0; ta < 2; ta++)
       for (int tb = 0; tb < 2; tb++)
-        for (int bz = 0; bz < 2; bz++) {
+        for (int bz = 0; bz < 4; bz++) {
           while (nscratch) free(scratch[--nscratch]);
           const int bt = shapes[s].batch, M = shapes[s].M, N = shapes[s].N, K = shapes[s].K;
           const long sa = (long)M * K + 3, sb = (long)K * N + 1, sc = (long)M * N + 2;  // padded
           float *A = randn(bt * sa, 1), *B = randn(bt * sb, 1), *C0 = randn(bt * sc, 1);
           float *C1 = dupf(C0, bt * sc), *C2 = dupf(C0, bt * sc);
-          const float beta = bz ? 0.5f : 0.0f;
-          REF->gemm(REF, bt, ta, tb, M, N, K, 0.7f, A, sa, B, sb, beta, C1, sc);
+          const float alpha = bz < 2 ? 0.7f : 1.0f, beta = bz == 1 ? 0.5f : bz == 3 ? 1.0f : 0.0f;
+          REF->gemm(REF, bt, ta, tb, M, N, K, alpha, A, sa, B, sb, beta, C1, sc);
           cpu_par_min_macs = all_threaded ? 0 : keep;
-          FAST->gemm(FAST, bt, ta, tb, M, N, K, 0.7f, A, sa, B, sb, beta, C2, sc);
+          FAST->gemm(FAST, bt, ta, tb, M, N, K, alpha, A, sa, B, sb, beta, C2, sc);
           cpu_par_min_macs = keep;
           EXPECT_CLOSE("gemm", C2, C1, bt * sc, ATOL, RTOL);
         }

@@ -92,7 +92,15 @@ static void fast_gemm(Backend *be, int batch, int transA, int transB, int M, int
   const int nt = cpu_threads_for(cpu_threads(be), (double)batch * M * N * K), lda = transA ? M : K,
             ldb = transB ? K : N;
   blas_single_threaded();
-  if (batch >= nt) {
+  // One product per thread with B read row by row (attention's q^T k, do P, do^T v, q dS): on
+  // gemm_panel, unpacked, where OpenBLAS would copy both operands first.
+  const int panel = !transB && alpha == 1.0f && (beta == 0.0f || beta == 1.0f) && gemm_panel_available();
+  if (batch >= nt && panel) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int b = 0; b < batch; b++)
+      gemm_panel(M, N, K, A + b * strideA, transA ? 1 : K, transA ? M : 1, B + b * strideB, N, C + b * strideC, N,
+                 beta == 1.0f);
+  } else if (batch >= nt) {
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int b = 0; b < batch; b++)
       sgemm_split(1, transA, transB, M, N, K, alpha, A + b * strideA, lda, B + b * strideB, ldb,
