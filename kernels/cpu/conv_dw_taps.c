@@ -32,30 +32,30 @@ enum { TAPS = 9 };  // 3x3: a constant, so that the accumulators live in registe
 
 // dwQ rows ci*9 + t, floats [j, j + 16V) (the last vector masked by mlast): += the block's
 // products, dyQ pointing at float j of the first quad.
-#define DW_TAPS(V)                                                                                      \
-  static void dw_taps##V(const int *off, const float *x, int nimg, long xi, int rows, int W, int Wp,   \
-                         const float *dyQ, int Cq, float *dw, __mmask16 mlast) {                        \
-    __m512 acc[TAPS][V];                                                                             \
-    _Pragma("GCC unroll 9") for (int t = 0; t < TAPS; t++)                                              \
-      _Pragma("GCC unroll 3") for (int v = 0; v < V; v++) acc[t][v] = _mm512_setzero_ps();               \
-    for (int i = 0; i < nimg; i++)                                                                      \
-      for (int r = 0; r < rows; r++)                                                                    \
-        for (int ox = 0; ox < W; ox += 4, dyQ += Cq) {                                                  \
-        const float *xq = x + i * xi + (long)r * Wp + ox;                                               \
-        __m512 b[V];                                                                                    \
-        _Pragma("GCC unroll 3") for (int v = 0; v < V; v++)                                             \
-          b[v] = _mm512_maskz_loadu_ps(v == V - 1 ? mlast : 0xffff, dyQ + 16 * v);                      \
-        _Pragma("GCC unroll 9") for (int t = 0; t < TAPS; t++) {                                        \
-          const __m512 a = _mm512_broadcast_f32x4(_mm_loadu_ps(xq + off[t]));                          \
-          _Pragma("GCC unroll 3") for (int v = 0; v < V; v++) acc[t][v] = _mm512_fmadd_ps(a, b[v], acc[t][v]); \
-        }                                                                                               \
-      }                                                                                                 \
-    _Pragma("GCC unroll 9") for (int t = 0; t < TAPS; t++)                                              \
-      _Pragma("GCC unroll 3") for (int v = 0; v < V; v++) {                                             \
-        const __mmask16 m = v == V - 1 ? mlast : 0xffff;                                               \
-        float *o = dw + (long)t * Cq + 16 * v;                                                          \
-        _mm512_mask_storeu_ps(o, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, o), acc[t][v]));             \
-      }                                                                                                 \
+#define DW_TAPS(V)                                                                                               \
+  static void dw_taps##V(const int *off, const float *x, int nimg, long xi, int rows, int W, int Wp,             \
+                         const float *dyQ, int Cq, float *dw, __mmask16 mlast) {                                 \
+    __m512 acc[TAPS][V];                                                                                         \
+    _Pragma("GCC unroll 9") for (int t = 0; t < TAPS; t++)                                                       \
+      _Pragma("GCC unroll 3") for (int v = 0; v < V; v++) acc[t][v] = _mm512_setzero_ps();                       \
+    for (int i = 0; i < nimg; i++)                                                                               \
+      for (int r = 0; r < rows; r++)                                                                             \
+        for (int ox = 0; ox < W; ox += 4, dyQ += Cq) {                                                           \
+          const float *xq = x + i * xi + (long)r * Wp + ox;                                                      \
+          __m512 b[V];                                                                                           \
+          _Pragma("GCC unroll 3") for (int v = 0; v < V; v++)                                                    \
+            b[v] = _mm512_maskz_loadu_ps(v == V - 1 ? mlast : 0xffff, dyQ + 16 * v);                             \
+          _Pragma("GCC unroll 9") for (int t = 0; t < TAPS; t++) {                                               \
+            const __m512 a = _mm512_broadcast_f32x4(_mm_loadu_ps(xq + off[t]));                                  \
+            _Pragma("GCC unroll 3") for (int v = 0; v < V; v++) acc[t][v] = _mm512_fmadd_ps(a, b[v], acc[t][v]); \
+          }                                                                                                      \
+        }                                                                                                        \
+    _Pragma("GCC unroll 9") for (int t = 0; t < TAPS; t++)                                                       \
+      _Pragma("GCC unroll 3") for (int v = 0; v < V; v++) {                                                      \
+        const __mmask16 m = v == V - 1 ? mlast : 0xffff;                                                         \
+        float *o = dw + (long)t * Cq + 16 * v;                                                                   \
+        _mm512_mask_storeu_ps(o, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, o), acc[t][v]));                      \
+      }                                                                                                          \
   }
 DW_TAPS(1)
 DW_TAPS(2)
