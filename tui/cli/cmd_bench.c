@@ -97,7 +97,7 @@ static int train_turns(UNet *m, const char *config, int batch, int threads, int 
     else if (theirs[n] < *tms) *tms = theirs[n];
   }
   train_run_close(&r);
-  if (ok) torch_close(&tp);
+  torch_close(&tp);  // also when a turn failed: the process is ended and waited for
   if (!ok) return -1;
   printf("  rounds, ms/step stepscope | pytorch, taking turns:");
   for (int i = 0; i < n; i++) printf(" %.0f | %.0f%s", ours[i], theirs[i], i + 1 < n ? "," : "\n");
@@ -166,14 +166,15 @@ static int bench_train(const char *config, int batch, int threads, int steps, co
   fflush(stdout);
   // On the CPU with PyTorch beside: rounds taking turns (train_turns); else one timing each.
   double ms, tms = -2;  // -2: PyTorch still to run
-  if (!cuda && torch && rounds > 1 && train_turns(m, config, batch, threads, steps, rounds, &ms, &tms) != 0) tms = -1;
-  if (tms == -2) ms = train_ms(m, batch, steps, NULL, 1);
+  const int turns = !cuda && torch && rounds > 1;
+  if (turns && train_turns(m, config, batch, threads, steps, rounds, &ms, &tms) != 0) tms = -1;
+  if (!turns) ms = train_ms(m, batch, steps, NULL, 1);
   // Where steps replay a recorded graph (CUDA), the same steps issued op by op, same backend.
   double ms_direct = be->capture_begin ? train_ms(m, batch, steps, NULL, 0) : -1;
   note_blas_env(be);
   unet_free(m);
   be->destroy(be);  // one model on the device at a time
-  train_row("stepscope", ms, batch, flops, cuda ? cuda_row_label(&o) : tms > 0 ? "best round" : "");
+  train_row("stepscope", ms, batch, flops, cuda ? cuda_row_label(&o) : turns ? "best round" : "");
   if (ms_direct > 0) train_row("stepscope", ms_direct, batch, flops, "the same without graphs (every op launched)");
   fflush(stdout);
   // ours[nondeterministic][engine_search], ms per step; -1 not measured.
@@ -189,7 +190,6 @@ static int bench_train(const char *config, int batch, int threads, int steps, co
     }
   // PyTorch as it runs by default (cudnn.benchmark may pick nondeterministic algorithms) and, on
   // CUDA, restricted to deterministic ones: each of our policies against PyTorch's same policy.
-  const int turns = tms > 0;
   if (tms == -2) tms = torch ? torch_ms("train", config, batch, threads, steps, cuda ? "cuda" : "cpu", "", nparams) : -1;
   double tms_det = tms > 0 && cuda ? torch_ms("train", config, batch, threads, steps, "cuda", "--deterministic", nparams) : -1;
   if (tms > 0) {
