@@ -25,8 +25,10 @@
 // into a transposed dw per thread (Cout along the vector lanes), added into dw at the end. The
 // products then no longer depend on which kernels OpenBLAS loaded (OPENBLAS_CORETYPE). The
 // (c) path and builds without AVX-512 keep sgemm. A profiled training step (batch 64, 2
-// threads) spends 87 / 87 / 112 ms in forward / backward-data / backward-filter; with sgemm's
-// AVX-512 kernels it spent 94 / 102 / 126.
+// threads) spent 87 / 87 / 112 ms in forward / backward-data / backward-filter; with sgemm's
+// AVX-512 kernels it spent 94 / 102 / 126. (Since then same-size convolutions take the direct
+// paths, conv_direct.c and conv_dw_taps.c, and batched products without a transposed B,
+// attention's, take gemm_panel too: fast_gemm.)
 //
 // Threading. OpenBLAS (Debian's pthread build) keeps its own thread pool; with OpenMP's
 // beside it, the two fight for the cores (each pool spins a while after its work, stealing
