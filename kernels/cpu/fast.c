@@ -192,29 +192,82 @@ static void fast_groupnorm_silu_fwd(Backend *be, int B, int C, int HW, int G, co
 // dbeta[c] += sum_b sdy, dgamma[c] += sum_b rstd*sdx, and per (sample, group)
 //   dx += dy * rstd*gamma[c] - xhat * rstd*mean(g*xhat) - rstd*mean(g),   g = dy*gamma.
 // The per-channel sums go through a (B,C) scratch so that dgamma/dbeta need no atomics.
-static void fast_groupnorm_bwd(Backend *be, int B, int C, int HW, int G, const float *x,
-                               const float *dy, const float *gamma, const float *mean,
-                               const float *rstd, float *dx, float *dgamma, float *dbeta) {
+//
+// With beta given, this is groupnorm_silu_bwd: the dy above is dy * silu'(a) of the op's
+// incoming dy, where a = x*ka + ba is the GroupNorm output made again as the forward made it.
+// That product is made once per (sample, group) into the thread's scratch (a group is ~10-40
+// KB, L1/L2) while the group's sums are taken, and read back for dx. The two ops in turn cost
+// a pass writing da, one reading it, and da's zeroing. Default model, batch 64, 2 threads,
+// profiled step (two runs whose forward convolutions took the same time): silu_bwd +
+// groupnorm_bwd + fill 10.9 + 7.1 + 10.7 ms, fused 16.5 + fill 6.6 ms; on its own, cold
+// caches, 1.25-1.4x the two ops.
+static inline float silu_grad(float a, float dy) {
+  const float s = 1.0f / (1.0f + exp_fast(-a));
+  return dy * s * (1.0f + a * (1.0f - s));
+}
+
+// One channel of the SiLU case: gc = dyc * silu'(xc*ka + ba), *s1 = sum gc, *s2 = sum gc*(xc - mu).
+static void silu_grad_sums(int HW, const float *xc, const float *dyc, float ka, float ba, float mu, float *gc,
+                           float *s1_out, float *s2_out) {
+  float s1 = 0, s2 = 0;
+#ifdef __AVX512F__
+  __m512 v1 = _mm512_setzero_ps(), v2 = _mm512_setzero_ps();
+  for (int p = 0; p < HW; p += 16) {
+    const __mmask16 m = HW - p >= 16 ? 0xffff : (__mmask16)((1u << (HW - p)) - 1);
+    const __m512 xv = _mm512_maskz_loadu_ps(m, xc + p), one = _mm512_set1_ps(1.0f);
+    const __m512 av = _mm512_add_ps(_mm512_mul_ps(xv, _mm512_set1_ps(ka)), _mm512_set1_ps(ba));
+    const __m512 sg = _mm512_div_ps(one, _mm512_add_ps(one, expneg16(av)));
+    const __m512 d = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, dyc + p),
+                                   _mm512_mul_ps(sg, _mm512_fmadd_ps(av, _mm512_sub_ps(one, sg), one)));
+    _mm512_mask_storeu_ps(gc + p, m, d);
+    v1 = _mm512_add_ps(v1, d);
+    v2 = _mm512_fmadd_ps(d, _mm512_sub_ps(xv, _mm512_set1_ps(mu)), v2);
+  }
+  s1 = _mm512_reduce_add_ps(v1);
+  s2 = _mm512_reduce_add_ps(v2);
+#else
+#pragma omp simd reduction(+ : s1, s2)
+  for (int p = 0; p < HW; p++) {
+    const float d = silu_grad(xc[p] * ka + ba, dyc[p]);
+    gc[p] = d;
+    s1 += d;
+    s2 += d * (xc[p] - mu);
+  }
+#endif
+  *s1_out = s1;
+  *s2_out = s2;
+}
+
+static void groupnorm_bwd_run(Backend *be, int B, int C, int HW, int G, const float *x, const float *dy,
+                              const float *gamma, const float *beta, const float *mean, const float *rstd,
+                              float *dx, float *dgamma, float *dbeta) {
   const int Cg = C / G, nt = cpu_threads(be);
   const double n = (double)Cg * HW;
   float *sdy = xmalloc(sizeof(float) * 2 * B * C), *sdx = sdy + (long)B * C;
 #pragma omp parallel num_threads(nt) if ((long)B * C * HW >= PAR_MIN)
   {
+    float *gs = beta ? cpu_scratch(CPU_SCR_GN, (size_t)Cg * HW) : NULL;
 #pragma omp for schedule(static)
     for (int bg = 0; bg < B * G; bg++) {
       const long off = (long)bg * Cg * HW;
       const int b = bg / G, g = bg % G;
       const float mu = mean[bg], rs = rstd[bg];
-      double sum_g = 0, sum_gx = 0;  // sum of g and of g*xhat over the group
+      const float *gg = beta ? gs : dy + off;  // the group's g, channels HW apart
+      double sum_g = 0, sum_gx = 0;            // sum of g and of g*xhat over the group
       for (int c = 0; c < Cg; c++) {
+        const int ch = g * Cg + c;
         const float *xc = x + off + (long)c * HW, *dyc = dy + off + (long)c * HW;
         float s1 = 0, s2 = 0;
+        if (beta) {
+          const float ka = rs * gamma[ch];  // a = x*ka + ba, as the forward made it
+          silu_grad_sums(HW, xc, dyc, ka, beta[ch] - mu * ka, mu, gs + (long)c * HW, &s1, &s2);
+        } else {
 #pragma omp simd reduction(+ : s1, s2)
-        for (int p = 0; p < HW; p++) {
-          s1 += dyc[p];
-          s2 += dyc[p] * (xc[p] - mu);
+          for (int p = 0; p < HW; p++) {
+            s1 += dyc[p];
+            s2 += dyc[p] * (xc[p] - mu);
+          }
         }
-        const int ch = g * Cg + c;
         sdy[(long)b * C + ch] = s1;
         sdx[(long)b * C + ch] = s2;
         sum_g += (double)gamma[ch] * s1;
@@ -224,10 +277,10 @@ static void fast_groupnorm_bwd(Backend *be, int B, int C, int HW, int G, const f
       for (int c = 0; c < Cg; c++) {
         const int ch = g * Cg + c;
         const float a = rs * gamma[ch], k = rs * rs * mgx, b0 = mu * k - rs * mg;
-        const float *xc = x + off + (long)c * HW, *dyc = dy + off + (long)c * HW;
+        const float *xc = x + off + (long)c * HW, *gc = gg + (long)c * HW;
         float *dxc = dx + off + (long)c * HW;
 #pragma omp simd
-        for (int p = 0; p < HW; p++) dxc[p] += dyc[p] * a - xc[p] * k + b0;
+        for (int p = 0; p < HW; p++) dxc[p] += gc[p] * a - xc[p] * k + b0;
       }
     }
 #pragma omp for schedule(static)
@@ -244,87 +297,16 @@ static void fast_groupnorm_bwd(Backend *be, int B, int C, int HW, int G, const f
   free(sdy);
 }
 
-// groupnorm_bwd of g = dy * silu'(a), the SiLU's backward folded in: g is made once per
-// (sample, group) into the thread's scratch (a group is ~10-40 KB, L1/L2) while the group's
-// sums are taken, and read back for dx. The two ops in turn cost a pass writing da, one
-// reading it, and da's zeroing. Default model, batch 64, 2 threads, profiled step (two runs
-// whose forward convolutions took the same time): silu_bwd + groupnorm_bwd + fill 10.9 +
-// 7.1 + 10.7 ms, fused 16.5 + fill 6.6 ms; on its own, cold caches, 1.25-1.4x the two ops.
-static inline float silu_grad(float a, float dy) {
-  const float s = 1.0f / (1.0f + exp_fast(-a));
-  return dy * s * (1.0f + a * (1.0f - s));
+static void fast_groupnorm_bwd(Backend *be, int B, int C, int HW, int G, const float *x,
+                               const float *dy, const float *gamma, const float *mean,
+                               const float *rstd, float *dx, float *dgamma, float *dbeta) {
+  groupnorm_bwd_run(be, B, C, HW, G, x, dy, gamma, NULL, mean, rstd, dx, dgamma, dbeta);
 }
+
 static void fast_groupnorm_silu_bwd(Backend *be, int B, int C, int HW, int G, const float *x, const float *dy,
                                     const float *gamma, const float *beta, const float *mean, const float *rstd,
                                     float *dx, float *dgamma, float *dbeta) {
-  const int Cg = C / G, nt = cpu_threads(be);
-  const double n = (double)Cg * HW;
-  float *sdy = xmalloc(sizeof(float) * 2 * B * C), *sdx = sdy + (long)B * C;
-#pragma omp parallel num_threads(nt) if ((long)B * C * HW >= PAR_MIN)
-  {
-    float *gs = cpu_scratch(CPU_SCR_GN, (size_t)Cg * HW);
-#pragma omp for schedule(static)
-    for (int bg = 0; bg < B * G; bg++) {
-      const long off = (long)bg * Cg * HW;
-      const int b = bg / G, g = bg % G;
-      const float mu = mean[bg], rs = rstd[bg];
-      double sum_g = 0, sum_gx = 0;
-      for (int c = 0; c < Cg; c++) {
-        const int ch = g * Cg + c;
-        const float ka = rs * gamma[ch], ba = beta[ch] - mu * ka;  // a = x*ka + ba, as the forward made it
-        const float *xc = x + off + (long)c * HW, *dyc = dy + off + (long)c * HW;
-        float *gc = gs + (long)c * HW, s1 = 0, s2 = 0;
-#ifdef __AVX512F__
-        __m512 v1 = _mm512_setzero_ps(), v2 = _mm512_setzero_ps();
-        for (int p = 0; p < HW; p += 16) {
-          const __mmask16 m = HW - p >= 16 ? 0xffff : (__mmask16)((1u << (HW - p)) - 1);
-          const __m512 xv = _mm512_maskz_loadu_ps(m, xc + p), one = _mm512_set1_ps(1.0f);
-          const __m512 av = _mm512_add_ps(_mm512_mul_ps(xv, _mm512_set1_ps(ka)), _mm512_set1_ps(ba));
-          const __m512 sg = _mm512_div_ps(one, _mm512_add_ps(one, expneg16(av)));
-          const __m512 d = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, dyc + p),
-                                         _mm512_mul_ps(sg, _mm512_fmadd_ps(av, _mm512_sub_ps(one, sg), one)));
-          _mm512_mask_storeu_ps(gc + p, m, d);
-          v1 = _mm512_add_ps(v1, d);
-          v2 = _mm512_fmadd_ps(d, _mm512_sub_ps(xv, _mm512_set1_ps(mu)), v2);
-        }
-        s1 = _mm512_reduce_add_ps(v1);
-        s2 = _mm512_reduce_add_ps(v2);
-#else
-#pragma omp simd reduction(+ : s1, s2)
-        for (int p = 0; p < HW; p++) {
-          const float d = silu_grad(xc[p] * ka + ba, dyc[p]);
-          gc[p] = d;
-          s1 += d;
-          s2 += d * (xc[p] - mu);
-        }
-#endif
-        sdy[(long)b * C + ch] = s1;
-        sdx[(long)b * C + ch] = s2;
-        sum_g += (double)gamma[ch] * s1;
-        sum_gx += (double)gamma[ch] * s2 * rs;
-      }
-      const float mg = (float)(sum_g / n), mgx = (float)(sum_gx / n);
-      for (int c = 0; c < Cg; c++) {
-        const int ch = g * Cg + c;
-        const float k1 = rs * gamma[ch], k = rs * rs * mgx, b0 = mu * k - rs * mg;
-        const float *xc = x + off + (long)c * HW, *gc = gs + (long)c * HW;
-        float *dxc = dx + off + (long)c * HW;
-#pragma omp simd
-        for (int p = 0; p < HW; p++) dxc[p] += gc[p] * k1 - xc[p] * k + b0;
-      }
-    }
-#pragma omp for schedule(static)
-    for (int c = 0; c < C; c++) {
-      double dg = 0, db = 0;
-      for (int b = 0; b < B; b++) {
-        dg += (double)sdx[(long)b * C + c] * rstd[b * G + c / Cg];
-        db += sdy[(long)b * C + c];
-      }
-      dgamma[c] += (float)dg;
-      dbeta[c] += (float)db;
-    }
-  }
-  free(sdy);
+  groupnorm_bwd_run(be, B, C, HW, G, x, dy, gamma, beta, mean, rstd, dx, dgamma, dbeta);
 }
 
 static void fast_silu_fwd(Backend *be, size_t n, const float *x, float *y) {
