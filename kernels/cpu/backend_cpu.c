@@ -17,6 +17,19 @@ float *cpu_scratch(int slot, size_t n) {
   return buf[slot];
 }
 
+void cpu_pad_rows(const float *plane, int H, int W, int pad, int iy0, int R, float *dst) {
+  const int Wp = W + 2 * pad;
+  for (int r = 0; r < R; r++, dst += Wp) {
+    const int iy = iy0 + r;
+    if (iy < 0 || iy >= H) {
+      memset(dst, 0, sizeof(float) * Wp);
+      continue;
+    }
+    for (int j = 0; j < pad; j++) dst[j] = dst[pad + W + j] = 0;
+    memcpy(dst + pad, plane + (long)iy * W, sizeof(float) * W);
+  }
+}
+
 // ---- memory: plain host memory, 64-byte aligned (a cache line, an AVX-512 vector) ----
 
 static float *cpu_alloc(Backend *be, size_t n) {

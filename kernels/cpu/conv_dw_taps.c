@@ -88,16 +88,7 @@ static void quads_block(const ConvDesc *d, const float *x, const float *dy, int 
   const long P = (long)H * W, xi = (long)R * Wp, S = nimg * xi, Cq = 4L * Cout;
   for (int ci = 0; ci < Cin; ci++)  // xp: channel ci's padded rows [oy0 - 1, oy1 + 1) of each image
     for (int i = 0; i < nimg; i++)
-      for (int r = 0; r < R; r++) {
-        float *dst = xp + ci * S + i * xi + (long)r * Wp;
-        const int iy = oy0 - 1 + r;
-        if (iy < 0 || iy >= H) {
-          memset(dst, 0, sizeof(float) * Wp);
-          continue;
-        }
-        dst[0] = dst[W + 1] = 0;
-        memcpy(dst + 1, x + ((long)i * Cin + ci) * P + (long)iy * W, sizeof(float) * W);
-      }
+      cpu_pad_rows(x + ((long)i * Cin + ci) * P, H, W, 1, oy0 - 1, R, xp + ci * S + i * xi);
   float *q = dyQ;  // dyQ: (nimg, rows, W/4, Cout, 4)
   for (int i = 0; i < nimg; i++)
     for (int oy = oy0; oy < oy1; oy++)

@@ -38,6 +38,10 @@ static inline double conv_macs(const ConvDesc *d) {
 enum { CPU_SCR_COL, CPU_SCR_DWT, CPU_SCR_DYT, CPU_SCR_PART, CPU_SCR_XP, CPU_SCR_PACK, CPU_SCR_GN, CPU_NSCR };
 float *cpu_scratch(int slot, size_t n);
 
+// Rows [iy0, iy0 + R) of an H x W plane into dst, each zero-padded to W + 2 pad columns; rows
+// outside the plane are zeros (backend_cpu.c): the padded input blocks of backward-filter.
+void cpu_pad_rows(const float *plane, int H, int W, int pad, int iy0, int R, float *dst);
+
 void cpu_ref_ops(Backend *be);        // every compute op, reference loops
 void cpu_fast_ops(Backend *be);       // elementwise, norm, softmax, optimiser (OpenMP)
 void cpu_fast_blas_ops(Backend *be);  // gemm and convolution (OpenBLAS sgemm + OpenMP)

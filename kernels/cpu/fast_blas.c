@@ -311,17 +311,7 @@ static void bwd_filter_block_padded(const ConvDesc *d, const float *xb, const fl
   const int K = d->K, pad = d->pad, W = d->W, H = d->H, Wp = W + 2 * pad, KK = K * K, Cout = d->Cout;
   const int R = oy1 - oy0 + 2 * pad, nq = (oy1 - oy0) * Wp;
   const long S = (long)R * Wp, P = (long)H * W;
-  for (int ci = 0; ci < d->Cin; ci++)
-    for (int r = 0; r < R; r++) {
-      float *dst = xp + ci * S + (long)r * Wp;
-      const int iy = oy0 - pad + r;
-      if (iy < 0 || iy >= H) {
-        memset(dst, 0, sizeof(float) * Wp);
-        continue;
-      }
-      for (int j = 0; j < pad; j++) dst[j] = dst[pad + W + j] = 0;
-      memcpy(dst + pad, xb + ci * P + (long)iy * W, sizeof(float) * W);
-    }
+  for (int ci = 0; ci < d->Cin; ci++) cpu_pad_rows(xb + ci * P, H, W, pad, oy0 - pad, R, xp + ci * S);
   memset(xp + d->Cin * S, 0, sizeof(float) * (Wp + K));  // read (times zero rows of dyT) past the end
   for (int q = 0; q < nq; q++) {
     const int oy = oy0 + q / Wp, ox = q % Wp;
