@@ -9,7 +9,6 @@
 #include "tui/cli/torch_ref.h"
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 // OpenBLAS takes its kernels from OPENBLAS_CORETYPE when set: say so beside CPU figures,
 // since forcing older kernels (Haswell's AVX2 on an AVX-512 CPU) costs ~1.25x here.
@@ -78,9 +77,9 @@ static double train_ms(UNet *m, int batch, int steps, Backend *prof, int graphs)
 
 // The CPU's training step against PyTorch's in `rounds` turns each of `steps` steps, both
 // warmed up first: ours, then theirs, and again. Each side's best round is its figure (what the
-// machine gives when it is not slowed by a neighbour); every round is listed. Returns 0, or -1
-// when PyTorch cannot run (*ms is then ours alone).
-static int train_turns(UNet *m, const char *config, int batch, int threads, int steps, int rounds, double *ms,
+// machine gives when it is not slowed by a neighbour); every round is listed. *tms is -1 when
+// PyTorch cannot run (*ms is then ours alone).
+static void train_turns(UNet *m, const char *config, int batch, int threads, int steps, int rounds, double *ms,
                        double *tms) {
   TrainRun r;
   train_run_open(&r, m, batch, 1);
@@ -98,7 +97,10 @@ static int train_turns(UNet *m, const char *config, int batch, int threads, int 
   }
   train_run_close(&r);
   torch_close(&tp);  // also when a turn failed: the process is ended and waited for
-  if (!ok) return -1;
+  if (!ok) {
+    *tms = -1;
+    return;
+  }
   printf("  rounds, ms/step stepscope | pytorch, taking turns:");
   for (int i = 0; i < n; i++) printf(" %.0f | %.0f%s", ours[i], theirs[i], i + 1 < n ? "," : "\n");
   double lo = 1e30, hi = 0;
@@ -107,7 +109,6 @@ static int train_turns(UNet *m, const char *config, int batch, int threads, int 
     lo = q < lo ? q : lo, hi = q > hi ? q : hi;
   }
   printf("  each round's ratio %.2f-%.2fx; the best against the best below\n", lo, hi);
-  return 0;
 }
 
 // train_ms of a fresh model of cfg on a new backend of kind `kind` made with o; with profile, the
@@ -165,10 +166,10 @@ static int bench_train(const char *config, int batch, int threads, int steps, co
   printf("stepscope train step  config %s  batch %d  threads %d  device %s\n", config, batch, threads, kind);
   fflush(stdout);
   // On the CPU with PyTorch beside: rounds taking turns (train_turns); else one timing each.
-  double ms, tms = -2;  // -2: PyTorch still to run
+  double ms, tms = -1;
   const int turns = !cuda && torch && rounds > 1;
-  if (turns && train_turns(m, config, batch, threads, steps, rounds, &ms, &tms) != 0) tms = -1;
-  if (!turns) ms = train_ms(m, batch, steps, NULL, 1);
+  if (turns) train_turns(m, config, batch, threads, steps, rounds, &ms, &tms);
+  else ms = train_ms(m, batch, steps, NULL, 1);
   // Where steps replay a recorded graph (CUDA), the same steps issued op by op, same backend.
   double ms_direct = be->capture_begin ? train_ms(m, batch, steps, NULL, 0) : -1;
   note_blas_env(be);
@@ -190,7 +191,7 @@ static int bench_train(const char *config, int batch, int threads, int steps, co
     }
   // PyTorch as it runs by default (cudnn.benchmark may pick nondeterministic algorithms) and, on
   // CUDA, restricted to deterministic ones: each of our policies against PyTorch's same policy.
-  if (tms == -2) tms = torch ? torch_ms("train", config, batch, threads, steps, cuda ? "cuda" : "cpu", "", nparams) : -1;
+  if (torch && !turns) tms = torch_ms("train", config, batch, threads, steps, cuda ? "cuda" : "cpu", "", nparams);
   double tms_det = tms > 0 && cuda ? torch_ms("train", config, batch, threads, steps, "cuda", "--deterministic", nparams) : -1;
   if (tms > 0) {
     train_row("pytorch", tms, batch, flops,
