@@ -8,7 +8,6 @@
 #include "cli_run.h"
 #include "engine/checkpoint.h"
 #include "engine/png_io.h"
-#include "kernels/backend_ops.h"
 #include "tui/cli/fid_cli.h"
 #include <math.h>
 #include <signal.h>
@@ -384,6 +383,66 @@ TEST(cli_train_sigint_saves_and_resumes) {
 
 #include "engine/sat/plan.h"
 
+// `bench sample --plan PLAN --profile` on the CPU, at batch 2: a row per model (the base and
+// each of the plan's ngroups groups) with its MAC share, whose share of the ideal is the
+// speedup times the MAC share; the op table with conv2d_fwd and a sum of ops per model that
+// is the sum of its rows and no more than the whole call; and the whole runs' line.
+static void bench_plan_rows(const char *plan, int ngroups) {
+  Result r;
+  run(&r, "bench sample --plan %s --batch 2 --steps 3 --runs 1 --run-batch 2 --profile --device cpu --threads 1",
+      plan);
+  ASSERTF(r.status == 0, "bench sample --plan: %s", r.err);
+  char label[16];
+  for (int k = -1; k < ngroups; k++) {
+    k < 0 ? snprintf(label, sizeof label, "base") : snprintf(label, sizeof label, "g%d", k);
+    char row[24];
+    snprintf(row, sizeof row, "\n  %-5s", label);
+    const char *s = strstr(r.out, row);
+    ASSERTF(s, "no row for %s in: %s", label, r.out);
+    int batch;
+    double share, ms, speedup, ideal, of_ideal;
+    ASSERTF(sscanf(s + strlen(row), "%d %lf %lf %lfx %lfx %lf%%", &batch, &share, &ms, &speedup, &ideal, &of_ideal) == 6,
+            "row %s: %.80s", label, s);
+    ASSERT_EQ_INT(batch, 2);
+    ASSERTF(share > 0.2 && share <= 1.0001 && ms > 0, "row %s: %.80s", label, s);
+    ASSERTF(fabs(ideal - 1 / share) < 0.01 && fabs(of_ideal - 100 * speedup * share) < 1.5, "row %s: %.80s", label, s);
+  }
+  // The op table: columns base, g0, ... (each group but the base as ms and share of ideal).
+  const char *t = strstr(r.out, "op by op");
+  ASSERTF(t, "no op table in: %s", r.out);
+  ASSERTF(strstr(t, "\n  conv2d_fwd "), "no conv2d_fwd row in: %s", t);
+  double col_sum[1 + PLAN_MAX_GROUPS] = {0}, sum[1 + PLAN_MAX_GROUPS], call[1 + PLAN_MAX_GROUPS];
+  const char *line = strstr(t, "\n  op ");
+  ASSERTF(line, "no header in: %s", t);
+  for (line = strchr(line + 1, '\n'); line; line = strchr(line + 1, '\n')) {
+    char name[32];
+    if (sscanf(line, " %31s", name) != 1) break;
+    const int is_sum = !strcmp(name, "sum"), is_call = !strcmp(name, "whole");
+    const char *v = line + 1 + 2 + 18;  // past the newline, the indent and the name
+    for (int k = 0; k <= ngroups; k++) {
+      double ms;
+      int used = 0;
+      ASSERTF(sscanf(v, " %lf%n", &ms, &used) == 1, "'%s' column %d: %.120s", name, k, line);
+      v += used;
+      if (k) {
+        double pct;
+        ASSERTF(sscanf(v, " %lf%%%n", &pct, &used) == 1, "'%s' column %d: %.120s", name, k, line);
+        v += used;
+      }
+      if (is_sum) sum[k] = ms;
+      else if (is_call) call[k] = ms;
+      else col_sum[k] += ms;
+    }
+    if (is_call) break;
+  }
+  for (int k = 0; k <= ngroups; k++) {
+    ASSERTF(fabs(sum[k] - col_sum[k]) <= 0.002 * (ngroups + 20) && sum[k] > 0, "column %d: sum %.3f, rows %.3f", k,
+            sum[k], col_sum[k]);
+    ASSERTF(sum[k] <= call[k] + 0.002, "column %d: ops %.3f ms in a call of %.3f", k, sum[k], call[k]);
+  }
+  ASSERTF(strstr(r.out, "time share") && strstr(r.out, "MAC share"), "no whole-run line in: %s", r.out);
+}
+
 // On `bin` (BIN, or EMU_BIN with dev "--device cuda": the CUDA code paths), with the files
 // named after `name`: a search on `calib` images, fine-tuning `ft` ("--steps N --batch B"),
 // and the evaluation's options in eval_opts (NULL: no evaluation).
@@ -436,6 +495,7 @@ static void sat_end_to_end(const char *bin, const char *dev, const char *name, i
   ASSERTF(strstr(r.out, "of the base model"), "no compute report in: %s", r.out);
   ASSERT(access(png, R_OK) == 0);
   ASSERTF(!strstr(r.err, "running without graphs"), "a recording failed: %s", r.err);
+  if (bin == BIN) bench_plan_rows(plan, p.ngroups);
   if (!eval_opts) return;
   cli_run(&r, bin, "eval --plan %s %s %s", plan, eval_opts, dev);
   ASSERTF(r.status == 0, "eval --plan: %s", r.err);
@@ -509,94 +569,6 @@ TEST(cli_eval_fid_seed_sets_paired_and_cached) {
   ASSERT_EQ_INT(r.status, 2);
   run(&r, "eval --model %s --fid 16 --kid-subset 17", m);
   ASSERT_EQ_INT(r.status, 2);
-}
-
-// ---- bench ----
-
-// The profiled training benchmark on the CPU: the plain row, then the op table (every op a
-// step of this model runs), the sum against the measured step, and the conv shapes. No cuDNN
-// algorithm table on the CPU. --nondeterministic is accepted (it only changes CUDA).
-TEST(cli_bench_train_profile) {
-  if (!have_binary()) return;
-  Result r;
-  run(&r, "bench train --device cpu --config tiny --batch 2 --steps 1 --no-torch --profile --threads 1 "
-          "--nondeterministic");
-  ASSERTF(r.status == 0, "status %d, stderr: %s", r.status, r.err);
-  const char *want[] = {"stepscope train step", "ms/step", "profile: 1 step on cpu", "calls/step", "conv2d_fwd",
-                        "conv2d_bwd_data", "conv2d_bwd_filter", "gemm", "groupnorm_bwd", "mse_loss", "adamw", "ema",
-                        "sumsq", "sum of ops", "measured step", "convolutions by shape", "x32->8,k3,s1"};
-  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-    ASSERTF(strstr(r.out, want[i]), "no '%s' in:\n%s", want[i], r.out);
-  // The op table: one row per op of the vtable (backend_ops.h) that the step ran, most of them.
-  int rows = 0;
-  const char *line = strstr(r.out, "calls/step");
-  while (line && (line = strchr(line, '\n')) && strncmp(++line, "  sum of ops", 12)) {
-    char name[32] = "";
-    sscanf(line, "%31s", name);
-    int known = 0;
-#define IS_OP(op, kind) known |= !strcmp(name, #op);
-    BACKEND_OPS(IS_OP)
-#undef IS_OP
-    ASSERTF(known, "'%s' in the op table is not an op of the vtable:\n%s", name, r.out);
-    rows++;
-  }
-  ASSERTF(rows >= 20, "%d rows in the op table:\n%s", rows, r.out);
-  ASSERTF(!strstr(r.out, "cuDNN"), "CUDA-only lines on the CPU:\n%s", r.out);
-  ASSERT(strstr(r.out, "profile:") > strstr(r.out, "stepscope train step"));  // after the plain timing
-  run(&r, "bench --help");
-  ASSERT(strstr(r.out, "--profile") && strstr(r.out, "--nondeterministic"));
-}
-
-// bench train beside PyTorch, with a stand-in for the interpreter ($STEPSCOPE_PYTHON, a shell
-// script that speaks tests/bench/torch_unet.py's lines; its turns take 1000, 2000, ... ms per
-// step): a model of another size is refused by name; with --rounds 2 the two take turns, each
-// round is listed and the best of each compared; --rounds 1 runs the script once, as before.
-TEST(cli_bench_train_takes_turns_with_pytorch) {
-  if (!have_binary()) return;
-  char py[512];
-  snprintf(py, sizeof py, "%s/fake_python", test_tmpdir());
-  FILE *f = fopen(py, "w");
-  ASSERT(f);
-  fputs("#!/bin/sh\n"
-        "[ \"$1\" = -c ] && exit 0\n"
-        "echo \"params $FAKE_PARAMS\"; echo 'torch_version 9.9-fake'\n"
-        "case \"$*\" in\n"
-        "*--turns*) echo ready; n=0; while read -r line; do n=$((n + 1)); echo \"ms_per_step ${n}000\"; done ;;\n"
-        "*) echo 'ms_per_step 1000' ;;\n"
-        "esac\n", f);
-  fclose(f);
-  ASSERT(chmod(py, 0755) == 0);
-  setenv("STEPSCOPE_PYTHON", py, 1);
-  setenv("FAKE_PARAMS", "1", 1);
-  const char *args = "bench train --device cpu --config tiny --batch 2 --steps 1 --threads 1";
-  Result r;
-  run(&r, "%s --rounds 2", args);
-  ASSERTF(r.status == 0, "status %d, stderr: %s", r.status, r.err);
-  long ours = 0;
-  const char *why = strstr(r.err, "the PyTorch model has 1 parameters, ours ");
-  ASSERTF(why && sscanf(why, "the PyTorch model has 1 parameters, ours %ld", &ours) == 1 && ours > 1000,
-          "no refusal naming both sizes:\n%s", r.err);
-  ASSERTF(strstr(r.out, "pytorch: not measured") && !strstr(r.out, "speed of PyTorch"), "%s", r.out);
-  char n[32];
-  snprintf(n, sizeof n, "%ld", ours);
-  setenv("FAKE_PARAMS", n, 1);
-  run(&r, "%s --rounds 2", args);
-  ASSERTF(r.status == 0, "status %d, stderr: %s", r.status, r.err);
-  const char *rounds = strstr(r.out, "rounds, ms/step stepscope | pytorch, taking turns:");
-  ASSERTF(rounds && strstr(rounds, " | 1000,") && strstr(rounds, " | 2000\n"), "%s", r.out);
-  double ms = 0, theirs = 0, ratio = 0;
-  const char *row = strstr(r.out, "  stepscope "), *trow = strstr(r.out, "  pytorch "), *sp = strstr(r.out, "is ");
-  ASSERTF(row && trow && sp && strstr(row, "best round") && strstr(trow, "best round"), "%s", r.out);
-  ASSERT(sscanf(row, " stepscope %lf", &ms) == 1 && sscanf(trow, " pytorch %lf", &theirs) == 1);
-  ASSERTF(theirs == 1000.0, "PyTorch's best round is its first (1000 ms), not %g:\n%s", theirs, r.out);
-  sp = strstr(r.out, "stepscope is ");
-  ASSERTF(sp && sscanf(sp, "stepscope is %lfx the speed of PyTorch 9.9-fake", &ratio) == 1, "%s", r.out);
-  ASSERTF(fabs(ratio - 1000.0 / ms) < 0.01 * ratio + 0.01, "ratio %g for %g ms against 1000", ratio, ms);
-  run(&r, "%s --rounds 1", args);
-  ASSERTF(r.status == 0 && !strstr(r.out, "taking turns") && strstr(r.out, "speed of PyTorch 9.9-fake"), "%s",
-          r.out);
-  unsetenv("STEPSCOPE_PYTHON");
-  unsetenv("FAKE_PARAMS");
 }
 
 // ---- the CUDA code paths of the command line, on the emulated backend ----

@@ -2,9 +2,9 @@
 // with PyTorch running the same architecture in the same run (when python3 and torch are
 // installed) for a fair ratio.
 #include "engine/sampler.h"
-#include "engine/sat/plan_models.h"
 #include "engine/train.h"
 #include "tui/cli/args.h"
+#include "tui/cli/bench.h"
 #include "tui/cli/commands.h"
 #include "tui/cli/torch_ref.h"
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 
 // OpenBLAS takes its kernels from OPENBLAS_CORETYPE when set: say so beside CPU figures,
 // since forcing older kernels (Haswell's AVX2 on an AVX-512 CPU) costs ~1.25x here.
-static void note_blas_env(const Backend *be) {
+void bench_note_blas_env(const Backend *be) {
   const char *ct = getenv("OPENBLAS_CORETYPE");
   if (ct && strcmp(be->name, "cuda"))
     printf("  note: OPENBLAS_CORETYPE=%s is set: OpenBLAS runs those kernels, not the ones it would pick\n", ct);
@@ -172,7 +172,7 @@ static int bench_train(const char *config, int batch, int threads, int steps, co
   else ms = train_ms(m, batch, steps, NULL, 1);
   // Where steps replay a recorded graph (CUDA), the same steps issued op by op, same backend.
   double ms_direct = be->capture_begin ? train_ms(m, batch, steps, NULL, 0) : -1;
-  note_blas_env(be);
+  bench_note_blas_env(be);
   unet_free(m);
   be->destroy(be);  // one model on the device at a time
   train_row("stepscope", ms, batch, flops, cuda ? cuda_row_label(&o) : turns ? "best round" : "");
@@ -271,7 +271,7 @@ static int bench_sample(const char *config, int batch, int threads, int steps, c
   int measured = 0;
   const char *tdev = strcmp(be->name, "cuda") ? "cpu" : "cuda";
 
-  note_blas_env(be);
+  bench_note_blas_env(be);
   printf("stepscope sample  config %s (%.1f M MACs/image, random weights)  threads %d  device %s\n", config,
          unet_macs(m) / 1e6, threads, be->name);
   printf("  %d timed steps per row after 2 warm-up, extrapolated per model call to the full run;\n"
@@ -316,121 +316,6 @@ static int bench_sample(const char *config, int batch, int threads, int steps, c
   return 0;
 }
 
-// ---- bench sample --plan ----
-
-static int cmp_dbl(const void *a, const void *b) {
-  const double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-// One model call as the sampler makes it (every sample at the same t), ms.
-static double plan_call_ms(UNet *m, int t, const float *x, int B, float *eps) {
-  double t0 = now_sec();
-  unet_eps_host(m, t, x, B, eps);
-  return (now_sec() - t0) * 1e3;
-}
-
-// Whole DDIM-50 run of pm at batch B (base_only or the plan), seconds.
-static double plan_run_sec(PlanModels *pm, const Schedule *s, int B, int base_only) {
-  const int C = pm->base->cfg.in_ch, S = pm->base->cfg.img;
-  float *x = xmalloc(sizeof(float) * B * C * S * S);
-  SamplerCfg cfg = sampler_cfg_default();
-  cfg.seed = 1;
-  Err e;
-  pm->base_only = base_only;
-  pm->macs = pm->base_macs = 0;
-  double t0 = now_sec();
-  sample_run_split(s, &cfg, B, C, S, S, &plan_models_split, pm, NULL, NULL, x, &e);
-  pm->base->be->sync(pm->base->be);
-  double sec = now_sec() - t0;
-  free(x);
-  return sec;
-}
-
-// The speed of a plan's group models against its base: per batch size, the median time of a
-// model call (the sampler's forward, all samples at one t) of every model, the models taking
-// turns so that whatever else the machine does hits them all alike; each model's speedup over
-// the base against its ideal (the inverse of its MAC share). Then `runs` whole DDIM-50 runs at
-// batch run_batch of the plan and of the base alone, alternating: the plan's share of the
-// base's time against its share of the MACs.
-static int bench_plan(const char *plan_path, int batch, int threads, int reps, const char *device, int run_batch,
-                      int runs) {
-  Backend *be = cli_backend(device, threads);
-  if (!be) return 1;
-  PlanModels pm;
-  Err e;
-  if (plan_models_load(&pm, plan_path, be, 1, 1, &e)) {
-    fprintf(stderr, "stepscope: %s\n", e.msg);
-    be->destroy(be);
-    return 1;
-  }
-  UNet *models[1 + PLAN_MAX_GROUPS];
-  char labels[1 + PLAN_MAX_GROUPS][8];
-  int n = 0;
-  models[n] = pm.base;
-  snprintf(labels[n++], 8, "base");
-  for (int g = 0; g < pm.plan.ngroups; g++)
-    if (pm.group[g]) {
-      models[n] = pm.group[g];
-      snprintf(labels[n++], 8, "g%d", g);
-    }
-  const double base_macs = unet_macs(pm.base);
-  note_blas_env(be);
-  printf("stepscope sample --plan %s  threads %d  device %s\n", plan_path, threads, be->name);
-  printf("  ms per model call (the sampler's forward, median of %d, the models taking turns); speedup over\n"
-         "  the base against the ideal 1 / (MAC share). At batch 1: ms per denoising step.\n", reps);
-  printf("  %-5s %5s %9s %10s %9s %8s %9s\n", "model", "batch", "MAC share", "ms/call", "speedup", "ideal",
-         "of ideal");
-  const int batches[3] = {1, 16, 64}, nb = batch > 0 ? 1 : 3;
-  const int C = pm.base->cfg.in_ch, S = pm.base->cfg.img;
-  for (int bi = 0; bi < nb; bi++) {
-    const int B = batch > 0 ? batch : batches[bi];
-    const size_t len = (size_t)B * C * S * S;
-    float *x = xmalloc(sizeof(float) * len), *eps = xmalloc(sizeof(float) * len);
-    Rng r;
-    rng_seed(&r, 3);
-    rng_normal_fill(&r, x, (long)len);
-    double *all = xmalloc(sizeof(double) * n * reps), ms[1 + PLAN_MAX_GROUPS];
-    for (int i = -2; i < reps; i++)
-      for (int k = 0; k < n; k++) {
-        const double v = plan_call_ms(models[k], 500, x, B, eps);
-        if (i >= 0) all[k * reps + i] = v;
-      }
-    for (int k = 0; k < n; k++) {
-      qsort(all + k * reps, reps, sizeof(double), cmp_dbl);
-      ms[k] = all[k * reps + reps / 2];
-    }
-    for (int k = 0; k < n; k++) {
-      const double share = unet_macs(models[k]) / base_macs, sp = ms[0] / ms[k];
-      printf("  %-5s %5d %9.3f %10.2f %8.2fx %7.2fx %8.0f%%\n", labels[k], B, share, ms[k], sp, 1 / share,
-             100 * sp * share);
-    }
-    fflush(stdout);
-    free(all);
-    free(x);
-    free(eps);
-  }
-  if (runs > 0) {
-    Schedule sched;
-    schedule_init(&sched, SCHED_LINEAR, 1000);
-    plan_run_sec(&pm, &sched, run_batch, 0);  // warm-up: the arena settles at this batch size
-    double tp = 0, tb = 0, macs = 0, bmacs = 0;
-    for (int i = 0; i < runs; i++) {
-      tb += plan_run_sec(&pm, &sched, run_batch, 1);
-      tp += plan_run_sec(&pm, &sched, run_batch, 0);
-      macs = pm.macs;
-      bmacs = pm.base_macs;
-    }
-    printf("  DDIM-50 at batch %d, %d runs each, alternating: plan %.2f s, base %.2f s per run; time share %.1f %%,\n"
-           "  MAC share %.1f %% (%+.1f points)\n",
-           run_batch, runs, tp / runs, tb / runs, 100 * tp / tb, 100 * macs / bmacs, 100 * (tp / tb - macs / bmacs));
-    schedule_free(&sched);
-  }
-  plan_models_free(&pm);
-  be->destroy(be);
-  return 0;
-}
-
 static const char about[] =
     "train: times a training step of a preset (AdamW, EMA and all); sample: images per second\n"
     "of DDIM-50 and DDPM-1000. Each with the same architecture in PyTorch\n"
@@ -452,7 +337,9 @@ int cmd_bench(int argc, char **argv) {
     ARG_INT("--rounds", &rounds, "N",
             "train on the CPU: rounds of --steps steps, ours and PyTorch's taking turns, the best of each compared",
             .def = "3", .min = 1, .max = 64),
-    ARG_FLAG("--profile", &profile, "train: as many steps again with every op timed, then a table of where the time goes"),
+    ARG_FLAG("--profile", &profile,
+             "train: as many steps again with every op timed, then a table of where the time goes; "
+             "sample --plan: every model's ops timed, against the base's"),
     ARG_STR("--plan", &plan, "PLAN",
             "sample: each group model of PLAN against its base (ms per call at batch 1, 16, 64 or --batch; "
             "speedup against the ideal), then whole DDIM-50 runs of the plan and the base"),
@@ -466,7 +353,7 @@ int cmd_bench(int argc, char **argv) {
   if (!strcmp(what, "train"))
     return bench_train(config, batch ? batch : 64, threads, steps ? steps : 10, device, !no_torch, profile, rounds);
   if (!strcmp(what, "sample") && plan)
-    return bench_plan(plan, batch, threads, steps ? steps : 7, device, run_batch > 0 ? run_batch : 64, runs);
+    return bench_plan(plan, batch, threads, steps ? steps : 7, device, run_batch > 0 ? run_batch : 64, runs, profile);
   if (!strcmp(what, "sample")) return bench_sample(config, batch, threads, steps ? steps : 4, device, !no_torch);
   return usage_error(what, "unknown benchmark (train, sample)");
 }

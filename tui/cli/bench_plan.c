@@ -1,0 +1,215 @@
+// bench_plan.c — `stepscope bench sample --plan`: how close each group model of a plan comes
+// to the speedup its MACs promise over the base, per model call and over whole sampling runs,
+// and with --profile, op by op where it falls short.
+#include "engine/sampler.h"
+#include "engine/sat/plan_models.h"
+#include "kernels/backend_ops.h"
+#include "tui/cli/bench.h"
+#include "tui/cli/commands.h"
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_dbl(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+// One model call as the sampler makes it (every sample at the same t), ms.
+static double plan_call_ms(UNet *m, int t, const float *x, int B, float *eps) {
+  double t0 = now_sec();
+  unet_eps_host(m, t, x, B, eps);
+  return (now_sec() - t0) * 1e3;
+}
+
+// Whole DDIM-50 run of pm at batch B (base_only or the plan), seconds.
+static double plan_run_sec(PlanModels *pm, const Schedule *s, int B, int base_only) {
+  const int C = pm->base->cfg.in_ch, S = pm->base->cfg.img;
+  float *x = xmalloc(sizeof(float) * B * C * S * S);
+  SamplerCfg cfg = sampler_cfg_default();
+  cfg.seed = 1;
+  Err e;
+  pm->base_only = base_only;
+  pm->macs = pm->base_macs = 0;
+  double t0 = now_sec();
+  sample_run_split(s, &cfg, B, C, S, S, &plan_models_split, pm, NULL, NULL, x, &e);
+  pm->base->be->sync(pm->base->be);
+  double sec = now_sec() - t0;
+  free(x);
+  return sec;
+}
+
+// The plan's models in table order: the base first, then each group that has its own model.
+typedef struct {
+  UNet *m[1 + PLAN_MAX_GROUPS];
+  char label[1 + PLAN_MAX_GROUPS][8];
+  double share[1 + PLAN_MAX_GROUPS];  // MACs over the base's
+  int n;
+} Lineup;
+
+static void lineup_of(const PlanModels *pm, Lineup *l) {
+  l->n = 0;
+  l->m[l->n] = pm->base;
+  snprintf(l->label[l->n++], 8, "base");
+  for (int g = 0; g < pm->plan.ngroups; g++)
+    if (pm->group[g]) {
+      l->m[l->n] = pm->group[g];
+      snprintf(l->label[l->n++], 8, "g%d", g);
+    }
+  for (int k = 0; k < l->n; k++) l->share[k] = unet_macs(l->m[k]) / unet_macs(pm->base);
+}
+
+static float *noise(int B, const UNet *m) {
+  const size_t len = (size_t)B * m->cfg.in_ch * m->cfg.img * m->cfg.img;
+  float *x = xmalloc(sizeof(float) * len);
+  Rng r;
+  rng_seed(&r, 3);
+  rng_normal_fill(&r, x, (long)len);
+  return x;
+}
+
+// Median ms per call of each model at batch B, the models taking turns call by call so that
+// whatever else the machine does hits them all alike; two warm-up rounds.
+static void call_medians(const Lineup *l, int B, int reps, double *ms) {
+  float *x = noise(B, l->m[0]), *eps = noise(B, l->m[0]);
+  double *all = xmalloc(sizeof(double) * l->n * reps);
+  for (int i = -2; i < reps; i++)
+    for (int k = 0; k < l->n; k++) {
+      const double v = plan_call_ms(l->m[k], 500, x, B, eps);
+      if (i >= 0) all[k * reps + i] = v;
+    }
+  for (int k = 0; k < l->n; k++) {
+    qsort(all + k * reps, reps, sizeof(double), cmp_dbl);
+    ms[k] = all[k * reps + reps / 2];
+  }
+  free(all);
+  free(x);
+  free(eps);
+}
+
+// --profile: the same calls on models loaded on a profiled backend (prof), each model's ops
+// timed over `reps` calls after two warm-up ones; per op, ms per call of every model and its
+// speedup over the base's as a share of the model's ideal. Ops are listed by the base's time.
+#define AS_NAME(op, kind) #op,
+static const char *const op_names[] = {BACKEND_OPS(AS_NAME)};
+enum { NOP = sizeof op_names / sizeof op_names[0] };
+
+static void profile_ops(Backend *prof, const Lineup *l, int B, int reps) {
+  float *x = noise(B, l->m[0]), *eps = noise(B, l->m[0]);
+  double op_ms[1 + PLAN_MAX_GROUPS][NOP], call[1 + PLAN_MAX_GROUPS];
+  for (int k = 0; k < l->n; k++) {
+    for (int i = 0; i < 2; i++) unet_eps_host(l->m[k], 500, x, B, eps);
+    backend_profile_reset(prof);
+    double t0 = now_sec();
+    for (int i = 0; i < reps; i++) unet_eps_host(l->m[k], 500, x, B, eps);
+    call[k] = (now_sec() - t0) * 1e3 / reps;
+    for (int o = 0; o < NOP; o++) {
+      double sec = 0;
+      backend_profile_get(prof, op_names[o], NULL, &sec);
+      op_ms[k][o] = sec * 1e3 / reps;
+    }
+  }
+  int order[NOP], n = 0;
+  for (int o = 0; o < NOP; o++)
+    if (op_ms[0][o] > 0 && strcmp(op_names[o], "sync")) order[n++] = o;
+  for (int i = 1; i < n; i++)  // by the base's time, the costliest first
+    for (int j = i; j > 0 && op_ms[0][order[j]] > op_ms[0][order[j - 1]]; j--) {
+      int t = order[j];
+      order[j] = order[j - 1];
+      order[j - 1] = t;
+    }
+  printf("\n  batch %d, op by op: ms per call (mean of %d, every op between two syncs) and, for each model,\n"
+         "  the base's time over its own as a share of its ideal speedup\n  %-18s", B, reps, "op");
+  for (int k = 0; k < l->n; k++) printf(k ? " %14s" : " %8s", l->label[k]);
+  double sum[1 + PLAN_MAX_GROUPS] = {0};
+  for (int k = 0; k < l->n; k++)
+    for (int r = 0; r < n; r++) sum[k] += op_ms[k][order[r]];
+  for (int r = 0; r < n + 2; r++) {
+    printf("\n  %-18s", r < n ? op_names[order[r]] : r == n ? "sum of ops" : "whole call");
+    for (int k = 0; k < l->n; k++) {
+      const double v = r < n ? op_ms[k][order[r]] : r == n ? sum[k] : call[k];
+      const double base = r < n ? op_ms[0][order[r]] : r == n ? sum[0] : call[0];
+      if (!k) printf(" %8.3f", v);
+      else if (v > 0) printf(" %8.3f %4.0f%%", v, 100 * base / v * l->share[k]);
+      else printf(" %8s %5s", "-", "");
+    }
+  }
+  printf("\n");
+  fflush(stdout);
+  free(x);
+  free(eps);
+}
+
+// --profile: the plan loaded again on a profiled backend of the same kind (the timed rows
+// ran unprofiled), then profile_ops at each batch size.
+static int profile_plan(const char *plan_path, const char *device, int threads, const int *batches, int nb,
+                        int reps) {
+  Backend *be = cli_backend(device, threads);
+  if (!be) return 1;
+  be = backend_profile_wrap(be);
+  PlanModels pm;
+  Err e;
+  if (plan_models_load(&pm, plan_path, be, 1, 1, &e)) {
+    fprintf(stderr, "stepscope: %s\n", e.msg);
+    be->destroy(be);
+    return 1;
+  }
+  Lineup l;
+  lineup_of(&pm, &l);
+  for (int i = 0; i < nb; i++) profile_ops(be, &l, batches[i], reps);
+  plan_models_free(&pm);
+  be->destroy(be);
+  return 0;
+}
+
+int bench_plan(const char *plan_path, int batch, int threads, int reps, const char *device, int run_batch, int runs,
+               int profile) {
+  Backend *be = cli_backend(device, threads);
+  if (!be) return 1;
+  PlanModels pm;
+  Err e;
+  if (plan_models_load(&pm, plan_path, be, 1, 1, &e)) {
+    fprintf(stderr, "stepscope: %s\n", e.msg);
+    be->destroy(be);
+    return 1;
+  }
+  Lineup l;
+  lineup_of(&pm, &l);
+  bench_note_blas_env(be);
+  printf("stepscope sample --plan %s  threads %d  device %s\n", plan_path, threads, be->name);
+  printf("  ms per model call (the sampler's forward, median of %d, the models taking turns); speedup over\n"
+         "  the base against the ideal 1 / (MAC share). At batch 1: ms per denoising step.\n", reps);
+  printf("  %-5s %5s %9s %10s %9s %8s %9s\n", "model", "batch", "MAC share", "ms/call", "speedup", "ideal",
+         "of ideal");
+  const int batches[3] = {1, 16, 64}, nb = batch > 0 ? 1 : 3;
+  for (int bi = 0; bi < nb; bi++) {
+    const int B = batch > 0 ? batch : batches[bi];
+    double ms[1 + PLAN_MAX_GROUPS];
+    call_medians(&l, B, reps, ms);
+    for (int k = 0; k < l.n; k++) {
+      const double sp = ms[0] / ms[k];
+      printf("  %-5s %5d %9.3f %10.2f %8.2fx %7.2fx %8.0f%%\n", l.label[k], B, l.share[k], ms[k], sp, 1 / l.share[k],
+             100 * sp * l.share[k]);
+    }
+    fflush(stdout);
+  }
+  int rc = profile ? profile_plan(plan_path, device, threads, batch > 0 ? &batch : batches, nb, reps) : 0;
+  if (!rc && runs > 0) {
+    Schedule sched;
+    schedule_init(&sched, SCHED_LINEAR, 1000);
+    plan_run_sec(&pm, &sched, run_batch, 0);  // warm-up: the arena settles at this batch size
+    double tp = 0, tb = 0, macs = 0, bmacs = 0;
+    for (int i = 0; i < runs; i++) {
+      tb += plan_run_sec(&pm, &sched, run_batch, 1);
+      tp += plan_run_sec(&pm, &sched, run_batch, 0);
+      macs = pm.macs;
+      bmacs = pm.base_macs;
+    }
+    printf("\n  DDIM-50 at batch %d, %d runs each, alternating: plan %.2f s, base %.2f s per run; time share %.1f %%,\n"
+           "  MAC share %.1f %% (%+.1f points)\n",
+           run_batch, runs, tp / runs, tb / runs, 100 * tp / tb, 100 * macs / bmacs, 100 * (tp / tb - macs / bmacs));
+    schedule_free(&sched);
+  }
+  plan_models_free(&pm);
+  be->destroy(be);
+  return rc;
+}
