@@ -86,28 +86,32 @@ static void call_medians(const Lineup *l, int B, int reps, double *ms) {
   free(eps);
 }
 
-// --profile: the same calls on models loaded on a profiled backend (prof), each model's ops
-// timed over `reps` calls after two warm-up ones; per op, ms per call of every model and its
-// speedup over the base's as a share of the model's ideal. Ops are listed by the base's time.
+// --profile: the same calls on models loaded on a profiled backend (prof), the models taking
+// turns as above, two warm-up rounds; per op, ms per call of every model and its speedup over
+// the base's as a share of the model's ideal. Ops are listed by the base's time.
 #define AS_NAME(op, kind) #op,
 static const char *const op_names[] = {BACKEND_OPS(AS_NAME)};
 enum { NOP = sizeof op_names / sizeof op_names[0] };
 
+static void op_seconds(Backend *prof, double *sec) {
+  for (int o = 0; o < NOP; o++) {
+    sec[o] = 0;
+    backend_profile_get(prof, op_names[o], NULL, &sec[o]);
+  }
+}
+
 static void profile_ops(Backend *prof, const Lineup *l, int B, int reps) {
   float *x = noise(B, l->m[0]), *eps = noise(B, l->m[0]);
-  double op_ms[1 + PLAN_MAX_GROUPS][NOP], call[1 + PLAN_MAX_GROUPS];
-  for (int k = 0; k < l->n; k++) {
-    for (int i = 0; i < 2; i++) unet_eps_host(l->m[k], 500, x, B, eps);
-    backend_profile_reset(prof);
-    double t0 = now_sec();
-    for (int i = 0; i < reps; i++) unet_eps_host(l->m[k], 500, x, B, eps);
-    call[k] = (now_sec() - t0) * 1e3 / reps;
-    for (int o = 0; o < NOP; o++) {
-      double sec = 0;
-      backend_profile_get(prof, op_names[o], NULL, &sec);
-      op_ms[k][o] = sec * 1e3 / reps;
+  double op_ms[1 + PLAN_MAX_GROUPS][NOP] = {{0}}, call[1 + PLAN_MAX_GROUPS] = {0}, before[NOP], after[NOP];
+  for (int i = -2; i < reps; i++)
+    for (int k = 0; k < l->n; k++) {
+      op_seconds(prof, before);
+      const double ms = plan_call_ms(l->m[k], 500, x, B, eps);
+      op_seconds(prof, after);
+      if (i < 0) continue;
+      call[k] += ms / reps;
+      for (int o = 0; o < NOP; o++) op_ms[k][o] += (after[o] - before[o]) * 1e3 / reps;
     }
-  }
   int order[NOP], n = 0;
   for (int o = 0; o < NOP; o++)
     if (op_ms[0][o] > 0 && strcmp(op_names[o], "sync")) order[n++] = o;
@@ -117,8 +121,8 @@ static void profile_ops(Backend *prof, const Lineup *l, int B, int reps) {
       order[j] = order[j - 1];
       order[j - 1] = t;
     }
-  printf("\n  batch %d, op by op: ms per call (mean of %d, every op between two syncs) and, for each model,\n"
-         "  the base's time over its own as a share of its ideal speedup\n  %-18s", B, reps, "op");
+  printf("\n  batch %d, op by op: ms per call (mean of %d, the models taking turns, every op between two syncs)\n"
+         "  and, for each model, the base's time over its own as a share of its ideal speedup\n  %-18s", B, reps, "op");
   for (int k = 0; k < l->n; k++) printf(k ? " %14s" : " %8s", l->label[k]);
   double sum[1 + PLAN_MAX_GROUPS] = {0};
   for (int k = 0; k < l->n; k++)
