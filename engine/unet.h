@@ -113,7 +113,8 @@ typedef struct {
   unsigned used;    // graph_clock at the last launch
 } UNetGraph;
 
-typedef struct {
+#define UNET_MAX_LANES 64
+typedef struct UNet {
   UNetConfig cfg;
   WidthMap widths;     // every free width of this model, base ones included
   Backend *be;
@@ -121,12 +122,14 @@ typedef struct {
   Param params[512];
   size_t size;         // floats in the parameter vector
   float *w, *g;        // parameters and gradients (backend memory)
+  int borrows_w;       // w is another model's and g is NULL (a twin: unet_twin)
   int nnodes;
   Node nodes[UNET_MAX_NODES];
   Linear temb1, temb2; // time embedding MLP: ch -> 4ch -> 4ch (SiLU between)
   int tdim;
   Arena *arena;     // activations: &own_arena, or another model's (unet_share_arena)
   Arena own_arena;
+  struct UNet *arena_owner;  // the model whose arena m uses (unet_share_arena), or NULL
   // forward state
   int B;
   const float *tsin;                    // timestep features (the forward's tfeat)
@@ -147,6 +150,11 @@ typedef struct {
   long graph_captures, graph_launches;  // counters, for tests and benchmarks
   const float *eps_out;                 // unet_eps_begin's output, for unet_eps_finish
   int eps_B;
+  // Inference across the lanes of the backend (unet_lanes.c): a twin of m per lane, made at
+  // the first forward that splits. use_lanes (on by default) lets unet_eps_begin run a batch
+  // of two or more that way; eps_lanes is how many lanes the forward in flight used.
+  struct UNet *lane[UNET_MAX_LANES];
+  int nlanes, use_lanes, eps_lanes;
 } UNet;
 
 // Builds the model with the widths of `w` (NULL: base widths); parameters are zero until
@@ -163,6 +171,10 @@ void unet_free(UNet *m);
 // owner's backend and not yet have run, and must not run after the owner is freed (freeing them
 // in either order is fine: only the owner frees the arena).
 void unet_share_arena(UNet *m, UNet *owner);
+// A twin of m on be (which must share m's memory: a lane of m's backend): the same layers and
+// widths, reading m's weights where they lie (no copy, no gradients), with activations of its
+// own. For inference only; it must not outlive m.
+UNet *unet_twin(UNet *m, Backend *be);
 void unet_init_params(UNet *m, uint64_t seed);  // PyTorch-like default init
 int unet_param_index(const UNet *m, const char *name);  // -1 if absent
 
@@ -198,6 +210,12 @@ void unet_eps_host(UNet *m, int t, const float *x, int B, float *eps);
 // finish waits for it and writes eps (B images, as given to begin). On a backend that queues
 // its work the host is free in between.
 void unet_eps_begin(UNet *m, int t, const float *x, int B);
+// The same across the lanes of m's backend (unet_lanes.c), when it has lanes, m->use_lanes is
+// set and B >= 2: each lane's twin of m runs a share of the batch on one thread, all at once.
+// Returns 0 when it did not run (the caller runs the forward itself).
+int unet_lanes_begin(UNet *m, int t, const float *x, int B);
+void unet_lanes_finish(UNet *m, float *eps);  // after unet_lanes_begin returned 1
+void unet_lanes_free(UNet *m);                // m's twins (unet_free calls it)
 void unet_eps_finish(UNet *m, float *eps);
 // Drops every recorded forward (unet_free does it; nothing else needs to).
 void unet_graphs_clear(UNet *m);

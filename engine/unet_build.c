@@ -207,11 +207,28 @@ static void build_resample(UNet *m, const WidthMap *w, Node *n, int base_out, in
   set_out(n, out);
 }
 
+static UNet *build(const UNetConfig *cfg, const WidthMap *w, Backend *be, size_t max_params, float *borrow_w,
+                   Err *err);
+
 UNet *unet_create(const UNetConfig *cfg, const WidthMap *w, Backend *be, Err *err) {
-  return unet_create_within(cfg, w, be, SIZE_MAX, err);
+  return build(cfg, w, be, SIZE_MAX, NULL, err);
 }
 
 UNet *unet_create_within(const UNetConfig *cfg, const WidthMap *w, Backend *be, size_t max_params, Err *err) {
+  return build(cfg, w, be, max_params, NULL, err);
+}
+
+UNet *unet_twin(UNet *m, Backend *be) {
+  Err e;
+  UNet *t = build(&m->cfg, &m->widths, be, SIZE_MAX, m->w, &e);
+  CHECK(t && t->size == m->size, "unet_twin: the model does not rebuild from its own widths");
+  return t;
+}
+
+// The model of cfg with the widths of w on be; its parameters allocated, or borrow_w's (a
+// twin's: no gradients either).
+static UNet *build(const UNetConfig *cfg, const WidthMap *w, Backend *be, size_t max_params, float *borrow_w,
+                   Err *err) {
   // Nodes: conv_in, out; per level nres res blocks (each maybe with attention) and a resample
   // on the way down, nres + 1 (each maybe with attention) and a resample on the way up; the
   // middle's three. More than UNET_MAX_NODES would overrun the node table.
@@ -322,8 +339,10 @@ UNet *unet_create_within(const UNetConfig *cfg, const WidthMap *w, Backend *be, 
     unet_free(m);
     return NULL;
   }
-  m->w = be->alloc(be, m->size);
-  m->g = be->alloc(be, m->size);
+  m->borrows_w = borrow_w != NULL;
+  m->w = borrow_w ? borrow_w : be->alloc(be, m->size);
+  m->g = borrow_w ? NULL : be->alloc(be, m->size);
+  m->use_lanes = 1;
   arena_init(&m->own_arena, be);
   m->arena = &m->own_arena;
   m->use_graphs = 1;
@@ -334,13 +353,15 @@ void unet_share_arena(UNet *m, UNet *owner) {
   CHECK(m->be == owner->be && m->own_arena.nchunks == 0, "unet_share_arena: another backend's model, or one that ran");
   unet_graphs_clear(m);
   m->arena = owner->arena;
+  m->arena_owner = owner;
 }
 
 void unet_free(UNet *m) {
   if (!m) return;
   unet_graphs_clear(m);  // before the memory they point into goes
+  unet_lanes_free(m);
   arena_free(&m->own_arena);
-  if (m->w) m->be->free(m->be, m->w);
+  if (m->w && !m->borrows_w) m->be->free(m->be, m->w);
   if (m->g) m->be->free(m->be, m->g);
   if (m->xin) m->be->free(m->be, m->xin);
   if (m->tfeat) m->be->free(m->be, m->tfeat);

@@ -8,6 +8,8 @@
 // reads the weights and writes activations where the recording did. A recording stays valid
 // while none of that memory moves; the key below notices when some of it did. unet_record,
 // the recording itself, also serves the trainer's step (train.c).
+// On a backend with lanes (the CPU) a batch of two or more splits across them instead
+// (unet_lanes.c).
 #include "unet.h"
 #include <string.h>
 
@@ -73,6 +75,8 @@ static UNetGraph *graph_for(UNet *m, int B) {
 
 void unet_eps_begin(UNet *m, int t, const float *x, int B) {
   Backend *be = m->be;
+  m->eps_lanes = 0;
+  if (unet_lanes_begin(m, t, x, B)) return;
   unet_stage_input(m, x, B);
   int *ts = xmalloc(sizeof(int) * B);
   for (int b = 0; b < B; b++) ts[b] = t;
@@ -97,6 +101,10 @@ void unet_eps_begin(UNet *m, int t, const float *x, int B) {
 }
 
 void unet_eps_finish(UNet *m, float *eps) {
+  if (m->eps_lanes) {
+    unet_lanes_finish(m, eps);
+    return;
+  }
   CHECK(m->eps_out, "unet_eps_finish without unet_eps_begin");
   m->be->download(m->be, eps, m->eps_out, (size_t)m->eps_B * m->cfg.in_ch * m->cfg.img * m->cfg.img);
   m->eps_out = NULL;

@@ -156,6 +156,14 @@ struct Backend {
   // planned so far and returns n, how many there are.
   int (*conv_algos)(Backend *, ConvAlgo *out, int cap);
 
+  // ---- lanes (optional: NULL where a backend has none, as on CUDA and in decorators) ----
+  // Backends of one thread each that share this one's memory, for work that splits into
+  // independent parts better than each op splits across threads: the CPU's inference forward
+  // runs a share of the batch per lane (engine/unet_lanes.c), with no barrier between ops.
+  // Fills lane[0..n) with n = min(cap, the backend's threads) and returns n; the lanes are
+  // the backend's (destroyed with it) and take its settings at each call.
+  int (*lanes)(Backend *, Backend **lane, int cap);
+
   void (*destroy)(Backend *);
 };
 

@@ -6,7 +6,7 @@
 // The profiler (backend_profile.c), the tests' graph recorder and the tests that name ops
 // expand this list instead of keeping their own: a new op is added to struct Backend and here,
 // and the compiler then names each decorator that still lacks it. The graph entries,
-// conv_algos and destroy are not ops (nothing to time or record) and are not listed.
+// conv_algos, lanes and destroy are not ops (nothing to time or record) and are not listed.
 #pragma once
 #include "backend.h"
 
@@ -26,12 +26,12 @@
 // A decorator over inner (the profiler, the tests' recorder): a new backend with inner's name,
 // the decorator's ctx, and for each op inner has the decorator's own from `ops` (a table whose
 // op entries are its functions: `.op = w_op` for each, from BACKEND_OPS); an op inner lacks
-// stays NULL. The graph entries, conv_algos and destroy are left NULL for the caller to set.
+// stays NULL. The graph entries, conv_algos, lanes and destroy are left NULL for the caller to set.
 Backend *backend_decorate(Backend *inner, void *ctx, const Backend *ops);
 
-// Members of struct Backend that are not ops: name, ctx, the four graph entries, conv_algos
-// and destroy. Every member is one pointer, so the struct's size checks the list is whole.
-#define BACKEND_NON_OPS 8
+// Members of struct Backend that are not ops: name, ctx, the four graph entries, conv_algos,
+// lanes and destroy. Every member is one pointer, so the struct's size checks the list is whole.
+#define BACKEND_NON_OPS 9
 #define BACKEND_OP_COUNT_(name, kind) +1
 #define BACKEND_NOPS (0 BACKEND_OPS(BACKEND_OP_COUNT_))
 _Static_assert(sizeof(Backend) == sizeof(void *) * (BACKEND_NOPS + BACKEND_NON_OPS),

@@ -130,6 +130,74 @@ TEST(unet_shared_arena_same_outputs_one_warmup) {
   be->destroy(be);
 }
 
+// Largest |a - b| over n floats, against the largest |b|.
+static double rel_diff(const float *a, const float *b, size_t n) {
+  double d = 0, mx = 0;
+  for (size_t i = 0; i < n; i++) {
+    d = fmax(d, fabs((double)a[i] - b[i]));
+    mx = fmax(mx, fabs((double)b[i]));
+  }
+  return d / (mx > 0 ? mx : 1);
+}
+
+// The inference forward across the CPU's lanes (unet_lanes.c) computes what the whole batch
+// computes op by op, at batch sizes that split evenly, unevenly and not at all; the twins read
+// the model's weights where they lie (a change shows at once), and a model sharing another's
+// arena has twins sharing that one's twins' arenas, lane by lane. Tolerance: 1e-5 of the
+// output's largest value (a sample meets other kernels' split of the work: the last bits).
+TEST(unet_lanes_split_the_batch) {
+  Backend *be = backend_cpu_create(2);
+  Backend *lane[4];
+  ASSERT_EQ_INT(be->lanes(be, lane, 4), 2);
+  WidthMap narrow = {0};
+  widthmap_set(&narrow, "down.0.res.0.mid", 5);
+  widthmap_set(&narrow, "up.0.res.0.mid", 3);
+  UNet *owner = test_tiny_random(be, 1, 0.1f), *shared = test_tiny_unet(be, &narrow);
+  ASSERT(owner && shared);
+  test_randomize(shared, 2, 0.1f);
+  unet_share_arena(shared, owner);
+  const int Bmax = 5;
+  const size_t img = 32 * 32, n = Bmax * img;
+  float *x = xmalloc(sizeof(float) * n), *a = xmalloc(sizeof(float) * n), *b = xmalloc(sizeof(float) * n);
+  for (size_t i = 0; i < n; i++) x[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+  const int batches[3] = {5, 2, 1};
+  for (int k = 0; k < 2; k++) {
+    UNet *m = k ? shared : owner;
+    for (int bi = 0; bi < 3; bi++) {
+      const int B = batches[bi];
+      m->use_lanes = 0;
+      unet_eps_host(m, 600, x, B, b);
+      m->use_lanes = 1;
+      unet_eps_begin(m, 600, x, B);
+      ASSERT_EQ_INT(m->eps_lanes, B >= 2 ? 2 : 0);
+      unet_eps_finish(m, a);
+      const double d = rel_diff(a, b, B * img);
+      ASSERTF(d <= 1e-5, "model %d, batch %d: lanes differ by %.3g of the largest value", k, B, d);
+    }
+    ASSERT_EQ_INT(m->nlanes, 2);
+    for (int i = 0; i < 2; i++) {
+      ASSERT(m->lane[i]->be == lane[i] && m->lane[i]->w == m->w && m->lane[i]->borrows_w && !m->lane[i]->g);
+      ASSERT(m->lane[i]->arena == owner->lane[i]->arena);
+    }
+  }
+  ASSERT(owner->lane[0]->arena != owner->lane[1]->arena);
+
+  // New weights for the owner: its twins compute with them at once.
+  test_randomize(owner, 9, 0.1f);
+  owner->use_lanes = 0;
+  unet_eps_host(owner, 300, x, 4, b);
+  owner->use_lanes = 1;
+  unet_eps_host(owner, 300, x, 4, a);
+  ASSERTF(rel_diff(a, b, 4 * img) <= 1e-5, "after new weights: %.3g", rel_diff(a, b, 4 * img));
+  free(x);
+  free(a);
+  free(b);
+  unet_free(owner);  // before the sharing model: either order is fine
+  unet_free(shared);
+  widthmap_free(&narrow);
+  be->destroy(be);
+}
+
 TEST(unet_checkpoint_round_trip_with_widths) {
   Backend *be = backend_cpu_create(2);
   WidthMap w = {0};

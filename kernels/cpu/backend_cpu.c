@@ -54,7 +54,9 @@ static void cpu_sync(Backend *be) {}  // every CPU op has finished when it retur
 
 static void cpu_destroy(Backend *be) {
   if (!be) return;
-  free(be->ctx);
+  CpuCtx *ctx = be->ctx;
+  for (int i = 0; i < ctx->nlanes; i++) cpu_destroy(ctx->lane[i]);
+  free(ctx);
   free(be);
 }
 
@@ -71,10 +73,33 @@ static Backend *cpu_new(const char *name, int threads) {
   return be;
 }
 
-Backend *backend_cpu_create(int threads) {
-  Backend *be = cpu_new("cpu", threads > 0 ? threads : omp_get_num_procs());
+static Backend *cpu_fast_new(int threads) {
+  Backend *be = cpu_new("cpu", threads);
   cpu_fast_ops(be);
   cpu_fast_blas_ops(be);
+  return be;
+}
+
+// The lanes are made with the backend (a few hundred bytes each), so that threads asking for
+// them at once find them there; each call passes on the settings the tests change.
+static int cpu_lanes(Backend *be, Backend **lane, int cap) {
+  CpuCtx *ctx = be->ctx;
+  const int n = cap < ctx->nlanes ? cap : ctx->nlanes;
+  for (int i = 0; i < n; i++) {
+    ((CpuCtx *)ctx->lane[i]->ctx)->no_direct = ctx->no_direct;
+    lane[i] = ctx->lane[i];
+  }
+  return n;
+}
+
+Backend *backend_cpu_create(int threads) {
+  Backend *be = cpu_fast_new(threads > 0 ? threads : omp_get_num_procs());
+  CpuCtx *ctx = be->ctx;
+  if (ctx->threads >= 2) {
+    ctx->nlanes = ctx->threads < CPU_MAX_LANES ? ctx->threads : CPU_MAX_LANES;
+    for (int i = 0; i < ctx->nlanes; i++) ctx->lane[i] = cpu_fast_new(1);
+    be->lanes = cpu_lanes;
+  }
   return be;
 }
 

@@ -6,9 +6,12 @@
 #pragma once
 #include "../backend.h"
 
+enum { CPU_MAX_LANES = 64 };
 typedef struct {
   int threads;    // OpenMP threads for the fast kernels (>= 1)
   int no_direct;  // 1: convolutions keep to im2col + product (tests compare both paths)
+  Backend *lane[CPU_MAX_LANES];  // "cpu" with threads >= 2: one-thread twins (backend.h, lanes)
+  int nlanes;
 } CpuCtx;
 
 static inline int cpu_threads(const Backend *be) { return ((const CpuCtx *)be->ctx)->threads; }
