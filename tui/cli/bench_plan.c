@@ -67,20 +67,34 @@ static float *noise(int B, const UNet *m) {
   return x;
 }
 
-// Median ms per call of each model at batch B, the models taking turns call by call so that
-// whatever else the machine does hits them all alike; two warm-up rounds.
-static void call_medians(const Lineup *l, int B, int reps, double *ms) {
+static double median(double *v, int n) {
+  qsort(v, n, sizeof(double), cmp_dbl);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Each model's median ms per call at batch B, and its speedup over the base: the median over
+// rounds of the base's time over the model's within the round. The models take turns call by
+// call, two warm-up rounds first, and the base also closes the last round, so that each
+// model's call is set against the mean of the two base calls around it. This VM has slow
+// spells seconds long: medians per model taken apart let one fall on some models' calls and
+// not others' (g0, the base's twin, read 88-115 %); calls a fraction of a second apart share it.
+static void call_times(const Lineup *l, int B, int reps, double *ms, double *speedup) {
   float *x = noise(B, l->m[0]), *eps = noise(B, l->m[0]);
-  double *all = xmalloc(sizeof(double) * l->n * reps);
+  double *all = xmalloc(sizeof(double) * l->n * (reps + 1)), *v = xmalloc(sizeof(double) * (reps + 1));
   for (int i = -2; i < reps; i++)
     for (int k = 0; k < l->n; k++) {
-      const double v = plan_call_ms(l->m[k], 500, x, B, eps);
-      if (i >= 0) all[k * reps + i] = v;
+      const double t = plan_call_ms(l->m[k], 500, x, B, eps);
+      if (i >= 0) all[k * (reps + 1) + i] = t;
     }
+  all[reps] = plan_call_ms(l->m[0], 500, x, B, eps);
   for (int k = 0; k < l->n; k++) {
-    qsort(all + k * reps, reps, sizeof(double), cmp_dbl);
-    ms[k] = all[k * reps + reps / 2];
+    const double *base = all, *mine = all + k * (reps + 1);
+    for (int i = 0; i < reps; i++) v[i] = 0.5 * (base[i] + base[i + 1]) / mine[i];
+    speedup[k] = k ? median(v, reps) : 1.0;
+    for (int i = 0; i < reps; i++) v[i] = mine[i];
+    ms[k] = median(v, reps);
   }
+  free(v);
   free(all);
   free(x);
   free(eps);
@@ -181,16 +195,17 @@ int bench_plan(const char *plan_path, int batch, int threads, int reps, const ch
   bench_note_blas_env(be);
   printf("stepscope sample --plan %s  threads %d  device %s\n", plan_path, threads, be->name);
   printf("  ms per model call (the sampler's forward, median of %d, the models taking turns); speedup over\n"
-         "  the base against the ideal 1 / (MAC share). At batch 1: ms per denoising step.\n", reps);
+         "  the base (median over rounds of the base's time around the model's call over the model's)\n"
+         "  against the ideal 1 / (MAC share). At batch 1: ms per denoising step.\n", reps);
   printf("  %-5s %5s %9s %10s %9s %8s %9s\n", "model", "batch", "MAC share", "ms/call", "speedup", "ideal",
          "of ideal");
   const int batches[3] = {1, 16, 64}, nb = batch > 0 ? 1 : 3;
   for (int bi = 0; bi < nb; bi++) {
     const int B = batch > 0 ? batch : batches[bi];
-    double ms[1 + PLAN_MAX_GROUPS];
-    call_medians(&l, B, reps, ms);
+    double ms[1 + PLAN_MAX_GROUPS], speedup[1 + PLAN_MAX_GROUPS];
+    call_times(&l, B, reps, ms, speedup);
     for (int k = 0; k < l.n; k++) {
-      const double sp = ms[0] / ms[k];
+      const double sp = speedup[k];
       printf("  %-5s %5d %9.3f %10.2f %8.2fx %7.2fx %8.0f%%\n", l.label[k], B, l.share[k], ms[k], sp, 1 / l.share[k],
              100 * sp * l.share[k]);
     }
