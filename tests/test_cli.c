@@ -389,7 +389,7 @@ TEST(cli_train_sigint_saves_and_resumes) {
 // is the sum of its rows and no more than the whole call; and the whole runs' line.
 static void bench_plan_rows(const char *plan, int ngroups) {
   Result r;
-  run(&r, "bench sample --plan %s --batch 2 --steps 3 --runs 1 --run-batch 2 --profile --device cpu --threads 1",
+  run(&r, "bench sample --plan %s --batch 2 --steps 3 --runs 2 --run-batch 2 --profile --device cpu --threads 1",
       plan);
   ASSERTF(r.status == 0, "bench sample --plan: %s", r.err);
   char label[16];
@@ -440,7 +440,13 @@ static void bench_plan_rows(const char *plan, int ngroups) {
             sum[k], col_sum[k]);
     ASSERTF(sum[k] <= call[k] + 0.002, "column %d: ops %.3f ms in a call of %.3f", k, sum[k], call[k]);
   }
-  ASSERTF(strstr(r.out, "time share") && strstr(r.out, "MAC share"), "no whole-run line in: %s", r.out);
+  // The whole runs: 2 of the plan, 3 of the base (first and last), each time listed.
+  const char *w = strstr(r.out, "runs of the plan and 3 of the base");
+  ASSERTF(w && strstr(w, "time share") && strstr(w, "MAC share"), "no whole-run lines in: %s", r.out);
+  double s[3];
+  const char *bl = strstr(w, "\n  base "), *pl = strstr(w, "\n  plan ");
+  ASSERTF(bl && sscanf(bl, " base %lf %lf %lf", &s[0], &s[1], &s[2]) == 3 && s[2] > 0, "base runs: %s", w);
+  ASSERTF(pl && sscanf(pl, " plan %lf %lf", &s[0], &s[1]) == 2 && s[1] > 0, "plan runs: %s", w);
 }
 
 // On `bin` (BIN, or EMU_BIN with dev "--device cuda": the CUDA code paths), with the files

@@ -157,6 +157,40 @@ static void profile_ops(Backend *prof, const Lineup *l, int B, int reps) {
   free(eps);
 }
 
+// `runs` whole DDIM-50 runs of the plan at batch B, and runs + 1 of the base alone, taking
+// turns (the base first and last). Each plan run is set against the mean of the two base runs
+// around it, and the time share is the median of those ratios, beside the share of the means:
+// a run takes seconds, as long as this VM's slow spells, so a spell can fall on a few runs of
+// one side and move the means by several points.
+static void whole_runs(PlanModels *pm, int B, int runs) {
+  Schedule sched;
+  schedule_init(&sched, SCHED_LINEAR, 1000);
+  plan_run_sec(pm, &sched, B, 0);  // warm-up: the arena settles at this batch size
+  double *base = xmalloc(sizeof(double) * (runs + 1)), *plan = xmalloc(sizeof(double) * runs);
+  double *ratio = xmalloc(sizeof(double) * runs), tb = 0, tp = 0;
+  for (int i = 0; i <= runs; i++) {
+    tb += base[i] = plan_run_sec(pm, &sched, B, 1);
+    if (i < runs) tp += plan[i] = plan_run_sec(pm, &sched, B, 0);
+  }
+  const double macs = pm->macs / pm->base_macs;  // the last plan run's MACs against the base's
+  printf("\n  DDIM-50 at batch %d, %d runs of the plan and %d of the base, taking turns, s per run:\n  base", B, runs,
+         runs + 1);
+  for (int i = 0; i <= runs; i++) printf(" %.2f", base[i]);
+  printf("\n  plan");
+  for (int i = 0; i < runs; i++) {
+    printf(" %.2f", plan[i]);
+    ratio[i] = plan[i] / (0.5 * (base[i] + base[i + 1]));
+  }
+  const double share = median(ratio, runs);
+  printf("\n  time share %.1f %% (median of each plan run against the base runs around it; %.1f %% by the means),\n"
+         "  MAC share %.1f %% (%+.1f points)\n",
+         100 * share, 100 * (tp / runs) / (tb / (runs + 1)), 100 * macs, 100 * (share - macs));
+  free(base);
+  free(plan);
+  free(ratio);
+  schedule_free(&sched);
+}
+
 // --profile: the plan loaded again on a profiled backend of the same kind (the timed rows
 // ran unprofiled), then profile_ops at each batch size.
 static int profile_plan(const char *plan_path, const char *device, int threads, const int *batches, int nb,
@@ -212,22 +246,7 @@ int bench_plan(const char *plan_path, int batch, int threads, int reps, const ch
     fflush(stdout);
   }
   int rc = profile ? profile_plan(plan_path, device, threads, batch > 0 ? &batch : batches, nb, reps) : 0;
-  if (!rc && runs > 0) {
-    Schedule sched;
-    schedule_init(&sched, SCHED_LINEAR, 1000);
-    plan_run_sec(&pm, &sched, run_batch, 0);  // warm-up: the arena settles at this batch size
-    double tp = 0, tb = 0, macs = 0, bmacs = 0;
-    for (int i = 0; i < runs; i++) {
-      tb += plan_run_sec(&pm, &sched, run_batch, 1);
-      tp += plan_run_sec(&pm, &sched, run_batch, 0);
-      macs = pm.macs;
-      bmacs = pm.base_macs;
-    }
-    printf("\n  DDIM-50 at batch %d, %d runs each, alternating: plan %.2f s, base %.2f s per run; time share %.1f %%,\n"
-           "  MAC share %.1f %% (%+.1f points)\n",
-           run_batch, runs, tp / runs, tb / runs, 100 * tp / tb, 100 * macs / bmacs, 100 * (tp / tb - macs / bmacs));
-    schedule_free(&sched);
-  }
+  if (!rc && runs > 0) whole_runs(&pm, run_batch, runs);
   plan_models_free(&pm);
   be->destroy(be);
   return rc;
