@@ -30,6 +30,7 @@ void trainer_init(Trainer *tr, UNet *model, const Dataset *data, const OptimCfg 
   tr->d_loss = be->alloc(be, batch);
   tr->pos = -1;  // no epoch started yet
   tr->use_graph = 1;
+  tr->use_lanes = 1;
   model->dropout_rng = &tr->rng;
 }
 
@@ -130,41 +131,82 @@ void trainer_position(const Trainer *tr, Rng *rng, int *epoch, long *pos, uint64
 
 void trainer_discard_next(Trainer *tr) { tr->has_next = 0; }
 
-// A step's device work, queued only (no upload, download or sync): the forward from the staged
-// batch and timestep features, the weighted loss and its gradient, the backward into m->g.
-static void step_ops(void *ctx) {
-  Trainer *tr = ctx;
-  UNet *m = tr->model;
+// The forward of m (the model, or its twin on a lane) on samples [b0, b0 + n) of the staged
+// batch, from m's timestep features (and the teacher te's forward, from its own), the weighted
+// loss of those samples and its gradient as part of the whole batch's mean, and the backward,
+// added to m->g. Queued only (no upload, download or sync).
+static void step_part(Trainer *tr, UNet *m, UNet *te, int b0, int n) {
   Backend *be = m->be;
   const int B = tr->batch;
-  const size_t D = (size_t)m->cfg.in_ch * m->cfg.img * m->cfg.img;
-  float *pred;
-  UNet *te = tr->teacher;
+  const size_t D = (size_t)m->cfg.in_ch * m->cfg.img * m->cfg.img, off = (size_t)b0 * D;
+  float *pred, *grad = tr->d_grad + off;
   if (te) {  // forward only, in its own arena; its eps is copied out all the same
     float *tp;
     te->training = 0;
-    unet_forward_features(te, tr->d_x, te->tfeat, B, &tp);
-    be->copy(be, tr->d_teach, tp, B * D);
+    unet_forward_features(te, tr->d_x + off, te->tfeat, n, &tp);
+    be->copy(be, tr->d_teach + off, tp, n * D);
   }
   m->training = 1;
-  unet_forward_features(m, tr->d_x, m->tfeat, B, &pred);
-  be->fill(be, tr->d_grad, 0.0f, B * D);
+  unet_forward_features(m, tr->d_x + off, m->tfeat, n, &pred);
+  be->fill(be, grad, 0.0f, n * D);
   if (!te) {
-    be->mse_loss(be, B, (int)D, pred, tr->d_eps, tr->d_w, tr->d_loss, tr->d_grad);
+    be->mse_loss(be, n, (int)D, pred, tr->d_eps + off, tr->d_w + b0, tr->d_loss + b0, grad);
   } else {
     // d/dpred of w |t - pred|^2 + (1 - w) |eps - pred|^2 is the MSE gradient against the
     // target w t + (1 - w) eps; the loss reported is the two MSEs mixed on the host.
     const float w = tr->distill_w;
-    be->copy(be, tr->d_tgt, tr->d_teach, B * D);
-    be->scale(be, B * D, w, tr->d_tgt);
-    be->axpy(be, B * D, 1 - w, tr->d_eps, tr->d_tgt);
-    be->mse_loss(be, B, (int)D, pred, tr->d_tgt, tr->d_w, tr->d_loss_mix, tr->d_grad);
-    be->mse_loss(be, B, (int)D, pred, tr->d_teach, NULL, tr->d_loss_t, NULL);
-    be->mse_loss(be, B, (int)D, pred, tr->d_eps, NULL, tr->d_loss, NULL);
+    float *tgt = tr->d_tgt + off;
+    be->copy(be, tgt, tr->d_teach + off, n * D);
+    be->scale(be, n * D, w, tgt);
+    be->axpy(be, n * D, 1 - w, tr->d_eps + off, tgt);
+    be->mse_loss(be, n, (int)D, pred, tgt, tr->d_w + b0, tr->d_loss_mix + b0, grad);
+    be->mse_loss(be, n, (int)D, pred, tr->d_teach + off, NULL, tr->d_loss_t + b0, NULL);
+    be->mse_loss(be, n, (int)D, pred, tr->d_eps + off, NULL, tr->d_loss + b0, NULL);
   }
-  be->fill(be, m->g, 0.0f, m->size);
-  unet_backward(m, tr->d_grad);
+  if (n != B) be->scale(be, n * D, (float)n / B, grad);  // mse_loss means over its n samples
+  unet_backward(m, grad);
   m->training = 0;
+}
+
+// A step's device work, queued only: step_part on the whole batch into m->g, zeroed first.
+static void step_ops(void *ctx) {
+  Trainer *tr = ctx;
+  UNet *m = tr->model;
+  m->be->fill(m->be, m->g, 0.0f, m->size);
+  step_part(tr, m, tr->teacher, 0, tr->batch);
+}
+
+// The step across the lanes of the model's backend (the CPU's: unet_lanes.c): each lane's twin
+// of the model takes its share of the batch from the first op of the forward to the last of
+// the backward, one OpenMP region per step instead of one per op. Lane 0's twin adds its
+// gradients into m->g, the others into their own, summed into m->g after. Not with dropout,
+// whose masks come from the trainer's one Rng in the order of the forward. 0: not run (no
+// lanes, or tr->use_lanes off).
+static int step_lanes(Trainer *tr) {
+  UNet *m = tr->model, *te = tr->teacher;
+  const int B = tr->batch;
+  if (!tr->use_lanes || B < 2 || m->cfg.dropout > 0) return 0;
+  int n = unet_lanes(m);
+  if (n < 2 || (te && unet_lanes(te) < n)) return 0;
+  n = n < B ? n : B;
+  Backend *be = m->be;
+  be->fill(be, m->g, 0.0f, m->size);
+  for (int i = 0; i < n; i++) {
+    UNet *tw = m->lane[i];
+    if (!tw->g) tw->g = i ? tw->be->alloc(tw->be, m->size) : m->g;
+    const int b0 = (int)((long)B * i / n), b1 = (int)((long)B * (i + 1) / n);
+    unet_stage_timesteps(tw, tr->h_t[tr->cur] + b0, b1 - b0);  // uploads, here on the host
+    if (te) unet_stage_timesteps(te->lane[i], tr->h_t[tr->cur] + b0, b1 - b0);
+  }
+#pragma omp parallel for num_threads(n) schedule(static, 1)
+  for (int i = 0; i < n; i++) {
+    UNet *tw = m->lane[i];
+    const int b0 = (int)((long)B * i / n), b1 = (int)((long)B * (i + 1) / n);
+    if (i) tw->be->fill(tw->be, tw->g, 0.0f, m->size);
+    step_part(tr, tw, te ? te->lane[i] : NULL, b0, b1 - b0);
+  }
+  for (int i = 1; i < n; i++) be->axpy(be, m->size, 1.0f, m->lane[i]->g, m->g);
+  return 1;
 }
 
 // The step's ops as a graph: every step runs the same ops on the same buffers, so on a backend
@@ -227,7 +269,7 @@ float trainer_step(Trainer *tr, int *per_sample_t, float *per_sample_loss) {
   if (g) {
     be->graph_launch(be, g);
     tr->graph_launches++;
-  } else {
+  } else if (!step_lanes(tr)) {
     step_ops(tr);
   }
   // The forward's dropout masks were drawn above, so the next batch's draws follow them as

@@ -51,6 +51,9 @@ typedef struct {
   unsigned graph_tgen;
   int use_graph;
   long graph_captures, graph_launches;
+  // Where the backend has lanes (the CPU with two threads or more), the step runs a share of
+  // the batch per lane, on the model's twins (train.c, step_lanes). use_lanes: on by default.
+  int use_lanes;
 } Trainer;
 
 // The Rng and data position a checkpoint records: those of the step to come, as if its batch

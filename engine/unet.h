@@ -122,7 +122,7 @@ typedef struct UNet {
   Param params[512];
   size_t size;         // floats in the parameter vector
   float *w, *g;        // parameters and gradients (backend memory)
-  int borrows_w;       // w is another model's and g is NULL (a twin: unet_twin)
+  struct UNet *twin_of;  // a twin (unet_twin): the model whose w it reads (and whose g it may write)
   int nnodes;
   Node nodes[UNET_MAX_NODES];
   Linear temb1, temb2; // time embedding MLP: ch -> 4ch -> 4ch (SiLU between)
@@ -172,8 +172,9 @@ void unet_free(UNet *m);
 // in either order is fine: only the owner frees the arena).
 void unet_share_arena(UNet *m, UNet *owner);
 // A twin of m on be (which must share m's memory: a lane of m's backend): the same layers and
-// widths, reading m's weights where they lie (no copy, no gradients), with activations of its
-// own. For inference only; it must not outlive m.
+// widths, reading m's weights where they lie (no copy), with activations of its own and no
+// gradients (g NULL: a trainer may give it m's, or a buffer of its own, which it then frees).
+// It must not outlive m.
 UNet *unet_twin(UNet *m, Backend *be);
 void unet_init_params(UNet *m, uint64_t seed);  // PyTorch-like default init
 int unet_param_index(const UNet *m, const char *name);  // -1 if absent
@@ -214,6 +215,10 @@ void unet_eps_begin(UNet *m, int t, const float *x, int B);
 // set and B >= 2: each lane's twin of m runs a share of the batch on one thread, all at once.
 // Returns 0 when it did not run (the caller runs the forward itself).
 int unet_lanes_begin(UNet *m, int t, const float *x, int B);
+// m's twins, one per lane, made at the first call (those of a model sharing another's arena
+// share that one's twins' arenas, lane by lane): how many (m->lane[0..n)), 0 where m's backend
+// has no lanes. The trainer runs its step across them too (train.c).
+int unet_lanes(UNet *m);
 void unet_lanes_finish(UNet *m, float *eps);  // after unet_lanes_begin returned 1
 void unet_lanes_free(UNet *m);                // m's twins (unet_free calls it)
 void unet_eps_finish(UNet *m, float *eps);

@@ -222,6 +222,7 @@ UNet *unet_twin(UNet *m, Backend *be) {
   Err e;
   UNet *t = build(&m->cfg, &m->widths, be, SIZE_MAX, m->w, &e);
   CHECK(t && t->size == m->size, "unet_twin: the model does not rebuild from its own widths");
+  t->twin_of = m;
   return t;
 }
 
@@ -339,7 +340,6 @@ static UNet *build(const UNetConfig *cfg, const WidthMap *w, Backend *be, size_t
     unet_free(m);
     return NULL;
   }
-  m->borrows_w = borrow_w != NULL;
   m->w = borrow_w ? borrow_w : be->alloc(be, m->size);
   m->g = borrow_w ? NULL : be->alloc(be, m->size);
   m->use_lanes = 1;
@@ -361,8 +361,8 @@ void unet_free(UNet *m) {
   unet_graphs_clear(m);  // before the memory they point into goes
   unet_lanes_free(m);
   arena_free(&m->own_arena);
-  if (m->w && !m->borrows_w) m->be->free(m->be, m->w);
-  if (m->g) m->be->free(m->be, m->g);
+  if (m->w && !m->twin_of) m->be->free(m->be, m->w);
+  if (m->g && !(m->twin_of && m->g == m->twin_of->g)) m->be->free(m->be, m->g);
   if (m->xin) m->be->free(m->be, m->xin);
   if (m->tfeat) m->be->free(m->be, m->tfeat);
   widthmap_free(&m->widths);

@@ -17,13 +17,13 @@
 
 // m's twins, one per lane, made once. A model that shares another's arena (a plan's group
 // models share the base's) has twins that share the other's twins' arenas, lane by lane.
-static int lanes_ready(UNet *m) {
+int unet_lanes(UNet *m) {
   if (m->nlanes) return m->nlanes;
   Backend *lane[UNET_MAX_LANES];
   const int n = m->be->lanes ? m->be->lanes(m->be, lane, UNET_MAX_LANES) : 0;
   if (n < 2) return 0;
   UNet *owner = m->arena_owner;
-  if (owner && lanes_ready(owner) < n) owner = NULL;
+  if (owner && unet_lanes(owner) < n) owner = NULL;
   for (int i = 0; i < n; i++) {
     m->lane[i] = unet_twin(m, lane[i]);
     if (owner) unet_share_arena(m->lane[i], owner->lane[i]);
@@ -37,7 +37,7 @@ static long image_floats(const UNet *m) { return (long)m->cfg.in_ch * m->cfg.img
 static int share_begin(int B, int i, int n) { return (int)((long)B * i / n); }
 
 int unet_lanes_begin(UNet *m, int t, const float *x, int B) {
-  if (!m->use_lanes || B < 2 || !lanes_ready(m)) return 0;
+  if (!m->use_lanes || B < 2 || !unet_lanes(m)) return 0;
   const int n = B < m->nlanes ? B : m->nlanes;
   const long img = image_floats(m);
 #pragma omp parallel for num_threads(n) schedule(static, 1)

@@ -195,8 +195,9 @@ Backend *backend_cuda_create(const BackendOpts *opts, Err *err);  // NULL + err 
 // ("conv2d_fwd", "gemm", "alloc", ...), convolutions also per shape. Each op is timed between
 // two inner->sync calls, so queued GPU work is charged to the op that queued it; the syncs
 // cost a little per call (and keep the GPU from running ahead of the host), so a profiled
-// step is slower than a plain one. Results are bit-identical to inner's. The name is inner's;
-// graph capture is not offered (NULL). Destroying the wrapper destroys inner.
+// step is slower than a plain one. Results are bit-identical to inner's op by op. The name is
+// inner's; graph capture and lanes are not offered (NULL: work that would split across lanes
+// runs op by op). Destroying the wrapper destroys inner.
 Backend *backend_profile_wrap(Backend *inner);
 void backend_profile_reset(Backend *prof);  // forget everything counted so far (warm-up)
 // Calls and seconds of the op named `op` since the last reset; -1 when no op has that name.

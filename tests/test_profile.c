@@ -140,6 +140,7 @@ static float train_two_steps(Backend *be, Backend *prof, float **w, size_t *n, d
   oc.warmup = 0;
   Trainer tr;
   trainer_init(&tr, m, &d, &oc, SCHED_LINEAR, 1000, 4, 0, 1000, 21);
+  tr.use_lanes = 0;  // a profiled backend has none: the plain one runs op by op as well
   trainer_step(&tr, NULL, NULL);
   if (prof) backend_profile_reset(prof);
   double t0 = now_sec();
