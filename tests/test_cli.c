@@ -447,6 +447,10 @@ static void bench_plan_rows(const char *plan, int ngroups) {
   const char *bl = strstr(w, "\n  base "), *pl = strstr(w, "\n  plan ");
   ASSERTF(bl && sscanf(bl, " base %lf %lf %lf", &s[0], &s[1], &s[2]) == 3 && s[2] > 0, "base runs: %s", w);
   ASSERTF(pl && sscanf(pl, " plan %lf %lf", &s[0], &s[1]) == 2 && s[1] > 0, "plan runs: %s", w);
+  // The plan's MACs: below the base's (its groups are pruned), counted on a plan run.
+  const char *ms = strstr(w, "MAC share ");
+  double mac = 0;
+  ASSERTF(ms && sscanf(ms, "MAC share %lf", &mac) == 1 && mac > 20 && mac < 99.9, "MAC share: %s", w);
 }
 
 // On `bin` (BIN, or EMU_BIN with dev "--device cuda": the CUDA code paths), with the files

@@ -167,12 +167,13 @@ static void whole_runs(PlanModels *pm, int B, int runs) {
   schedule_init(&sched, SCHED_LINEAR, 1000);
   plan_run_sec(pm, &sched, B, 0);  // warm-up: the arena settles at this batch size
   double *base = xmalloc(sizeof(double) * (runs + 1)), *plan = xmalloc(sizeof(double) * runs);
-  double *ratio = xmalloc(sizeof(double) * runs), tb = 0, tp = 0;
+  double *ratio = xmalloc(sizeof(double) * runs), tb = 0, tp = 0, macs = 0;
   for (int i = 0; i <= runs; i++) {
     tb += base[i] = plan_run_sec(pm, &sched, B, 1);
-    if (i < runs) tp += plan[i] = plan_run_sec(pm, &sched, B, 0);
+    if (i == runs) break;
+    tp += plan[i] = plan_run_sec(pm, &sched, B, 0);
+    macs = pm->macs / pm->base_macs;  // a plan run's MACs against the base's
   }
-  const double macs = pm->macs / pm->base_macs;  // the last plan run's MACs against the base's
   printf("\n  DDIM-50 at batch %d, %d runs of the plan and %d of the base, taking turns, s per run:\n  base", B, runs,
          runs + 1);
   for (int i = 0; i <= runs; i++) printf(" %.2f", base[i]);
