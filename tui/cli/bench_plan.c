@@ -192,22 +192,31 @@ static void whole_runs(PlanModels *pm, int B, int runs) {
   schedule_free(&sched);
 }
 
+// The plan's models on a backend opened for --device (wrapped by the profiler when profiled)
+// and their lineup; the backend, or NULL when it or the plan does not open (said on stderr).
+static Backend *open_plan(const char *plan_path, const char *device, int threads, int profiled, PlanModels *pm,
+                          Lineup *l) {
+  Backend *be = cli_backend(device, threads);
+  if (!be) return NULL;
+  if (profiled) be = backend_profile_wrap(be);
+  Err e;
+  if (plan_models_load(pm, plan_path, be, 1, 1, &e)) {
+    fprintf(stderr, "stepscope: %s\n", e.msg);
+    be->destroy(be);
+    return NULL;
+  }
+  lineup_of(pm, l);
+  return be;
+}
+
 // --profile: the plan loaded again on a profiled backend of the same kind (the timed rows
 // ran unprofiled), then profile_ops at each batch size.
 static int profile_plan(const char *plan_path, const char *device, int threads, const int *batches, int nb,
                         int reps) {
-  Backend *be = cli_backend(device, threads);
-  if (!be) return 1;
-  be = backend_profile_wrap(be);
   PlanModels pm;
-  Err e;
-  if (plan_models_load(&pm, plan_path, be, 1, 1, &e)) {
-    fprintf(stderr, "stepscope: %s\n", e.msg);
-    be->destroy(be);
-    return 1;
-  }
   Lineup l;
-  lineup_of(&pm, &l);
+  Backend *be = open_plan(plan_path, device, threads, 1, &pm, &l);
+  if (!be) return 1;
   for (int i = 0; i < nb; i++) profile_ops(be, &l, batches[i], reps);
   plan_models_free(&pm);
   be->destroy(be);
@@ -216,17 +225,10 @@ static int profile_plan(const char *plan_path, const char *device, int threads, 
 
 int bench_plan(const char *plan_path, int batch, int threads, int reps, const char *device, int run_batch, int runs,
                int profile) {
-  Backend *be = cli_backend(device, threads);
-  if (!be) return 1;
   PlanModels pm;
-  Err e;
-  if (plan_models_load(&pm, plan_path, be, 1, 1, &e)) {
-    fprintf(stderr, "stepscope: %s\n", e.msg);
-    be->destroy(be);
-    return 1;
-  }
   Lineup l;
-  lineup_of(&pm, &l);
+  Backend *be = open_plan(plan_path, device, threads, 0, &pm, &l);
+  if (!be) return 1;
   bench_note_blas_env(be);
   printf("stepscope sample --plan %s  threads %d  device %s\n", plan_path, threads, be->name);
   printf("  ms per model call (the sampler's forward, median of %d, the models taking turns); speedup over\n"
