@@ -194,14 +194,14 @@ static int step_lanes(Trainer *tr) {
   for (int i = 0; i < n; i++) {
     UNet *tw = m->lane[i];
     if (!tw->g) tw->g = i ? tw->be->alloc(tw->be, m->size) : m->g;
-    const int b0 = (int)((long)B * i / n), b1 = (int)((long)B * (i + 1) / n);
+    const int b0 = unet_lane_first(B, i, n), b1 = unet_lane_first(B, i + 1, n);
     unet_stage_timesteps(tw, tr->h_t[tr->cur] + b0, b1 - b0);  // uploads, here on the host
     if (te) unet_stage_timesteps(te->lane[i], tr->h_t[tr->cur] + b0, b1 - b0);
   }
 #pragma omp parallel for num_threads(n) schedule(static, 1)
   for (int i = 0; i < n; i++) {
     UNet *tw = m->lane[i];
-    const int b0 = (int)((long)B * i / n), b1 = (int)((long)B * (i + 1) / n);
+    const int b0 = unet_lane_first(B, i, n), b1 = unet_lane_first(B, i + 1, n);
     if (i) tw->be->fill(tw->be, tw->g, 0.0f, m->size);
     step_part(tr, tw, te ? te->lane[i] : NULL, b0, b1 - b0);
   }

@@ -33,16 +33,13 @@ int unet_lanes(UNet *m) {
 
 static long image_floats(const UNet *m) { return (long)m->cfg.in_ch * m->cfg.img * m->cfg.img; }
 
-// Lane i of n takes samples [B*i/n, B*(i+1)/n).
-static int share_begin(int B, int i, int n) { return (int)((long)B * i / n); }
-
 int unet_lanes_begin(UNet *m, int t, const float *x, int B) {
   if (!m->use_lanes || B < 2 || !unet_lanes(m)) return 0;
   const int n = B < m->nlanes ? B : m->nlanes;
   const long img = image_floats(m);
 #pragma omp parallel for num_threads(n) schedule(static, 1)
   for (int i = 0; i < n; i++) {
-    const int b0 = share_begin(B, i, n), b1 = share_begin(B, i + 1, n);
+    const int b0 = unet_lane_first(B, i, n), b1 = unet_lane_first(B, i + 1, n);
     unet_eps_begin(m->lane[i], t, x + b0 * img, b1 - b0);
   }
   m->eps_lanes = n;
@@ -53,7 +50,7 @@ int unet_lanes_begin(UNet *m, int t, const float *x, int B) {
 void unet_lanes_finish(UNet *m, float *eps) {
   const int n = m->eps_lanes, B = m->eps_B;
   const long img = image_floats(m);
-  for (int i = 0; i < n; i++) unet_eps_finish(m->lane[i], eps + share_begin(B, i, n) * img);
+  for (int i = 0; i < n; i++) unet_eps_finish(m->lane[i], eps + unet_lane_first(B, i, n) * img);
   m->eps_lanes = 0;
 }
 

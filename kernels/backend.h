@@ -161,7 +161,7 @@ struct Backend {
   // independent parts better than each op splits across threads: the CPU's inference forward
   // runs a share of the batch per lane (engine/unet_lanes.c), with no barrier between ops.
   // Fills lane[0..n) with n = min(cap, the backend's threads) and returns n; the lanes are
-  // the backend's (destroyed with it) and take its settings at each call.
+  // the backend's (destroyed with it, the same ones at every call).
   int (*lanes)(Backend *, Backend **lane, int cap);
 
   void (*destroy)(Backend *);

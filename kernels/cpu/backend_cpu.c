@@ -80,15 +80,12 @@ static Backend *cpu_fast_new(int threads) {
   return be;
 }
 
-// The lanes are made with the backend (a few hundred bytes each), so that threads asking for
-// them at once find them there; each call passes on the settings the tests change.
+// The lanes are made with the backend (a few hundred bytes each) and never change, so that
+// threads asking for them at once find them there (cpu_set_direct sets theirs too).
 static int cpu_lanes(Backend *be, Backend **lane, int cap) {
   CpuCtx *ctx = be->ctx;
   const int n = cap < ctx->nlanes ? cap : ctx->nlanes;
-  for (int i = 0; i < n; i++) {
-    ((CpuCtx *)ctx->lane[i]->ctx)->no_direct = ctx->no_direct;
-    lane[i] = ctx->lane[i];
-  }
+  for (int i = 0; i < n; i++) lane[i] = ctx->lane[i];
   return n;
 }
 

@@ -16,7 +16,11 @@ typedef struct {
 
 static inline int cpu_threads(const Backend *be) { return ((const CpuCtx *)be->ctx)->threads; }
 static inline int cpu_direct(const Backend *be) { return !((const CpuCtx *)be->ctx)->no_direct; }
-static inline void cpu_set_direct(Backend *be, int on) { ((CpuCtx *)be->ctx)->no_direct = !on; }
+static inline void cpu_set_direct(Backend *be, int on) {  // the backend's and its lanes'
+  CpuCtx *ctx = be->ctx;
+  ctx->no_direct = !on;
+  for (int i = 0; i < ctx->nlanes; i++) ((CpuCtx *)ctx->lane[i]->ctx)->no_direct = !on;
+}
 
 // Threads for an op of `macs` multiply-adds (a convolution, a product): all nt when the work
 // pays for a parallel region, else 1, and then no region opens at all. What a region costs is
