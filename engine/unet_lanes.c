@@ -7,7 +7,8 @@
 // threshold sooner), so it lost more of its ideal speedup than the base. Samples of a batch
 // are independent, so here each lane (a one-thread twin of the backend, backend.h) runs a
 // twin of the model on its share of the batch from the first op to the last: one region per
-// forward. Each sample goes through the same kernels as it would in the whole batch.
+// forward. A sample's result matches the whole batch's to the last bits (a kernel may split
+// its work another way on one thread: tests/test_lanes.c).
 //
 // Measured when it came in (2 threads, idle, default model, medians of 15): the base's call
 // at batch 4 / 16 / 64 1.32 / 1.11 / 1.04x as fast, the plan's smallest model (0.589 of the
