@@ -312,6 +312,30 @@ void eval_loss_curve_models(UNet *const *models, int nmodels, const int *model_o
   eval_loss_curve_each(models, nmodels, model_of_t, s, d, n, nbins, seed, batch, loss, model_loss, NULL);
 }
 
+// The eps-MSE of B noised images dx (noise de) at their timesteps t into dl (dg: the loss's
+// gradient, a scratch here): across m's lanes where it has them (each lane's twin takes a share
+// of the images, as the sampler's calls do: unet_lanes.c), else on m's backend as one batch.
+// Not in training mode, whose dropout masks come from one Rng in the forward's order.
+static void images_loss(UNet *m, const float *dx, const float *de, const int *t, int B, float *dl, float *dg) {
+  const size_t D = (size_t)m->cfg.in_ch * m->cfg.img * m->cfg.img;
+  int n = m->use_lanes && !m->training && B >= 2 ? unet_lanes(m) : 0;
+  float *pred;
+  if (n < 2) {
+    unet_forward(m, dx, t, B, &pred);
+    m->be->mse_loss(m->be, B, (int)D, pred, de, NULL, dl, dg);
+    return;
+  }
+  n = n < B ? n : B;
+#pragma omp parallel for num_threads(n) schedule(static, 1)
+  for (int i = 0; i < n; i++) {
+    UNet *tw = m->lane[i];
+    const int b0 = unet_lane_first(B, i, n), nb = unet_lane_first(B, i + 1, n) - b0;
+    float *p;
+    unet_forward(tw, dx + b0 * D, t + b0, nb, &p);
+    tw->be->mse_loss(tw->be, nb, (int)D, p, de + b0 * D, NULL, dl + b0, dg + b0 * D);
+  }
+}
+
 void eval_loss_curve_each(UNet *const *models, int nmodels, const int *model_of_t, const Schedule *s,
                           const Dataset *d, int n, int nbins, uint64_t seed, int batch, double *loss,
                           double *model_loss, double *each) {
@@ -354,9 +378,7 @@ void eval_loss_curve_each(UNet *const *models, int nmodels, const int *model_of_
         if (!nb) continue;
         be->upload(be, dx, sx, nb * D);
         be->upload(be, de, se, nb * D);
-        float *pred;
-        unet_forward(models[k], dx, st, nb, &pred);
-        be->mse_loss(be, nb, (int)D, pred, de, NULL, dl, dg);
+        images_loss(models[k], dx, de, st, nb, dl, dg);
         be->download(be, hl, dl, nb);
         for (int b = 0; b < nb; b++) {
           loss[bin] += hl[b]; cnt[bin]++; msum[k] += hl[b]; mcnt[k]++;

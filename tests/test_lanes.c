@@ -129,3 +129,28 @@ TEST(lanes_training_step_equals_whole_batch) {
   unet_free(te);
   be->destroy(be);
 }
+
+// The validation loss curve across lanes (engine/train.c, images_loss) is the one of whole
+// batches op by op: per bin, batches of 4 and 2 images (2 + 2 and 1 + 1 per lane), within 1e-5.
+TEST(lanes_loss_curve_equals_whole_batch) {
+  Backend *be = backend_cpu_create(2);
+  UNet *m = test_tiny_random(be, 43, 0.1f);
+  ASSERT(m);
+  Dataset ds = test_random_data(10, 6);
+  Schedule s;
+  schedule_init(&s, SCHED_LINEAR, 1000);
+  double a[3], b[3];
+  m->use_lanes = 0;
+  eval_loss_curve(m, &s, &ds, 6, 3, 17, 4, b);
+  ASSERT_EQ_INT(m->nlanes, 0);
+  m->use_lanes = 1;
+  eval_loss_curve(m, &s, &ds, 6, 3, 17, 4, a);
+  ASSERT_EQ_INT(m->nlanes, 2);
+  for (int i = 0; i < 3; i++)
+    ASSERTF(fabs(a[i] - b[i]) <= 1e-5 * fabs(b[i]) && b[i] > 0, "bin %d: %.9g across lanes, %.9g whole", i, a[i],
+            b[i]);
+  schedule_free(&s);
+  data_free(&ds);
+  unet_free(m);
+  be->destroy(be);
+}
