@@ -312,11 +312,9 @@ void eval_loss_curve_models(UNet *const *models, int nmodels, const int *model_o
   eval_loss_curve_each(models, nmodels, model_of_t, s, d, n, nbins, seed, batch, loss, model_loss, NULL);
 }
 
-// The eps-MSE of B noised images dx (noise de) at their timesteps t into dl (dg: the loss's
-// gradient, a scratch here): across m's lanes where it has them (each lane's twin takes a share
-// of the images, as the sampler's calls do: unet_lanes.c), else on m's backend as one batch.
-// Not in training mode, whose dropout masks come from one Rng in the forward's order.
-static void images_loss(UNet *m, const float *dx, const float *de, const int *t, int B, float *dl, float *dg) {
+// Each lane's twin takes a share of the images, as the sampler's calls do (unet_lanes.c). Not
+// in training mode, whose dropout masks come from one Rng in the forward's order.
+void eval_images_loss(UNet *m, const float *dx, const float *de, const int *t, int B, float *dl, float *dg) {
   const size_t D = (size_t)m->cfg.in_ch * m->cfg.img * m->cfg.img;
   int n = m->use_lanes && !m->training && B >= 2 ? unet_lanes(m) : 0;
   float *pred;
@@ -378,7 +376,7 @@ void eval_loss_curve_each(UNet *const *models, int nmodels, const int *model_of_
         if (!nb) continue;
         be->upload(be, dx, sx, nb * D);
         be->upload(be, de, se, nb * D);
-        images_loss(models[k], dx, de, st, nb, dl, dg);
+        eval_images_loss(models[k], dx, de, st, nb, dl, dg);
         be->download(be, hl, dl, nb);
         for (int b = 0; b < nb; b++) {
           loss[bin] += hl[b]; cnt[bin]++; msum[k] += hl[b]; mcnt[k]++;

@@ -78,6 +78,11 @@ void trainer_shuffle(Trainer *tr);
 // Parses "none" or "min-snr:G".
 int loss_weight_parse(const char *s, float *gamma);
 
+// The eps-MSE of B noised images dx (backend memory, their noise de) at timesteps t (host) into
+// dl (B floats), dg (B images) a scratch: across m's lanes where it has them (unet_lanes.c),
+// else as one batch on m's backend.
+void eval_images_loss(UNet *m, const float *dx, const float *de, const int *t, int B, float *dl, float *dg);
+
 // Validation: mean eps-MSE per timestep bin on n held-out images with fixed noise (seeded),
 // weights as they are in the model. loss[i] is the mean over t in [i*T/nbins, (i+1)*T/nbins).
 void eval_loss_curve(UNet *m, const Schedule *s, const Dataset *d, int n, int nbins, uint64_t seed,

@@ -1,5 +1,6 @@
 // explorer_loss.c — the per-timestep validation loss of the Loss view, one bin at a time.
 #include "../rng.h"
+#include "../train.h"
 #include "explorer.h"
 #include <math.h>
 #include <stdlib.h>
@@ -44,12 +45,10 @@ double explorer_loss_bin(ModelForT model_for_t, void *user, const Schedule *s, c
       if (!B) break;
       be->upload(be, dx, hx, B * D);
       be->upload(be, de, he, B * D);
-      float *pred;
       int was = m->training;
       m->training = 0;
-      unet_forward(m, dx, ht, B, &pred);
+      eval_images_loss(m, dx, de, ht, B, dl, dg);
       m->training = was;
-      be->mse_loss(be, B, (int)D, pred, de, NULL, dl, dg);
       be->download(be, hl, dl, B);
       for (int b = 0; b < B; b++) sum += hl[b];
     }
