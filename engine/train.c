@@ -185,25 +185,19 @@ static void step_ops(void *ctx) {
 static int step_lanes(Trainer *tr) {
   UNet *m = tr->model, *te = tr->teacher;
   const int B = tr->batch;
-  if (!tr->use_lanes || B < 2 || m->cfg.dropout > 0) return 0;
-  int n = unet_lanes(m);
-  if (n < 2 || (te && unet_lanes(te) < n)) return 0;
-  n = n < B ? n : B;
+  const int n = tr->use_lanes && m->cfg.dropout <= 0 ? unet_lanes_for(m, B) : 0;
+  if (!n || (te && unet_lanes(te) < n)) return 0;
   Backend *be = m->be;
   be->fill(be, m->g, 0.0f, m->size);
-  for (int i = 0; i < n; i++) {
-    UNet *tw = m->lane[i];
-    if (!tw->g) tw->g = i ? tw->be->alloc(tw->be, m->size) : m->g;
-    const int b0 = unet_lane_first(B, i, n), b1 = unet_lane_first(B, i + 1, n);
-    unet_stage_timesteps(tw, tr->h_t[tr->cur] + b0, b1 - b0);  // uploads, here on the host
-    if (te) unet_stage_timesteps(te->lane[i], tr->h_t[tr->cur] + b0, b1 - b0);
-  }
 #pragma omp parallel for num_threads(n) schedule(static, 1)
   for (int i = 0; i < n; i++) {
     UNet *tw = m->lane[i];
-    const int b0 = unet_lane_first(B, i, n), b1 = unet_lane_first(B, i + 1, n);
+    const int b0 = unet_lane_first(B, i, n), nb = unet_lane_first(B, i + 1, n) - b0;
+    if (!tw->g) tw->g = i ? tw->be->alloc(tw->be, m->size) : m->g;
     if (i) tw->be->fill(tw->be, tw->g, 0.0f, m->size);
-    step_part(tr, tw, te ? te->lane[i] : NULL, b0, b1 - b0);
+    unet_stage_timesteps(tw, tr->h_t[tr->cur] + b0, nb);
+    if (te) unet_stage_timesteps(te->lane[i], tr->h_t[tr->cur] + b0, nb);
+    step_part(tr, tw, te ? te->lane[i] : NULL, b0, nb);
   }
   for (int i = 1; i < n; i++) be->axpy(be, m->size, 1.0f, m->lane[i]->g, m->g);
   return 1;
@@ -316,14 +310,13 @@ void eval_loss_curve_models(UNet *const *models, int nmodels, const int *model_o
 // in training mode, whose dropout masks come from one Rng in the forward's order.
 void eval_images_loss(UNet *m, const float *dx, const float *de, const int *t, int B, float *dl, float *dg) {
   const size_t D = (size_t)m->cfg.in_ch * m->cfg.img * m->cfg.img;
-  int n = m->use_lanes && !m->training && B >= 2 ? unet_lanes(m) : 0;
+  const int n = m->use_lanes && !m->training ? unet_lanes_for(m, B) : 0;
   float *pred;
-  if (n < 2) {
+  if (!n) {
     unet_forward(m, dx, t, B, &pred);
     m->be->mse_loss(m->be, B, (int)D, pred, de, NULL, dl, dg);
     return;
   }
-  n = n < B ? n : B;
 #pragma omp parallel for num_threads(n) schedule(static, 1)
   for (int i = 0; i < n; i++) {
     UNet *tw = m->lane[i];

@@ -219,6 +219,9 @@ int unet_lanes_begin(UNet *m, int t, const float *x, int B);
 // share that one's twins' arenas, lane by lane): how many (m->lane[0..n)), 0 where m's backend
 // has no lanes. The trainer runs its step across them too (train.c).
 int unet_lanes(UNet *m);
+// How many lanes a batch of B splits across: min(unet_lanes(m), B), or 0 where it does not
+// split (B < 2, or fewer than 2 lanes).
+int unet_lanes_for(UNet *m, int B);
 // The first sample of lane i's share when n lanes split a batch of B: [first(i), first(i + 1)).
 static inline int unet_lane_first(int B, int i, int n) { return (int)((long)B * i / n); }
 void unet_lanes_finish(UNet *m, float *eps);  // after unet_lanes_begin returned 1

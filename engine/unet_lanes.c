@@ -32,11 +32,16 @@ int unet_lanes(UNet *m) {
   return m->nlanes = n;
 }
 
+int unet_lanes_for(UNet *m, int B) {
+  const int n = B >= 2 ? unet_lanes(m) : 0;
+  return n < 2 ? 0 : n < B ? n : B;
+}
+
 static long image_floats(const UNet *m) { return (long)m->cfg.in_ch * m->cfg.img * m->cfg.img; }
 
 int unet_lanes_begin(UNet *m, int t, const float *x, int B) {
-  if (!m->use_lanes || B < 2 || !unet_lanes(m)) return 0;
-  const int n = B < m->nlanes ? B : m->nlanes;
+  const int n = m->use_lanes ? unet_lanes_for(m, B) : 0;
+  if (!n) return 0;
   const long img = image_floats(m);
 #pragma omp parallel for num_threads(n) schedule(static, 1)
   for (int i = 0; i < n; i++) {
