@@ -50,6 +50,12 @@ void arena_reset(Arena *a) {
   a->total = 0;
 }
 
+void arena_release(Arena *a, ArenaMark k) {
+  if (k.chunk != a->nchunks) return;
+  a->used = k.used;
+  a->total = k.total;
+}
+
 void arena_free(Arena *a) {
   release_chunks(a);
   free(a->chunks);

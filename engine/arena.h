@@ -21,4 +21,11 @@ void arena_init(Arena *a, Backend *be);
 float *arena_get(Arena *a, size_t n);       // uninitialised
 float *arena_zeros(Arena *a, size_t n);     // zero-filled (backward gradients accumulate)
 void arena_reset(Arena *a);
+// A point in the arena to go back to: what arena_get handed out after it is given back by
+// arena_release, so that the next arena_get hands out the same memory again (still in cache).
+// Only within one chunk: if a chunk was added since the mark, nothing is given back (the pass
+// outgrew the arena; the next reset makes it one chunk that holds the pass).
+typedef struct { int chunk; size_t used, total; } ArenaMark;
+static inline ArenaMark arena_mark(const Arena *a) { return (ArenaMark){a->nchunks, a->used, a->total}; }
+void arena_release(Arena *a, ArenaMark k);
 void arena_free(Arena *a);

@@ -313,7 +313,7 @@ void eval_images_loss(UNet *m, const float *dx, const float *de, const int *t, i
   const int n = m->use_lanes && !m->training ? unet_lanes_for(m, B) : 0;
   float *pred;
   if (!n) {
-    unet_forward(m, dx, t, B, &pred);
+    unet_forward_no_grad(m, dx, t, B, &pred);
     m->be->mse_loss(m->be, B, (int)D, pred, de, NULL, dl, dg);
     return;
   }
@@ -322,7 +322,7 @@ void eval_images_loss(UNet *m, const float *dx, const float *de, const int *t, i
     UNet *tw = m->lane[i];
     const int b0 = unet_lane_first(B, i, n), nb = unet_lane_first(B, i + 1, n) - b0;
     float *p;
-    unet_forward(tw, dx + b0 * D, t + b0, nb, &p);
+    unet_forward_no_grad(tw, dx + b0 * D, t + b0, nb, &p);
     tw->be->mse_loss(tw->be, nb, (int)D, p, de + b0 * D, NULL, dl + b0, dg + b0 * D);
   }
 }

@@ -241,6 +241,13 @@ void unet_forward(UNet *m, const float *x, const int *t, int B, float **out) {
   unet_forward_features(m, x, m->tfeat, B, out);
 }
 
+void unet_forward_no_grad(UNet *m, const float *x, const int *t, int B, float **out) {
+  const int was = m->no_grad;
+  m->no_grad = 1;
+  unet_forward(m, x, t, B, out);
+  m->no_grad = was;
+}
+
 // Queues device work only (no upload, download or sync), so that it can be recorded as a graph.
 void unet_forward_features(UNet *m, const float *x, const float *tfeat, int B, float **out) {
   Backend *be = m->be;
@@ -257,12 +264,28 @@ void unet_forward_features(UNet *m, const float *x, const float *tfeat, int B, f
   linear_fwd(m, &m->temb2, B, m->se1, m->emb);
   be->silu_fwd(be, (size_t)B * m->tdim, m->emb, m->semb);
 
+  // No backward to follow (no_grad): a node's output that no later node takes as its skip is
+  // read by the next node only, so the outputs take turns in two buffers (each node's input in
+  // one, its output in the other) and only the skips' sources hold memory of their own.
+  float *turn[2] = {NULL, NULL};
+  unsigned char skip_src[UNET_MAX_NODES] = {0};
+  if (m->no_grad) {
+    size_t most = 0;
+    for (int i = 0; i < m->nnodes; i++)
+      if (m->nodes[i].skip_from >= 0) skip_src[m->nodes[i].skip_from] = 1;
+    for (int i = 0; i < m->nnodes; i++)
+      if (!skip_src[i] && out_size(&m->nodes[i], B) > most) most = out_size(&m->nodes[i], B);
+    turn[0] = arena_get(A, most);
+    turn[1] = arena_get(A, most);
+  }
   const float *cur = x;
   for (int i = 0; i < m->nnodes; i++) {
     Node *n = &m->nodes[i];
     int side = n->side, hw = side * side;
     n->in = cur;
     const float *in = cur;
+    n->y = m->no_grad && !skip_src[i] ? turn[i & 1] : arena_get(A, out_size(n, B));
+    const ArenaMark scratch = arena_mark(A);  // what follows is the node's own (no_grad)
     if (n->skip_from >= 0) {
       int cs = n->cin - m->nodes[n->skip_from].cout;  // stream channels; the skip follows
       n->cat = arena_get(A, (size_t)B * n->cin * hw);
@@ -270,7 +293,6 @@ void unet_forward_features(UNet *m, const float *x, const float *tfeat, int B, f
       be->chan_copy(be, B, n->cin - cs, hw, m->nodes[n->skip_from].y, n->cin - cs, 0, n->cat, n->cin, cs, 0.0f);
       in = n->cat;
     }
-    n->y = arena_get(A, out_size(n, B));
     switch (n->kind) {
       case NODE_CONV_IN: case NODE_DOWN: conv_fwd(m, &n->conv, B, side, in, n->y); break;
       case NODE_RES: res_fwd(m, &n->res, B, side, in, n->y); break;
@@ -289,13 +311,16 @@ void unet_forward_features(UNet *m, const float *x, const float *tfeat, int B, f
         break;
       }
     }
+    if (m->no_grad) arena_release(A, scratch);
     cur = n->y;
   }
+  m->acts_kept = !m->no_grad;
   m->out = (float *)cur;
   *out = m->out;
 }
 
 void unet_backward(UNet *m, const float *dout) {
+  CHECK(m->acts_kept, "unet_backward after a forward with no_grad set");
   Backend *be = m->be;
   Arena *A = m->arena;
   int B = m->B;

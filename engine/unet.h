@@ -142,6 +142,12 @@ typedef struct UNet {
   float *xin;                           // host-convenience input buffer (unet_eps_host)
   size_t xin_cap;
   int training;
+  // Set by callers whose forward no backward follows (samplers, validation losses): each
+  // node's intermediates are given back to the arena at the node's end, so the next node
+  // writes into memory still in cache, and the arena holds the node outputs and one node's
+  // scratch instead of the whole pass. acts_kept: whether the last forward kept all (backward
+  // needs it).
+  int no_grad, acts_kept;
   // Recorded inference forwards, one per batch size (unet_graph.c). use_graphs (on by
   // default) lets unet_eps_host replay them on backends that can record.
   UNetGraph graphs[UNET_MAX_GRAPHS];
@@ -182,6 +188,9 @@ int unet_param_index(const UNet *m, const char *name);  // -1 if absent
 // x (B,in_ch,S,S) and out in backend memory; t holds B timesteps on the host.
 // The arena is reset at the start of each forward, so `out` lives until the next call.
 void unet_forward(UNet *m, const float *x, const int *t, int B, float **out);
+// The same for a forward no backward follows (m->no_grad for the call): the same output, from
+// a fraction of the arena's memory, reused while in cache.
+void unet_forward_no_grad(UNet *m, const float *x, const int *t, int B, float **out);
 // dout: gradient w.r.t. the last forward's output. Accumulates into m->g.
 void unet_backward(UNet *m, const float *dout);
 

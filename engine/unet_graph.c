@@ -85,6 +85,7 @@ void unet_eps_begin(UNet *m, int t, const float *x, int B) {
 
   const int was = m->training;
   m->training = 0;
+  m->no_grad = 1;
   float *out;
   UNetGraph *g = graph_for(m, B);
   if (g) {
@@ -96,6 +97,7 @@ void unet_eps_begin(UNet *m, int t, const float *x, int B) {
     unet_forward_features(m, m->xin, m->tfeat, B, &out);
   }
   m->training = was;
+  m->no_grad = 0;
   m->eps_out = out;
   m->eps_B = B;
 }

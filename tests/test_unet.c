@@ -130,6 +130,43 @@ TEST(unet_shared_arena_same_outputs_one_warmup) {
   be->destroy(be);
 }
 
+// A forward no backward follows (unet_forward_no_grad) gives each node's scratch back to the
+// arena at the node's end: the same output to the bit from a fraction of the memory, and a
+// forward and backward after it on the same model compute what a model that never ran one does.
+TEST(unet_no_grad_forward_same_output_less_memory) {
+  Backend *be = backend_cpu_create(1);
+  UNet *kept = test_tiny_random(be, 4, 0.1f), *lean = test_tiny_random(be, 4, 0.1f);
+  ASSERT(kept && lean);
+  const int B = 3, t[3] = {5, 400, 990};
+  const size_t n = (size_t)B * 32 * 32;
+  float *x = xmalloc(sizeof(float) * n), *a = xmalloc(sizeof(float) * n), *b = xmalloc(sizeof(float) * n), *out;
+  for (size_t i = 0; i < n; i++) x[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+  unet_forward(kept, x, t, B, &out);
+  memcpy(a, out, sizeof(float) * n);
+  unet_forward_no_grad(lean, x, t, B, &out);
+  memcpy(b, out, sizeof(float) * n);
+  ASSERT(!memcmp(a, b, sizeof(float) * n));
+  ASSERT(!lean->no_grad && !lean->acts_kept && kept->acts_kept);
+  const size_t pk = kept->arena->peak, pl = lean->arena->peak;
+  printf("    arena peak: %zu floats keeping every activation, %zu without (%.0f %%)\n", pk, pl, 100.0 * pl / pk);
+  ASSERTF(pl * 2 < pk, "no_grad forward held %zu of %zu floats", pl, pk);
+
+  for (size_t i = 0; i < n; i++) a[i] = (float)((i * 13) % 7) - 3.0f;  // dL/dout
+  be->fill(be, kept->g, 0.0f, kept->size);
+  be->fill(be, lean->g, 0.0f, lean->size);
+  unet_forward(kept, x, t, B, &out);
+  unet_backward(kept, a);
+  unet_forward(lean, x, t, B, &out);
+  unet_backward(lean, a);
+  ASSERT(!memcmp(kept->g, lean->g, sizeof(float) * kept->size));
+  free(x);
+  free(a);
+  free(b);
+  unet_free(kept);
+  unet_free(lean);
+  be->destroy(be);
+}
+
 TEST(unet_checkpoint_round_trip_with_widths) {
   Backend *be = backend_cpu_create(2);
   WidthMap w = {0};

@@ -1,5 +1,6 @@
 // importance.c — per-channel importance scores of a UNet's width groups.
 #include "importance.h"
+#include "../train.h"
 #include <math.h>
 #include <string.h>
 
@@ -89,11 +90,15 @@ static double chunk_pass(UNet *m, const Schedule *s, const Calib *c, Chunk *k, i
   be->upload(be, k->dx, k->hx, B * D);
   be->upload(be, k->de, c->eps + i0 * D, B * D);
   be->upload(be, k->dw, k->hw, B);
-  float *pred;
-  unet_forward(m, k->dx, k->ht, B, &pred);
-  be->fill(be, k->dg, 0.0f, B * D);
-  be->mse_loss(be, B, (int)D, pred, k->de, k->dw, k->dl, k->dg);
-  if (grad) unet_backward(m, k->dg);
+  if (grad) {
+    float *pred;
+    unet_forward(m, k->dx, k->ht, B, &pred);
+    be->fill(be, k->dg, 0.0f, B * D);
+    be->mse_loss(be, B, (int)D, pred, k->de, k->dw, k->dl, k->dg);
+    unet_backward(m, k->dg);
+  } else {  // the proxy: across the lanes, nothing kept for a backward
+    eval_images_loss(m, k->dx, k->de, k->ht, B, k->dl, k->dg);
+  }
   be->download(be, k->hl, k->dl, B);
   double sum = 0;
   for (int b = 0; b < B; b++) sum += k->hl[b];

@@ -16,66 +16,43 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-// One timed forward pass of m on a batch of 16 (x: its input, in backend memory).
-static double forward_once(UNet *m, const float *x) {
-  int t[16];
-  float *out;
-  for (int b = 0; b < 16; b++) t[b] = 10 + 60 * b;
+// One timed model call as a sampler makes it (unet_eps_host: across the CPU's lanes, nothing
+// kept for a backward) on B images x (host memory) at t = 500. At B = 1 it is a denoising step
+// of the explorer's Generate view.
+static double call_once(UNet *m, const float *x, int B, float *eps) {
   m->be->sync(m->be);
   double t0 = now_sec();
-  unet_forward(m, x, t, 16, &out);
-  m->be->sync(m->be);
+  unet_eps_host(m, 500, x, B, eps);
   return (now_sec() - t0) * 1e3;
 }
 
-// One timed model call as a sampler makes it at batch 1 (a denoising step of the explorer's
-// Generate view): x (host memory) at t = 500.
-static double step_once(UNet *m, const float *x, float *eps) {
-  m->be->sync(m->be);
-  double t0 = now_sec();
-  unet_eps_host(m, 500, x, 1, eps);
-  return (now_sec() - t0) * 1e3;
+// The median of reps calls of each model on B images of x, after two warm-up ones. The models
+// take turns, so that whatever else the machine does hits them all alike.
+static void median_calls(UNet **m, int n, const float *x, int B, int reps, float *eps, double *ms) {
+  double *all = xmalloc(sizeof(double) * n * reps);
+  for (int i = -2; i < reps; i++)
+    for (int k = 0; k < n; k++) {
+      double v = call_once(m[k], x, B, eps);
+      if (i >= 0) all[k * reps + i] = v;
+    }
+  for (int k = 0; k < n; k++) {
+    qsort(all + k * reps, reps, sizeof(double), cmp_double);
+    ms[k] = all[k * reps + reps / 2];
+  }
+  free(all);
 }
 
-// Median ms of a forward pass on a batch of 16 for each model, after two warm-up passes, and
-// (ms1) the median ms of a batch-1 denoising step, of 21 after two warm-up ones.
-// The models take turns, so that whatever else the machine does hits them all alike.
+// Per model, the median ms of a call on a batch of 16 (of 7) and of a batch-1 step (of 21).
 static void forward_ms(UNet **m, int n, double *ms, double *ms1) {
-  enum { REPS = 7, REPS1 = 21 };
-  Backend *be = m[0]->be;
-  size_t len = (size_t)16 * m[0]->cfg.in_ch * m[0]->cfg.img * m[0]->cfg.img;
-  float *h = xmalloc(sizeof(float) * len), *x = be->alloc(be, len);
+  const size_t len = (size_t)16 * m[0]->cfg.in_ch * m[0]->cfg.img * m[0]->cfg.img;
+  float *x = xmalloc(sizeof(float) * len), *eps = xmalloc(sizeof(float) * len);
   Rng r;
   rng_seed(&r, 1);
-  rng_normal_fill(&r, h, (long)len);
-  be->upload(be, x, h, len);
-  double (*all)[REPS] = xmalloc(sizeof *all * n);
-  for (int i = -2; i < REPS; i++)
-    for (int k = 0; k < n; k++) {
-      double v = forward_once(m[k], x);
-      if (i >= 0) all[k][i] = v;
-    }
-  for (int k = 0; k < n; k++) {
-    qsort(all[k], REPS, sizeof(double), cmp_double);
-    ms[k] = all[k][REPS / 2];
-  }
-  double (*one)[REPS1] = xmalloc(sizeof *one * n);
-  const size_t len1 = len / 16;
-  float *eps = xmalloc(sizeof(float) * len1);
-  for (int i = -2; i < REPS1; i++)
-    for (int k = 0; k < n; k++) {
-      double v = step_once(m[k], h, eps);
-      if (i >= 0) one[k][i] = v;
-    }
-  for (int k = 0; k < n; k++) {
-    qsort(one[k], REPS1, sizeof(double), cmp_double);
-    ms1[k] = one[k][REPS1 / 2];
-  }
-  free(one);
+  rng_normal_fill(&r, x, (long)len);
+  median_calls(m, n, x, 16, 7, eps, ms);
+  median_calls(m, n, x, 1, 21, eps, ms1);
+  free(x);
   free(eps);
-  be->free(be, x);
-  free(h);
-  free(all);
 }
 
 typedef struct {
@@ -157,6 +134,7 @@ static int open_plan(const Args *a, Eval *v) {
     }
     UNet *m = ckpt_load_model(g->model, v->be, 1, NULL, &e);
     if (!m) return data_error(e.msg);
+    unet_share_arena(m, v->c.base);  // the models run in turn: one arena, grown once
     snprintf(labels[j], sizeof labels[j], "g%d", j);
     v->rows[v->nrows++] = (Row){.label = labels[j], .path = g->model, .m = m, .t0 = g->t0, .t1 = g->t1};
   }
@@ -180,6 +158,7 @@ static int open_model(const Args *a, Eval *v) {
     unet_free(parent);
     parent = NULL;
   }
+  if (parent) unet_share_arena(m, parent);
   if (parent) v->rows[v->nrows++] = (Row){.label = "parent", .path = info.parent, .m = parent, .t0 = 0, .t1 = v->T};
   v->rows[v->nrows++] = (Row){.label = "model", .path = a->model, .m = m, .t0 = 0, .t1 = v->T};
   snprintf(v->c.data, sizeof v->c.data, "%s", a->data ? a->data : info.data[0] ? info.data : "fashion-mnist");
@@ -295,7 +274,7 @@ static const char about[] =
     "Validation loss (eps-MSE) per timestep bin on held-out images with fixed noise: the\n"
     "last N images of the test split (calibration uses the first ones). For a plan, every\n"
     "t runs on its group's model and the base model is evaluated alongside. Also MACs,\n"
-    "parameters and the median time of a forward pass on a batch of 16 for each model.\n"
+    "parameters and the median time of a model call on a batch of 16 for each model.\n"
     "With --fid N: draws S seed sets of N samples (image i of set j from noise seed\n"
     "--seed + j*N + i) and reports FID-FMNIST (per set) and KID-FMNIST (per subset) as\n"
     "mean ± sd, in the features of stepscope's own Fashion-MNIST classifier (not\n"
