@@ -17,7 +17,9 @@ TEST(kernels_fast_gemm) {
   struct { int batch, M, N, K; } shapes[] = {{1, 5, 7, 9}, {3, 5, 7, 9}, {1, 64, 512, 128},
                                              {8, 64, 64, 32}, {5, 33, 17, 65},
                                              {1, 300, 40, 100},  // split by rows
-                                             {6, 48, 256, 256}, {2, 7, 33, 5}};
+                                             {6, 48, 256, 256}, {2, 7, 33, 5},
+                                             {1, 1, 72, 96}, {3, 4, 19, 40},  // few rows (B^T: dot products)
+                                             {1, 72, 64, 64}};                // attention's v P^T at batch 1
   const double keep = cpu_par_min_macs;
   for (int all_threaded = 0; all_threaded < 2; all_threaded++)  // small products on one thread, or not
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)

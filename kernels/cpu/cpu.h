@@ -42,7 +42,7 @@ static inline double conv_macs(const ConvDesc *d) {
 // while it is first written, and an munmap — ~10 % of a forward at batch 16 when im2col's
 // columns came from it. Never freed (the threads of OpenMP's pool live as long as the process).
 // Contents are not kept: each caller writes before it reads.
-enum { CPU_SCR_COL, CPU_SCR_DWT, CPU_SCR_DYT, CPU_SCR_PART, CPU_SCR_XP, CPU_SCR_PACK, CPU_SCR_GN, CPU_NSCR };
+enum { CPU_SCR_COL, CPU_SCR_DWT, CPU_SCR_DYT, CPU_SCR_PART, CPU_SCR_XP, CPU_SCR_PACK, CPU_SCR_GN, CPU_SCR_BT, CPU_NSCR };
 float *cpu_scratch(int slot, size_t n);
 
 // Rows [iy0, iy0 + R) of an H x W plane into dst, each zero-padded to W + 2 pad columns; rows
