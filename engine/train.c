@@ -193,13 +193,12 @@ static int step_lanes(Trainer *tr) {
   for (int i = 0; i < n; i++) {
     UNet *tw = m->lane[i];
     const int b0 = unet_lane_first(B, i, n), nb = unet_lane_first(B, i + 1, n) - b0;
-    if (!tw->g) tw->g = i ? tw->be->alloc(tw->be, m->size) : m->g;
-    if (i) tw->be->fill(tw->be, tw->g, 0.0f, m->size);
+    unet_lane_grad(m, i);
     unet_stage_timesteps(tw, tr->h_t[tr->cur] + b0, nb);
     if (te) unet_stage_timesteps(te->lane[i], tr->h_t[tr->cur] + b0, nb);
     step_part(tr, tw, te ? te->lane[i] : NULL, b0, nb);
   }
-  for (int i = 1; i < n; i++) be->axpy(be, m->size, 1.0f, m->lane[i]->g, m->g);
+  unet_lanes_grad_sum(m, n);
   return 1;
 }
 

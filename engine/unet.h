@@ -233,6 +233,11 @@ int unet_lanes(UNet *m);
 int unet_lanes_for(UNet *m, int B);
 // The first sample of lane i's share when n lanes split a batch of B: [first(i), first(i + 1)).
 static inline int unet_lane_first(int B, int i, int n) { return (int)((long)B * i / n); }
+// Gradients across lanes (a backward per lane, each on its share of the batch): called in lane
+// i, gives its twin the buffer its backward adds into, m->g for lane 0 and a zeroed one of the
+// twin's own for the others; unet_lanes_grad_sum then adds lanes 1..n-1's into m->g.
+float *unet_lane_grad(UNet *m, int i);
+void unet_lanes_grad_sum(UNet *m, int n);
 void unet_lanes_finish(UNet *m, float *eps);  // after unet_lanes_begin returned 1
 void unet_lanes_free(UNet *m);                // m's twins (unet_free calls it)
 void unet_eps_finish(UNet *m, float *eps);

@@ -60,6 +60,17 @@ void unet_lanes_finish(UNet *m, float *eps) {
   m->eps_lanes = 0;
 }
 
+float *unet_lane_grad(UNet *m, int i) {
+  UNet *tw = m->lane[i];
+  if (!tw->g) tw->g = i ? tw->be->alloc(tw->be, m->size) : m->g;
+  if (i) tw->be->fill(tw->be, tw->g, 0.0f, m->size);
+  return tw->g;
+}
+
+void unet_lanes_grad_sum(UNet *m, int n) {
+  for (int i = 1; i < n; i++) m->be->axpy(m->be, m->size, 1.0f, m->lane[i]->g, m->g);
+}
+
 void unet_lanes_free(UNet *m) {
   for (int i = 0; i < m->nlanes; i++) unet_free(m->lane[i]);
   m->nlanes = 0;

@@ -1,6 +1,8 @@
 // test_lanes.c — work across the CPU's lanes (one-thread twins of the backend, each with a
-// twin of the model, a share of the batch each): the sampler's forward (unet_lanes.c) and the
-// training step (train.c, step_lanes) compute what the whole batch computes op by op.
+// twin of the model, a share of the batch each): the sampler's forward (unet_lanes.c), the
+// training step (train.c, step_lanes), the loss curve, and the importance scores and the search's
+// proxy (importance.c) compute what the whole batch computes op by op.
+#include "engine/sat/importance.h"
 #include "engine/train.h"
 #include "models.h"
 #include "test.h"
@@ -151,6 +153,54 @@ TEST(lanes_loss_curve_equals_whole_batch) {
             b[i]);
   schedule_free(&s);
   data_free(&ds);
+  unet_free(m);
+  be->destroy(be);
+}
+
+// Importance scores with gradients (Taylor, diff-pruning) and the search's proxy across lanes
+// (importance.c, chunk_pass) are the whole batches': calibration batches of 5 and 3 images (3 + 2
+// and 2 + 1 per lane). Scores within 1e-5 of the largest (1), raw scales and the proxy within 1e-5.
+TEST(lanes_importance_and_proxy_equal_whole_batch) {
+  Backend *be = backend_cpu_create(2);
+  UNet *m = test_tiny_random(be, 7, 0.2f);
+  ASSERT(m);
+  Dataset d = test_random_data(8, 99);
+  Calib c;
+  calib_init(&c, &d, 8, 5);
+  Schedule s;
+  schedule_init(&s, SCHED_LINEAR, 1000);
+  Err e;
+  const Criterion crits[2] = {CRIT_TAYLOR, CRIT_DIFF_PRUNING};
+  for (int k = 0; k < 2; k++) {
+    ImpCfg cfg = imp_defaults(crits[k], 100, 400);
+    cfg.dp_steps = 3;
+    cfg.batch = 5;
+    Importance a, b;
+    m->use_lanes = 0;
+    ASSERTF(!importance_compute(m, &s, &c, &cfg, &b, &e), "%s", e.msg);
+    m->use_lanes = 1;
+    ASSERTF(!importance_compute(m, &s, &c, &cfg, &a, &e), "%s", e.msg);
+    ASSERT_EQ_INT(m->nlanes, 2);
+    ASSERT_EQ_INT(a.dp_last_t, b.dp_last_t);
+    double worst = 0, worst_scale = 0;
+    for (int g = 0; g < a.ngroups; g++) {
+      for (int j = 0; j < a.width[g]; j++) worst = fmax(worst, fabs((double)a.score[g][j] - b.score[g][j]));
+      worst_scale = fmax(worst_scale, fabs(a.scale[g] - b.scale[g]) / b.scale[g]);
+    }
+    printf("    %s: scores within %.2g, raw scales within %.2g\n", criterion_name(crits[k]), worst, worst_scale);
+    ASSERTF(worst <= 1e-5 && worst_scale <= 1e-5, "%s: lanes differ by %.3g (scores), %.3g (scales)",
+            criterion_name(crits[k]), worst, worst_scale);
+    importance_free(&a);
+    importance_free(&b);
+  }
+  m->use_lanes = 0;
+  const double pb = calib_loss(m, &s, &c, 600, 900, 5);
+  m->use_lanes = 1;
+  const double pa = calib_loss(m, &s, &c, 600, 900, 5);
+  ASSERTF(fabs(pa - pb) <= 1e-5 * pb && pb > 0, "proxy %.9g across lanes, %.9g whole", pa, pb);
+  schedule_free(&s);
+  calib_free(&c);
+  data_free(&d);
   unet_free(m);
   be->destroy(be);
 }

@@ -75,29 +75,48 @@ static void chunk_free(Chunk *k, Backend *be) {
 
 // Images [i0, i0+B) of the calibration batch, image i0+b at t[b]. Returns the sum of
 // their losses; with grad, accumulates the gradient of (sum of the losses) / n into m->g.
+// Both across the lanes of m's backend where it has them (unet_lanes.c): with grad, each
+// lane's twin runs the forward and backward of its share into its own gradient buffer.
 static double chunk_pass(UNet *m, const Schedule *s, const Calib *c, Chunk *k, int i0, int B, const int *t,
                          int grad) {
   Backend *be = m->be;
   size_t D = c->D;
-  for (int b = 0; b < B; b++) {
-    int tb = t[b];
-    float sa = (float)sqrt(s->abar[tb]), sb = (float)sqrt(1 - s->abar[tb]);
-    const float *x0 = c->x0 + (i0 + b) * D, *eps = c->eps + (i0 + b) * D;
-    for (size_t j = 0; j < D; j++) k->hx[b * D + j] = sa * x0[j] + sb * eps[j];
-    k->ht[b] = tb;
-    k->hw[b] = (float)B / c->n;  // mse_loss divides by B: this makes it a mean over all n
+  const int nl = grad && m->use_lanes ? unet_lanes_for(m, B) : 0;
+  for (int i = 0, n = nl ? nl : 1; i < n; i++) {
+    const int b0 = unet_lane_first(B, i, n), b1 = unet_lane_first(B, i + 1, n);
+    for (int b = b0; b < b1; b++) {
+      int tb = t[b];
+      float sa = (float)sqrt(s->abar[tb]), sb = (float)sqrt(1 - s->abar[tb]);
+      const float *x0 = c->x0 + (i0 + b) * D, *eps = c->eps + (i0 + b) * D;
+      for (size_t j = 0; j < D; j++) k->hx[b * D + j] = sa * x0[j] + sb * eps[j];
+      k->ht[b] = tb;
+      k->hw[b] = (float)(b1 - b0) / c->n;  // mse_loss divides by its samples: this makes it a mean over all n
+    }
   }
   be->upload(be, k->dx, k->hx, B * D);
   be->upload(be, k->de, c->eps + i0 * D, B * D);
   be->upload(be, k->dw, k->hw, B);
-  if (grad) {
+  if (!grad) {  // the proxy: across the lanes, nothing kept for a backward
+    eval_images_loss(m, k->dx, k->de, k->ht, B, k->dl, k->dg);
+  } else if (!nl) {
     float *pred;
     unet_forward(m, k->dx, k->ht, B, &pred);
     be->fill(be, k->dg, 0.0f, B * D);
     be->mse_loss(be, B, (int)D, pred, k->de, k->dw, k->dl, k->dg);
     unet_backward(m, k->dg);
-  } else {  // the proxy: across the lanes, nothing kept for a backward
-    eval_images_loss(m, k->dx, k->de, k->ht, B, k->dl, k->dg);
+  } else {
+#pragma omp parallel for num_threads(nl) schedule(static, 1)
+    for (int i = 0; i < nl; i++) {
+      UNet *tw = m->lane[i];
+      const int b0 = unet_lane_first(B, i, nl), nb = unet_lane_first(B, i + 1, nl) - b0;
+      float *pred, *dg = k->dg + b0 * D;
+      unet_lane_grad(m, i);
+      unet_forward(tw, k->dx + b0 * D, k->ht + b0, nb, &pred);
+      tw->be->fill(tw->be, dg, 0.0f, nb * D);
+      tw->be->mse_loss(tw->be, nb, (int)D, pred, k->de + b0 * D, k->dw + b0, k->dl + b0, dg);
+      unet_backward(tw, dg);
+    }
+    unet_lanes_grad_sum(m, nl);
   }
   be->download(be, k->hl, k->dl, B);
   double sum = 0;
