@@ -329,7 +329,7 @@ int cmd_bench(int argc, char **argv) {
     ARG_STR("--config", &config, "NAME", "model preset", .choices = unet_preset_names()),
     ARG_INT("--batch", &batch, "N", "batch size", .def = "train 64; sample 16 and 64", .min = 1, .max = 4096),
     ARG_INT("--threads", &threads, "N", "CPU threads, for us and PyTorch", .min = 0, .max = 4096),
-    ARG_INT("--steps", &steps, "N", "timed steps", .def = "train 10 after 3 warm-up; sample 4 after 2",
+    ARG_INT("--steps", &steps, "N", "timed steps", .def = "train 10 after 3 warm-up; sample 4 after 2; sample --plan 15 rounds after 2",
      .min = 1, .max = 1000000),
     OPT_DEVICE(&device),
     OPT_CUDA_CHOICES,
@@ -353,7 +353,7 @@ int cmd_bench(int argc, char **argv) {
   if (!strcmp(what, "train"))
     return bench_train(config, batch ? batch : 64, threads, steps ? steps : 10, device, !no_torch, profile, rounds);
   if (!strcmp(what, "sample") && plan)
-    return bench_plan(plan, batch, threads, steps ? steps : 7, device, run_batch > 0 ? run_batch : 64, runs, profile);
+    return bench_plan(plan, batch, threads, steps ? steps : 15, device, run_batch > 0 ? run_batch : 64, runs, profile);
   if (!strcmp(what, "sample")) return bench_sample(config, batch, threads, steps ? steps : 4, device, !no_torch);
   return usage_error(what, "unknown benchmark (train, sample)");
 }
