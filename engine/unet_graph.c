@@ -83,9 +83,9 @@ void unet_eps_begin(UNet *m, int t, const float *x, int B) {
   unet_stage_timesteps(m, ts, B);
   free(ts);
 
-  const int was = m->training;
+  const int was = m->training, was_no_grad = m->no_grad;
   m->training = 0;
-  m->no_grad = 1;
+  m->no_grad = 1;  // no backward follows a sampler's call
   float *out;
   UNetGraph *g = graph_for(m, B);
   if (g) {
@@ -97,7 +97,7 @@ void unet_eps_begin(UNet *m, int t, const float *x, int B) {
     unet_forward_features(m, m->xin, m->tfeat, B, &out);
   }
   m->training = was;
-  m->no_grad = 0;
+  m->no_grad = was_no_grad;
   m->eps_out = out;
   m->eps_B = B;
 }

@@ -27,8 +27,8 @@
 // (c) path and builds without AVX-512 keep sgemm. A profiled training step (batch 64, 2
 // threads) spent 87 / 87 / 112 ms in forward / backward-data / backward-filter; with sgemm's
 // AVX-512 kernels it spent 94 / 102 / 126. (Since then same-size convolutions take the direct
-// paths, conv_direct.c and conv_dw_taps.c, and batched products without a transposed B,
-// attention's, take gemm_panel too: fast_gemm.)
+// paths, conv_direct.c and conv_dw_taps.c, and batched products with alpha 1, attention's and
+// the linears', take gemm_panel too, a transposed B turned first: fast_gemm.)
 //
 // Threading. OpenBLAS (Debian's pthread build) keeps its own thread pool; with OpenMP's
 // beside it, the two fight for the cores (each pool spins a while after its work, stealing
