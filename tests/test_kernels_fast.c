@@ -121,8 +121,11 @@ TEST(kernels_fast_conv_direct) {
 // the reference; with a kept and without.
 TEST(kernels_fast_groupnorm_silu) {
   setup(23);
-  static const int sh[][4] = {{2, 24, 64, 8}, {3, 19, 49, 1}, {1, 72, 64, 24}, {16, 48, 256, 16}};
-  for (int k = 0; k < 4; k++) {
+  // the last two: a group's statistics over several blocks of 1024 values (group_stats), with a
+  // partial last one and with whole ones
+  static const int sh[][4] = {{2, 24, 64, 8}, {3, 19, 49, 1}, {1, 72, 64, 24}, {16, 48, 256, 16}, {2, 37, 64, 1},
+                              {1, 24, 1024, 8}};
+  for (int k = 0; k < 6; k++) {
     while (nscratch) free(scratch[--nscratch]);
     const int B = sh[k][0], C = sh[k][1], HW = sh[k][2], G = sh[k][3];
     const size_t n = (size_t)B * C * HW;

@@ -115,25 +115,29 @@ static inline void softmax_row(int n, float scale, float mx, const float *xr, fl
 
 // ---- normalisation and activations ----
 
-// Mean and 1/sqrt(var + eps) of one group's Cg channels of HW values (xg: its first value).
-// Float sums along a channel (SIMD), double across channels; two passes, so no cancellation.
+// Mean and 1/sqrt(var + eps) of one group's Cg channels of HW values (xg: its first value; the
+// group's values are contiguous). Float sums over blocks of STAT_BLOCK values (SIMD), double
+// across blocks; two passes, so no cancellation. Blocks rather than channels: at 8x8 a channel is
+// 4 vectors, and a reduction per channel cost as much as the sums (GroupNorm + SiLU of 72
+// channels at 8x8 spent 0.56 ns per value against 0.32 at 32x32).
+#define STAT_BLOCK 1024
 static inline void group_stats(const float *xg, int Cg, int HW, float *mu_out, float *rs_out) {
-  const double n = (double)Cg * HW;
+  const long n = (long)Cg * HW;
   double sum = 0;
-  for (int c = 0; c < Cg; c++) {
-    const float *xc = xg + (long)c * HW;
+  for (long i0 = 0; i0 < n; i0 += STAT_BLOCK) {
+    const long i1 = i0 + STAT_BLOCK < n ? i0 + STAT_BLOCK : n;
     float s = 0;
 #pragma omp simd reduction(+ : s)
-    for (int p = 0; p < HW; p++) s += xc[p];
+    for (long i = i0; i < i1; i++) s += xg[i];
     sum += s;
   }
   const float mu = (float)(sum / n);
   double ss = 0;
-  for (int c = 0; c < Cg; c++) {
-    const float *xc = xg + (long)c * HW;
+  for (long i0 = 0; i0 < n; i0 += STAT_BLOCK) {
+    const long i1 = i0 + STAT_BLOCK < n ? i0 + STAT_BLOCK : n;
     float s = 0;
 #pragma omp simd reduction(+ : s)
-    for (int p = 0; p < HW; p++) s += (xc[p] - mu) * (xc[p] - mu);
+    for (long i = i0; i < i1; i++) s += (xg[i] - mu) * (xg[i] - mu);
     ss += s;
   }
   *mu_out = mu;
