@@ -131,6 +131,14 @@ void trainer_position(const Trainer *tr, Rng *rng, int *epoch, long *pos, uint64
 
 void trainer_discard_next(Trainer *tr) { tr->has_next = 0; }
 
+// The teacher's forward on n images x: inference, and no backward follows (unet_forward_no_grad).
+static void teacher_forward(UNet *te, const float *x, int n, float **out) {
+  te->training = 0;
+  te->no_grad = 1;
+  unet_forward_features(te, x, te->tfeat, n, out);
+  te->no_grad = 0;
+}
+
 // The forward of m (the model, or its twin on a lane) on samples [b0, b0 + n) of the staged
 // batch, from m's timestep features (and the teacher te's forward, from its own), the weighted
 // loss of those samples and its gradient as part of the whole batch's mean, and the backward,
@@ -142,8 +150,7 @@ static void step_part(Trainer *tr, UNet *m, UNet *te, int b0, int n) {
   float *pred, *grad = tr->d_grad + off;
   if (te) {  // forward only, in its own arena; its eps is copied out all the same
     float *tp;
-    te->training = 0;
-    unet_forward_features(te, tr->d_x + off, te->tfeat, n, &tp);
+    teacher_forward(te, tr->d_x + off, n, &tp);
     be->copy(be, tr->d_teach + off, tp, n * D);
   }
   m->training = 1;
@@ -225,8 +232,7 @@ static BackendGraph *step_graph(Trainer *tr) {
     // the teacher's: a forward and a reset here leave that one in one chunk that holds the
     // pass, so the teacher's forward allocates nothing while recorded either.
     float *tp;
-    te->training = 0;
-    unet_forward_features(te, tr->d_x, te->tfeat, tr->batch, &tp);
+    teacher_forward(te, tr->d_x, tr->batch, &tp);
     arena_reset(te->arena);
     tgen = te->arena->gen;
   }
