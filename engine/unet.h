@@ -177,6 +177,10 @@ void unet_free(UNet *m);
 // owner's backend and not yet have run, and must not run after the owner is freed (freeing them
 // in either order is fine: only the owner frees the arena).
 void unet_share_arena(UNet *m, UNet *owner);
+// m back on an arena of its own (after unet_share_arena; nothing where it has one): its recorded
+// graphs and its twins go, and its next forward grows its own. For a model that outlives the
+// sharing (the search's best candidate, which may outlive the model it was pruned from).
+void unet_own_arena(UNet *m);
 // A twin of m on be (which must share m's memory: a lane of m's backend): the same layers and
 // widths, reading m's weights where they lie (no copy), with activations of its own and no
 // gradients (g NULL: a trainer may give it m's, or a buffer of its own, which it then frees).

@@ -356,6 +356,14 @@ void unet_share_arena(UNet *m, UNet *owner) {
   m->arena_owner = owner;
 }
 
+void unet_own_arena(UNet *m) {
+  if (!m->arena_owner) return;
+  unet_graphs_clear(m);  // they and the twins point into the shared arenas
+  unet_lanes_free(m);
+  m->arena = &m->own_arena;
+  m->arena_owner = NULL;
+}
+
 void unet_free(UNet *m) {
   if (!m) return;
   unet_graphs_clear(m);  // before the memory they point into goes

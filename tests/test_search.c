@@ -128,8 +128,11 @@ TEST(search_winner_never_worse_than_round_one) {
     ASSERT(moved);
     ASSERT(b.best >= 0 && b.e[b.best].score <= b.e[0].score);
     ASSERT(fabs(unet_macs(w) / unet_macs(f.m) - 0.6) <= 0.012);
-    // the winner is the best round's model: its proxy is the bank's best score
+    // the winner is the best round's model: its proxy is the bank's best score, made again on
+    // an arena of its own (candidates are scored on the base's; the winner may outlive it)
+    ASSERT(!w->arena_owner && w->arena == &w->own_arena && w->own_arena.nchunks == 0);
     ASSERT(calib_loss(w, &f.s, &f.c, 0, 250, 8) == b.e[b.best].score);
+    ASSERT(w->own_arena.nchunks > 0 && f.m->arena != w->arena);
     unet_free(w);
     bank_free(&b);
   }

@@ -197,6 +197,9 @@ UNet *search_run(UNet *base, const Schedule *s, const Calib *c, const Importance
       err_set(&why, "infeasible proposal: %s", tmp);
     }
     UNet *cand = ok ? pruner_apply(&p, units, &why) : NULL;
+    // Candidates run one at a time, after the base's importance pass: on the base's arena
+    // (and its twins'), which that pass grew, instead of each growing its own.
+    if (cand) unet_share_arena(cand, base);
     if (!cand) {
       snprintf(x->skipped, sizeof x->skipped, "%s", why.msg);
     } else {
@@ -217,6 +220,7 @@ UNet *search_run(UNet *base, const Schedule *s, const Calib *c, const Importance
   free(units);
   free(keep);
   pruner_free(&p);
+  if (best) unet_own_arena(best);
   if (!best && cancelled) err_set(e, "cancelled");
   else if (!best) err_set(e, "no round of the search produced a candidate (last: %s)", bank->n ? bank->e[bank->n - 1].skipped : "none");
   return best;
