@@ -197,8 +197,8 @@ UNet *search_run(UNet *base, const Schedule *s, const Calib *c, const Importance
       err_set(&why, "infeasible proposal: %s", tmp);
     }
     UNet *cand = ok ? pruner_apply(&p, units, &why) : NULL;
-    // Candidates run one at a time, after the base's importance pass: on the base's arena
-    // (and its twins'), which that pass grew, instead of each growing its own.
+    // Candidates run one at a time: on the base's arena (and its twins'), which its importance
+    // pass grew (or the first candidate grows), instead of each growing its own.
     if (cand) unet_share_arena(cand, base);
     if (!cand) {
       snprintf(x->skipped, sizeof x->skipped, "%s", why.msg);
