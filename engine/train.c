@@ -131,12 +131,10 @@ void trainer_position(const Trainer *tr, Rng *rng, int *epoch, long *pos, uint64
 
 void trainer_discard_next(Trainer *tr) { tr->has_next = 0; }
 
-// The teacher's forward on n images x: inference, and no backward follows (unet_forward_no_grad).
+// The teacher's forward on n images x: inference, and no backward follows.
 static void teacher_forward(UNet *te, const float *x, int n, float **out) {
   te->training = 0;
-  te->no_grad = 1;
-  unet_forward_features(te, x, te->tfeat, n, out);
-  te->no_grad = 0;
+  unet_forward_features_no_grad(te, x, te->tfeat, n, out);
 }
 
 // The forward of m (the model, or its twin on a lane) on samples [b0, b0 + n) of the staged

@@ -242,14 +242,14 @@ void unet_forward(UNet *m, const float *x, const int *t, int B, float **out) {
 }
 
 void unet_forward_no_grad(UNet *m, const float *x, const int *t, int B, float **out) {
-  const int was = m->no_grad;
-  m->no_grad = 1;
-  unet_forward(m, x, t, B, out);
-  m->no_grad = was;
+  unet_stage_timesteps(m, t, B);
+  unet_forward_features_no_grad(m, x, m->tfeat, B, out);
 }
 
-// Queues device work only (no upload, download or sync), so that it can be recorded as a graph.
-void unet_forward_features(UNet *m, const float *x, const float *tfeat, int B, float **out) {
+// The forward of unet_forward_features (keep: every activation kept for a backward) and of
+// unet_forward_features_no_grad. Queues device work only (no upload, download or sync), so that
+// it can be recorded as a graph.
+static void forward(UNet *m, const float *x, const float *tfeat, int B, float **out, int keep) {
   Backend *be = m->be;
   Arena *A = m->arena;
   arena_reset(A);
@@ -264,12 +264,12 @@ void unet_forward_features(UNet *m, const float *x, const float *tfeat, int B, f
   linear_fwd(m, &m->temb2, B, m->se1, m->emb);
   be->silu_fwd(be, (size_t)B * m->tdim, m->emb, m->semb);
 
-  // No backward to follow (no_grad): a node's output that no later node takes as its skip is
+  // No backward to follow (!keep): a node's output that no later node takes as its skip is
   // read by the next node only, so the outputs take turns in two buffers (each node's input in
   // one, its output in the other) and only the skips' sources hold memory of their own.
   float *turn[2] = {NULL, NULL};
   unsigned char skip_src[UNET_MAX_NODES] = {0};
-  if (m->no_grad) {
+  if (!keep) {
     size_t most = 0;
     for (int i = 0; i < m->nnodes; i++)
       if (m->nodes[i].skip_from >= 0) skip_src[m->nodes[i].skip_from] = 1;
@@ -284,8 +284,8 @@ void unet_forward_features(UNet *m, const float *x, const float *tfeat, int B, f
     int side = n->side, hw = side * side;
     n->in = cur;
     const float *in = cur;
-    n->y = m->no_grad && !skip_src[i] ? turn[i & 1] : arena_get(A, out_size(n, B));
-    const ArenaMark scratch = arena_mark(A);  // what follows is the node's own (no_grad)
+    n->y = !keep && !skip_src[i] ? turn[i & 1] : arena_get(A, out_size(n, B));
+    const ArenaMark scratch = arena_mark(A);  // what follows is the node's own (!keep)
     if (n->skip_from >= 0) {
       int cs = n->cin - m->nodes[n->skip_from].cout;  // stream channels; the skip follows
       n->cat = arena_get(A, (size_t)B * n->cin * hw);
@@ -311,16 +311,24 @@ void unet_forward_features(UNet *m, const float *x, const float *tfeat, int B, f
         break;
       }
     }
-    if (m->no_grad) arena_release(A, scratch);
+    if (!keep) arena_release(A, scratch);
     cur = n->y;
   }
-  m->acts_kept = !m->no_grad;
+  m->acts_kept = keep;
   m->out = (float *)cur;
   *out = m->out;
 }
 
+void unet_forward_features(UNet *m, const float *x, const float *tfeat, int B, float **out) {
+  forward(m, x, tfeat, B, out, 1);
+}
+
+void unet_forward_features_no_grad(UNet *m, const float *x, const float *tfeat, int B, float **out) {
+  forward(m, x, tfeat, B, out, 0);
+}
+
 void unet_backward(UNet *m, const float *dout) {
-  CHECK(m->acts_kept, "unet_backward after a forward with no_grad set");
+  CHECK(m->acts_kept, "unet_backward after a forward that kept nothing for it");
   Backend *be = m->be;
   Arena *A = m->arena;
   int B = m->B;

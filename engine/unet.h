@@ -142,12 +142,7 @@ typedef struct UNet {
   float *xin;                           // host-convenience input buffer (unet_eps_host)
   size_t xin_cap;
   int training;
-  // Set by callers whose forward no backward follows (samplers, validation losses): each
-  // node's intermediates are given back to the arena at the node's end, so the next node
-  // writes into memory still in cache, and the arena holds the node outputs and one node's
-  // scratch instead of the whole pass. acts_kept: whether the last forward kept all (backward
-  // needs it).
-  int no_grad, acts_kept;
+  int acts_kept;  // whether the last forward kept every activation (unet_backward needs it)
   // Recorded inference forwards, one per batch size (unet_graph.c). use_graphs (on by
   // default) lets unet_eps_host replay them on backends that can record.
   UNetGraph graphs[UNET_MAX_GRAPHS];
@@ -192,8 +187,10 @@ int unet_param_index(const UNet *m, const char *name);  // -1 if absent
 // x (B,in_ch,S,S) and out in backend memory; t holds B timesteps on the host.
 // The arena is reset at the start of each forward, so `out` lives until the next call.
 void unet_forward(UNet *m, const float *x, const int *t, int B, float **out);
-// The same for a forward no backward follows (m->no_grad for the call): the same output, from
-// a fraction of the arena's memory, reused while in cache.
+// The same for a forward no backward follows (samplers, validation losses, a teacher): each
+// node's intermediates go back to the arena at the node's end and node outputs that are no
+// skip's source take turns in two buffers, so each node writes into memory still in cache and
+// the arena holds a fraction of the pass. The same output.
 void unet_forward_no_grad(UNet *m, const float *x, const int *t, int B, float **out);
 // dout: gradient w.r.t. the last forward's output. Accumulates into m->g.
 void unet_backward(UNet *m, const float *dout);
@@ -201,6 +198,7 @@ void unet_backward(UNet *m, const float *dout);
 // The same from timestep features already in backend memory (B x cfg.ch, as
 // unet_timestep_features computes them); tfeat must stay valid through a backward.
 void unet_forward_features(UNet *m, const float *x, const float *tfeat, int B, float **out);
+void unet_forward_features_no_grad(UNet *m, const float *x, const float *tfeat, int B, float **out);
 // Computes the features of B timesteps into m->tfeat (grown as needed), for the above.
 void unet_stage_timesteps(UNet *m, const int *t, int B);
 // Copies B host images into m->xin (grown as needed): an input that outlives the arena.

@@ -43,7 +43,7 @@ typedef struct { UNet *m; int B; float *out; } Forward;
 
 static void forward_ops(void *ctx) {
   Forward *f = ctx;
-  unet_forward_features(f->m, f->m->xin, f->m->tfeat, f->B, &f->out);
+  unet_forward_features_no_grad(f->m, f->m->xin, f->m->tfeat, f->B, &f->out);
 }
 
 // Records the forward for batch B into a free (or the least recently used) slot. NULL when the
@@ -83,9 +83,8 @@ void unet_eps_begin(UNet *m, int t, const float *x, int B) {
   unet_stage_timesteps(m, ts, B);
   free(ts);
 
-  const int was = m->training, was_no_grad = m->no_grad;
+  const int was = m->training;
   m->training = 0;
-  m->no_grad = 1;  // no backward follows a sampler's call
   float *out;
   UNetGraph *g = graph_for(m, B);
   if (g) {
@@ -94,10 +93,9 @@ void unet_eps_begin(UNet *m, int t, const float *x, int B) {
     m->graph_launches++;
     out = g->out;
   } else {
-    unet_forward_features(m, m->xin, m->tfeat, B, &out);
+    unet_forward_features_no_grad(m, m->xin, m->tfeat, B, &out);  // no backward follows
   }
   m->training = was;
-  m->no_grad = was_no_grad;
   m->eps_out = out;
   m->eps_B = B;
 }
