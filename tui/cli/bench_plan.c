@@ -14,13 +14,6 @@ static int cmp_dbl(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-// One model call as the sampler makes it (every sample at the same t), ms.
-static double plan_call_ms(UNet *m, int t, const float *x, int B, float *eps) {
-  double t0 = now_sec();
-  unet_eps_host(m, t, x, B, eps);
-  return (now_sec() - t0) * 1e3;
-}
-
 // Whole DDIM-50 run of pm at batch B (base_only or the plan), seconds.
 static double plan_run_sec(PlanModels *pm, const Schedule *s, int B, int base_only) {
   const int C = pm->base->cfg.in_ch, S = pm->base->cfg.img;
@@ -83,10 +76,10 @@ static void call_times(const Lineup *l, int B, int reps, double *ms, double *spe
   double *all = xmalloc(sizeof(double) * l->n * (reps + 1)), *v = xmalloc(sizeof(double) * (reps + 1));
   for (int i = -2; i < reps; i++)
     for (int k = 0; k < l->n; k++) {
-      const double t = plan_call_ms(l->m[k], 500, x, B, eps);
+      const double t = cli_call_ms(l->m[k], 500, x, B, eps);
       if (i >= 0) all[k * (reps + 1) + i] = t;
     }
-  all[reps] = plan_call_ms(l->m[0], 500, x, B, eps);
+  all[reps] = cli_call_ms(l->m[0], 500, x, B, eps);
   for (int k = 0; k < l->n; k++) {
     const double *base = all, *mine = all + k * (reps + 1);
     for (int i = 0; i < reps; i++) v[i] = 0.5 * (base[i] + base[i + 1]) / mine[i];
@@ -120,7 +113,7 @@ static void profile_ops(Backend *prof, const Lineup *l, int B, int reps) {
   for (int i = -2; i < reps; i++)
     for (int k = 0; k < l->n; k++) {
       op_seconds(prof, before);
-      const double ms = plan_call_ms(l->m[k], 500, x, B, eps);
+      const double ms = cli_call_ms(l->m[k], 500, x, B, eps);
       op_seconds(prof, after);
       if (i < 0) continue;
       call[k] += ms / reps;

@@ -14,3 +14,10 @@ Backend *cli_backend(const char *device, int threads) {
   if (!be) fprintf(stderr, "stepscope: %s\n", e.msg);
   return be;
 }
+
+double cli_call_ms(UNet *m, int t, const float *x, int B, float *eps) {
+  m->be->sync(m->be);
+  const double t0 = now_sec();
+  unet_eps_host(m, t, x, B, eps);
+  return (now_sec() - t0) * 1e3;
+}

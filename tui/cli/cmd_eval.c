@@ -16,23 +16,15 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-// One timed model call as a sampler makes it (unet_eps_host: across the CPU's lanes, nothing
-// kept for a backward) on B images x (host memory) at t = 500. At B = 1 it is a denoising step
-// of the explorer's Generate view.
-static double call_once(UNet *m, const float *x, int B, float *eps) {
-  m->be->sync(m->be);
-  double t0 = now_sec();
-  unet_eps_host(m, 500, x, B, eps);
-  return (now_sec() - t0) * 1e3;
-}
-
-// The median of reps calls of each model on B images of x, after two warm-up ones. The models
-// take turns, so that whatever else the machine does hits them all alike.
+// The median of reps calls of each model as a sampler makes them (cli_call_ms: across the CPU's
+// lanes, nothing kept for a backward) on B images of x at t = 500, after two warm-up ones; at
+// B = 1 a denoising step of the explorer's Generate view. The models take turns, so that
+// whatever else the machine does hits them all alike.
 static void median_calls(UNet **m, int n, const float *x, int B, int reps, float *eps, double *ms) {
   double *all = xmalloc(sizeof(double) * n * reps);
   for (int i = -2; i < reps; i++)
     for (int k = 0; k < n; k++) {
-      double v = call_once(m[k], x, B, eps);
+      double v = cli_call_ms(m[k], 500, x, B, eps);
       if (i >= 0) all[k * reps + i] = v;
     }
   for (int k = 0; k < n; k++) {

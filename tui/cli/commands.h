@@ -2,6 +2,7 @@
 // Each returns the process exit status: 0 success, 1 failure, 2 bad usage.
 #pragma once
 #include "engine/sat/plan.h"
+#include "engine/unet.h"
 #include "kernels/backend.h"
 #include "tui/cli/args.h"
 
@@ -35,6 +36,9 @@ BackendOpts cli_backend_opts(void);  // what those flags ask for
 // Opens the backend named by --device (auto|cpu|cuda) with those options; prints the error and
 // returns NULL.
 Backend *cli_backend(const char *device, int threads);
+// One model call as a sampler makes it (unet_eps_host: B images x on the host, every one at t,
+// eps out), in ms: what `eval` and `bench sample --plan` time.
+double cli_call_ms(UNet *m, int t, const float *x, int B, float *eps);
 
 // --groups / --bounds / --split as `snr` and `plan` take them (cmd_snr.c): sets p's groups,
 // or prints the usage error and returns 2. groups <= 0 means one group unless bounds given.
