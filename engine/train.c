@@ -311,22 +311,25 @@ void eval_loss_curve_models(UNet *const *models, int nmodels, const int *model_o
 
 // Each lane's twin takes a share of the images, as the sampler's calls do (unet_lanes.c). Not
 // in training mode, whose dropout masks come from one Rng in the forward's order.
-void eval_images_loss(UNet *m, const float *dx, const float *de, const int *t, int B, float *dl, float *dg) {
-  const size_t D = (size_t)m->cfg.in_ch * m->cfg.img * m->cfg.img;
-  const int n = m->use_lanes && !m->training ? unet_lanes_for(m, B) : 0;
+// Images [b0, b0 + nb) of eval_images_loss's batch on mm (the model, or its twin on a lane).
+static void images_loss_part(UNet *mm, const float *dx, const float *de, const int *t, int b0, int nb, float *dl,
+                             float *dg) {
+  const size_t D = (size_t)mm->cfg.in_ch * mm->cfg.img * mm->cfg.img;
   float *pred;
+  unet_forward_no_grad(mm, dx + b0 * D, t + b0, nb, &pred);
+  mm->be->mse_loss(mm->be, nb, (int)D, pred, de + b0 * D, NULL, dl + b0, dg + b0 * D);
+}
+
+void eval_images_loss(UNet *m, const float *dx, const float *de, const int *t, int B, float *dl, float *dg) {
+  const int n = m->use_lanes && !m->training ? unet_lanes_for(m, B) : 0;
   if (!n) {
-    unet_forward_no_grad(m, dx, t, B, &pred);
-    m->be->mse_loss(m->be, B, (int)D, pred, de, NULL, dl, dg);
+    images_loss_part(m, dx, de, t, 0, B, dl, dg);
     return;
   }
 #pragma omp parallel for num_threads(n) schedule(static, 1)
   for (int i = 0; i < n; i++) {
-    UNet *tw = m->lane[i];
-    const int b0 = unet_lane_first(B, i, n), nb = unet_lane_first(B, i + 1, n) - b0;
-    float *p;
-    unet_forward_no_grad(tw, dx + b0 * D, t + b0, nb, &p);
-    tw->be->mse_loss(tw->be, nb, (int)D, p, de + b0 * D, NULL, dl + b0, dg + b0 * D);
+    const int b0 = unet_lane_first(B, i, n);
+    images_loss_part(m->lane[i], dx, de, t, b0, unet_lane_first(B, i + 1, n) - b0, dl, dg);
   }
 }
 

@@ -73,6 +73,17 @@ static void chunk_free(Chunk *k, Backend *be) {
   be->free(be, k->dx); be->free(be, k->de); be->free(be, k->dg); be->free(be, k->dw); be->free(be, k->dl);
 }
 
+// The staged chunk's images [b0, b0 + nb) on mm (the model, or its twin on a lane): their losses
+// into k->dl, and the backward of their weighted loss, added to mm's gradient.
+static void grad_part(UNet *mm, Chunk *k, int b0, int nb, size_t D) {
+  Backend *be = mm->be;
+  float *pred, *dg = k->dg + b0 * D;
+  unet_forward(mm, k->dx + b0 * D, k->ht + b0, nb, &pred);
+  be->fill(be, dg, 0.0f, nb * D);
+  be->mse_loss(be, nb, (int)D, pred, k->de + b0 * D, k->dw + b0, k->dl + b0, dg);
+  unet_backward(mm, dg);
+}
+
 // Images [i0, i0+B) of the calibration batch, image i0+b at t[b]. Returns the sum of
 // their losses; with grad, accumulates the gradient of (sum of the losses) / n into m->g.
 // Both across the lanes of m's backend where it has them (unet_lanes.c): with grad, each
@@ -99,22 +110,13 @@ static double chunk_pass(UNet *m, const Schedule *s, const Calib *c, Chunk *k, i
   if (!grad) {  // the proxy: across the lanes, nothing kept for a backward
     eval_images_loss(m, k->dx, k->de, k->ht, B, k->dl, k->dg);
   } else if (!nl) {
-    float *pred;
-    unet_forward(m, k->dx, k->ht, B, &pred);
-    be->fill(be, k->dg, 0.0f, B * D);
-    be->mse_loss(be, B, (int)D, pred, k->de, k->dw, k->dl, k->dg);
-    unet_backward(m, k->dg);
+    grad_part(m, k, 0, B, D);
   } else {
 #pragma omp parallel for num_threads(nl) schedule(static, 1)
     for (int i = 0; i < nl; i++) {
-      UNet *tw = m->lane[i];
-      const int b0 = unet_lane_first(B, i, nl), nb = unet_lane_first(B, i + 1, nl) - b0;
-      float *pred, *dg = k->dg + b0 * D;
+      const int b0 = unet_lane_first(B, i, nl);
       unet_lane_grad(m, i);
-      unet_forward(tw, k->dx + b0 * D, k->ht + b0, nb, &pred);
-      tw->be->fill(tw->be, dg, 0.0f, nb * D);
-      tw->be->mse_loss(tw->be, nb, (int)D, pred, k->de + b0 * D, k->dw + b0, k->dl + b0, dg);
-      unet_backward(tw, dg);
+      grad_part(m->lane[i], k, b0, unet_lane_first(B, i + 1, nl) - b0, D);
     }
     unet_lanes_grad_sum(m, nl);
   }
