@@ -80,11 +80,13 @@ static inline __m512 expneg16(__m512 v) {
       23);
   return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
 }
+// The lanes of a 16-float vector that `left` values still fill (all 16 when left >= 16).
+static inline __mmask16 tail16(long left) { return left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1); }
 static inline __m512 silu16(__m512 v) { return _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), expneg16(v))); }
 // y[i] = silu(x[i]) for i < n (and a[i] = x[i] * k + b first, when kb: GroupNorm's affine map).
 static inline void silu_row(long n, const float *x, float *y, int kb, float k, float b, float *a) {
   for (long i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+    const __mmask16 m = tail16(n - i);
     __m512 v = _mm512_maskz_loadu_ps(m, x + i);
     if (kb) {
       v = _mm512_add_ps(_mm512_mul_ps(v, _mm512_set1_ps(k)), _mm512_set1_ps(b));  // groupnorm_fwd's bits
@@ -100,14 +102,14 @@ static inline void softmax_row(int n, float scale, float mx, const float *xr, fl
   const __m512 vs = _mm512_set1_ps(scale), vm = _mm512_set1_ps(mx);
   __m512 acc = _mm512_setzero_ps();
   for (int j = 0; j < n; j += 16) {
-    const __mmask16 m = n - j >= 16 ? 0xffff : (__mmask16)((1u << (n - j)) - 1);
+    const __mmask16 m = tail16(n - j);
     const __m512 e = expneg16(_mm512_fnmadd_ps(vs, _mm512_maskz_loadu_ps(m, xr + j), vm));
     acc = _mm512_mask_add_ps(acc, m, acc, e);
     _mm512_mask_storeu_ps(yr + j, m, e);
   }
   const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(acc));
   for (int j = 0; j < n; j += 16) {
-    const __mmask16 m = n - j >= 16 ? 0xffff : (__mmask16)((1u << (n - j)) - 1);
+    const __mmask16 m = tail16(n - j);
     _mm512_mask_storeu_ps(yr + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, yr + j), inv));
   }
 }
@@ -235,7 +237,7 @@ static void silu_grad_sums(int HW, const float *xc, const float *dyc, float ka, 
 #ifdef __AVX512F__
   __m512 v1 = _mm512_setzero_ps(), v2 = _mm512_setzero_ps();
   for (int p = 0; p < HW; p += 16) {
-    const __mmask16 m = HW - p >= 16 ? 0xffff : (__mmask16)((1u << (HW - p)) - 1);
+    const __mmask16 m = tail16(HW - p);
     const __m512 xv = _mm512_maskz_loadu_ps(m, xc + p), one = _mm512_set1_ps(1.0f);
     const __m512 av = _mm512_add_ps(_mm512_mul_ps(xv, _mm512_set1_ps(ka)), _mm512_set1_ps(ba));
     const __m512 sg = _mm512_div_ps(one, _mm512_add_ps(one, expneg16(av)));
